@@ -1,0 +1,5 @@
+"""Text generation behind one protocol: a batch of chat requests + sampling params -> completions."""
+
+from agentark_core.llm.types import ChatRequest, Completion, Generator, SamplingParams
+
+__all__ = ["ChatRequest", "Completion", "Generator", "SamplingParams"]
