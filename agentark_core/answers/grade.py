@@ -1,0 +1,120 @@
+"""The one correctness judgement used by labeling, RL rewards and evaluation (paper §3.2, §3.3; STYLE habit 4).
+
+``grade(prediction, gt, task_type)`` extracts the final answer from a full response (an
+already-extracted answer works too) and compares it with the ground truth:
+
+* math: exact numbers first (``normalize.parse_number``, microseconds), then equal canonical
+  strings, then the guarded symbolic path (``sandbox.symbolic_equal``);
+* mcq: option letters (a ground truth given as option text is mapped to its letter);
+* short: SQuAD-normalised exact match, numbers compared as numbers;
+* longform: always ungradable by rule (an LLM verifier decides).
+
+Example:
+    >>> grade("... so the total is \\\\boxed{1,000} dollars", "1000", "math").correct
+    True
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from agentark_core.answers.extract import extract_answer, letter_at_start, match_option
+from agentark_core.answers.normalize import (
+    normalize_math,
+    normalize_short,
+    numbers_equal,
+    parse_number,
+    strip_delimiters,
+)
+from agentark_core.answers.sandbox import DEFAULT_TIMEOUT_S, symbolic_equal
+
+Status = Literal["correct", "incorrect", "ungradable"]
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A verdict on one response.
+
+    Attributes:
+        status: "correct", "incorrect", or "ungradable" (the rule cannot decide).
+        extracted: the canonical final answer read from the response, None when none was found.
+    """
+
+    status: Status
+    extracted: str | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "correct"
+
+
+def grade(
+    prediction: str,
+    gt: str,
+    task_type: str,
+    choices: Sequence[str] = (),
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Grade:
+    """Grade a model response against the ground-truth answer.
+
+    Args:
+        prediction: the full model response, or an already-extracted answer.
+        gt: the ground-truth final answer (an option letter or option text for mcq).
+        task_type: "math" | "mcq" | "short" | "longform".
+        choices: option texts for mcq, in letter order.
+        timeout_s: the most seconds the symbolic math path may take.
+
+    Returns:
+        A ``Grade``; never raises on any ``str`` prediction.
+    """
+    extracted = extract_answer(prediction, task_type, choices)
+    if extracted is None or task_type == "longform":
+        return Grade("ungradable", extracted)
+    if task_type == "math":
+        verdict = math_equal(gt, extracted, timeout_s)
+    elif task_type == "mcq":
+        verdict = _mcq_equal(gt, extracted, choices)
+    else:
+        verdict = _short_equal(gt, extracted)
+    status: Status = "ungradable" if verdict is None else ("correct" if verdict else "incorrect")
+    return Grade(status, extracted)
+
+
+def math_equal(gt: str, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool | None:
+    """Whether two math answers are equal: numbers exactly, else canonical strings, else symbolically.
+
+    Returns None when the question cannot be decided safely (see ``sandbox``).
+    """
+    gold, cand = normalize_math(gt), normalize_math(pred)
+    if not gold:
+        return None
+    if gold == cand:
+        return True
+    gold_number, cand_number = parse_number(gold), parse_number(cand)
+    if gold_number is not None and cand_number is not None:
+        return numbers_equal(gold_number, cand_number)
+    return symbolic_equal(gold, cand, timeout_s)
+
+
+def _mcq_equal(gt: str, letter: str, choices: Sequence[str]) -> bool | None:
+    letters = string.ascii_uppercase[: len(choices)] if choices else "ABCDEFGHIJ"
+    gold = strip_delimiters(gt)
+    gold_letter = letter_at_start(gold, letters) if len(gold) <= 4 else None
+    gold_letter = gold_letter or match_option(gold, choices)
+    if gold_letter is None:
+        return None
+    return gold_letter == letter
+
+
+def _short_equal(gt: str, pred: str) -> bool | None:
+    gold, cand = normalize_short(gt), normalize_short(pred)
+    if not gold:
+        return None
+    if gold == cand:
+        return True
+    gold_number, cand_number = parse_number(normalize_math(gt)), parse_number(normalize_math(pred))
+    if gold_number is not None and cand_number is not None:
+        return numbers_equal(gold_number, cand_number)
+    return False

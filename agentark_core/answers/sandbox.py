@@ -1,0 +1,227 @@
+"""Symbolic math equivalence of untrusted answers, bounded in time and memory in any thread (paper §3.2).
+
+Model output is untrusted, so the slow path (sympy through math-verify) is fenced three ways:
+
+1. **Pre-screen** (``screen``, pure string checks, microseconds): length, bracket depth, digit
+   runs, exponent towers (``9^9^9^9``, ``10^{10^{10}}``), huge exponents and factorials are refused
+   before any parser sees them.
+2. **No eval**: answers are parsed only by math-verify's LaTeX grammar (``LatexExtractionConfig``,
+   latex2sympy), never by ``sympify``/``parse_expr``, which evaluate Python.
+3. **Worker process**: parsing and comparison run in a child process (``python -c`` running
+   ``serve()``) with an address-space limit. The caller waits at most ``timeout_s`` for the reply;
+   on timeout the child is killed and replaced. This bound works from any thread, unlike
+   math-verify's own ``signal.alarm`` timeout, which works only in the main thread.
+
+Each calling thread borrows its own worker from a small pool, so threads never queue behind one
+another's slow comparisons. A fresh worker needs about half a second to import sympy; that start
+is waited for separately (``STARTUP_TIMEOUT_S``), and ``warm_up()`` pays it ahead of time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+MAX_EXPR_CHARS = 400
+MAX_BRACKET_DEPTH = 24
+MAX_DIGIT_RUN = 60
+MAX_EXPONENT = 2_000
+MAX_POWERS = 4
+MAX_FACTORIAL = 500
+WORKER_MEMORY_BYTES = 2 * 1024**3
+STARTUP_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = 1.0
+
+_BRACKETS_OPEN, _BRACKETS_CLOSE = "({[", ")}]"
+_DIGIT_RUN = re.compile(r"\d{%d,}" % (MAX_DIGIT_RUN + 1))
+_EXPONENT = re.compile(r"\^\s*(\{(?:[^{}]|\{[^{}]*\})*\}|\\?[A-Za-z]+|[-+]?\d+(?:\.\d+)?)")
+_FACTORIAL_OPERAND = re.compile(r"(\d+|\})\s*(?:!|\\factorial)")
+_REFUSED_COMMANDS = re.compile(r"\\(?:def|newcommand|renewcommand|input|include|catcode|csname)\b")
+
+
+def screen(expr: str) -> str | None:
+    """Why ``expr`` is too risky to parse, or None when it may go to the symbolic path.
+
+    Example:
+        >>> screen("9^9^9^9")
+        'exponent tower'
+    """
+    if len(expr) > MAX_EXPR_CHARS:
+        return f"longer than {MAX_EXPR_CHARS} characters"
+    depth = deepest = 0
+    for ch in expr:
+        if ch in _BRACKETS_OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in _BRACKETS_CLOSE:
+            depth -= 1
+    if deepest > MAX_BRACKET_DEPTH:
+        return f"brackets nested deeper than {MAX_BRACKET_DEPTH}"
+    if _DIGIT_RUN.search(expr):
+        return f"a number longer than {MAX_DIGIT_RUN} digits"
+    if _REFUSED_COMMANDS.search(expr):
+        return "TeX macro definition"
+    return _screen_powers(expr)
+
+
+def _screen_powers(expr: str) -> str | None:
+    if expr.count("^") > MAX_POWERS:
+        return f"more than {MAX_POWERS} powers"
+    for m in _EXPONENT.finditer(expr):
+        operand = m.group(1)
+        if "^" in operand or "!" in operand or "factorial" in operand:
+            return "exponent tower"
+        tail = expr[m.end() :].lstrip()
+        if tail.startswith("^"):
+            return "exponent tower"
+        digits = re.findall(r"\d+", operand)
+        if any(len(d) > 4 or int(d) > MAX_EXPONENT for d in digits):
+            return f"exponent above {MAX_EXPONENT}"
+    for m in _FACTORIAL_OPERAND.finditer(expr):
+        operand = m.group(1)
+        if operand == "}" or int(operand) > MAX_FACTORIAL:
+            return f"factorial of more than {MAX_FACTORIAL} or of an expression"
+    if ("!" in expr or "factorial" in expr) and "^" in expr:
+        return "factorial together with powers"
+    return None
+
+
+class _Worker:
+    """One child process answering ``{"gold", "pred"}`` lines with ``{"equal": true|false|null}``."""
+
+    def __init__(self) -> None:
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
+        code = "from agentark_core.answers.sandbox import serve; serve()"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            bufsize=0,
+        )
+        self.ready = False
+        self._buffer = b""
+
+    def _read_line(self, deadline: float) -> bytes | None:
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def ask(self, gold: str, pred: str, timeout_s: float) -> bool | None:
+        """True/False when the worker decides in time; None on timeout, crash or unparsable input."""
+        if not self.ready:
+            if self._read_line(time.monotonic() + STARTUP_TIMEOUT_S) != b"ready":
+                raise RuntimeError("math worker failed to start")
+            self.ready = True
+        self.proc.stdin.write(json.dumps({"gold": gold, "pred": pred}).encode() + b"\n")
+        line = self._read_line(time.monotonic() + timeout_s)
+        if line is None:
+            raise TimeoutError(f"no answer within {timeout_s}s")
+        return json.loads(line)["equal"]
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class _Pool:
+    """Idle workers shared by threads; a worker that timed out or crashed is killed, never reused."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._pid = os.getpid()
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's children are not ours
+                self._idle, self._pid = [], os.getpid()
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.proc.poll() is None:
+                    return worker
+        return _Worker()
+
+    def equal(self, gold: str, pred: str, timeout_s: float) -> bool | None:
+        worker = self._take()
+        try:
+            result = worker.ask(gold, pred, timeout_s)
+        except (TimeoutError, RuntimeError, OSError, ValueError) as exc:
+            logger.warning("symbolic comparison abandoned (%s): gold=%.80r pred=%.80r", exc, gold, pred)
+            worker.close()
+            return None
+        with self._lock:
+            self._idle.append(worker)
+        return result
+
+
+_POOL = _Pool()
+
+
+def symbolic_equal(gold: str, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool | None:
+    """Whether two normalised math answers are equal according to math-verify, within ``timeout_s``.
+
+    Args:
+        gold: the ground-truth answer (LaTeX or plain).
+        pred: the candidate answer (LaTeX or plain).
+        timeout_s: the most seconds to wait for the comparison.
+
+    Returns:
+        True / False when decided; None when an input is refused by ``screen``, cannot be parsed,
+        or the comparison runs out of time or memory.
+    """
+    for side in (gold, pred):
+        reason = screen(side)
+        if reason is not None:
+            logger.debug("refused %.80r: %s", side, reason)
+            return None
+    return _POOL.equal(gold, pred, timeout_s)
+
+
+def warm_up() -> None:
+    """Start one worker and wait until it can answer, so the first real comparison is fast."""
+    _POOL.equal("1", "1", STARTUP_TIMEOUT_S)
+
+
+def serve() -> None:
+    """Worker main loop: read JSON lines on stdin, compare with math-verify, answer on stdout."""
+    import resource
+
+    from math_verify import LatexExtractionConfig, parse, verify
+
+    logging.disable(logging.WARNING)
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+    config = [LatexExtractionConfig()]
+    out = sys.stdout.buffer
+    out.write(b"ready\n")
+    out.flush()
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        try:
+            gold = parse(f"${request['gold']}$", config, parsing_timeout=None)
+            pred = parse(f"${request['pred']}$", config, parsing_timeout=None)
+            equal = verify(gold, pred, timeout_seconds=None) if gold and pred else None
+        except Exception:  # includes MemoryError and RecursionError from hostile input
+            equal = None
+        out.write(json.dumps({"equal": equal}).encode() + b"\n")
+        out.flush()
