@@ -1,0 +1,119 @@
+"""The recipe: one typed config tree for a whole pipeline run (model x dataset x stage family).
+
+Every field has the embedded demo's default, so ``Recipe()`` *is* the demo recipe and a
+YAML recipe only states what differs. Each stage declares the dotted fields it reads
+(``tasks/stages``); its artifact key changes only when those change.
+
+Load with ``load_recipe("recipes/gsm8k_qwen3.yaml", ["debate.n_agents=7"])``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentark_core.config_loader import ConfigError, apply_overrides, build, load_yaml
+
+DEMO = "demo"
+
+
+@dataclass
+class StoreSection:
+    """Where artifacts live. ``root`` empty = $AGENTARK_STORE or the user's data dir.
+
+    Credentials never go here: S3 endpoint and keys come from the environment
+    (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL) or a Prefect Secret
+    block named by ``credentials_block``.
+    """
+
+    root: str = ""
+    credentials_block: str = ""
+
+    def resolved_root(self) -> str:
+        if self.root:
+            return self.root
+        if os.environ.get("AGENTARK_STORE"):
+            return os.environ["AGENTARK_STORE"]
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return str(Path(base) / "agentark" / "store")
+
+
+@dataclass
+class DataSection:
+    """A question set: a registered dataset name, read from a hub id or a local file."""
+
+    dataset: str = "toy"
+    source: str | None = None
+    split: str = "train"
+    limit: int | None = 200
+    seed: int = 0
+    shard_size: int = 1000
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 or null, got {self.limit}")
+        if self.shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+
+
+@dataclass
+class ModelSection:
+    """A model and the backend that runs it (transformers | vllm | openai)."""
+
+    model: str = ""
+    backend: str = "transformers"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DebateSection:
+    """Multi-agent data generation (PAPER.md stage 1)."""
+
+    protocol: str = "debate"
+    n_agents: int = 5
+    rounds: int = 3
+    consensus_stop: bool = True
+    repeat_context: bool = False
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 512
+    seed: int = 0
+    shard_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.n_agents < 1:
+            raise ValueError(f"n_agents must be >= 1, got {self.n_agents}")
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
+        if self.shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+
+
+@dataclass
+class Recipe:
+    """A whole pipeline run. Sections are added here as stages are added."""
+
+    name: str = DEMO
+    store: StoreSection = field(default_factory=StoreSection)
+    data: DataSection = field(default_factory=DataSection)
+    teacher: ModelSection = field(default_factory=ModelSection)
+    student: ModelSection = field(default_factory=ModelSection)
+    debate: DebateSection = field(default_factory=DebateSection)
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Load a YAML recipe (None = the embedded demo) and apply ``a.b=value`` overrides.
+
+    Raises:
+        ConfigError: unknown key, wrong type or missing field, naming the key and the file.
+    """
+    data = load_yaml(path) if path is not None else {}
+    source = str(path) if path is not None else "<demo recipe>"
+    data = apply_overrides(data, list(overrides))
+    return build(Recipe, data, source=source if not overrides else f"{source} (+ --set overrides)")
+
+
+__all__ = ["ConfigError", "Recipe", "load_recipe"]

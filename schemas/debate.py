@@ -1,0 +1,35 @@
+"""``debate_turns``: one row per (question, agent, round) plus the aggregator/judge row (PAPER.md stage 1)."""
+
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from schemas.base import StrictConfig, is_json_text, register
+
+ROLES = ["agent", "aggregator", "affirmative", "negative", "judge"]
+
+
+@register("debate_turns", version=1)
+class DebateTurnsSchema(pa.DataFrameModel):
+    question_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    protocol: Series[str]
+    agent_id: Series[int] = pa.Field(ge=-1)
+    role: Series[str] = pa.Field(isin=ROLES)
+    round: Series[int] = pa.Field(ge=1)
+    messages_json: Series[str]
+    prompt_hash: Series[str]
+    response: Series[str]
+    answer: Series[str] = pa.Field(nullable=True)
+    prompt_tokens: Series[int] = pa.Field(ge=0)
+    completion_tokens: Series[int] = pa.Field(ge=0)
+    latency_s: Series[float] = pa.Field(ge=0)
+
+    @pa.check("messages_json", name="json_text")
+    def _messages(cls, s):
+        return is_json_text(s)
+
+    @pa.dataframe_check(name="unique_turn")
+    def _unique_turn(cls, df):
+        return ~df.duplicated(["question_id", "agent_id", "role", "round"], keep=False)
+
+    class Config(StrictConfig):
+        name = "debate_turns"

@@ -1,0 +1,40 @@
+"""``eval_records`` and ``eval_summary`` (PAPER.md stage 4)."""
+
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from schemas.base import StrictConfig, register
+from schemas.labels import STATUSES
+
+
+@register("eval_records", version=1)
+class EvalRecordsSchema(pa.DataFrameModel):
+    question_id: Series[str]
+    benchmark: Series[str]
+    model: Series[str]
+    protocol: Series[str]
+    response: Series[str]
+    answer: Series[str] = pa.Field(nullable=True)
+    status: Series[str] = pa.Field(isin=STATUSES)
+    correct: Series[bool]
+    score: Series[float] = pa.Field(nullable=True)
+    prompt_tokens: Series[int] = pa.Field(ge=0)
+    completion_tokens: Series[int] = pa.Field(ge=0)
+    calls: Series[int] = pa.Field(ge=0)
+    latency_s: Series[float] = pa.Field(ge=0)
+
+    class Config(StrictConfig):
+        name = "eval_records"
+
+
+@register("eval_summary", version=1)
+class EvalSummarySchema(pa.DataFrameModel):
+    benchmark: Series[str]
+    model: Series[str]
+    protocol: Series[str]
+    metric: Series[str]
+    value: Series[float] = pa.Field(nullable=True)
+    n: Series[int] = pa.Field(ge=0)
+
+    class Config(StrictConfig):
+        name = "eval_summary"

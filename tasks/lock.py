@@ -1,0 +1,126 @@
+"""A lease on one artifact key so that two runs racing on the same key do the work once.
+
+The first run creates ``_lock.json`` exclusively (O_EXCL locally, If-None-Match on S3) and
+refreshes its heartbeat while it computes; the other run waits for the manifest and reuses
+the artifact. A lock whose owner died (same host and its PID is gone, or no heartbeat for
+``ttl_s``) is taken over, so a killed run never blocks its rerun. Correctness never rests on
+the lock alone: shards are deterministic and published atomically, so at worst work is
+repeated, never corrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from tasks.store import ArtifactStore
+
+log = logging.getLogger(__name__)
+LOCK = "_lock.json"
+
+
+class LockTimeout(TimeoutError):
+    """Another live run held the key longer than we were willing to wait."""
+
+
+class ArtifactLock:
+    def __init__(self, store: ArtifactStore, stage: str, key: str, ttl_s: float = 300.0, poll_s: float = 0.5):
+        self.store, self.stage, self.key = store, stage, key
+        self.path = store.path(stage, key, LOCK)
+        self.ttl_s, self.poll_s = ttl_s, poll_s
+        self.run_id = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def acquire(self, timeout_s: float | None = None) -> bool:
+        """Own the key (True) or return False once another run has committed it."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        waited = False
+        while True:
+            if self.store.is_committed(self.stage, self.key):
+                return False
+            if self._try_create():
+                self._start_heartbeat()
+                return True
+            holder = self._read()
+            if holder is not None and self._is_stale(holder):
+                log.warning("taking over stale lock on %s/%s (owner %s)", self.stage, self.key, holder.get("pid"))
+                if self._read() == holder:
+                    self.store.remove(self.path)
+                continue
+            if not waited:
+                log.info("%s/%s is being computed by another run; waiting for it", self.stage, self.key)
+                waited = True
+            if deadline is not None and time.monotonic() > deadline:
+                raise LockTimeout(f"{self.stage}/{self.key} still locked by {holder} after {timeout_s}s")
+            time.sleep(self.poll_s)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=5)
+        holder = self._read()
+        if holder is not None and holder.get("run_id") == self.run_id:
+            self.store.remove(self.path)
+
+    def __enter__(self) -> "ArtifactLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    # ---- internals --------------------------------------------------------------------------
+    def _info(self) -> dict:
+        return {"run_id": self.run_id, "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
+
+    def _try_create(self) -> bool:
+        try:
+            self.store.write_text(self.path, json.dumps(self._info()), exclusive=True)
+        except FileExistsError:
+            return False
+        # Object stores that ignore If-None-Match: the last writer wins, so read back.
+        holder = self._read()
+        return holder is not None and holder.get("run_id") == self.run_id
+
+    def _read(self) -> dict | None:
+        text = self.store.read_text(self.path)
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    def _is_stale(self, holder: dict) -> bool:
+        if time.time() - float(holder.get("heartbeat", 0)) > self.ttl_s:
+            return True
+        return holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", -1)))
+
+    def _start_heartbeat(self) -> None:
+        def beat() -> None:
+            while not self._stop.wait(self.ttl_s / 4):
+                holder = self._read()
+                if holder is None or holder.get("run_id") != self.run_id:
+                    log.warning("lost the lock on %s/%s", self.stage, self.key)
+                    return
+                self.store.write_text(self.path, json.dumps(self._info()))
+
+        self._beat = threading.Thread(target=beat, name=f"lock-{self.key}", daemon=True)
+        self._beat.start()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

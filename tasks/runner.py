@@ -1,0 +1,227 @@
+"""The stage runner: content keys, reuse, sharded resumable compute, validation and commit.
+
+A ``Stage`` declares its name, version, output schema, the recipe fields it reads, its
+upstream stages, how many shards it has and how to compute one. ``run_stage``:
+
+1. computes the key = hash(stage name, version, the fields it reads, input keys, code digest);
+2. reuses the artifact if committed (no stage body runs);
+3. otherwise takes the key's lock, computes only the shards not yet published (so a killed
+   run resumes), validates each shard against the schema before publishing it, and commits
+   the manifest last.
+
+Nothing here imports Prefect: ``tasks/prefect_stage.py`` wraps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+import agentark_core
+from agentark_core.config_loader import select, to_dict
+from schemas import get_schema, validate
+from tasks.lock import ArtifactLock
+from tasks.store import ArtifactNotFound, ArtifactStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage.
+
+    Args:
+        name: stage name, also the artifact folder under the store root.
+        version: bump to invalidate old artifacts when semantics change without code change.
+        schema: output schema name (``schemas``).
+        reads: dotted recipe fields this stage depends on (only these enter the key).
+        plan: ``ctx -> number of shards``.
+        run_shard: ``(ctx, index) -> DataFrame`` of that shard's rows.
+        inputs: upstream stage names whose artifact keys this stage consumes.
+        code: extra modules/packages whose source enters the key (plan/run_shard modules always do).
+        summarize: optional ``ctx -> dict`` of metrics for the manifest, run after all shards exist.
+    """
+
+    name: str
+    version: str
+    schema: str
+    reads: tuple[str, ...]
+    plan: Callable[["StageContext"], int]
+    run_shard: Callable[["StageContext", int], pd.DataFrame]
+    inputs: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
+    summarize: Callable[["StageContext"], dict] | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A pointer to a committed artifact, small enough to pass between flows."""
+
+    stage: str
+    key: str
+    uri: str
+    schema: str
+    rows: int
+    reused: bool = False
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class StageContext:
+    """What a stage body sees: its recipe, inputs, store and a per-run scratch dict."""
+
+    stage: Stage
+    recipe: Any
+    key: str
+    store: ArtifactStore
+    inputs: dict[str, ArtifactRef]
+    scratch: dict = field(default_factory=dict)
+
+    def config(self, dotted: str) -> Any:
+        return select(self.recipe, dotted)
+
+    def input_frame(self, name: str) -> pd.DataFrame:
+        """The whole input artifact, validated against its schema."""
+        ref = self.inputs[name]
+        return validate(self.store.read_frame(ref.stage, ref.key), ref.schema)
+
+    def input_frames(self, name: str) -> Iterator[pd.DataFrame]:
+        """The input artifact shard by shard, each validated (bounded memory)."""
+        ref = self.inputs[name]
+        for frame in self.store.iter_frames(ref.stage, ref.key):
+            yield validate(frame, ref.schema)
+
+
+def code_digest(modules: tuple[str, ...]) -> str:
+    """Hash of the source files of modules (packages: every .py file under them)."""
+    h = hashlib.sha256()
+    for name in sorted(set(modules)):
+        mod = importlib.import_module(name)
+        files = [Path(mod.__file__)]
+        if Path(mod.__file__).name == "__init__.py":
+            files = sorted(Path(mod.__file__).parent.rglob("*.py"))
+        for f in files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def stage_modules(stage: Stage) -> tuple[str, ...]:
+    return tuple({stage.plan.__module__, stage.run_shard.__module__, *stage.code})
+
+
+def compute_key(stage: Stage, recipe: Any, input_keys: dict[str, str]) -> str:
+    """The content key: same stage code, read config and inputs -> same key."""
+    payload = {
+        "stage": stage.name,
+        "version": stage.version,
+        "config": {path: to_dict(select(recipe, path)) for path in stage.reads},
+        "inputs": dict(sorted(input_keys.items())),
+        "code": code_digest(stage_modules(stage)),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_inputs(stage: Stage, store: ArtifactStore, input_keys: dict[str, str]) -> dict[str, ArtifactRef]:
+    """Check every declared input is given and committed; return refs."""
+    missing = [name for name in stage.inputs if name not in input_keys]
+    if missing:
+        raise ArtifactNotFound(f"stage {stage.name!r} needs input artifact(s) {missing}; run them first")
+    refs = {}
+    for name in stage.inputs:
+        manifest = store.read_manifest(name, input_keys[name])
+        refs[name] = ArtifactRef(name, manifest["key"], manifest["uri"], manifest["schema"]["name"],
+                                 manifest["rows"], reused=True)
+    return refs
+
+
+def run_stage(
+    stage: Stage,
+    recipe: Any,
+    store: ArtifactStore,
+    input_keys: dict[str, str] | None = None,
+    progress: bool = True,
+    lock_ttl_s: float = 300.0,
+) -> ArtifactRef:
+    """Produce (or reuse) the stage's artifact and return a reference to it."""
+    input_keys = dict(input_keys or {})
+    inputs = resolve_inputs(stage, store, input_keys)
+    key = compute_key(stage, recipe, {k: input_keys[k] for k in stage.inputs})
+    if store.is_committed(stage.name, key):
+        return _ref(store, stage, key, reused=True)
+    lock = ArtifactLock(store, stage.name, key, ttl_s=lock_ttl_s)
+    if not lock.acquire():
+        return _ref(store, stage, key, reused=True)
+    with lock:
+        ctx = StageContext(stage, recipe, key, store, inputs)
+        _compute_and_commit(ctx, progress)
+    return _ref(store, stage, key, reused=False)
+
+
+def _compute_and_commit(ctx: StageContext, progress: bool) -> None:
+    stage, store, key = ctx.stage, ctx.store, ctx.key
+    started = time.time()
+    n_shards = stage.plan(ctx)
+    done = store.done_shards(stage.name, key)
+    todo = [i for i in range(n_shards) if i not in done]
+    if done:
+        log.info("%s/%s: resuming, %d of %d shards already published", stage.name, key, len(done), n_shards)
+    shard_seconds = {}
+    for index in tqdm(todo, desc=stage.name, unit="shard", disable=not progress or len(todo) < 2):
+        t0 = time.perf_counter()
+        frame = stage.run_shard(ctx, index)
+        try:
+            frame = validate(frame, stage.schema)
+        except ValueError as exc:
+            raise ValueError(f"stage {stage.name!r} shard {index}: output violates its schema:\n{exc}") from None
+        store.write_shard(stage.name, key, index, frame)
+        shard_seconds[index] = round(time.perf_counter() - t0, 4)
+    rows = [store.shard_rows(stage.name, key, i) for i in range(n_shards)]
+    metrics = stage.summarize(ctx) if stage.summarize else {}
+    store.commit(stage.name, key, _manifest(ctx, n_shards, rows, shard_seconds, started, metrics))
+
+
+def _manifest(ctx: StageContext, n_shards: int, rows: list[int], shard_s: dict, started: float,
+              metrics: dict) -> dict:
+    stage = ctx.stage
+    spec = get_schema(stage.schema)
+    finished = time.time()
+    return {
+        "stage": stage.name,
+        "key": ctx.key,
+        "uri": ctx.store.uri(stage.name, ctx.key),
+        "recipe": getattr(ctx.recipe, "name", ""),
+        "schema": {"name": spec.name, "version": spec.version},
+        "inputs": {n: {"key": r.key, "uri": r.uri} for n, r in ctx.inputs.items()},
+        "config": {path: to_dict(select(ctx.recipe, path)) for path in stage.reads},
+        "code": {"package_version": agentark_core.__version__, "stage_version": stage.version,
+                 "digest": code_digest(stage_modules(stage))},
+        "n_shards": n_shards,
+        "rows": int(sum(rows)),
+        "shard_rows": rows,
+        "timings": {"started_at": _iso(started), "finished_at": _iso(finished),
+                    "wall_s": round(finished - started, 4), "computed_shard_s": shard_s},
+        "metrics": metrics,
+        "created_at": _iso(finished),
+    }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
+
+
+def _ref(store: ArtifactStore, stage: Stage, key: str, reused: bool) -> ArtifactRef:
+    manifest = store.read_manifest(stage.name, key)
+    return ArtifactRef(stage.name, key, manifest["uri"], stage.schema, manifest["rows"], reused=reused)
