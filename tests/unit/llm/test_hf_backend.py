@@ -56,7 +56,8 @@ def parrot_gen(tmp_path_factory):
 
 
 def _requests() -> list[ChatRequest]:
-    return [ChatRequest.user(p, system="You are a helpful agent." if i % 2 else None) for i, p in enumerate(PROMPTS)]
+    system = "You are a helpful agent."
+    return [ChatRequest.user(p, system=system if i % 2 else None) for i, p in enumerate(PROMPTS)]
 
 
 def test_is_a_generator_and_exposes_model(random_gen):
@@ -126,7 +127,8 @@ def test_stop_string_truncates_and_counts_through_it(parrot_gen):
 
 
 def test_max_tokens_cuts_a_longer_reply(parrot_gen):
-    completion = parrot_gen.generate([ChatRequest.user("12 + 7")], SamplingParams(temperature=0, max_tokens=2))[0]
+    params = SamplingParams(temperature=0, max_tokens=2)
+    completion = parrot_gen.generate([ChatRequest.user("12 + 7")], params)[0]
     assert completion.finish_reason == "length"
     assert completion.completion_tokens == 2
     assert ANSWER.startswith(completion.text) and completion.text != ANSWER
@@ -134,7 +136,8 @@ def test_max_tokens_cuts_a_longer_reply(parrot_gen):
 
 def test_guided_choice_returns_the_most_likely_choice(parrot_gen):
     choices = ("Final Answer: 12", ANSWER, "true")
-    requests = [ChatRequest.user(p, guided_choice=choices) for p in PROMPTS[:3]] + [ChatRequest.user("free")]
+    requests = [ChatRequest.user(p, guided_choice=choices) for p in PROMPTS[:3]]
+    requests.append(ChatRequest.user("free"))
     completions = parrot_gen.generate(requests, SamplingParams(temperature=0, max_tokens=30))
     for completion in completions[:3]:
         assert completion.text == ANSWER
