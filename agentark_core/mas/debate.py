@@ -12,7 +12,8 @@ summarises the final-round solutions. Every round's turns are returned: correcti
 trajectory mining needs the early rounds.
 
 Example:
-    >>> turns = run_protocol("debate", questions, generator, DebateConfig(n_agents=3, rounds=2))  # doctest: +SKIP
+    >>> config = DebateConfig(n_agents=3, rounds=2)
+    >>> turns = run_protocol("debate", questions, generator, config)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def _by_question(turns: Sequence[Turn]) -> dict[str, list[Turn]]:
     return grouped
 
 
-def _still_open(active: Sequence[Question], latest: dict[str, list[Turn]], config: DebateConfig) -> list[Question]:
+def _still_open(
+    active: Sequence[Question], latest: dict[str, list[Turn]], config: DebateConfig
+) -> list[Question]:
     if not config.consensus_stop:
         return list(active)
     return [q for q in active if not consensus([t.answer for t in latest[q.question_id]], q)]

@@ -65,7 +65,9 @@ def _affirmative_slot(q: Question, k: int, last: dict[str, list[Turn]], config: 
     return Slot(q, AFFIRMATIVE_ID, "affirmative", k, messages)
 
 
-def _negative_slot(q: Question, k: int, affirmative: Turn, last: dict[str, list[Turn]], config: MadConfig) -> Slot:
+def _negative_slot(
+    q: Question, k: int, affirmative: Turn, last: dict[str, list[Turn]], config: MadConfig
+) -> Slot:
     if k == 1:
         messages = ({"role": "user", "content": prompts.mad_negative_open(q, affirmative.response)},)
     else:

@@ -54,7 +54,7 @@ def test_no_consensus_when_an_answer_is_missing(make_questions):
 
 
 def test_round_k_prompt_holds_peers_but_not_self(make_questions):
-    round1 = ["alpha reasoning. Final Answer: 1", "beta reasoning. Final Answer: 2", "gamma reasoning. Final Answer: 3"]
+    round1 = [f"{name} reasoning. Final Answer: {i}" for i, name in enumerate(("alpha", "beta", "gamma"))]
     gen = ScriptedGenerator(round1 + ["Final Answer: 9"] * 3 + ["Final Answer: 9"])
     turns = run_protocol("debate", make_questions(1), gen, DebateConfig(n_agents=3, rounds=2))
 
@@ -91,7 +91,8 @@ def test_context_only_in_round_one_and_aggregator(make_questions):
         turns = run_protocol("debate", questions, gen, config)
         for t in turns:
             has_context = marker in _users(t.messages)
-            assert has_context == (t.round == 1 or t.role == "aggregator" or repeat), (repeat, t.round, t.role)
+            expected = t.round == 1 or t.role == "aggregator" or repeat
+            assert has_context == expected, (repeat, t.round, t.role)
 
 
 def test_every_round_kept_with_prompt_hash_and_tokens(make_questions):

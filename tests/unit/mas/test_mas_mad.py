@@ -43,5 +43,6 @@ def test_mad_negative_answers_the_same_rounds_affirmative(make_questions):
         aff, neg = by_round_role[(k, "affirmative")], by_round_role[(k, "negative")]
         assert aff.response in neg.messages[-1]["content"]
     second_aff = by_round_role[(2, "affirmative")]
-    assert second_aff.messages[1] == {"role": "assistant", "content": by_round_role[(1, "affirmative")].response}
+    own_first = by_round_role[(1, "affirmative")].response
+    assert second_aff.messages[1] == {"role": "assistant", "content": own_first}
     assert by_round_role[(1, "negative")].response in second_aff.messages[-1]["content"]
