@@ -45,6 +45,7 @@ DEFAULT_TIMEOUT_S = 1.0
 _BRACKETS_OPEN, _BRACKETS_CLOSE = "({[", ")}]"
 _DIGIT_RUN = re.compile(r"\d{%d,}" % (MAX_DIGIT_RUN + 1))
 _EXPONENT = re.compile(r"\^\s*(\{(?:[^{}]|\{[^{}]*\})*\}|\\?[A-Za-z]+|[-+]?\d+(?:\.\d+)?)")
+_NUMERIC_POWER = re.compile(r"[\d})\]]\s*\^")  # a power of a number or group inside an exponent
 _FACTORIAL_OPERAND = re.compile(r"(\d+|\})\s*(?:!|\\factorial)")
 _REFUSED_COMMANDS = re.compile(r"\\(?:def|newcommand|renewcommand|input|include|catcode|csname)\b")
 
@@ -79,7 +80,7 @@ def _screen_powers(expr: str) -> str | None:
         return f"more than {MAX_POWERS} powers"
     for m in _EXPONENT.finditer(expr):
         operand = m.group(1)
-        if "^" in operand or "!" in operand or "factorial" in operand:
+        if _NUMERIC_POWER.search(operand) or "!" in operand or "factorial" in operand:
             return "exponent tower"
         tail = expr[m.end() :].lstrip()
         if tail.startswith("^"):
@@ -169,6 +170,8 @@ class _Pool:
         except (TimeoutError, RuntimeError, OSError, ValueError) as exc:
             logger.warning("symbolic comparison abandoned (%s): gold=%.80r pred=%.80r", exc, gold, pred)
             worker.close()
+            with self._lock:
+                self._idle.append(_Worker())  # starts importing now, so the next call finds it warm
             return None
         with self._lock:
             self._idle.append(worker)
