@@ -103,3 +103,10 @@ def test_every_round_kept_with_prompt_hash_and_tokens(make_questions):
     first = [t for t in turns if t.round == 1]
     assert len({t.prompt_hash for t in first}) == 2  # agents of a question share their round-1 prompt
     assert all(t.completion_tokens == 7 and t.prompt_tokens > 0 for t in turns)
+
+
+def test_consensus_up_to_equivalence_stops_early(make_questions):
+    gen = ScriptedGenerator(["Final Answer: 4", "Final Answer: 4.0", "so 8/2. Final Answer: 4", "Final Answer: 4"])
+    turns = run_protocol("debate", make_questions(1), gen, DebateConfig(n_agents=3, rounds=3))
+    assert [len(batch) for batch in gen.calls] == [3, 1]
+    assert [t.round for t in turns] == [1, 1, 1, 2]
