@@ -1,0 +1,233 @@
+"""Train the process reward model (paper §3.3.3, App. B): two-stage curriculum, contrastive or BCE step loss.
+
+Stage I trains only the backbone's last transformer block and the scalar head (everything else
+frozen); Stage II trains everything. A compact PyTorch loop: AdamW, linear/cosine schedule with
+warmup, gradient accumulation, gradient clipping, bf16 autocast on CUDA. Batches hold whole
+questions so the contrastive loss sees a question's positive and negative steps together.
+
+Example:
+    >>> metrics = train_prm("student/", prm_rows, "prm/", PRMConfig(stage1_max_steps=100))  # doctest: +SKIP
+    >>> PRM.load("prm/").score_steps([...], [[...]])                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from agentark_core.train.prm_loss import PRM_LOSSES
+from agentark_core.train.records import as_records
+
+logger = logging.getLogger(__name__)
+
+PRM_COLUMNS = {"question_id": str, "trace_id": str, "prompt": str, "steps": list, "step_labels": list}
+
+
+@dataclass
+class PRMConfig:
+    """PRM training settings; ``stageN_max_steps > 0`` overrides ``stageN_epochs``, 0 steps skips a stage."""
+
+    loss: str = field(default="contrastive", metadata={"help": f"Step loss: one of {PRM_LOSSES.names()}."})
+    temperature: float = field(default=0.1, metadata={"help": "τ of the contrastive loss (App. B.1)."})
+    step_separator: str = field(default="\n\n", metadata={"help": "Text joining a trace's steps."})
+    stage1_epochs: float = field(default=1.0, metadata={"help": "Epochs of Stage I (last block + head)."})
+    stage1_max_steps: int = field(default=-1, metadata={"help": "Optimizer steps of Stage I; >0 overrides epochs."})
+    stage1_learning_rate: float = 1e-4
+    stage2_epochs: float = field(default=1.0, metadata={"help": "Epochs of Stage II (all parameters)."})
+    stage2_max_steps: int = field(default=-1, metadata={"help": "Optimizer steps of Stage II; >0 overrides epochs."})
+    stage2_learning_rate: float = 1e-5
+    traces_per_batch: int = field(default=8, metadata={"help": "Traces per micro-batch (whole questions)."})
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    lr_scheduler_type: str = field(default="linear", metadata={"help": "A transformers scheduler name."})
+    max_length: int | None = field(default=2048, metadata={"help": "Token limit per trace; later steps dropped."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; None = on when CUDA is available."})
+    seed: int = 0
+
+    def __post_init__(self):
+        PRM_LOSSES.get(self.loss)  # unknown names fail with the valid list
+        checks = {
+            "temperature": self.temperature > 0,
+            "stage1_epochs": self.stage1_epochs >= 0,
+            "stage2_epochs": self.stage2_epochs >= 0,
+            "traces_per_batch": self.traces_per_batch >= 1,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps >= 1,
+            "max_grad_norm": self.max_grad_norm > 0,
+            "warmup_ratio": 0 <= self.warmup_ratio <= 1,
+            "max_length": self.max_length is None or self.max_length > 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"PRMConfig: invalid value for {bad}: {[getattr(self, b) for b in bad]}")
+
+
+def load_traces(examples: Any, tokenizer, config: PRMConfig) -> list[dict]:
+    """Validate ``prm_examples`` rows and encode them.
+
+    Returns:
+        One dict per trace: ``question_id``, ``input_ids``, ``step_ends`` and ``labels`` (same length).
+    """
+    from agentark_core.train.prm_model import encode_trace
+
+    traces, dropped = [], 0
+    for i, row in enumerate(as_records(examples, PRM_COLUMNS, "prm_examples")):
+        steps, labels = row["steps"], row["step_labels"]
+        if len(steps) != len(labels):
+            raise ValueError(f"prm_examples row {i}: {len(steps)} steps but {len(labels)} step_labels")
+        if any(not isinstance(s, str) or not s.strip() for s in steps):
+            raise ValueError(f"prm_examples row {i}, column 'steps': every step must be a non-empty string")
+        if any(label not in (0, 1) or isinstance(label, float) for label in labels):
+            raise ValueError(f"prm_examples row {i}, column 'step_labels': labels must be 0 or 1, got {labels}")
+        ids, ends = encode_trace(tokenizer, row["prompt"], steps, config.step_separator, config.max_length)
+        dropped += len(steps) - len(ends)
+        if ends:
+            traces.append({"question_id": row["question_id"], "input_ids": ids, "step_ends": ends,
+                           "labels": [int(x) for x in labels[: len(ends)]]})
+    if dropped:
+        logger.warning("PRM: %d steps beyond max_length=%s dropped", dropped, config.max_length)
+    if not traces:
+        raise ValueError("prm_examples: no trace has a step within max_length")
+    return traces
+
+
+def question_batches(traces: list[dict], traces_per_batch: int, rng: random.Random) -> list[list[dict]]:
+    """Shuffle questions and pack whole questions into batches of at most ``traces_per_batch`` traces
+    (a question with more traces than that forms a batch of its own)."""
+    by_question: dict[str, list[dict]] = {}
+    for trace in traces:
+        by_question.setdefault(trace["question_id"], []).append(trace)
+    groups = list(by_question.values())
+    rng.shuffle(groups)
+    batches: list[list[dict]] = []
+    for group in groups:
+        if batches and len(batches[-1]) + len(group) <= traces_per_batch:
+            batches[-1].extend(group)
+        else:
+            batches.append(list(group))
+    return batches
+
+
+def batch_tensors(batch: list[dict], pad_token_id: int) -> dict:
+    """Collate a batch: model inputs plus step ``labels`` and ``groups`` (one id per (question, position))."""
+    import torch
+
+    from agentark_core.train.prm_model import collate_traces
+
+    tensors = collate_traces([(t["input_ids"], t["step_ends"]) for t in batch], pad_token_id)
+    group_ids: dict[tuple[str, int], int] = {}
+    groups = [group_ids.setdefault((t["question_id"], pos), len(group_ids))
+              for t in batch for pos in range(len(t["step_ends"]))]
+    tensors["labels"] = torch.tensor([y for t in batch for y in t["labels"]], dtype=torch.long)
+    tensors["groups"] = torch.tensor(groups, dtype=torch.long)
+    return tensors
+
+
+def set_stage(prm, stage: int) -> list:
+    """Stage 1: only the last transformer block + head train; stage 2: everything. Returns trainable params."""
+    for p in prm.parameters():
+        p.requires_grad_(stage == 2)
+    if stage == 1:
+        for p in list(prm.last_block().parameters()) + list(prm.head.parameters()):
+            p.requires_grad_(True)
+    return [p for p in prm.parameters() if p.requires_grad]
+
+
+def _forever(traces: list[dict], config: PRMConfig, rng: random.Random) -> Iterator[list[dict]]:
+    while True:
+        yield from question_batches(traces, config.traces_per_batch, rng)
+
+
+def _stage_steps(config: PRMConfig, stage: int, num_batches: int) -> int:
+    max_steps = getattr(config, f"stage{stage}_max_steps")
+    if max_steps > 0:
+        return max_steps
+    epochs = getattr(config, f"stage{stage}_epochs")
+    return math.ceil(num_batches * epochs / config.gradient_accumulation_steps)
+
+
+def run_stage(prm, traces: list[dict], config: PRMConfig, stage: int, first_step: int = 0) -> list[dict]:
+    """Train one curriculum stage.
+
+    Returns:
+        Its loss-curve rows ``{step, stage, loss, learning_rate, grad_norm, num_tokens}`` (tokens of that step).
+    """
+    import torch
+    from transformers import get_scheduler
+
+    rng = random.Random(config.seed + stage)
+    total = _stage_steps(config, stage, len(question_batches(traces, config.traces_per_batch, rng)))
+    if total == 0:
+        return []
+    params = set_stage(prm, stage)
+    lr = getattr(config, f"stage{stage}_learning_rate")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    scheduler = get_scheduler(config.lr_scheduler_type, optimizer, num_warmup_steps=int(config.warmup_ratio * total),
+                              num_training_steps=total)
+    loss_fn, batches, curve = PRM_LOSSES.get(config.loss), _forever(traces, config, rng), []
+    use_bf16 = prm.device.type == "cuda" and (config.bf16 if config.bf16 is not None else True)
+    autocast = (lambda: torch.autocast("cuda", torch.bfloat16)) if use_bf16 else nullcontext
+    prm.train()
+    for step in range(1, total + 1):
+        step_loss, step_tokens = 0.0, 0
+        for _ in range(config.gradient_accumulation_steps):
+            batch = {k: v.to(prm.device) for k, v in batch_tensors(next(batches), prm.tokenizer.pad_token_id).items()}
+            step_tokens += int(batch["attention_mask"].sum())
+            labels, groups = batch.pop("labels"), batch.pop("groups")
+            with autocast():
+                scores = prm(**batch)
+            loss = loss_fn(scores.float(), labels, groups, config.temperature) / config.gradient_accumulation_steps
+            loss.backward()
+            step_loss += loss.item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+        curve.append({"step": first_step + step, "stage": stage, "loss": step_loss,
+                      "learning_rate": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "num_tokens": step_tokens})
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    logger.info("PRM stage %d: %d steps, last loss %.4f", stage, total, curve[-1]["loss"])
+    return curve
+
+
+def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig) -> dict:
+    """Initialise a PRM from the student, train both curriculum stages and save it with :meth:`PRM.save`.
+
+    Args:
+        model_path: HF folder of the student (a CausalLM; its base model becomes the backbone).
+        examples: ``prm_examples`` rows (DataFrame or list of dicts): ``question_id``, ``trace_id``,
+            ``prompt``, ``steps`` (list[str]), ``step_labels`` (list[int], 1 = correct step).
+        output_dir: where the PRM is written (loadable with ``PRM.load``).
+        config: a :class:`PRMConfig`.
+
+    Returns:
+        Metrics: ``loss_curve`` (one row per optimizer step, see :func:`run_stage`), ``train_runtime`` (s),
+        ``num_tokens`` (tokens trained on), ``num_traces``, ``num_steps`` (scored steps in the data),
+        ``stage1_steps``, ``stage2_steps``.
+    """
+    import torch
+
+    from agentark_core.train.prm_model import PRM
+
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    prm = PRM.from_student(model_path, config.step_separator)
+    prm.to("cuda" if torch.cuda.is_available() else "cpu")
+    traces = load_traces(examples, prm.tokenizer, config)
+    stage1 = run_stage(prm, traces, config, stage=1)
+    stage2 = run_stage(prm, traces, config, stage=2, first_step=len(stage1))
+    prm.save(output_dir)
+    return {
+        "loss_curve": stage1 + stage2,
+        "train_runtime": time.perf_counter() - start,
+        "num_tokens": sum(row["num_tokens"] for row in stage1 + stage2),
+        "num_traces": len(traces),
+        "num_steps": sum(len(t["step_ends"]) for t in traces),
+        "stage1_steps": len(stage1),
+        "stage2_steps": len(stage2),
+    }

@@ -1,0 +1,150 @@
+"""PRM on a tiny real Qwen3: step encoding, losses against hand math, the two-stage curriculum, save/load."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from agentark_core.toy.tiny import make_tiny_model
+from agentark_core.train.prm_loss import PRM_LOSSES, bce_loss, contrastive_loss
+from agentark_core.train.prm_model import PRM, encode_trace
+from agentark_core.train.prm_train import PRMConfig, load_traces, run_stage, train_prm
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def _rows():
+    rows = []
+    for q in range(3):
+        a, b = q + 3, q + 4
+        prompt = f"What is {a} + {b} times 2?"
+        traces = {
+            "good": ([f"Step 1: {a} + {b} = {a + b}.", f"Step 2: {a + b} * 2 = {2 * (a + b)}."], [1, 1]),
+            "late": ([f"Step 1: {a} + {b} = {a + b}.", f"Step 2: {a + b} * 2 = {a + b}."], [1, 0]),
+            "early": ([f"Step 1: {a} + {b} = {a}.", f"Step 2: {a} * 2 = {2 * a}.", "Final Answer: 7"], [0, 0, 0]),
+        }
+        for name, (steps, labels) in traces.items():
+            rows.append(dict(question_id=f"q{q}", trace_id=f"q{q}-{name}", prompt=prompt, steps=steps,
+                             step_labels=labels, is_correct=name == "good", source="final"))
+    return rows
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def test_contrastive_loss_matches_hand_computation():
+    # group 0 (q1, step 0): positives 2.0 and 0.0, negatives -1.0 and 0.5
+    # group 1 (q1, step 1): positive 0.3, negative 1.2
+    # group 2 (q2, step 0): positive 1.0 with no negative -> not in the mean
+    scores = torch.tensor([2.0, 0.0, -1.0, 0.5, 0.3, 1.2, 1.0], requires_grad=True)
+    labels = torch.tensor([1, 1, 0, 0, 1, 0, 1])
+    groups = torch.tensor([0, 0, 0, 0, 1, 1, 2])
+    tau = 0.1
+
+    def term(pos, negs):  # −log( e^{σ(s⁺)/τ} / (e^{σ(s⁺)/τ} + Σ e^{σ(s⁻)/τ}) )
+        num = math.exp(_sigmoid(pos) / tau)
+        return -math.log(num / (num + sum(math.exp(_sigmoid(n) / tau) for n in negs)))
+
+    expected = (term(2.0, [-1.0, 0.5]) + term(0.0, [-1.0, 0.5]) + term(0.3, [1.2])) / 3
+    loss = contrastive_loss(scores, labels, groups, tau)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    loss.backward()
+    assert scores.grad[6] == 0 and scores.grad[:6].abs().min() > 0
+
+
+def test_contrastive_loss_without_pairs_is_a_differentiable_zero():
+    scores = torch.tensor([0.4, -0.2], requires_grad=True)
+    loss = contrastive_loss(scores, torch.tensor([1, 1]), torch.tensor([0, 1]), 0.1)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(scores.grad, torch.zeros(2))
+
+
+def test_bce_loss_matches_hand_computation():
+    scores, labels = torch.tensor([1.5, -0.5]), torch.tensor([1, 0])
+    expected = -(math.log(_sigmoid(1.5)) + math.log(1 - _sigmoid(-0.5))) / 2
+    assert bce_loss(scores, labels, torch.tensor([0, 0])).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_unknown_loss_lists_valid_names():
+    with pytest.raises(KeyError, match="bce, contrastive"):
+        PRMConfig(loss="hinge")
+    assert PRM_LOSSES.names() == ["bce", "contrastive"]
+
+
+def test_encode_trace_points_at_each_step_end(tiny):
+    prm = PRM.from_student(tiny)
+    steps = ["Step 1: 12 + 7 = 19.", "Step 2: 19 * 3 = 57.", "Final Answer: 57"]
+    ids, ends = encode_trace(prm.tokenizer, "What is 12 + 7 times 3?", steps, "\n\n")
+    assert len(ends) == 3 and ends[-1] == len(ids) - 1
+    for step, end in zip(steps, ends):
+        assert prm.tokenizer.decode(ids[: end + 1]).endswith(step)
+        assert not prm.tokenizer.decode(ids[:end]).endswith(step)
+    _, cut = encode_trace(prm.tokenizer, "What is 12 + 7 times 3?", steps, "\n\n", max_length=ends[1])
+    assert cut == ends[:1]
+
+
+def test_load_traces_rejects_bad_rows(tiny):
+    prm = PRM.from_student(tiny)
+    rows = _rows()
+    rows[2]["step_labels"] = [0, 0]
+    with pytest.raises(ValueError, match="row 2: 3 steps but 2 step_labels"):
+        load_traces(rows, prm.tokenizer, PRMConfig())
+    rows = _rows()
+    rows[1]["step_labels"] = [1, 2]
+    with pytest.raises(ValueError, match="row 1, column 'step_labels'"):
+        load_traces(rows, prm.tokenizer, PRMConfig())
+
+
+def _snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "bce"])
+def test_curriculum_stages_and_save_load(tiny, tmp_path, loss):
+    torch.manual_seed(0)
+    prm = PRM.from_student(tiny)
+    config = PRMConfig(loss=loss, traces_per_batch=6, stage1_learning_rate=1e-2, stage2_learning_rate=1e-2,
+                       warmup_ratio=0.0, gradient_accumulation_steps=2)
+    traces = load_traces(_rows(), prm.tokenizer, config)
+    before = _snapshot(prm)
+    last = {k for k in before if k.startswith("backbone.layers.1.")}  # the tiny model has 2 blocks
+    stage_one = last | {"head.weight", "head.bias"}
+    curve = run_stage(prm, traces, PRMConfig(**{**config.__dict__, "stage1_max_steps": 2}), stage=1)
+    after1 = _snapshot(prm)
+    assert len(curve) == 2 and all(math.isfinite(r["loss"]) for r in curve)
+    changed = {k for k in before if not torch.equal(before[k], after1[k])}
+    assert changed == stage_one and len(last) > 3
+
+    curve = run_stage(prm, traces, PRMConfig(**{**config.__dict__, "stage2_max_steps": 2}), stage=2, first_step=2)
+    after2 = _snapshot(prm)
+    assert [r["step"] for r in curve] == [3, 4] and all(math.isfinite(r["loss"]) for r in curve)
+    assert [k for k in after1 if torch.equal(after1[k], after2[k])] == []
+
+    prompts = [r["prompt"] for r in _rows()]
+    steps = [r["steps"] for r in _rows()]
+    scores = prm.score_steps(prompts, steps, batch_size=4)
+    assert [len(s) for s in scores] == [len(s) for s in steps]
+    assert all(0 < p < 1 for trace in scores for p in trace)
+    prm.save(tmp_path / "prm")
+    loaded = PRM.load(tmp_path / "prm")
+    assert loaded.score_steps(prompts, steps, batch_size=4) == scores
+    rebatched = loaded.score_steps(prompts, steps, batch_size=3)  # other padding: equal up to float error
+    assert [p for t in rebatched for p in t] == pytest.approx([p for t in scores for p in t], abs=1e-5)
+
+
+def test_train_prm_end_to_end(tiny, tmp_path):
+    config = PRMConfig(stage1_max_steps=2, stage2_epochs=1, traces_per_batch=6, stage2_learning_rate=1e-3)
+    metrics = train_prm(tiny, _rows(), str(tmp_path / "prm"), config)
+    assert metrics["stage1_steps"] == 2 and metrics["stage2_steps"] == 2  # 9 traces, 6 per batch -> 2 batches
+    assert [r["stage"] for r in metrics["loss_curve"]] == [1, 1, 2, 2]
+    assert all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
+    assert metrics["num_traces"] == 9 and metrics["num_steps"] == 21 and metrics["num_tokens"] > 0
+    prm = PRM.load(tmp_path / "prm")
+    assert [len(s) for s in prm.score_steps(["What is 1 + 1?"], [["1 + 1 = 2.", "Final Answer: 2"]])] == [2]
+    assert prm.score_steps([], []) == []
