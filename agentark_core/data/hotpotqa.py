@@ -33,7 +33,9 @@ def hotpotqa_row(row: dict, *, dataset: str, split: str, all_paragraphs: bool = 
     if all_paragraphs:
         kept = {title: list(sents) for title, sents in paragraphs.items()}
     else:
-        fact_titles, sent_ids = _columns(get(row, "supporting_facts"), ("title", "sent_id"), "supporting_facts")
+        fact_titles, sent_ids = _columns(
+            get(row, "supporting_facts"), ("title", "sent_id"), "supporting_facts"
+        )
         ids: dict[str, set[int]] = {}
         for title, sent_id in zip(fact_titles, sent_ids):
             if title not in paragraphs:
@@ -42,7 +44,9 @@ def hotpotqa_row(row: dict, *, dataset: str, split: str, all_paragraphs: bool = 
                 ids.setdefault(title, set()).add(sent_id)
         kept = {title: [paragraphs[title][i] for i in sorted(found)] for title, found in ids.items()}
     context = "\n".join(f"{title}: {''.join(sents).strip()}" for title, sents in kept.items())
-    return [Question(dataset, split, "short", get(row, "question").strip(), get(row, "answer").strip(), context)]
+    return [
+        Question(dataset, split, "short", get(row, "question").strip(), get(row, "answer").strip(), context)
+    ]
 
 
 DATASETS.register("hotpotqa")(RowAdapter("hotpotqa/hotpot_qa", hotpotqa_row, configs=("distractor",)))

@@ -76,7 +76,9 @@ def math_row(row: dict, *, dataset: str, split: str) -> list[Question]:
     gt = (row.get("answer") or "").strip() or last_boxed(solution)
     if not gt:
         raise RowError("no 'answer' field and no \\boxed{} answer in field 'solution'")
-    return [Question(dataset, split, "math", get(row, "problem").strip(), gt, gold_reasoning=solution.strip())]
+    return [
+        Question(dataset, split, "math", get(row, "problem").strip(), gt, gold_reasoning=solution.strip())
+    ]
 
 
 def metamathqa_row(row: dict, *, dataset: str, split: str) -> list[Question]:

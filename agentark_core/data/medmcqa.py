@@ -15,7 +15,7 @@ LETTERS = "ABCD"
 
 
 def medmcqa_row(row: dict, *, dataset: str, split: str) -> list[Question]:
-    """One MedMCQA row -> one mcq question with ``gt`` the letter of ``cop`` and the explanation as reasoning."""
+    """One MedMCQA row -> one mcq question: ``gt`` = letter of ``cop``, gold reasoning = ``exp``."""
     choices = tuple(str(get(row, name)).strip() for name in OPTION_FIELDS)
     cop = get(row, "cop")
     if isinstance(cop, str) and cop.strip().lstrip("-").isdigit():

@@ -25,7 +25,9 @@ def _scrolls(row: dict, dataset: str, split: str) -> list[Question]:
     query, sep, transcript = get(row, "input").partition("\n\n")
     if not sep or not query.strip():
         raise RowError("field 'input' must be '<query>\\n\\n<transcript>'")
-    return [Question(dataset, split, "longform", query.strip(), get(row, "output").strip(), transcript.strip())]
+    return [
+        Question(dataset, split, "longform", query.strip(), get(row, "output").strip(), transcript.strip())
+    ]
 
 
 def qmsum_row(row: dict, *, dataset: str, split: str, queries: str = "all") -> list[Question]:

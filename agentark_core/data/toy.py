@@ -27,7 +27,8 @@ class ToyAdapter:
         config = ToyConfig.from_options(**options)
         problems = generate_problems(DEFAULT_SIZE if limit is None else limit, split, seed, config)
         return [
-            Question(dataset, split, "math", p.text, str(p.answer), gold_reasoning=p.solution) for p in problems
+            Question(dataset, split, "math", p.text, str(p.answer), gold_reasoning=p.solution)
+            for p in problems
         ]
 
 

@@ -20,7 +20,9 @@ def truthfulqa_row(row: dict, *, dataset: str, split: str, task_type: str = "lon
     """One TruthfulQA row -> one question whose ``gt`` is ``best_answer``."""
     if task_type not in TASK_TYPES:
         raise ValueError(f"truthfulqa task_type must be one of {TASK_TYPES}, got {task_type!r}")
-    return [Question(dataset, split, task_type, get(row, "question").strip(), get(row, "best_answer").strip())]
+    return [
+        Question(dataset, split, task_type, get(row, "question").strip(), get(row, "best_answer").strip())
+    ]
 
 
 DATASETS.register("truthfulqa")(RowAdapter("truthfulqa/truthful_qa", truthfulqa_row, configs=("generation",)))

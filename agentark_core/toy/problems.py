@@ -1,4 +1,4 @@
-"""Toy world task generator: verifiable multi-step arithmetic word problems (toy stand-in for GSM8K, paper §4).
+"""Toy world task generator: verifiable multi-step arithmetic word problems (GSM8K stand-in, paper §4).
 
 Each problem is a chain ``v0 op1 b1 = v1, v1 op2 b2 = v2, ...`` told as a short story
 from a few templates, with a gold solution in the format the whole pipeline grades::
@@ -44,7 +44,11 @@ STEP_TEMPLATES = {
         "{name} finds {value} more {item}.",
         "A friend gives {name} {value} more {item}.",
     ),
-    "-": ("{name} gives away {value} {item}.", "{name} loses {value} {item}.", "{name} sells {value} {item}."),
+    "-": (
+        "{name} gives away {value} {item}.",
+        "{name} loses {value} {item}.",
+        "{name} sells {value} {item}.",
+    ),
     "*": ("Then {name} has {value} times as many {item}.", "The number of {item} grows {value} times."),
     "/": (
         "{name} splits the {item} into {value} equal groups and keeps one group.",
@@ -109,7 +113,7 @@ class ToyConfig:
             raise ValueError(f"operations must be a non-empty subset of {OPERATIONS}, got {self.operations}")
 
     @classmethod
-    def from_options(cls, **options) -> "ToyConfig":
+    def from_options(cls, **options) -> ToyConfig:
         """Build from keyword options, naming the valid knobs when one is unknown."""
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - valid)
@@ -194,7 +198,9 @@ def _render(rng: random.Random, steps: tuple[Step, ...], config: ToyConfig) -> s
     name, other = rng.sample(NAMES, 2)
     item, other_item = rng.sample(ITEMS, 2)
     sentences = [rng.choice(START_TEMPLATES).format(name=name, value=steps[0][0], item=item)]
-    sentences += [rng.choice(STEP_TEMPLATES[op]).format(name=name, value=b, item=item) for _, op, b, _ in steps]
+    sentences += [
+        rng.choice(STEP_TEMPLATES[op]).format(name=name, value=b, item=item) for _, op, b, _ in steps
+    ]
     for _ in range(rng.randint(*config.distractors)):
         template = rng.choice(DISTRACTOR_TEMPLATES)
         value = rng.randint(*config.number_range)

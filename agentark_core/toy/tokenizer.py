@@ -59,7 +59,7 @@ def toy_vocab(prompt_texts: Iterable[str]) -> dict[str, int]:
 
 
 def _decoder():
-    """Join tokens with spaces, then drop spaces around newlines and special tokens, before closing and after opening marks."""
+    """Join tokens with spaces, then drop the spaces around newlines and chat markers and inside brackets."""
     from tokenizers import Regex, decoders
 
     return decoders.Sequence(
