@@ -50,6 +50,8 @@ class Stage:
         inputs: upstream stage names whose artifact keys this stage consumes.
         code: extra modules/packages whose source enters the key (plan/run_shard modules always do).
         summarize: optional ``ctx -> dict`` of metrics for the manifest, run after all shards exist.
+        fingerprint: optional ``recipe -> JSON-able`` content digest of local inputs the recipe
+            names (files, model folders), so the key follows their content, not just their path.
     """
 
     name: str
@@ -61,6 +63,7 @@ class Stage:
     inputs: tuple[str, ...] = ()
     code: tuple[str, ...] = ()
     summarize: Callable[["StageContext"], dict] | None = None
+    fingerprint: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def compute_key(stage: Stage, recipe: Any, input_keys: dict[str, str]) -> str:
         "config": {path: to_dict(select(recipe, path)) for path in stage.reads},
         "inputs": dict(sorted(input_keys.items())),
         "code": code_digest(stage_modules(stage)),
+        "content": stage.fingerprint(recipe) if stage.fingerprint else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -225,3 +229,12 @@ def _iso(ts: float) -> str:
 def _ref(store: ArtifactStore, stage: Stage, key: str, reused: bool) -> ArtifactRef:
     manifest = store.read_manifest(stage.name, key)
     return ArtifactRef(stage.name, key, manifest["uri"], stage.schema, manifest["rows"], reused=reused)
+
+
+def plan_keys(order: list[Stage], recipe: Any, given: dict[str, str] | None = None) -> dict[str, str]:
+    """Every stage's key from the recipe alone (stages in dependency order); ``given`` pins some."""
+    keys = dict(given or {})
+    for stage in order:
+        if stage.name not in keys:
+            keys[stage.name] = compute_key(stage, recipe, {i: keys[i] for i in stage.inputs})
+    return keys

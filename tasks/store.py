@@ -182,8 +182,14 @@ class ArtifactStore:
     def write_text(self, path: str, text: str, exclusive: bool = False) -> None:
         """Write a small file; ``exclusive`` fails with FileExistsError when it exists."""
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        with self.fs.open(path, "xb" if exclusive else "wb") as fh:
-            fh.write(text.encode())
+        try:
+            with self.fs.open(path, "xb" if exclusive else "wb") as fh:
+                fh.write(text.encode())
+        except OSError as exc:
+            # s3fs reports a failed If-None-Match as a generic OSError.
+            if exclusive and "PreconditionFailed" in repr(getattr(exc, "__cause__", None)):
+                raise FileExistsError(path) from exc
+            raise
 
     def read_text(self, path: str) -> str | None:
         try:
@@ -206,3 +212,20 @@ def shard_name(index: int) -> str:
 def _protocols(fs) -> tuple[str, ...]:
     proto = fs.protocol
     return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def open_store(root: str, credentials_block: str = "") -> ArtifactStore:
+    """Open the store at ``root``; S3 credentials come from the environment, or from a Prefect
+    Secret block (JSON with ``key``, ``secret``, optional ``endpoint_url``) named by
+    ``credentials_block``. They are used in memory only, never written anywhere."""
+    options: dict = {}
+    if credentials_block:
+        from prefect.blocks.system import Secret
+
+        secret = Secret.load(credentials_block).get()
+        if not isinstance(secret, dict) or not {"key", "secret"} <= set(secret):
+            raise ValueError(f"Prefect Secret block {credentials_block!r} must hold JSON with 'key' and 'secret'")
+        options = {"key": secret["key"], "secret": secret["secret"]}
+        if secret.get("endpoint_url"):
+            options["client_kwargs"] = {"endpoint_url": secret["endpoint_url"]}
+    return ArtifactStore(root, storage_options=options)

@@ -1,0 +1,153 @@
+"""The ``agentark`` command line: run recipes, browse artifacts.
+
+    agentark run [RECIPE] [--set debate.n_agents=7] [--only debate]
+    agentark demo
+    agentark artifacts ls [--stage debate] [--recipe demo] [--since 2026-11-01]
+    agentark artifacts show KEY [--rows 20]
+    agentark recipe show [RECIPE] [--set k=v]
+
+Bad input ends with one clear line and a non-zero exit code; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agentark_core.config_loader import ConfigError, to_dict
+from agentark_core.recipe import StoreSection, load_recipe
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="AgentArk: distil multi-agent debate into one LLM.")
+artifacts_app = typer.Typer(no_args_is_help=True, help="Browse committed artifacts.")
+recipe_app = typer.Typer(no_args_is_help=True, help="Inspect recipes.")
+app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(recipe_app, name="recipe")
+console = Console()
+err = Console(stderr=True)
+STATE = {"debug": False}
+
+USER_ERRORS = (ConfigError, LookupError, ValueError, FileNotFoundError, TimeoutError)
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
+    STATE["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "urllib3", "botocore", "s3fs", "aiobotocore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def fail(exc: BaseException) -> None:
+    """One line on stderr, exit code 2 (or re-raise with --debug)."""
+    if STATE["debug"]:
+        raise exc
+    message = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, KeyError) and message.startswith(("'", '"')):
+        message = message[1:-1]
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    recipe: Optional[str] = typer.Argument(None, help="Recipe YAML (default: the embedded demo)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field: --set debate.n_agents=7"),
+    only: list[str] = typer.Option([], "--only", help="Run only this stage (repeatable); upstreams must exist."),
+) -> None:
+    """Run a recipe's pipeline (reusing every unchanged stage)."""
+    try:
+        loaded = load_recipe(recipe, set_)  # fail on bad input before any work starts
+        from flows.pipeline import pipeline
+
+        refs = pipeline(recipe=recipe, overrides=list(set_), only=list(only) or None)
+    except USER_ERRORS as exc:
+        fail(exc)
+    table = Table(title=f"recipe {loaded.name}: artifacts")
+    for col in ("stage", "key", "rows", "status", "uri"):
+        table.add_column(col)
+    for name, ref in refs.items():
+        table.add_row(name, ref["key"], str(ref["rows"]), "reused" if ref["reused"] else "computed", ref["uri"])
+    console.print(table)
+
+
+@app.command()
+def demo(set_: list[str] = typer.Option([], "--set", help="Override a demo field.")) -> None:
+    """Run the embedded demo recipe end to end on this machine."""
+    run(recipe=None, set_=set_, only=[])
+
+
+def _store(root: Optional[str]):
+    from tasks.store import open_store
+
+    return open_store(root or StoreSection().resolved_root())
+
+
+@artifacts_app.command("ls")
+def artifacts_ls(
+    stage: Optional[str] = typer.Option(None, help="Only this stage."),
+    recipe: Optional[str] = typer.Option(None, help="Only artifacts made by this recipe name."),
+    since: Optional[str] = typer.Option(None, help="Only artifacts created on/after this ISO date."),
+    store: Optional[str] = typer.Option(None, help="Store root URI (default: $AGENTARK_STORE or the data dir)."),
+) -> None:
+    """List committed artifacts, newest first."""
+    try:
+        manifests = _store(store).manifests(stage)
+    except USER_ERRORS as exc:
+        fail(exc)
+    manifests = [m for m in manifests if (not recipe or m.get("recipe") == recipe)
+                 and (not since or m.get("created_at", "") >= since)]
+    table = Table(title=f"{len(manifests)} artifact(s)")
+    for col in ("stage", "key", "rows", "schema", "recipe", "created"):
+        table.add_column(col)
+    for m in manifests:
+        table.add_row(m["stage"], m["key"], str(m["rows"]), f"{m['schema']['name']} v{m['schema']['version']}",
+                      m.get("recipe", ""), m.get("created_at", "")[:19])
+    console.print(table)
+
+
+@artifacts_app.command("show")
+def artifacts_show(
+    key: str = typer.Argument(..., help="Artifact key (or a unique prefix)."),
+    rows: int = typer.Option(5, help="How many rows to preview."),
+    store: Optional[str] = typer.Option(None, help="Store root URI."),
+) -> None:
+    """Show an artifact's manifest and its first rows."""
+    try:
+        st = _store(store)
+        manifest = st.find(key)
+        frame = st.read_shard(manifest["stage"], manifest["key"], 0).head(rows) if manifest["n_shards"] else None
+    except USER_ERRORS as exc:
+        fail(exc)
+    console.print_json(json.dumps(manifest, default=str))
+    if frame is not None and len(frame):
+        table = Table(title=f"first {len(frame)} of {manifest['rows']} rows")
+        for col in frame.columns:
+            table.add_column(str(col), overflow="fold", max_width=40)
+        for record in frame.astype(str).itertuples(index=False):
+            table.add_row(*[v[:200] for v in record])
+        console.print(table)
+
+
+@recipe_app.command("show")
+def recipe_show(
+    recipe: Optional[str] = typer.Argument(None, help="Recipe YAML (default: the embedded demo)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field."),
+) -> None:
+    """Print the fully resolved recipe (defaults + file + overrides)."""
+    try:
+        loaded = load_recipe(recipe, set_)
+    except USER_ERRORS as exc:
+        fail(exc)
+    import yaml
+
+    sys.stdout.write(yaml.safe_dump(to_dict(loaded), sort_keys=False))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,33 @@
+"""The ``pipeline`` flow: every stage of the recipe in dependency order, chained by artifact key.
+
+Unchanged stages are reused (their task shows as Cached); ``only`` runs a subset, taking the
+other stages' keys from the recipe (they must already be committed).
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from agentark_core.recipe import load_recipe
+from flows.stages import STAGE_FLOWS
+from tasks.runner import plan_keys
+from tasks.stages import pipeline_order
+
+
+@flow(name="pipeline", flow_run_name="pipeline-{recipe}")
+def pipeline(recipe: str | None = None, overrides: list[str] | None = None,
+             only: list[str] | None = None) -> dict[str, dict]:
+    """Run the recipe's stages; returns ``{stage: artifact ref}`` for the stages run."""
+    loaded = load_recipe(recipe, overrides or [])
+    order = pipeline_order()
+    unknown = sorted(set(only or []) - {s.name for s in order})
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; valid: {', '.join(s.name for s in order)}")
+    planned = plan_keys(order, loaded)
+    refs: dict[str, dict] = {}
+    for stage in order:
+        if only and stage.name not in only:
+            continue
+        inputs = {i: refs[i]["key"] if i in refs else planned[i] for i in stage.inputs}
+        refs[stage.name] = STAGE_FLOWS[stage.name](recipe=recipe, overrides=overrides, inputs=inputs)
+    return refs

@@ -1,0 +1,42 @@
+"""The stage table: every pipeline stage registers here; flows look stages up by name.
+
+Adding a stage = one module with a ``Stage`` and one ``STAGES.register`` line; the pipeline
+order follows each stage's declared ``inputs``.
+"""
+
+from __future__ import annotations
+
+from agentark_core.registry import Registry
+from tasks.runner import Stage
+
+STAGES: Registry[Stage] = Registry("stage")
+
+
+def add(stage: Stage) -> Stage:
+    STAGES.register(stage.name)(stage)
+    return stage
+
+
+def pipeline_order(names: list[str] | None = None) -> list[Stage]:
+    """Stages in dependency order (inputs first); ``names`` limits the set (with their upstreams)."""
+    wanted = set(names) if names is not None else set(STAGES.names())
+    order: list[Stage] = []
+    seen: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in seen:
+            return
+        if name in trail:
+            raise ValueError(f"stage cycle: {' -> '.join(trail + (name,))}")
+        stage = STAGES.get(name)
+        for upstream in stage.inputs:
+            visit(upstream, trail + (name,))
+        seen.add(name)
+        order.append(stage)
+
+    for name in sorted(wanted):
+        visit(name, ())
+    return order
+
+
+from tasks.stages import ingest  # noqa: E402,F401  (registration)
