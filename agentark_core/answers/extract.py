@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Sequence
+from collections.abc import Sequence
 
 from agentark_core.answers.normalize import normalize_math, normalize_short, strip_delimiters
 
@@ -86,7 +86,7 @@ def last_boxed(text: str) -> str | None:
             content = _balanced(text, i)
             if content is not None:
                 return content.strip()
-        elif text[start : i].endswith(" "):
+        elif text[start:i].endswith(" "):
             token = re.match(r"[^\s$]+", text[i:])
             if token:
                 return token.group(0)
@@ -114,7 +114,7 @@ def _last(pattern: re.Pattern, text: str) -> str | None:
 
 
 def _anchored(text: str) -> str | None:
-    """The answer segment after the last "####", "Final Answer:" or "the answer is", up to its sentence end."""
+    """The segment after the last "####", "Final Answer:" or "the answer is", up to its sentence end."""
     for pattern in (_HASHES, _FINAL, _ANSWER_IS):
         segment = _last(pattern, text)
         if segment is not None:

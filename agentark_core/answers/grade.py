@@ -1,4 +1,4 @@
-"""The one correctness judgement used by labeling, RL rewards and evaluation (paper §3.2, §3.3; STYLE habit 4).
+"""The one correctness judgement for labeling, RL rewards and evaluation (paper §3.2, §3.3; STYLE habit 4).
 
 ``grade(prediction, gt, task_type)`` extracts the final answer from a full response (an
 already-extracted answer works too) and compares it with the ground truth:
@@ -17,8 +17,9 @@ Example:
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 from agentark_core.answers.extract import extract_answer, letter_at_start, match_option
 from agentark_core.answers.normalize import (

@@ -30,7 +30,9 @@ _UNIT_WORDS = (
     "|hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|degrees?|units?|square|sq|cubic"
     "|mph|liters?|litres?|ml|gallons?|people|persons?|students?|times|percent"
 )
-_TRAILING_UNITS = re.compile(rf"(?<=[\d}}.])\s*(?:(?:{_UNIT_WORDS})\b\s*(?:\^\s*\{{?\d\}}?)?\s*)+$", re.IGNORECASE)
+_TRAILING_UNITS = re.compile(
+    rf"(?<=[\d}}.])\s*(?:(?:{_UNIT_WORDS})\b\s*(?:\^\s*\{{?\d\}}?)?\s*)+$", re.IGNORECASE
+)
 _NUMBER_THEN_WORDS = re.compile(r"^([-+]?\d[\d,]*(?:\.\d+)?%?)\s+[a-zA-Z][a-zA-Z\s]*$")
 _ASSIGNMENT = re.compile(r"^[a-zA-Z]\w{0,2}\s*=\s*(?=[^=]+$)")
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
@@ -82,8 +84,7 @@ def normalize_math(s: str) -> str:
     words = _NUMBER_THEN_WORDS.match(s)
     if words:
         s = words.group(1)
-    if s.startswith("+"):
-        s = s[1:]
+    s = s.removeprefix("+")
     s = re.sub(r"^-\s+", "-", s)
     if _THOUSANDS.match(s):
         s = s.replace(",", "")

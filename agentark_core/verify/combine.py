@@ -7,7 +7,7 @@ math and mcq answers exactly and for free, so ``rule_then_llm`` sends only the r
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from agentark_core.answers import Grade
 from agentark_core.answers.sandbox import DEFAULT_TIMEOUT_S

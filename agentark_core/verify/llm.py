@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import string
-from typing import Sequence
+from collections.abc import Sequence
 
 from agentark_core.answers import Grade, extract_answer
 from agentark_core.llm.types import ChatRequest, Generator, SamplingParams
@@ -100,9 +100,13 @@ class LLMVerifier:
         ]
         completions = self.generator.generate(requests, self.params)
         if len(completions) != len(requests):
-            raise RuntimeError(f"generator returned {len(completions)} completions for {len(requests)} requests")
+            raise RuntimeError(
+                f"generator returned {len(completions)} completions for {len(requests)} requests"
+            )
         grades = [Grade(parse_verdict(c.text), extracted) for c, (extracted, _) in zip(completions, answers)]
         unreadable = sum(g.status == "ungradable" for g in grades)
         if unreadable:
-            logger.warning("llm verifier: %d of %d replies were not exactly true/false", unreadable, len(grades))
+            logger.warning(
+                "llm verifier: %d of %d replies were not exactly true/false", unreadable, len(grades)
+            )
         return grades

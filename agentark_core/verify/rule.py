@@ -1,8 +1,8 @@
-"""The rule verifier: ``answers.grade`` over a batch (paper §3.2: exact match, normalised numeric equivalence)."""
+"""The rule verifier: ``answers.grade`` over a batch (paper §3.2: exact match, normalised numeric equality)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from agentark_core.answers import Grade, grade
 from agentark_core.answers.sandbox import DEFAULT_TIMEOUT_S

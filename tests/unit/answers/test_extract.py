@@ -53,8 +53,14 @@ def test_bad_arguments_name_what_is_wrong():
 
 @pytest.mark.parametrize(
     "text,value,percent",
-    [("1000", 1000, False), ("-2.50", -2.5, False), ("\\frac{3}{4}", 0.75, False), ("7/8", 0.875, False),
-     ("12.5%", 12.5, True), ("\\frac12", 0.5, False)],
+    [
+        ("1000", 1000, False),
+        ("-2.50", -2.5, False),
+        ("\\frac{3}{4}", 0.75, False),
+        ("7/8", 0.875, False),
+        ("12.5%", 12.5, True),
+        ("\\frac12", 0.5, False),
+    ],
 )
 def test_parse_number(text, value, percent):
     number = parse_number(normalize_math(text))

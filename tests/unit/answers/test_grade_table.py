@@ -188,7 +188,11 @@ SHORT = [
     ("-3", "3", I),
     ("Final Answer: blue", "red", I),
     ("", "Paris", U),
-    ("Let me think.\n" + "The capital city has a long history and many museums. " * 5 + "\nIt is lovely.", "Paris", U),
+    (
+        "Let me think.\n" + "The capital city has a long history and many museums. " * 5 + "\nIt is lovely.",
+        "Paris",
+        U,
+    ),
     ("Paris", "", U),
     ("!!!", "Paris", U),
 ]

@@ -32,11 +32,12 @@ def timed_grade(prediction, gt="1", task_type="math", choices=()):
 
 # --- code injection -------------------------------------------------------------------------
 
+
 def payloads(sentinel: Path) -> list[str]:
     cmd = f"touch {sentinel}"
     calls = [
         f"__import__('os').system('{cmd}')",
-        f"__import__(\"os\").system(\"{cmd}\")",
+        f'__import__("os").system("{cmd}")',
         f"(lambda: __import__('os').system('{cmd}'))()",
         f"exec(\"import os; os.system('{cmd}')\")",
         f"eval(\"__import__('os').system('{cmd}')\")",
@@ -73,7 +74,9 @@ def test_injection_payloads_never_run(tmp_path):
 
 def test_source_has_no_eval_of_text():
     """No eval/exec/sympify/parse_expr anywhere in the grading or verifying code."""
-    sources = list(Path(answers_pkg.__file__).parent.glob("*.py")) + list(Path(verify_pkg.__file__).parent.glob("*.py"))
+    sources = list(Path(answers_pkg.__file__).parent.glob("*.py")) + list(
+        Path(verify_pkg.__file__).parent.glob("*.py")
+    )
     assert len(sources) >= 8
     forbidden = re.compile(r"(?<![.\w])(eval|exec|sympify|parse_expr|compile|__import__)\s*\(")
     for path in sources:
@@ -163,10 +166,56 @@ def test_a_timed_out_worker_is_replaced():
 # --- fuzz -------------------------------------------------------------------------------------
 
 NASTY_PARTS = [
-    "\\boxed{", "\\fbox{", "{", "}", "(", ")", "[", "]", "^", "^{", "**", "!", "9", "10", "0", "-",
-    "\\frac{", "\\sqrt{", "\\left(", "\\right)", "$", "\\$", "%", "\\%", ",", ".", "/", "=", " ", "\n",
-    "####", "Final Answer:", "The answer is ", "answer: ", "(B)", "a ", "A", "x", "\\pi", "e", "\\text{",
-    "__import__('os')", "\\infty", "\\cdot", "\\times", "1e9", "∞", "½", "−", "\x00",
+    "\\boxed{",
+    "\\fbox{",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "^",
+    "^{",
+    "**",
+    "!",
+    "9",
+    "10",
+    "0",
+    "-",
+    "\\frac{",
+    "\\sqrt{",
+    "\\left(",
+    "\\right)",
+    "$",
+    "\\$",
+    "%",
+    "\\%",
+    ",",
+    ".",
+    "/",
+    "=",
+    " ",
+    "\n",
+    "####",
+    "Final Answer:",
+    "The answer is ",
+    "answer: ",
+    "(B)",
+    "a ",
+    "A",
+    "x",
+    "\\pi",
+    "e",
+    "\\text{",
+    "__import__('os')",
+    "\\infty",
+    "\\cdot",
+    "\\times",
+    "1e9",
+    "∞",
+    "½",
+    "−",
+    "\x00",
 ]
 nasty_text = st.lists(st.sampled_from(NASTY_PARTS), max_size=60).map("".join)
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -189,7 +238,7 @@ def test_grade_never_raises_on_structured_nasty_text(prediction, gt, task_type):
 
 
 @FUZZ
-@given(value=st.integers(min_value=-10**12, max_value=10**12))
+@given(value=st.integers(min_value=-(10**12), max_value=10**12))
 def test_integers_grade_by_value(value):
     assert grade(f"The answer is {value:,}.", str(value), "math").correct
     assert not grade(f"#### {value + 1}", str(value), "math").correct

@@ -23,8 +23,12 @@ class FakeJudge:
 
 MATH_OK = VerifyItem("What is 6*7?", "42", "math", "6*7 is SECRET_STEP 42, so \\boxed{42}")
 MATH_BAD = VerifyItem("What is 6*7?", "42", "math", "\\boxed{41}")
-ESSAY = VerifyItem("Explain rain.", "Water condenses and falls.", "longform", "Clouds get heavy and it rains.")
-VAGUE = VerifyItem("Capital of France?", "Paris", "short", "Hmm.\nIt is the city of light, famous for its tower.")
+ESSAY = VerifyItem(
+    "Explain rain.", "Water condenses and falls.", "longform", "Clouds get heavy and it rains."
+)
+VAGUE = VerifyItem(
+    "Capital of France?", "Paris", "short", "Hmm.\nIt is the city of light, famous for its tower."
+)
 PET = VerifyItem("Which pet barks?", "B", "mcq", "It barks, so (B)", ("cat", "dog"))
 
 
@@ -111,7 +115,9 @@ def test_rule_then_llm_asks_only_about_ungradable_items_in_one_call():
     assert len(asked) == 2 and "Explain rain." in asked[0] and "Capital of France?" in asked[1]
 
     quiet = FakeJudge([])
-    assert [g.status for g in build_verifier("rule_then_llm", quiet).verify([MATH_OK, PET])] == ["correct"] * 2
+    assert [g.status for g in build_verifier("rule_then_llm", quiet).verify([MATH_OK, PET])] == [
+        "correct"
+    ] * 2
     assert quiet.calls == []
 
 
@@ -120,7 +126,9 @@ def test_verify_item_validation_and_question_records():
         VerifyItem("q", "1", "essay", "r")
     with pytest.raises(TypeError, match="response"):
         VerifyItem("q", "1", "math", None)
-    q = Question(dataset="toy", split="test", task_type="mcq", query="Which barks?", gt="B", choices=("cat", "dog"))
+    q = Question(
+        dataset="toy", split="test", task_type="mcq", query="Which barks?", gt="B", choices=("cat", "dog")
+    )
     item = VerifyItem.of(q, "(B)")
     assert (item.question, item.gt, item.choices) == ("Which barks?", "B", ("cat", "dog"))
     assert build_verifier("rule").verify([item])[0].correct
