@@ -1,15 +1,16 @@
 """Math word-problem adapters: GSM8K, MATH (hendrycks / MATH-500) and MetaMathQA (paper §4, Table 1).
 
 Ground truth comes from each dataset's own answer convention: GSM8K's ``#### 72``
-line, MATH's last ``\\boxed{...}`` (or MATH-500's ``answer`` field), MetaMathQA's
-closing ``The answer is: X``. The text before the answer is the gold reasoning
-(used for reasoning perplexity on held-out traces).
+line, MATH's last ``\\boxed{...}`` (via the ``last_boxed`` that grading uses) or MATH-500's
+``answer`` field, MetaMathQA's closing ``The answer is: X``. The text before the answer
+is the gold reasoning (used for reasoning perplexity on held-out traces).
 """
 
 from __future__ import annotations
 
 import re
 
+from agentark_core.answers.extract import last_boxed
 from agentark_core.data.base import DATASETS, RowAdapter, RowError, get
 from agentark_core.data.question import Question
 
@@ -25,30 +26,6 @@ MATH_SUBJECTS = (
 
 _CALCULATOR = re.compile(r"<<[^<>]*>>")
 _METAMATH_MARK = "The answer is"
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, nested braces included.
-
-    Example:
-        >>> last_boxed(r"so $x = \\boxed{\\frac{1}{2}}$")
-        '\\\\frac{1}{2}'
-    """
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    body = text[start:].removeprefix("\\boxed").removeprefix("\\fbox")
-    if body.startswith(" "):  # "\boxed 5" form: the answer is the next word
-        words = body.split("$", 1)[0].split()
-        return words[0] if words else None
-    if not body.startswith("{"):
-        return None
-    depth = 0
-    for i, char in enumerate(body):
-        depth += {"{": 1, "}": -1}.get(char, 0)
-        if depth == 0:
-            return body[1:i].strip()
-    return None
 
 
 def gsm8k_row(row: dict, *, dataset: str, split: str) -> list[Question]:

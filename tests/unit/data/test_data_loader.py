@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentark_core.data import DATASETS, RowError, load_questions
-from agentark_core.data.math_sets import MATH_SUBJECTS, last_boxed
+from agentark_core.data.math_sets import MATH_SUBJECTS
 
 GSM8K_ROWS = [
     {
@@ -123,20 +123,6 @@ def test_math_takes_last_boxed_with_nested_braces_or_the_answer_field(write_rows
     no_answer = dict(MATH_ROW, solution="We cannot tell.")
     with pytest.raises(RowError, match="boxed"):
         load_questions("math", write_rows([no_answer], "bad.jsonl"))
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("\\boxed{\\frac{a}{\\sqrt{b}}} end", "\\frac{a}{\\sqrt{b}}"),
-        ("$\\boxed 5$", "5"),
-        ("\\fbox{x+1}", "x+1"),
-        ("\\boxed{unclosed", None),
-        ("no box", None),
-    ],
-)
-def test_last_boxed(text, expected):
-    assert last_boxed(text) == expected
 
 
 def test_metamathqa_answer_is_line(write_rows):

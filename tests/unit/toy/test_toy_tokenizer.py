@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from agentark_core.answers import grade
 from agentark_core.mas.prompts import TEMPLATES as PROMPT_TEMPLATES
 from agentark_core.toy.problems import MAX_VALUE, ToyConfig, generate_problems
 from agentark_core.toy.tokenizer import build_toy_tokenizer
@@ -40,6 +41,8 @@ def test_gold_solutions_and_stories_round_trip_exactly(tok, problems):
         decoded = tok.decode(tok(problem.solution).input_ids)
         assert re.findall(r"\d+", decoded) == re.findall(r"\d+", problem.solution)
         assert re.search(r"Final Answer:\s*(\d+)\s*$", decoded).group(1) == str(problem.answer)
+        assert grade(decoded, str(problem.answer), "math").correct
+        assert not grade(decoded, str(problem.answer + 1), "math").correct
 
 
 def test_prompt_words_are_in_vocab_and_extendable(tok):
