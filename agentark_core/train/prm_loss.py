@@ -21,8 +21,9 @@ PRM_LOSSES = Registry("prm loss")
 
 
 @PRM_LOSSES.register("contrastive")
-def contrastive_loss(scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor,
-                     temperature: float = 0.1) -> torch.Tensor:
+def contrastive_loss(
+    scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, temperature: float = 0.1
+) -> torch.Tensor:
     """Mean over positive steps of −log softmax([σ(s⁺), σ(s⁻₁), …, σ(s⁻ₘ)] / τ)[0].
 
     The negatives of a positive step are the label-0 steps of its group (same question, same
@@ -50,7 +51,8 @@ def contrastive_loss(scores: torch.Tensor, labels: torch.Tensor, groups: torch.T
 
 
 @PRM_LOSSES.register("bce")
-def bce_loss(scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor,
-             temperature: float = 0.1) -> torch.Tensor:
+def bce_loss(
+    scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, temperature: float = 0.1
+) -> torch.Tensor:
     """Mean binary cross-entropy of each step's logit against its label (``groups``/``temperature`` unused)."""
     return F.binary_cross_entropy_with_logits(scores, labels.to(scores.dtype))

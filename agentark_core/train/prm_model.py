@@ -26,8 +26,9 @@ HEAD_FILE = "prm_head.safetensors"
 CONFIG_FILE = "prm_config.json"
 
 
-def encode_trace(tokenizer, prompt: str, steps: list[str], separator: str,
-                 max_length: int | None = None) -> tuple[list[int], list[int]]:
+def encode_trace(
+    tokenizer, prompt: str, steps: list[str], separator: str, max_length: int | None = None
+) -> tuple[list[int], list[int]]:
     """Tokenise prompt + steps and find the index of each step's last token.
 
     Args:
@@ -41,8 +42,9 @@ def encode_trace(tokenizer, prompt: str, steps: list[str], separator: str,
         ``(input_ids, step_ends)``; ``step_ends[i]`` is the token index of step i's last character.
         Shorter than ``steps`` only when truncation dropped trailing steps.
     """
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
     char_ends = []
     for i, step in enumerate(steps):
         text += (separator if i else "") + step
@@ -73,8 +75,12 @@ def collate_traces(encoded: list[tuple[list[int], list[int]]], pad_token_id: int
         attention_mask[row, : len(ids)] = 1
         rows += [row] * len(ends)
         cols += ends
-    return {"input_ids": input_ids, "attention_mask": attention_mask,
-            "step_rows": torch.tensor(rows, dtype=torch.long), "step_cols": torch.tensor(cols, dtype=torch.long)}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "step_rows": torch.tensor(rows, dtype=torch.long),
+        "step_cols": torch.tensor(cols, dtype=torch.long),
+    }
 
 
 class PRM(nn.Module):
@@ -88,7 +94,7 @@ class PRM(nn.Module):
         self.head = nn.Linear(backbone.config.hidden_size, 1, dtype=torch.float32)
 
     @classmethod
-    def from_student(cls, model_path: str, step_separator: str = "\n\n", dtype=torch.float32) -> "PRM":
+    def from_student(cls, model_path: str, step_separator: str = "\n\n", dtype=torch.float32) -> PRM:
         """Initialise from a student checkpoint (a CausalLM folder): its base model + a fresh head."""
         from transformers import AutoModel, AutoTokenizer
 
@@ -111,7 +117,9 @@ class PRM(nn.Module):
     def device(self) -> torch.device:
         return self.head.weight.device
 
-    def score_steps(self, prompts: list[str], steps: list[list[str]], batch_size: int = 8) -> list[list[float]]:
+    def score_steps(
+        self, prompts: list[str], steps: list[list[str]], batch_size: int = 8
+    ) -> list[list[float]]:
         """P(step correct) = σ(score) for every step of every trace, batched.
 
         Args:
@@ -130,12 +138,17 @@ class PRM(nn.Module):
         self.eval()
         with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=use_bf16):
             for start in range(0, len(encoded), batch_size):
-                chunk = encoded[start: start + batch_size]
-                batch = {k: v.to(self.device) for k, v in collate_traces(chunk, self.tokenizer.pad_token_id).items()}
-                probs = torch.sigmoid(self(**batch)).float().cpu().tolist() if batch["step_rows"].numel() else []
+                chunk = encoded[start : start + batch_size]
+                batch = {
+                    k: v.to(self.device)
+                    for k, v in collate_traces(chunk, self.tokenizer.pad_token_id).items()
+                }
+                probs = (
+                    torch.sigmoid(self(**batch)).float().cpu().tolist() if batch["step_rows"].numel() else []
+                )
                 for _, ends in chunk:
                     out.append(probs[: len(ends)])
-                    probs = probs[len(ends):]
+                    probs = probs[len(ends) :]
         return out
 
     def save(self, path: str | Path) -> None:
@@ -145,12 +158,18 @@ class PRM(nn.Module):
         path = Path(path)
         self.backbone.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, path / HEAD_FILE)
-        meta = {"step_separator": self.step_separator, "hidden_size": self.head.in_features, "format_version": 1}
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, path / HEAD_FILE
+        )
+        meta = {
+            "step_separator": self.step_separator,
+            "hidden_size": self.head.in_features,
+            "format_version": 1,
+        }
         (path / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, path: str | Path, dtype=None) -> "PRM":
+    def load(cls, path: str | Path, dtype=None) -> PRM:
         """Load a PRM written by :meth:`save` (``dtype`` None keeps the saved precision)."""
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoTokenizer

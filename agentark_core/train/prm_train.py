@@ -16,9 +16,10 @@ import logging
 import math
 import random
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from agentark_core.train.prm_loss import PRM_LOSSES
 from agentark_core.train.records import as_records
@@ -36,10 +37,14 @@ class PRMConfig:
     temperature: float = field(default=0.1, metadata={"help": "τ of the contrastive loss (App. B.1)."})
     step_separator: str = field(default="\n\n", metadata={"help": "Text joining a trace's steps."})
     stage1_epochs: float = field(default=1.0, metadata={"help": "Epochs of Stage I (last block + head)."})
-    stage1_max_steps: int = field(default=-1, metadata={"help": "Optimizer steps of Stage I; >0 overrides epochs."})
+    stage1_max_steps: int = field(
+        default=-1, metadata={"help": "Optimizer steps of Stage I; >0 overrides epochs."}
+    )
     stage1_learning_rate: float = 1e-4
     stage2_epochs: float = field(default=1.0, metadata={"help": "Epochs of Stage II (all parameters)."})
-    stage2_max_steps: int = field(default=-1, metadata={"help": "Optimizer steps of Stage II; >0 overrides epochs."})
+    stage2_max_steps: int = field(
+        default=-1, metadata={"help": "Optimizer steps of Stage II; >0 overrides epochs."}
+    )
     stage2_learning_rate: float = 1e-5
     traces_per_batch: int = field(default=8, metadata={"help": "Traces per micro-batch (whole questions)."})
     gradient_accumulation_steps: int = 1
@@ -47,8 +52,12 @@ class PRMConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
     lr_scheduler_type: str = field(default="linear", metadata={"help": "A transformers scheduler name."})
-    max_length: int | None = field(default=2048, metadata={"help": "Token limit per trace; later steps dropped."})
-    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; None = on when CUDA is available."})
+    max_length: int | None = field(
+        default=2048, metadata={"help": "Token limit per trace; later steps dropped."}
+    )
+    bf16: bool | None = field(
+        default=None, metadata={"help": "bf16 autocast; None = on when CUDA is available."}
+    )
     seed: int = 0
 
     def __post_init__(self):
@@ -84,12 +93,20 @@ def load_traces(examples: Any, tokenizer, config: PRMConfig) -> list[dict]:
         if any(not isinstance(s, str) or not s.strip() for s in steps):
             raise ValueError(f"prm_examples row {i}, column 'steps': every step must be a non-empty string")
         if any(label not in (0, 1) or isinstance(label, float) for label in labels):
-            raise ValueError(f"prm_examples row {i}, column 'step_labels': labels must be 0 or 1, got {labels}")
+            raise ValueError(
+                f"prm_examples row {i}, column 'step_labels': labels must be 0 or 1, got {labels}"
+            )
         ids, ends = encode_trace(tokenizer, row["prompt"], steps, config.step_separator, config.max_length)
         dropped += len(steps) - len(ends)
         if ends:
-            traces.append({"question_id": row["question_id"], "input_ids": ids, "step_ends": ends,
-                           "labels": [int(x) for x in labels[: len(ends)]]})
+            traces.append(
+                {
+                    "question_id": row["question_id"],
+                    "input_ids": ids,
+                    "step_ends": ends,
+                    "labels": [int(x) for x in labels[: len(ends)]],
+                }
+            )
     if dropped:
         logger.warning("PRM: %d steps beyond max_length=%s dropped", dropped, config.max_length)
     if not traces:
@@ -122,8 +139,11 @@ def batch_tensors(batch: list[dict], pad_token_id: int) -> dict:
 
     tensors = collate_traces([(t["input_ids"], t["step_ends"]) for t in batch], pad_token_id)
     group_ids: dict[tuple[str, int], int] = {}
-    groups = [group_ids.setdefault((t["question_id"], pos), len(group_ids))
-              for t in batch for pos in range(len(t["step_ends"]))]
+    groups = [
+        group_ids.setdefault((t["question_id"], pos), len(group_ids))
+        for t in batch
+        for pos in range(len(t["step_ends"]))
+    ]
     tensors["labels"] = torch.tensor([y for t in batch for y in t["labels"]], dtype=torch.long)
     tensors["groups"] = torch.tensor(groups, dtype=torch.long)
     return tensors
@@ -152,6 +172,20 @@ def _stage_steps(config: PRMConfig, stage: int, num_batches: int) -> int:
     return math.ceil(num_batches * epochs / config.gradient_accumulation_steps)
 
 
+def backward_batch(prm, batch: list[dict], config: PRMConfig) -> tuple[float, int]:
+    """Forward + backward one micro-batch (loss scaled by 1/accumulation). Returns (loss, tokens)."""
+    import torch
+
+    tensors = {k: v.to(prm.device) for k, v in batch_tensors(batch, prm.tokenizer.pad_token_id).items()}
+    labels, groups = tensors.pop("labels"), tensors.pop("groups")
+    use_bf16 = prm.device.type == "cuda" and (config.bf16 if config.bf16 is not None else True)
+    with torch.autocast("cuda", torch.bfloat16) if use_bf16 else nullcontext():
+        scores = prm(**tensors)
+    loss = PRM_LOSSES.get(config.loss)(scores.float(), labels, groups, config.temperature)
+    (loss / config.gradient_accumulation_steps).backward()
+    return loss.item() / config.gradient_accumulation_steps, int(tensors["attention_mask"].sum())
+
+
 def run_stage(prm, traces: list[dict], config: PRMConfig, stage: int, first_step: int = 0) -> list[dict]:
     """Train one curriculum stage.
 
@@ -168,26 +202,20 @@ def run_stage(prm, traces: list[dict], config: PRMConfig, stage: int, first_step
     params = set_stage(prm, stage)
     lr = getattr(config, f"stage{stage}_learning_rate")
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
-    scheduler = get_scheduler(config.lr_scheduler_type, optimizer, num_warmup_steps=int(config.warmup_ratio * total),
-                              num_training_steps=total)
-    loss_fn, batches, curve = PRM_LOSSES.get(config.loss), _forever(traces, config, rng), []
-    use_bf16 = prm.device.type == "cuda" and (config.bf16 if config.bf16 is not None else True)
-    autocast = (lambda: torch.autocast("cuda", torch.bfloat16)) if use_bf16 else nullcontext
+    warmup = int(config.warmup_ratio * total)
+    scheduler = get_scheduler(
+        config.lr_scheduler_type, optimizer, num_warmup_steps=warmup, num_training_steps=total
+    )
+    batches, curve = _forever(traces, config, rng), []
     prm.train()
     for step in range(1, total + 1):
-        step_loss, step_tokens = 0.0, 0
-        for _ in range(config.gradient_accumulation_steps):
-            batch = {k: v.to(prm.device) for k, v in batch_tensors(next(batches), prm.tokenizer.pad_token_id).items()}
-            step_tokens += int(batch["attention_mask"].sum())
-            labels, groups = batch.pop("labels"), batch.pop("groups")
-            with autocast():
-                scores = prm(**batch)
-            loss = loss_fn(scores.float(), labels, groups, config.temperature) / config.gradient_accumulation_steps
-            loss.backward()
-            step_loss += loss.item()
+        results = [
+            backward_batch(prm, next(batches), config) for _ in range(config.gradient_accumulation_steps)
+        ]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        curve.append({"step": first_step + step, "stage": stage, "loss": step_loss,
-                      "learning_rate": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "num_tokens": step_tokens})
+        row = {"step": first_step + step, "stage": stage, "loss": sum(loss for loss, _ in results)}
+        row.update(learning_rate=scheduler.get_last_lr()[0], grad_norm=float(grad_norm))
+        curve.append({**row, "num_tokens": sum(tokens for _, tokens in results)})
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

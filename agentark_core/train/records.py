@@ -8,7 +8,8 @@ form into ``list[dict]`` and names the row and column of anything malformed.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 def as_records(examples: Any, columns: Mapping[str, type | tuple[type, ...]], what: str) -> list[dict]:
@@ -23,7 +24,8 @@ def as_records(examples: Any, columns: Mapping[str, type | tuple[type, ...]], wh
         One dict per row, with at least the required columns.
 
     Raises:
-        ValueError: empty input, a missing column, or a value of the wrong type (names row and column).
+        ValueError: empty input or a missing column; TypeError: a value of the wrong type (both name row
+            and column).
     """
     rows = examples.to_dict("records") if hasattr(examples, "to_dict") else [dict(r) for r in examples]
     if not rows:
@@ -37,9 +39,9 @@ def as_records(examples: Any, columns: Mapping[str, type | tuple[type, ...]], wh
             if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
                 value = row[name] = value.tolist()  # numpy arrays / scalars from parquet
             if isinstance(value, bool) and kind in (int, float, (int, float)):
-                raise ValueError(f"{what} row {i}, column {name!r}: expected a number, got a bool")
+                raise TypeError(f"{what} row {i}, column {name!r}: expected a number, got a bool")
             if not isinstance(value, kind):
-                raise ValueError(
+                raise TypeError(
                     f"{what} row {i}, column {name!r}: expected {_type_name(kind)}, got {type(value).__name__}"
                 )
     return rows

@@ -14,7 +14,8 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from agentark_core.registry import Registry
 
@@ -40,8 +41,9 @@ def verifiable_reward(weight: float = 1.0) -> RewardFn:
     """
     from agentark_core.answers import grade
 
-    def verifiable(completions: list, gt: list[str], task_type: list[str], choices: list | None = None,
-                   **kwargs) -> list[float | None]:
+    def verifiable(
+        completions: list, gt: list[str], task_type: list[str], choices: list | None = None, **kwargs
+    ) -> list[float | None]:
         rewards: list[float | None] = []
         for i, completion in enumerate(completions):
             result = grade(_text(completion), gt[i], task_type[i], tuple(choices[i] or ()) if choices else ())
@@ -85,8 +87,9 @@ def aggregate_steps(scores: Sequence[float], how: str = "min", temperature: floa
 
 
 @REWARDS.register("prm")
-def prm_reward(prm: Any, weight: float = 1.0, aggregation: str = "min", temperature: float = 0.1,
-               batch_size: int = 8) -> RewardFn:
+def prm_reward(
+    prm: Any, weight: float = 1.0, aggregation: str = "min", temperature: float = 0.1, batch_size: int = 8
+) -> RewardFn:
     """Reward ``weight · aggregate(P(step correct))`` from a trained PRM, steps split on its separator.
 
     Args:
@@ -127,7 +130,7 @@ def group_advantages(rewards: Sequence[float], group_size: int, eps: float = 1e-
         raise ValueError(f"{len(rewards)} rewards do not split into groups of {group_size}")
     out: list[float] = []
     for start in range(0, len(rewards), group_size):
-        group = rewards[start: start + group_size]
+        group = rewards[start : start + group_size]
         mean = sum(group) / group_size
         std = math.sqrt(sum((r - mean) ** 2 for r in group) / group_size)
         out += [(r - mean) / (std + eps) for r in group]

@@ -23,8 +23,15 @@ logger = logging.getLogger(__name__)
 SFT_COLUMNS = {"prompt": str, "reasoning": str, "answer": str, "weight": (int, float)}
 
 
-def tokenize_example(tokenizer, prompt: str, reasoning: str, answer: str, weight: float,
-                     answer_loss_weight: float, max_length: int | None = None) -> dict[str, list]:
+def tokenize_example(
+    tokenizer,
+    prompt: str,
+    reasoning: str,
+    answer: str,
+    weight: float,
+    answer_loss_weight: float,
+    max_length: int | None = None,
+) -> dict[str, list]:
     """Tokenise one example and give every token its loss weight.
 
     Args:
@@ -41,9 +48,13 @@ def tokenize_example(tokenizer, prompt: str, reasoning: str, answer: str, weight
     user = [{"role": "user", "content": prompt}]
     prompt_text = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
     completion = f"{reasoning}\n{answer}"
-    text = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": completion}], tokenize=False)
+    text = tokenizer.apply_chat_template(
+        user + [{"role": "assistant", "content": completion}], tokenize=False
+    )
     if not text.startswith(prompt_text):
-        raise ValueError("the chat template renders the prompt differently with and without the assistant turn")
+        raise ValueError(
+            "the chat template renders the prompt differently with and without the assistant turn"
+        )
     answer_start = text.rfind(answer) if answer.strip() else -1
     answer_end = answer_start + len(answer)
     if answer_start < len(prompt_text):
@@ -73,12 +84,21 @@ def build_dataset(tokenizer, examples: Any, answer_loss_weight: float, max_lengt
     for i, row in enumerate(rows):
         weight = check_weight(row["weight"], i, "sft_examples")
         try:
-            item = tokenize_example(tokenizer, row["prompt"], row["reasoning"], row["answer"], weight,
-                                    answer_loss_weight, max_length)
+            item = tokenize_example(
+                tokenizer,
+                row["prompt"],
+                row["reasoning"],
+                row["answer"],
+                weight,
+                answer_loss_weight,
+                max_length,
+            )
         except ValueError as err:
             raise ValueError(f"sft_examples row {i}: {err}") from err
         if all(label == -100 for label in item["labels"]):
-            raise ValueError(f"sft_examples row {i}: no completion tokens left (prompt longer than max_length?)")
+            raise ValueError(
+                f"sft_examples row {i}: no completion tokens left (prompt longer than max_length?)"
+            )
         tokenized.append(item)
     return Dataset.from_list(tokenized)
 
@@ -133,14 +153,23 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
     """Tokenise ``examples`` and build the weighted-loss SFTTrainer (arguments as in :func:`train_sft`)."""
     from transformers import AutoTokenizer
 
-    config = dataclasses.replace(config, output_dir=output_dir, remove_unused_columns=False,
-                                 dataset_kwargs={"skip_prepare_dataset": True})
+    config = dataclasses.replace(
+        config,
+        output_dir=output_dir,
+        remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+    )
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dataset = build_dataset(tokenizer, examples, config.answer_loss_weight, config.max_length)
-    return _trainer_class()(model=model_path, args=config, train_dataset=dataset, processing_class=tokenizer,
-                            data_collator=weighted_collator(tokenizer.pad_token_id))
+    return _trainer_class()(
+        model=model_path,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        data_collator=weighted_collator(tokenizer.pad_token_id),
+    )
 
 
 def train_sft(model_path: str, examples: Any, output_dir: str, config) -> dict:
@@ -169,8 +198,12 @@ def train_sft(model_path: str, examples: Any, output_dir: str, config) -> dict:
         "global_step": int(trainer.state.global_step),
         "num_examples": len(trainer.train_dataset),
     }
-    logger.info("SFT done: %d steps, loss %.4f, %.1fs", metrics["global_step"], metrics["train_loss"],
-                metrics["train_runtime"])
+    logger.info(
+        "SFT done: %d steps, loss %.4f, %.1fs",
+        metrics["global_step"],
+        metrics["train_loss"],
+        metrics["train_runtime"],
+    )
     return metrics
 
 

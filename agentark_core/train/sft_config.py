@@ -32,8 +32,10 @@ class AgentArkSFTConfig(SFTConfig):
     )
     gradient_checkpointing: bool = field(
         default=False,
-        metadata={"help": "Recompute activations in the backward pass (TRL defaults to True; off by default here "
-                  "because students up to a few B parameters fit without it)."},
+        metadata={
+            "help": "Recompute activations in the backward pass (TRL defaults to True; off by default here "
+            "because students up to a few B parameters fit without it)."
+        },
     )
 
     def __post_init__(self):
@@ -41,5 +43,7 @@ class AgentArkSFTConfig(SFTConfig):
         if not self.answer_loss_weight >= 0:  # also rejects NaN
             raise ValueError(f"answer_loss_weight must be >= 0, got {self.answer_loss_weight!r}")
         if self.packing or self.padding_free:
-            raise ValueError("packing / padding_free are not supported: the per-token loss weights need one "
-                             "padded row per example")
+            raise ValueError(
+                "packing / padding_free are not supported: the per-token loss weights need one "
+                "padded row per example"
+            )

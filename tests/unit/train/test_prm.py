@@ -26,11 +26,23 @@ def _rows():
         traces = {
             "good": ([f"Step 1: {a} + {b} = {a + b}.", f"Step 2: {a + b} * 2 = {2 * (a + b)}."], [1, 1]),
             "late": ([f"Step 1: {a} + {b} = {a + b}.", f"Step 2: {a + b} * 2 = {a + b}."], [1, 0]),
-            "early": ([f"Step 1: {a} + {b} = {a}.", f"Step 2: {a} * 2 = {2 * a}.", "Final Answer: 7"], [0, 0, 0]),
+            "early": (
+                [f"Step 1: {a} + {b} = {a}.", f"Step 2: {a} * 2 = {2 * a}.", "Final Answer: 7"],
+                [0, 0, 0],
+            ),
         }
         for name, (steps, labels) in traces.items():
-            rows.append(dict(question_id=f"q{q}", trace_id=f"q{q}-{name}", prompt=prompt, steps=steps,
-                             step_labels=labels, is_correct=name == "good", source="final"))
+            rows.append(
+                {
+                    "question_id": f"q{q}",
+                    "trace_id": f"q{q}-{name}",
+                    "prompt": prompt,
+                    "steps": steps,
+                    "step_labels": labels,
+                    "is_correct": name == "good",
+                    "source": "final",
+                }
+            )
     return rows
 
 
@@ -109,8 +121,14 @@ def _snapshot(module):
 def test_curriculum_stages_and_save_load(tiny, tmp_path, loss):
     torch.manual_seed(0)
     prm = PRM.from_student(tiny)
-    config = PRMConfig(loss=loss, traces_per_batch=6, stage1_learning_rate=1e-2, stage2_learning_rate=1e-2,
-                       warmup_ratio=0.0, gradient_accumulation_steps=2)
+    config = PRMConfig(
+        loss=loss,
+        traces_per_batch=6,
+        stage1_learning_rate=1e-2,
+        stage2_learning_rate=1e-2,
+        warmup_ratio=0.0,
+        gradient_accumulation_steps=2,
+    )
     traces = load_traces(_rows(), prm.tokenizer, config)
     before = _snapshot(prm)
     last = {k for k in before if k.startswith("backbone.layers.1.")}  # the tiny model has 2 blocks
@@ -121,7 +139,9 @@ def test_curriculum_stages_and_save_load(tiny, tmp_path, loss):
     changed = {k for k in before if not torch.equal(before[k], after1[k])}
     assert changed == stage_one and len(last) > 3
 
-    curve = run_stage(prm, traces, PRMConfig(**{**config.__dict__, "stage2_max_steps": 2}), stage=2, first_step=2)
+    curve = run_stage(
+        prm, traces, PRMConfig(**{**config.__dict__, "stage2_max_steps": 2}), stage=2, first_step=2
+    )
     after2 = _snapshot(prm)
     assert [r["step"] for r in curve] == [3, 4] and all(math.isfinite(r["loss"]) for r in curve)
     assert [k for k in after1 if torch.equal(after1[k], after2[k])] == []

@@ -13,11 +13,19 @@ from agentark_core.train.rewards import REWARDS, STEP_AGGREGATIONS, aggregate_st
 
 def test_verifiable_reward_scores_correct_wrong_missing_and_ungradable():
     reward = REWARDS.get("verifiable")(weight=2.0)
-    completions = ["Step 1: 12 + 7 = 19.\nStep 2: 19 * 3 = 57.\nFinal Answer: 57", "Final Answer: 56",
-                   "I am not sure.", [{"role": "assistant", "content": "The answer is B"}], "Paris is big."]
-    out = reward(completions, gt=["57", "57", "57", "B", "Paris"],
-                 task_type=["math", "math", "math", "mcq", "longform"],
-                 choices=[None, None, None, ["red", "blue", "green"], None])
+    completions = [
+        "Step 1: 12 + 7 = 19.\nStep 2: 19 * 3 = 57.\nFinal Answer: 57",
+        "Final Answer: 56",
+        "I am not sure.",
+        [{"role": "assistant", "content": "The answer is B"}],
+        "Paris is big.",
+    ]
+    out = reward(
+        completions,
+        gt=["57", "57", "57", "B", "Paris"],
+        task_type=["math", "math", "math", "mcq", "longform"],
+        choices=[None, None, None, ["red", "blue", "green"], None],
+    )
     assert out[:4] == [2.0, 0.0, 0.0, 2.0]
     assert out[4] is None  # longform cannot be verified by rule
 
@@ -44,8 +52,10 @@ def test_prm_reward_aggregates_prm_step_probabilities(tmp_path):
     direct = prm.score_steps(["What is 12 + 7 times 3?"], [steps])[0]
     for how in ("min", "mean", "last", "softmin"):
         reward = REWARDS.get("prm")(prm, weight=0.5, aggregation=how)
-        out = reward(prompts=[[{"role": "user", "content": "What is 12 + 7 times 3?"}], "What?"],
-                     completions=[completion, "  "])
+        out = reward(
+            prompts=[[{"role": "user", "content": "What is 12 + 7 times 3?"}], "What?"],
+            completions=[completion, "  "],
+        )
         assert out[0] == pytest.approx(0.5 * aggregate_steps(direct, how, 0.1), abs=1e-6)
         assert out[1] == 0.0
     with pytest.raises(KeyError, match="valid: last, mean, min, softmin"):

@@ -19,15 +19,33 @@ def tiny(tmp_path_factory):
 
 def _rows(n=4, kind="rsft", weight=1.0):
     return [
-        dict(example_id=f"e{i}", question_id=f"q{i}", kind=kind, prompt=f"What is {i} + 7?",
-             reasoning=f"Step 1: {i} + 7 = {i + 7}.", answer=f"Final Answer: {i + 7}", weight=weight, group_size=1)
+        {
+            "example_id": f"e{i}",
+            "question_id": f"q{i}",
+            "kind": kind,
+            "prompt": f"What is {i} + 7?",
+            "reasoning": f"Step 1: {i} + 7 = {i + 7}.",
+            "answer": f"Final Answer: {i + 7}",
+            "weight": weight,
+            "group_size": 1,
+        }
         for i in range(n)
     ]
 
 
 def _config(tmp_path, **kw):
-    base = dict(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=2, learning_rate=1e-2,
-                bf16=False, logging_steps=1, report_to="none", save_strategy="no", seed=0)
+    base = {
+        "output_dir": str(tmp_path),
+        "max_steps": 3,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 1e-2,
+        "bf16": False,
+        "logging_steps": 1,
+        "report_to": "none",
+        "save_strategy": "no",
+        "seed": 0,
+        "dataloader_pin_memory": False,
+    }
     return AgentArkSFTConfig(**{**base, **kw})
 
 
@@ -55,7 +73,7 @@ def _hand_loss(model, batch, answer_len, example_weights, w):
     total, count = 0.0, 0
     for row in range(labels.shape[0]):
         positions = (labels[row] != -100).nonzero().flatten().tolist()
-        answer_positions = set(positions[-1 - answer_len[row]: -1])
+        answer_positions = set(positions[-1 - answer_len[row] : -1])
         for pos in positions:
             nll = -logp[row, pos, labels[row, pos]].item()
             total += example_weights[row] * nll * (w if pos in answer_positions else 1.0)
@@ -67,13 +85,15 @@ def _hand_loss(model, batch, answer_len, example_weights, w):
 def test_weighted_loss_matches_hand_computation(tiny, tmp_path, answer_loss_weight):
     rows = _rows(2)
     rows[1]["weight"] = 0.5  # DA-style 1/k weight on the second example
-    trainer = build_trainer(tiny, rows, str(tmp_path), _config(tmp_path, answer_loss_weight=answer_loss_weight))
+    trainer = build_trainer(
+        tiny, rows, str(tmp_path), _config(tmp_path, answer_loss_weight=answer_loss_weight)
+    )
     tok = trainer.processing_class
     batch = weighted_collator(tok.pad_token_id)([trainer.train_dataset[i] for i in range(2)])
     answer_len = [len(tok(r["answer"], add_special_tokens=False)["input_ids"]) for r in rows]
     for row, n in enumerate(answer_len):  # the hand's answer span really is the answer
         ids = batch["input_ids"][row][batch["labels"][row] != -100].tolist()
-        assert tok.decode(ids[-1 - n: -1]) == rows[row]["answer"]
+        assert tok.decode(ids[-1 - n : -1]) == rows[row]["answer"]
     model = trainer.model.eval()
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(batch)).item()
@@ -96,7 +116,9 @@ def test_train_sft_updates_every_parameter_and_reloads(tiny, tmp_path):
 
     before = {k: v.clone() for k, v in AutoModelForCausalLM.from_pretrained(tiny).state_dict().items()}
     out = tmp_path / "ckpt"
-    metrics = train_sft(tiny, _rows(4, kind="da", weight=0.5), str(out), _config(tmp_path, answer_loss_weight=2.0))
+    metrics = train_sft(
+        tiny, _rows(4, kind="da", weight=0.5), str(out), _config(tmp_path, answer_loss_weight=2.0)
+    )
     assert [r["step"] for r in metrics["loss_curve"]] == [1, 2, 3]
     assert all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
     assert metrics["num_tokens"] > 0 and metrics["train_runtime"] > 0 and metrics["global_step"] == 3
@@ -117,6 +139,10 @@ def test_bad_rows_fail_with_row_and_column(tiny, tmp_path):
     rows = _rows(2)
     rows[0]["weight"] = -1.0
     with pytest.raises(ValueError, match=r"row 0.*weight"):
+        build_trainer(tiny, rows, str(tmp_path), _config(tmp_path))
+    rows = _rows(2)
+    rows[1]["prompt"] = 42
+    with pytest.raises(TypeError, match=r"row 1, column 'prompt': expected str, got int"):
         build_trainer(tiny, rows, str(tmp_path), _config(tmp_path))
     with pytest.raises(ValueError, match="answer_loss_weight"):
         _config(tmp_path, answer_loss_weight=-0.5)
