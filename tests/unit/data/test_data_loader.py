@@ -205,3 +205,12 @@ def test_every_dataset_family_is_registered():
         "toy",
     }
     assert set(DATASETS.names()) == expected
+
+
+def test_local_directory_splits_by_file_name(tmp_path, write_rows):
+    folder = tmp_path / "gsm8k_dir"
+    folder.mkdir()
+    for split, rows in (("train", GSM8K_ROWS[:1]), ("test", GSM8K_ROWS[1:])):
+        write_rows(rows, f"gsm8k_dir/{split}.jsonl")
+    assert [q.gt for q in load_questions("gsm8k", str(folder), split="train")] == ["72"]
+    assert [q.gt for q in load_questions("gsm8k", str(folder), split="test")] == ["1200"]
