@@ -1,7 +1,9 @@
 """QMSum adapter: query-based meeting summarisation (paper §4, OOD open-ended).
 
 QMSum is not on the hub in its original form, so ``source`` is usually a local file
-(``load_questions("qmsum", "qmsum/test.jsonl")``). Two row layouts are accepted:
+(``load_questions("qmsum", "qmsum/test.jsonl")``); the default source is SCROLLS
+(``tau/scrolls``, config ``qmsum``), which needs a ``datasets`` version able to read that
+repository. Two row layouts are accepted:
 
 - SCROLLS (``tau/scrolls`` config ``qmsum``): ``input`` = query + blank line + transcript, ``output``.
 - original: ``meeting_transcripts = [{speaker, content}]`` with ``general_query_list`` and
