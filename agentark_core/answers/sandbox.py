@@ -14,7 +14,8 @@ Model output is untrusted, so the slow path (sympy through math-verify) is fence
 
 Each calling thread borrows its own worker from a small pool, so threads never queue behind one
 another's slow comparisons. A fresh worker needs about half a second to import sympy; that start
-is waited for separately (``STARTUP_TIMEOUT_S``), and ``warm_up()`` pays it ahead of time.
+is waited for separately (``STARTUP_TIMEOUT_S``), and ``warm_up(workers=n)`` pays it ahead of time
+for n grading threads; a worker killed on timeout is replaced at once and warms in the background.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ class _Worker:
     def _read_line(self, deadline: float) -> bytes | None:
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            left = max(0.0, deadline - time.monotonic())  # 0 polls without waiting
+            if not select.select([fd], [], [], left)[0]:
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -128,12 +129,16 @@ class _Worker:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
-    def ask(self, gold: str, pred: str, timeout_s: float) -> bool | None:
-        """True/False when the worker decides in time; None on timeout, crash or unparsable input."""
-        if not self.ready:
-            if self._read_line(time.monotonic() + STARTUP_TIMEOUT_S) != b"ready":
-                raise RuntimeError("math worker failed to start")
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Whether the worker has finished starting, waiting at most ``timeout_s`` (0: just look)."""
+        if not self.ready and self._read_line(time.monotonic() + timeout_s) == b"ready":
             self.ready = True
+        return self.ready
+
+    def ask(self, gold: str, pred: str, timeout_s: float) -> bool | None:
+        """True/False when the worker decides in time; None when it cannot parse the input."""
+        if not self.wait_ready(STARTUP_TIMEOUT_S):
+            raise RuntimeError("math worker failed to start")
         self.proc.stdin.write(json.dumps({"gold": gold, "pred": pred}).encode() + b"\n")
         line = self._read_line(time.monotonic() + timeout_s)
         if line is None:
@@ -157,11 +162,21 @@ class _Pool:
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's children are not ours
                 self._idle, self._pid = [], os.getpid()
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.proc.poll() is None:
-                    return worker
+            self._idle = [w for w in self._idle if w.proc.poll() is None]
+            if self._idle:  # prefer a worker that has finished importing sympy
+                ready = [i for i, w in enumerate(self._idle) if w.wait_ready(0)]
+                return self._idle.pop(ready[-1] if ready else -1)
         return _Worker()
+
+    def warm(self, count: int) -> None:
+        with self._lock:
+            missing = max(0, count - len(self._idle))
+        fresh = [_Worker() for _ in range(missing)]  # all import sympy at once
+        for worker in fresh:
+            if worker.ask("1", "1", STARTUP_TIMEOUT_S) is not True:
+                raise RuntimeError("math worker failed its self-check")
+        with self._lock:
+            self._idle.extend(fresh)
 
     def equal(self, gold: str, pred: str, timeout_s: float) -> bool | None:
         worker = self._take()
@@ -201,9 +216,13 @@ def symbolic_equal(gold: str, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S) -
     return _POOL.equal(gold, pred, timeout_s)
 
 
-def warm_up() -> None:
-    """Start one worker and wait until it can answer, so the first real comparison is fast."""
-    _POOL.equal("1", "1", STARTUP_TIMEOUT_S)
+def warm_up(workers: int = 1) -> None:
+    """Start ``workers`` worker processes (one per thread that will grade) and wait until they answer.
+
+    Args:
+        workers: how many workers to have idle and warm, e.g. the size of a grading thread pool.
+    """
+    _POOL.warm(workers)
 
 
 def serve() -> None:
