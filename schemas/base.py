@@ -111,8 +111,9 @@ def is_json_text(series: pd.Series) -> pd.Series:
     return series.map(ok)
 
 
-class StrictConfig:
-    """Shared pandera config: exact column set, coercion to the declared dtypes."""
+class ArtifactModel(pa.DataFrameModel):
+    """Base of every artifact schema: exact column set, coercion to the declared dtypes."""
 
-    strict = True
-    coerce = True
+    class Config:
+        strict = True
+        coerce = True

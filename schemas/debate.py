@@ -3,13 +3,13 @@
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.base import StrictConfig, is_json_text, register
+from schemas.base import ArtifactModel, is_json_text, register
 
 ROLES = ["agent", "aggregator", "affirmative", "negative", "judge"]
 
 
 @register("debate_turns", version=1)
-class DebateTurnsSchema(pa.DataFrameModel):
+class DebateTurnsSchema(ArtifactModel):
     question_id: Series[str] = pa.Field(str_length={"min_value": 1})
     protocol: Series[str]
     agent_id: Series[int] = pa.Field(ge=-1)
@@ -31,5 +31,5 @@ class DebateTurnsSchema(pa.DataFrameModel):
     def _unique_turn(cls, df):
         return ~df.duplicated(["question_id", "agent_id", "role", "round"], keep=False)
 
-    class Config(StrictConfig):
+    class Config:
         name = "debate_turns"

@@ -3,12 +3,12 @@
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.base import StrictConfig, register
+from schemas.base import ArtifactModel, register
 from schemas.labels import STATUSES
 
 
 @register("eval_records", version=1)
-class EvalRecordsSchema(pa.DataFrameModel):
+class EvalRecordsSchema(ArtifactModel):
     question_id: Series[str]
     benchmark: Series[str]
     model: Series[str]
@@ -23,12 +23,12 @@ class EvalRecordsSchema(pa.DataFrameModel):
     calls: Series[int] = pa.Field(ge=0)
     latency_s: Series[float] = pa.Field(ge=0)
 
-    class Config(StrictConfig):
+    class Config:
         name = "eval_records"
 
 
 @register("eval_summary", version=1)
-class EvalSummarySchema(pa.DataFrameModel):
+class EvalSummarySchema(ArtifactModel):
     benchmark: Series[str]
     model: Series[str]
     protocol: Series[str]
@@ -36,5 +36,5 @@ class EvalSummarySchema(pa.DataFrameModel):
     value: Series[float] = pa.Field(nullable=True)
     n: Series[int] = pa.Field(ge=0)
 
-    class Config(StrictConfig):
+    class Config:
         name = "eval_summary"

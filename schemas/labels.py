@@ -3,13 +3,13 @@
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.base import StrictConfig, is_list_of_int, register
+from schemas.base import ArtifactModel, is_list_of_int, register
 
 STATUSES = ["correct", "incorrect", "ungradable"]
 
 
 @register("labels", version=1)
-class LabelsSchema(pa.DataFrameModel):
+class LabelsSchema(ArtifactModel):
     question_id: Series[str] = pa.Field(str_length={"min_value": 1})
     agent_id: Series[int] = pa.Field(ge=-1)
     role: Series[str]
@@ -23,12 +23,12 @@ class LabelsSchema(pa.DataFrameModel):
     def _consistent(cls, df):
         return df["correct"] == (df["status"] == "correct")
 
-    class Config(StrictConfig):
+    class Config:
         name = "labels"
 
 
 @register("trajectories", version=1, list_columns=("rounds_correct",))
-class TrajectoriesSchema(pa.DataFrameModel):
+class TrajectoriesSchema(ArtifactModel):
     """One row per (question, agent): its path through the rounds."""
 
     question_id: Series[str] = pa.Field(str_length={"min_value": 1})
@@ -45,5 +45,5 @@ class TrajectoriesSchema(pa.DataFrameModel):
     def _rounds(cls, s):
         return is_list_of_int(s)
 
-    class Config(StrictConfig):
+    class Config:
         name = "trajectories"

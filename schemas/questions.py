@@ -4,11 +4,11 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from agentark_core.data.question import TASK_TYPES
-from schemas.base import StrictConfig, is_list_of_str, register
+from schemas.base import ArtifactModel, is_list_of_str, register
 
 
 @register("questions", version=1, list_columns=("choices",))
-class QuestionsSchema(pa.DataFrameModel):
+class QuestionsSchema(ArtifactModel):
     question_id: Series[str] = pa.Field(str_length={"min_value": 1}, unique=True)
     dataset: Series[str]
     split: Series[str]
@@ -23,5 +23,5 @@ class QuestionsSchema(pa.DataFrameModel):
     def _choices(cls, s):
         return is_list_of_str(s)
 
-    class Config(StrictConfig):
+    class Config:
         name = "questions"

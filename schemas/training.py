@@ -3,11 +3,11 @@
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.base import StrictConfig, is_json_text, is_list_of_int, is_list_of_str, register
+from schemas.base import ArtifactModel, is_json_text, is_list_of_int, is_list_of_str, register
 
 
 @register("sft_examples", version=1)
-class SftExamplesSchema(pa.DataFrameModel):
+class SftExamplesSchema(ArtifactModel):
     """R-SFT and DA rows; the completion is ``reasoning + "\\n" + answer`` (answer span weighted)."""
 
     example_id: Series[str] = pa.Field(unique=True)
@@ -19,12 +19,12 @@ class SftExamplesSchema(pa.DataFrameModel):
     weight: Series[float] = pa.Field(gt=0)
     group_size: Series[int] = pa.Field(ge=1)
 
-    class Config(StrictConfig):
+    class Config:
         name = "sft_examples"
 
 
 @register("prm_examples", version=1, list_columns=("steps", "step_labels"))
-class PrmExamplesSchema(pa.DataFrameModel):
+class PrmExamplesSchema(ArtifactModel):
     """One row per trace, split into steps with per-step labels (contrastive groups by position)."""
 
     question_id: Series[str]
@@ -47,12 +47,12 @@ class PrmExamplesSchema(pa.DataFrameModel):
     def _aligned(cls, df):
         return df["steps"].map(len) == df["step_labels"].map(len)
 
-    class Config(StrictConfig):
+    class Config:
         name = "prm_examples"
 
 
 @register("checkpoints", version=1)
-class CheckpointsSchema(pa.DataFrameModel):
+class CheckpointsSchema(ArtifactModel):
     """A trained model: the row points at an HF-format folder stored inside the artifact."""
 
     route: Series[str]
@@ -65,5 +65,5 @@ class CheckpointsSchema(pa.DataFrameModel):
     def _metrics(cls, s):
         return is_json_text(s)
 
-    class Config(StrictConfig):
+    class Config:
         name = "checkpoints"

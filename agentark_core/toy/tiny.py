@@ -49,9 +49,9 @@ def train_tokenizer(vocab_size: int = 512):
         eos_token="<|im_end|>",
         bos_token=None,
         additional_special_tokens=["<|im_start|>", "<|endoftext|>"],
+        padding_side="left",
     )
     fast.chat_template = CHAT_TEMPLATE
-    fast.padding_side = "left"
     return fast
 
 

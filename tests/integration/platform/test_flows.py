@@ -1,0 +1,97 @@
+"""Real Prefect runs (one session-scoped test server): pipeline, Cached reruns, artifacts, stage flows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+import pytest
+import yaml
+
+from tasks.store import ArtifactStore
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+GSM8K_ROWS = [
+    {"question": "Tom has 3 apples and buys 4 more. How many apples?", "answer": "3 + 4 = 7\n#### 7"},
+    {"question": "A box holds 12 pens. How many pens in 3 boxes?", "answer": "12 * 3 = 36\n#### 36"},
+    {"question": "Sara had 1,200 stamps and gave away 200. How many left?", "answer": "1200-200=1000\n#### 1,000"},
+]
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    data = tmp_path / "gsm8k.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in GSM8K_ROWS) + "\n")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "flow-test",
+        "store": {"root": str(tmp_path / "store")},
+        "data": {"dataset": "gsm8k", "source": str(data), "limit": None, "shard_size": 2},
+    }))
+    return path
+
+
+def _task_states(name_prefix: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    async def go():
+        async with get_client() as client:
+            runs = await client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name_prefix)))
+            return [r.state.name for r in sorted(runs, key=lambda r: r.start_time or r.expected_start_time)]
+
+    return asyncio.run(go())
+
+
+def _artifact_keys(key: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def go():
+        async with get_client() as client:
+            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=key)))
+            return sorted({a.key for a in arts})
+
+    return asyncio.run(go())
+
+
+def test_pipeline_runs_then_reruns_cached(recipe_file, tmp_path):
+    from flows.pipeline import pipeline
+
+    refs = pipeline(recipe=str(recipe_file))
+    ingest = refs["ingest"]
+    assert ingest["rows"] == 3 and not ingest["reused"]
+    store = ArtifactStore(str(tmp_path / "store"))
+    frame = store.read_frame("ingest", ingest["key"])
+    assert sorted(frame["gt"]) == ["1000", "36", "7"]
+    assert store.read_manifest("ingest", ingest["key"])["n_shards"] == 2
+
+    again = pipeline(recipe=str(recipe_file))
+    assert again["ingest"]["key"] == ingest["key"] and again["ingest"]["reused"]
+    assert _task_states(f"ingest-{ingest['key']}") == ["Completed", "Cached"]
+    assert _artifact_keys(f"%{ingest['key']}%") == [
+        f"ingest-{ingest['key']}", f"ingest-{ingest['key']}-summary", f"ingest-{ingest['key']}-uri"]
+
+
+def test_override_changes_key_and_lost_artifact_recomputes(recipe_file, tmp_path):
+    from flows.pipeline import pipeline
+
+    base = pipeline(recipe=str(recipe_file))["ingest"]
+    limited = pipeline(recipe=str(recipe_file), overrides=["data.limit=2"])["ingest"]
+    assert limited["key"] != base["key"] and limited["rows"] == 2
+    shutil.rmtree(tmp_path / "store" / "ingest" / base["key"])
+    redone = pipeline(recipe=str(recipe_file))["ingest"]
+    assert redone["key"] == base["key"] and not redone["reused"]
+    assert ArtifactStore(str(tmp_path / "store")).is_committed("ingest", base["key"])
+
+
+def test_stage_flow_alone_and_unknown_stage(recipe_file):
+    from flows.pipeline import pipeline
+    from flows.stages import ingest
+
+    ref = ingest(recipe=str(recipe_file))
+    assert ref["rows"] == 3
+    with pytest.raises(ValueError, match="unknown stage"):
+        pipeline(recipe=str(recipe_file), only=["nope"])
