@@ -131,7 +131,7 @@ def _trainer_class():
             weights = inputs.pop("token_weights")[:, 1:]
             outputs = model(**inputs, use_cache=False, fused_lm_head=True)
             num_tokens = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
-            loss = -(outputs.log_probs * weights.to(outputs.log_probs.dtype)).sum()
+            loss = -(outputs.log_probs.float() * weights.to(outputs.log_probs.device)).sum()  # fp32 sum
             loss = loss / _as_tensor(num_tokens, loss).clamp(min=1)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
