@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
 
@@ -124,7 +124,7 @@ class TransformersGenerator:
         )
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _micro_batches(self, indices: list[int], prompts: list[list[int]], what: str) -> list[list[int]]:
+    def _micro_batches(self, indices: list[int], prompts: list[list[int]], what: str) -> Iterable[list[int]]:
         """Cut request indices into micro-batches, longest prompts first, behind a progress bar."""
         from tqdm.auto import tqdm
 

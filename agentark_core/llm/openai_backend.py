@@ -123,6 +123,10 @@ class OpenAIGenerator:
                 future.add_done_callback(lambda _: bar.update())
             try:
                 return [f.result() for f in futures]
+            except ServerError:
+                for future in futures:
+                    future.cancel()  # fail fast: do not start requests still queued
+                raise
             finally:
                 bar.close()
 
