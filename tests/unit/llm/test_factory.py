@@ -13,11 +13,11 @@ from agentark_core.toy.tiny import make_tiny_model
 
 
 def test_known_backends():
-    assert BACKENDS.names() == ["openai", "transformers", "vllm"]
+    assert {"openai", "transformers", "vllm"} <= set(BACKENDS.names())
 
 
 def test_unknown_backend_lists_valid_names():
-    with pytest.raises(KeyError, match="unknown backend 'tgi'; valid: openai, transformers, vllm"):
+    with pytest.raises(KeyError, match="unknown backend 'tgi'; valid: .*openai.*transformers.*vllm"):
         make_generator("tgi", model="m")
 
 
