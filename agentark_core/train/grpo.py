@@ -1,0 +1,120 @@
+"""PAD's RL stage on GRPO (paper §3.3.3, eq. 3–5; App. B): TRL's ``GRPOTrainer`` with the PRMVR reward.
+
+For every prompt the student samples G = ``num_generations`` completions; each gets
+``R(o) = prm_weight · agg(PRM step scores) + verifiable_weight · grade(o)`` (TRL applies the
+weights as ``reward_weights``); advantages are group-normalised and the clipped objective with a
+β-weighted KL to the initial policy is optimised. Prompts are conversational (one user turn, the
+student's chat template) and those longer than ``max_prompt_length`` are dropped first.
+
+The PRM is loaded on the CPU and moved to the trainer's device (``accelerator.device``) once the
+trainer exists, so each process of a multi-GPU launch scores on its own GPU.
+
+Example:
+    >>> cfg = AgentArkGRPOConfig(output_dir="ckpt/", num_generations=8, max_steps=100)  # doctest: +SKIP
+    >>> metrics = train_grpo("student/", prompts_df, "ckpt/", cfg, prm_path="prm/")      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from agentark_core.train.rl_common import build_reward_funcs, load_prompts
+
+logger = logging.getLogger(__name__)
+
+CURVE_KEYS = ("loss", "reward", "reward_std", "kl", "entropy", "grad_norm", "learning_rate", "step_time")
+
+
+def build_grpo_trainer(
+    model_path: str, prompts_df: Any, output_dir: str, config, prm_path: str | None = None
+):
+    """Load the prompts, rewards and PRM and build the ``GRPOTrainer`` (arguments as in :func:`train_grpo`).
+
+    Returns:
+        ``(trainer, n_dropped)``: the trainer, with the PRM already on its device, and the number
+        of prompts dropped for length.
+    """
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import GRPOTrainer
+
+    config = copy.deepcopy(config)  # dataclasses.replace would re-run GRPOConfig's batch-size derivation
+    config.output_dir = output_dir
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    rows, dropped = load_prompts(prompts_df, tokenizer, config.max_prompt_length)
+    prm = None
+    if prm_path is not None and config.prm_weight > 0:
+        from agentark_core.train.prm_model import PRM
+
+        prm = PRM.load(prm_path)
+        prm.requires_grad_(False)
+    funcs, config.reward_weights = build_reward_funcs(config, prm)
+    trainer = GRPOTrainer(
+        model=model_path,
+        reward_funcs=funcs,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    if prm is not None:
+        prm.to(trainer.accelerator.device)
+    return trainer, dropped
+
+
+def train_grpo(
+    model_path: str, prompts_df: Any, output_dir: str, config, prm_path: str | None = None
+) -> dict:
+    """Train the student with GRPO on the PRMVR reward and save an HF checkpoint (model + tokenizer).
+
+    Args:
+        model_path: HF folder of the student (usually the SFT/DA checkpoint).
+        prompts_df: rows with ``question_id``, ``prompt`` (user message text), ``gt``, ``task_type``,
+            ``choices`` (list).
+        output_dir: where the trained model and tokenizer are written with ``save_pretrained``.
+        config: an :class:`~agentark_core.train.grpo_config.AgentArkGRPOConfig`; its ``output_dir`` is replaced.
+        prm_path: folder of a saved :class:`~agentark_core.train.prm_model.PRM`; None = verifiable reward only.
+
+    Returns:
+        Metrics: ``loss_curve`` (one row per logged step: step, loss, reward, reward_std, kl, …),
+        ``reward_mean`` and ``kl`` (per logged step), ``train_loss``, ``train_runtime`` (s),
+        ``global_step``, ``num_prompts`` (kept), ``num_prompts_filtered`` (dropped for length),
+        ``reward_funcs`` (names) and ``reward_weights``.
+    """
+    trainer, dropped = build_grpo_trainer(model_path, prompts_df, output_dir, config, prm_path)
+    result = trainer.train()
+    trainer.save_model(output_dir)
+    trainer.processing_class.save_pretrained(output_dir)
+    curve = [_log_row(entry) for entry in trainer.state.log_history if "loss" in entry]
+    metrics = {
+        "loss_curve": curve,
+        "reward_mean": [row.get("reward") for row in curve],
+        "kl": [row.get("kl") for row in curve],
+        "train_loss": float(result.training_loss),
+        "train_runtime": float(result.metrics["train_runtime"]),
+        "global_step": int(trainer.state.global_step),
+        "num_prompts": len(trainer.train_dataset),
+        "num_prompts_filtered": dropped,
+        "reward_funcs": list(trainer.reward_func_names),
+        "reward_weights": [float(w) for w in trainer.args.reward_weights],
+    }
+    logger.info(
+        "GRPO done: %d steps, loss %.4f, last reward %s, %.1fs",
+        metrics["global_step"],
+        metrics["train_loss"],
+        metrics["reward_mean"][-1] if curve else None,
+        metrics["train_runtime"],
+    )
+    return metrics
+
+
+def _log_row(entry: dict) -> dict:
+    """One log_history entry as ``{step, loss, …}`` with the GRPO curves and per-reward means."""
+    row = {"step": int(entry["step"])}
+    for key, value in entry.items():
+        if key in CURVE_KEYS or key.startswith("rewards/"):
+            row[key] = float(value)
+    return row
