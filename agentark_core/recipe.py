@@ -93,15 +93,32 @@ class DebateSection:
 
 
 @dataclass
+class LabelSection:
+    """Answer verification (PAPER.md stage 2): ``rule`` | ``llm`` | ``llm_only`` | ``rule_then_llm``.
+
+    ``model`` is the LLM verifier (paper: Qwen2.5-72B-Instruct), unused by ``rule``.
+    """
+
+    verifier: str = "rule"
+    model: ModelSection = field(default_factory=ModelSection)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Recipe:
-    """A whole pipeline run. Sections are added here as stages are added."""
+    """A whole pipeline run. Sections are added here as stages are added.
+
+    ``stages`` names the stages to produce; their upstream stages run (or are reused) too.
+    """
 
     name: str = DEMO
+    stages: list[str] = field(default_factory=lambda: ["label"])
     store: StoreSection = field(default_factory=StoreSection)
     data: DataSection = field(default_factory=DataSection)
     teacher: ModelSection = field(default_factory=ModelSection)
     student: ModelSection = field(default_factory=ModelSection)
     debate: DebateSection = field(default_factory=DebateSection)
+    label: LabelSection = field(default_factory=LabelSection)
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

@@ -19,7 +19,7 @@ def pipeline(recipe: str | None = None, overrides: list[str] | None = None,
              only: list[str] | None = None) -> dict[str, dict]:
     """Run the recipe's stages; returns ``{stage: artifact ref}`` for the stages run."""
     loaded = load_recipe(recipe, overrides or [])
-    order = pipeline_order()
+    order = pipeline_order(loaded.stages)
     unknown = sorted(set(only or []) - {s.name for s in order})
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; valid: {', '.join(s.name for s in order)}")

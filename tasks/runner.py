@@ -100,6 +100,11 @@ class StageContext:
         ref = self.inputs[name]
         return validate(self.store.read_frame(ref.stage, ref.key), ref.schema)
 
+    def output_frames(self) -> Iterator[pd.DataFrame]:
+        """This stage's own published shards, in order (for ``summarize``)."""
+        for index in sorted(self.store.done_shards(self.stage.name, self.key)):
+            yield self.store.read_shard(self.stage.name, self.key, index)
+
     def input_frames(self, name: str) -> Iterator[pd.DataFrame]:
         """The input artifact shard by shard, each validated (bounded memory)."""
         ref = self.inputs[name]

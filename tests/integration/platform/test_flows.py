@@ -27,6 +27,7 @@ def recipe_file(tmp_path):
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump({
         "name": "flow-test",
+        "stages": ["ingest"],
         "store": {"root": str(tmp_path / "store")},
         "data": {"dataset": "gsm8k", "source": str(data), "limit": None, "shard_size": 2},
     }))

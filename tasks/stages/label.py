@@ -1,0 +1,90 @@
+"""Stage ``label``: verify every agent's answer in every round, and the aggregator's
+(PAPER.md stage 2) -> ``labels``, one shard per debate shard."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tasks.fingerprint import fingerprint
+from tasks.runner import Stage, StageContext
+from tasks.stages import add
+from tasks.stages.common import frame_of
+
+COLUMNS = ["question_id", "agent_id", "role", "round", "answer", "status", "correct", "verifier"]
+
+
+def _questions(ctx: StageContext) -> dict[str, tuple]:
+    if "questions" not in ctx.scratch:
+        frame = ctx.input_frame("ingest")
+        ctx.scratch["questions"] = {r.question_id: r for r in frame.itertuples(index=False)}
+    return ctx.scratch["questions"]
+
+
+def _verifier(ctx: StageContext):
+    if "verifier" not in ctx.scratch:
+        from agentark_core.llm import make_generator
+        from agentark_core.verify import build_verifier
+
+        section = ctx.recipe.label
+        generator = None
+        if section.model.model:
+            generator = make_generator(section.model.backend, model=section.model.model, **section.model.options)
+        ctx.scratch["verifier"] = build_verifier(section.verifier, generator=generator, **section.options)
+    return ctx.scratch["verifier"]
+
+
+def plan(ctx: StageContext) -> int:
+    return ctx.store.read_manifest("debate", ctx.inputs["debate"].key)["n_shards"]
+
+
+def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
+    from agentark_core.verify import VerifyItem
+
+    turns = ctx.store.read_shard("debate", ctx.inputs["debate"].key, index)
+    questions = _questions(ctx)
+    missing = sorted(set(turns["question_id"]) - set(questions))
+    if missing:
+        raise ValueError(f"debate shard {index} has question_id(s) not in the questions artifact: {missing[:5]}")
+    items = []
+    for turn in turns.itertuples(index=False):
+        q = questions[turn.question_id]
+        items.append(VerifyItem(question=q.query, gt=q.gt, task_type=q.task_type, response=turn.response,
+                                choices=tuple(q.choices)))
+    grades = _verifier(ctx).verify(items)
+    name = ctx.recipe.label.verifier
+    rows = [
+        {"question_id": t.question_id, "agent_id": t.agent_id, "role": t.role, "round": t.round,
+         "answer": g.extracted if g.extracted is not None else t.answer, "status": g.status,
+         "correct": g.correct, "verifier": name}
+        for t, g in zip(turns.itertuples(index=False), grades)
+    ]
+    return frame_of(rows, COLUMNS)
+
+
+def summarize(ctx: StageContext) -> dict:
+    labels = pd.concat(list(ctx.output_frames()), ignore_index=True)
+    agents = labels[labels["role"] != "aggregator"]
+    first = agents[agents["round"] == 1]
+    final = agents.loc[agents.groupby(["question_id", "agent_id"])["round"].idxmax()]
+    agg = labels[labels["role"] == "aggregator"]
+    return {
+        "labels": int(len(labels)),
+        "round1_agent_accuracy": round(float(first["correct"].mean()), 4) if len(first) else None,
+        "final_round_agent_accuracy": round(float(final["correct"].mean()), 4) if len(final) else None,
+        "aggregator_accuracy": round(float(agg["correct"].mean()), 4) if len(agg) else None,
+        "ungradable_fraction": round(float((labels["status"] == "ungradable").mean()), 4),
+    }
+
+
+LABEL = add(Stage(
+    name="label",
+    version="1",
+    schema="labels",
+    reads=("label",),
+    inputs=("debate", "ingest"),
+    plan=plan,
+    run_shard=run_shard,
+    code=("agentark_core.verify", "agentark_core.answers"),
+    summarize=summarize,
+    fingerprint=lambda recipe: fingerprint(recipe.label.model.model),
+))

@@ -1,0 +1,67 @@
+"""ingest -> teacher -> debate -> label through the stage runner with a real tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentark_core.recipe import load_recipe
+from schemas import validate
+from tasks.runner import run_stage
+from tasks.stages import STAGES, pipeline_order
+from tasks.store import ArtifactStore
+
+
+@pytest.fixture
+def recipe(tmp_path, tiny_model_path):
+    return load_recipe(None, [
+        f"store.root={tmp_path / 'store'}", "data.limit=5",
+        f"teacher.model={tiny_model_path}", "teacher.options={show_progress: false, device: cpu}",
+        "debate.n_agents=2", "debate.rounds=2", "debate.max_tokens=6", "debate.shard_size=2",
+    ])
+
+
+def _run_all(recipe, store, names):
+    keys = {}
+    for stage in pipeline_order(names):
+        keys[stage.name] = run_stage(stage, recipe, store, {i: keys[i] for i in stage.inputs}, progress=False).key
+    return keys
+
+
+def test_debate_and_label_artifacts(recipe, tmp_path):
+    store = ArtifactStore(str(tmp_path / "store"))
+    keys = _run_all(recipe, store, ["label"])
+    turns = validate(store.read_frame("debate", keys["debate"]), "debate_turns")
+    assert store.read_manifest("debate", keys["debate"])["n_shards"] == 3  # 5 questions / 2 per shard
+    assert set(turns["question_id"]) == set(store.read_frame("ingest", keys["ingest"])["question_id"])
+    agents = turns[turns["role"] == "agent"]
+    assert set(agents["agent_id"]) == {0, 1} and agents["round"].min() == 1
+    assert (turns["role"] == "aggregator").sum() == 5
+    assert all(json.loads(m)[-1]["role"] == "user" for m in turns["messages_json"])
+    labels = validate(store.read_frame("label", keys["label"]), "labels")
+    assert len(labels) == len(turns)
+    assert set(labels["status"]) <= {"correct", "incorrect", "ungradable"}
+    metrics = store.read_manifest("label", keys["label"])["metrics"]
+    assert metrics["labels"] == len(labels)
+
+
+def test_debate_key_follows_protocol_not_label(recipe, tmp_path):
+    from tasks.runner import compute_key, plan_keys
+
+    order = pipeline_order(["label"])
+    base = plan_keys(order, recipe)
+    from dataclasses import replace
+
+    relabel = replace(recipe, label=replace(recipe.label, verifier="rule_then_llm"))
+    more_agents = replace(recipe, debate=replace(recipe.debate, n_agents=3))
+    assert plan_keys(order, relabel)["debate"] == base["debate"]
+    assert plan_keys(order, relabel)["label"] != base["label"]
+    assert plan_keys(order, more_agents)["debate"] != base["debate"]
+    assert compute_key(STAGES.get("teacher"), recipe, {}) == base["teacher"]
+
+
+def test_empty_teacher_is_a_clear_error(tmp_path):
+    recipe = load_recipe(None, [f"store.root={tmp_path}", "data.limit=2"])
+    with pytest.raises(ValueError, match="teacher.model is empty"):
+        _run_all(recipe, ArtifactStore(str(tmp_path)), ["teacher"])
