@@ -1,0 +1,167 @@
+"""GRPO with the PRMVR reward on a tiny real Qwen3 + tiny PRM: reward values, prompt filter, config checks, training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from agentark_core.toy.tiny import make_tiny_model
+from agentark_core.train.grpo import train_grpo
+from agentark_core.train.grpo_config import AgentArkGRPOConfig
+from agentark_core.train.prm_model import PRM
+from agentark_core.train.rl_common import build_reward_funcs, combine_rewards, load_prompts
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="module")
+def prm_dir(tiny, tmp_path_factory):
+    torch.manual_seed(1)
+    prm = PRM.from_student(tiny)
+    path = tmp_path_factory.mktemp("prm") / "prm"
+    prm.save(path)
+    return str(path)
+
+
+def _rows(n=4):
+    return [
+        {
+            "question_id": f"q{i}",
+            "prompt": f"What is {i} + 7?",
+            "gt": str(i + 7),
+            "task_type": "math",
+            "choices": [],
+        }
+        for i in range(n)
+    ]
+
+
+def _config(tmp_path, **kw):
+    base = {
+        "output_dir": str(tmp_path),
+        "num_generations": 2,
+        "per_device_train_batch_size": 4,
+        "max_steps": 2,
+        "max_completion_length": 8,
+        "learning_rate": 1e-2,
+        "beta": 0.1,
+        "bf16": False,
+        "use_cpu": True,
+        "report_to": "none",
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "seed": 0,
+        "dataloader_pin_memory": False,
+        "max_prompt_length": 64,
+    }
+    return AgentArkGRPOConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("aggregation", ["min", "mean", "softmin"])
+def test_combined_reward_is_weighted_prm_aggregate_plus_verifiable(tiny, prm_dir, tmp_path, aggregation):
+    prm = PRM.load(prm_dir)
+    cfg = _config(
+        tmp_path, prm_weight=0.5, verifiable_weight=2.0, prm_aggregation=aggregation, prm_temperature=0.2
+    )
+    funcs, weights = build_reward_funcs(cfg, prm)
+    steps = [["Step 1: 12 + 7 = 19", "Final Answer: 19"], ["Step 1: 12 + 7 = 18", "Final Answer: 18"]]
+    completions = [[{"role": "assistant", "content": "\n\n".join(s)}] for s in steps]
+    prompts = [[{"role": "user", "content": "What is 12 + 7?"}]] * 2
+    got = combine_rewards(
+        funcs, weights, prompts, completions, gt=["19", "19"], task_type=["math", "math"], choices=[[], []]
+    )
+    expected = []
+    for scores, correct in zip(prm.score_steps(["What is 12 + 7?"] * 2, steps), [1.0, 0.0]):
+        if aggregation == "min":
+            agg = min(scores)
+        elif aggregation == "mean":
+            agg = sum(scores) / len(scores)
+        else:
+            w = [math.exp(-s / 0.2) for s in scores]
+            agg = sum(a * b for a, b in zip(w, scores)) / sum(w)
+        expected.append(0.5 * agg + 2.0 * correct)
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert weights == [0.5, 2.0] and [f.__name__ for f in funcs] == ["prm_score", "verifiable"]
+
+
+def test_without_prm_only_the_verifiable_reward(tmp_path):
+    funcs, weights = build_reward_funcs(_config(tmp_path, verifiable_weight=3.0), prm=None)
+    got = combine_rewards(
+        funcs,
+        weights,
+        ["q", "q"],
+        ["Final Answer: 8", "no answer"],
+        gt=["8", "8"],
+        task_type=["math", "math"],
+    )
+    assert got == [3.0, 0.0]
+    with pytest.raises(ValueError, match="needs a PRM"):
+        build_reward_funcs(_config(tmp_path, verifiable_weight=0.0), prm=None)
+
+
+def test_prompt_filter_drops_exactly_the_too_long_prompts(tiny):
+    tok = AutoTokenizer.from_pretrained(tiny)
+    rows = [dict(r, prompt="word " * k) for r, k in zip(_rows(5), [1, 5, 10, 20, 40])]
+    lengths = [
+        len(
+            tok(
+                tok.apply_chat_template(
+                    [{"role": "user", "content": r["prompt"]}], tokenize=False, add_generation_prompt=True
+                ),
+                add_special_tokens=False,
+            )["input_ids"]
+        )
+        for r in rows
+    ]
+    limit = lengths[2]
+    kept, dropped = load_prompts(rows, tok, limit)
+    assert dropped == sum(n > limit for n in lengths) == 2
+    assert [r["question_id"] for r in kept] == ["q0", "q1", "q2"]
+    assert kept[0]["prompt"] == [{"role": "user", "content": "word "}]
+    with pytest.raises(ValueError, match="all 5 prompts exceed"):
+        load_prompts(rows, tok, 2)
+    with pytest.raises(ValueError, match="row 0: missing column"):
+        load_prompts([{"prompt": "x"}], tok, None)
+
+
+def test_config_checks(tmp_path):
+    with pytest.raises(KeyError, match="softmin"):
+        _config(tmp_path, prm_aggregation="median")
+    with pytest.raises(ValueError, match="reward_weights"):
+        _config(tmp_path, reward_weights=[1.0, 1.0])
+    with pytest.raises(ValueError, match="both 0"):
+        _config(tmp_path, prm_weight=0.0, verifiable_weight=0.0)
+    with pytest.raises(ValueError, match="prm_temperature"):
+        _config(tmp_path, prm_temperature=0.0)
+
+
+def test_train_grpo_moves_every_parameter_and_saves_a_reloadable_checkpoint(tiny, prm_dir, tmp_path):
+    rows = _rows() + [{**_rows(1)[0], "question_id": "long", "prompt": "word " * 200}]
+    out = str(tmp_path / "ckpt")
+    metrics = train_grpo(tiny, rows, out, _config(tmp_path / "run"), prm_path=prm_dir)
+
+    assert (
+        metrics["global_step"] == 2 and metrics["num_prompts_filtered"] == 1 and metrics["num_prompts"] == 4
+    )
+    assert metrics["reward_funcs"] == ["prm_score", "verifiable"]
+    assert len(metrics["loss_curve"]) == 2 and all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
+    assert all(0.0 <= r <= 2.0 for r in metrics["reward_mean"]) and metrics["kl"][-1] > 0
+    before = AutoModelForCausalLM.from_pretrained(tiny)
+    after = AutoModelForCausalLM.from_pretrained(out)
+    unchanged = [n for n, p in before.named_parameters() if torch.equal(p, after.get_parameter(n))]
+    assert not unchanged, f"parameters not trained: {unchanged}"
+
+    again, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
+    assert not any(info.values()), info  # every weight saved, nothing missing or unexpected
+    ids = torch.tensor([[1, 5, 9, 40, 2]])
+    assert torch.equal(after(ids).logits, again(ids).logits)
+    assert not torch.allclose(before(ids).logits, after(ids).logits)
+    assert (
+        AutoTokenizer.from_pretrained(out).chat_template == AutoTokenizer.from_pretrained(tiny).chat_template
+    )
