@@ -1,0 +1,194 @@
+"""Bootstrap the toy world's teacher and student from scratch on a CPU (toy world, DESIGN.md; paper §3.2–3.3).
+
+Builds, with the project's own SFT trainer (``agentark_core.train.sft.train_sft``), two
+random-init Qwen3 models saved in HF format next to the word-level toy tokenizer:
+
+- the TEACHER learns single-agent solving, debate revision and aggregation (``toy/revision.py``),
+  so that a debate of teacher agents corrects wrong answers and beats one teacher agent;
+- the STUDENT is smaller and learns single-agent solving only, so distillation has room to help.
+
+Every debate prompt is checked to tokenize without ``<|unk|>`` before training.
+
+Example:
+    >>> out = bootstrap_toy_models("toy_models/", ToyBootstrapConfig.preset("quick"))  # doctest: +SKIP
+    >>> out["teacher"], out["student"]                                                 # doctest: +SKIP
+    ('toy_models/teacher', 'toy_models/student')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentark_core.toy.problems import ToyConfig, generate_problems
+from agentark_core.toy.revision import ExampleMix, build_examples, flatten_chat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Shape and training budget of one toy model.
+
+    Attributes:
+        hidden: hidden size d (MLP width 4d, head dim d / heads).
+        layers: transformer layers.
+        heads: attention heads (key/value heads = heads / 2).
+        steps: optimizer steps of SFT.
+        lr: peak learning rate (cosine decay after a 5% warm-up).
+        batch_size: examples per step.
+    """
+
+    hidden: int = 128
+    layers: int = 3
+    heads: int = 4
+    steps: int = 800
+    lr: float = 2e-3
+    batch_size: int = 48
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "layers", "heads", "steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ModelSpec.{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden % self.heads:
+            raise ValueError(f"ModelSpec.hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+
+
+@dataclass(frozen=True)
+class ToyBootstrapConfig:
+    """Everything :func:`bootstrap_toy_models` reads.
+
+    Attributes:
+        teacher: teacher shape and budget (trained on single + revision + aggregate examples).
+        student: student shape and budget (trained on single-agent examples only).
+        train_problems: number of generated ``train`` problems.
+        teacher_mix: examples per problem for the teacher.
+        student_mix: examples per problem for the student (single-agent only by default).
+        toy: problem difficulty.
+        seed: seed of problems, examples, initialisation and training.
+    """
+
+    teacher: ModelSpec = ModelSpec()
+    student: ModelSpec = ModelSpec(hidden=64, layers=2, heads=4, steps=400)
+    train_problems: int = 6000
+    teacher_mix: ExampleMix = ExampleMix(single=1, revision=1, aggregate=0)
+    student_mix: ExampleMix = ExampleMix(single=1, revision=0, aggregate=0)
+    toy: ToyConfig = field(default_factory=ToyConfig)
+    seed: int = 0
+
+    @classmethod
+    def preset(cls, name: str) -> ToyBootstrapConfig:
+        """``default`` (a few minutes on 2 cores) or ``quick`` (well under a minute, for CI; not accurate)."""
+        presets = {
+            "default": cls(),
+            "quick": cls(
+                teacher=ModelSpec(hidden=32, layers=1, heads=2, steps=4, batch_size=8),
+                student=ModelSpec(hidden=16, layers=1, heads=2, steps=2, batch_size=8),
+                train_problems=24,
+                teacher_mix=ExampleMix(single=1, revision=1, aggregate=1),
+            ),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown toy bootstrap preset {name!r}; valid: {sorted(presets)}")
+        return presets[name]
+
+
+def _init_model(path: Path, tokenizer, spec: ModelSpec, seed: int) -> str:
+    """Save a random-init Qwen3 of ``spec`` with the toy tokenizer at ``path``."""
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    from agentark_core.toy.tiny import tiny_qwen3_config
+
+    config = tiny_qwen3_config(
+        len(tokenizer), hidden=spec.hidden, layers=spec.layers, heads=spec.heads,
+        intermediate_size=4 * spec.hidden,
+    )
+    config.pad_token_id = tokenizer.pad_token_id
+    config.eos_token_id = tokenizer.eos_token_id
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config = GenerationConfig(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def sft_rows(tokenizer, rows: list[dict]) -> list[dict]:
+    """``sft_examples`` rows (``prompt`` = flattened chat) after checking no prompt hits ``<|unk|>``.
+
+    Raises:
+        ValueError: naming the first example whose rendered chat has an unknown word.
+    """
+    out = []
+    for i, row in enumerate(rows):
+        prompt = flatten_chat(tokenizer, row["messages"])
+        ids = tokenizer(f"{prompt}\n{row['reasoning']}\n{row['answer']}", add_special_tokens=False).input_ids
+        if tokenizer.unk_token_id in ids:
+            unknown = [t for t, i_ in zip(tokenizer.tokenize(prompt), ids) if i_ == tokenizer.unk_token_id]
+            raise ValueError(f"toy example {i} ({row['kind']}) has words outside the toy vocab: {unknown[:5]}")
+        out.append({k: v for k, v in row.items() if k != "messages"} | {"prompt": prompt})
+    return out
+
+
+def _train(init: str, rows: list[dict], out: Path, spec: ModelSpec, seed: int) -> dict:
+    from agentark_core.train.sft import train_sft
+    from agentark_core.train.sft_config import AgentArkSFTConfig
+
+    config = AgentArkSFTConfig(
+        output_dir=str(out), max_steps=spec.steps, per_device_train_batch_size=spec.batch_size,
+        learning_rate=spec.lr, lr_scheduler_type="cosine", warmup_steps=max(1, spec.steps // 20),
+        weight_decay=0.01, bf16=False, logging_steps=max(1, spec.steps // 20), report_to="none",
+        save_strategy="no", seed=seed, dataloader_pin_memory=False, disable_tqdm=True,
+    )
+    return train_sft(init, rows, str(out), config)
+
+
+def bootstrap_toy_models(out_dir: str | Path, config: ToyBootstrapConfig | None = None) -> dict:
+    """Build the toy tokenizer, then train and save the teacher and the student under ``out_dir``.
+
+    Args:
+        out_dir: folder that receives ``teacher/``, ``student/`` (HF checkpoints with the tokenizer)
+            and the random-init ``*_init/`` folders they started from; the returned dict is also
+            written to ``bootstrap.json`` there.
+        config: a :class:`ToyBootstrapConfig`; None = the ``default`` preset.
+
+    Returns:
+        ``{"teacher": path, "student": path, "runtime_s": float, "examples": {kind: count},
+        "teacher_metrics": train_sft metrics, "student_metrics": train_sft metrics}`` where the
+        metrics hold ``loss_curve``, ``train_loss``, ``train_runtime``, ``global_step``, ...
+    """
+    from agentark_core.mas.prompts import TEMPLATES
+    from agentark_core.toy.tokenizer import build_toy_tokenizer
+
+    config = config or ToyBootstrapConfig()
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    tokenizer = build_toy_tokenizer(TEMPLATES)
+    problems = generate_problems(config.train_problems, "train", config.seed, config.toy)
+    teacher_rows = sft_rows(tokenizer, build_examples(problems, config.teacher_mix, config.seed))
+    student_rows = sft_rows(tokenizer, build_examples(problems, config.student_mix, config.seed + 1))
+    result = {"examples": _count_kinds(teacher_rows)}
+    for name, spec, rows, seed in (
+        ("teacher", config.teacher, teacher_rows, config.seed),
+        ("student", config.student, student_rows, config.seed + 1),
+    ):
+        init = _init_model(out_dir / f"{name}_init", tokenizer, spec, seed)
+        log.info("training toy %s (%s) on %d examples", name, spec, len(rows))
+        result[f"{name}_metrics"] = _train(init, rows, out_dir / name, spec, seed)
+        result[name] = str(out_dir / name)
+    result["runtime_s"] = time.perf_counter() - start
+    result["config"] = dataclasses.asdict(config)
+    (out_dir / "bootstrap.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _count_kinds(rows: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["kind"]] = counts.get(row["kind"], 0) + 1
+    return counts

@@ -1,0 +1,152 @@
+"""Benchmark: does debate beat one agent in the toy world? (paper §3.2 / §4; project issue #8)
+
+Bootstraps the toy teacher and student (``agentark_core.toy.bootstrap``) unless ``--models``
+points at an earlier bootstrap, then measures on held-out ``test`` toy problems with the
+transformers backend (batched):
+
+- teacher single agent (``cot``): greedy and sampled at ``--temperature``;
+- teacher self-consistency (majority of ``--agents`` samples, no revision);
+- teacher debate (``--agents`` x ``--rounds``): aggregator answer, majority of the final round,
+  mean agent accuracy per round;
+- student single agent (greedy and sampled);
+- generated tokens per question, debate vs single.
+
+Prints one JSON object (also written to ``--json`` when given). The issue's target is
+debate >= single + 5 points.
+
+Run:
+    PYTHONPATH=. python bench/bench_toy_world.py --out /tmp/toy_models           # bootstrap + measure
+    PYTHONPATH=. python bench/bench_toy_world.py --models /tmp/toy_models --questions 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections import defaultdict
+
+from agentark_core.answers import grade
+from agentark_core.data.loader import load_questions
+from agentark_core.llm.hf_backend import TransformersGenerator
+from agentark_core.mas import CotConfig, DebateConfig, SelfConsistencyConfig, run_protocol
+from agentark_core.mas.base import majority
+from agentark_core.toy.bootstrap import ToyBootstrapConfig, bootstrap_toy_models
+
+
+def accuracy(answers: dict[str, str | None], questions) -> float:
+    """Share of questions whose answer grades correct (None counts as wrong)."""
+    right = sum(a is not None and grade(a, q.gt, q.task_type).correct for q in questions for a in [answers[q.question_id]])
+    return right / len(questions)
+
+
+def single(gen, questions, temperature: float, max_tokens: int, seed: int) -> dict:
+    """cot accuracy and generated tokens per question."""
+    config = CotConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
+    turns = run_protocol("cot", questions, gen, config)
+    return {
+        "acc": accuracy({t.question_id: t.answer for t in turns}, questions),
+        "tokens_per_q": sum(t.completion_tokens for t in turns) / len(questions),
+    }
+
+
+def debate(gen, questions, args) -> dict:
+    """Debate accuracy by aggregator, final-round majority, round-1 majority, and per-round agent mean."""
+    config = DebateConfig(
+        n_agents=args.agents, rounds=args.rounds, temperature=args.temperature,
+        max_tokens=args.max_tokens, seed=args.seed, consensus_stop=not args.no_consensus_stop,
+    )
+    turns = run_protocol("debate", questions, gen, config)
+    by_q = {q.question_id: q for q in questions}
+    rounds: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    aggregator, correct_by_round = {}, defaultdict(list)
+    for t in turns:
+        q = by_q[t.question_id]
+        if t.role == "aggregator":
+            aggregator[t.question_id] = t.answer
+            continue
+        rounds[t.round][t.question_id].append(t.answer)
+        correct_by_round[t.round].append(t.answer is not None and grade(t.answer, q.gt, "math").correct)
+    final = {}
+    for k in sorted(rounds):  # a question's final round is the last one it took part in
+        final.update(rounds[k])
+    vote = lambda answers: {qid: majority(a, by_q[qid]) for qid, a in answers.items()}  # noqa: E731
+    return {
+        "aggregator_acc": accuracy(aggregator, questions),
+        "final_majority_acc": accuracy(vote(final), questions),
+        "round1_majority_acc": accuracy(vote(rounds[1]), questions),
+        "agent_acc_by_round": {k: sum(v) / len(v) for k, v in sorted(correct_by_round.items())},
+        "questions_by_round": {k: len(rounds[k]) for k in sorted(rounds)},
+        "tokens_per_q": sum(t.completion_tokens for t in turns) / len(questions),
+    }
+
+
+def measure(model: str, questions, args, with_debate: bool) -> dict:
+    """All measurements of one model."""
+    gen = TransformersGenerator(model=model, device=args.device, micro_batch_size=args.micro_batch, show_progress=False)
+    start = time.perf_counter()
+    out = {
+        "greedy": single(gen, questions, 0.0, args.max_tokens, args.seed),
+        "sampled": single(gen, questions, args.temperature, args.max_tokens, args.seed),
+    }
+    if with_debate:
+        sc = run_protocol("self_consistency", questions, gen, SelfConsistencyConfig(
+            n_agents=args.agents, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+        ))
+        out["self_consistency_acc"] = accuracy({t.question_id: t.answer for t in sc if t.role == "aggregator"}, questions)
+        out["debate"] = debate(gen, questions, args)
+    out["eval_s"] = time.perf_counter() - start
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", help="folder of an earlier bootstrap (teacher/, student/)")
+    parser.add_argument("--out", default="/tmp/toy_models", help="where to bootstrap when --models is not given")
+    parser.add_argument("--preset", default="default", help="ToyBootstrapConfig preset")
+    parser.add_argument("--teacher-steps", type=int, help="override the teacher's SFT steps")
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--agents", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--no-consensus-stop", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--micro-batch", type=int, default=256)
+    parser.add_argument("--json", help="also write the result here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    result: dict = {"args": vars(args)}
+    models = args.models
+    if models is None:
+        config = ToyBootstrapConfig.preset(args.preset)
+        if args.teacher_steps:
+            from dataclasses import replace
+
+            config = replace(config, teacher=replace(config.teacher, steps=args.teacher_steps))
+        boot = bootstrap_toy_models(args.out, config)
+        result["bootstrap"] = {
+            "runtime_s": boot["runtime_s"], "examples": boot["examples"],
+            **{f"{m}_{k}": boot[f"{m}_metrics"][k] for m in ("teacher", "student")
+               for k in ("train_loss", "train_runtime", "global_step")},
+            "teacher_last_loss": boot["teacher_metrics"]["loss_curve"][-1]["loss"],
+            "student_last_loss": boot["student_metrics"]["loss_curve"][-1]["loss"],
+        }
+        models = args.out
+    with open(f"{models}/bootstrap.json") as f:  # test problems of the difficulty trained on
+        toy = json.load(f)["config"]["toy"]
+    questions = load_questions("toy", split="test", limit=args.questions, seed=args.seed, **toy)
+    result["teacher"] = measure(f"{models}/teacher", questions, args, with_debate=True)
+    result["student"] = measure(f"{models}/student", questions, args, with_debate=False)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
