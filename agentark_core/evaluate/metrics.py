@@ -185,9 +185,9 @@ def token_f1(predictions: Sequence[str], references: Sequence[Reference]) -> Met
 def exact_match(predictions: Sequence[str], references: Sequence[Reference]) -> MetricResult:
     """1.0 when the normalised prediction equals any normalised reference, else 0.0."""
     refs = reference_lists(predictions, references)
-    return _mean_result([
-        float(any(normalize_short(p) == normalize_short(r) for r in rs)) for p, rs in zip(predictions, refs)
-    ])
+    return _mean_result(
+        [float(any(normalize_short(p) == normalize_short(r) for r in rs)) for p, rs in zip(predictions, refs)]
+    )
 
 
 def _rouge(kind: str) -> Metric:
@@ -198,9 +198,9 @@ def _rouge(kind: str) -> Metric:
 
         refs = reference_lists(predictions, references)
         scorer = rouge_scorer.RougeScorer([kind], use_stemmer=use_stemmer)
-        return _mean_result([
-            max(scorer.score(r, p)[kind].fmeasure for r in rs) for p, rs in zip(predictions, refs)
-        ])
+        return _mean_result(
+            [max(scorer.score(r, p)[kind].fmeasure for r in rs) for p, rs in zip(predictions, refs)]
+        )
 
     rouge.__name__ = kind
     rouge.__doc__ = f"{kind} F-measure (``rouge_score``), max over each item's references."
@@ -258,8 +258,12 @@ def bertscore(
     flat_refs = [r for rs in refs for r in rs]
     try:
         _, _, f1 = bert_score.score(
-            flat_preds, flat_refs, model_type=model_type, num_layers=num_layers,
-            batch_size=batch_size, device=device,
+            flat_preds,
+            flat_refs,
+            model_type=model_type,
+            num_layers=num_layers,
+            batch_size=batch_size,
+            device=device,
         )
     except (OSError, KeyError, ValueError) as err:  # model missing offline, unknown model type
         note = f"bertscore skipped: model {model_type!r} unavailable ({type(err).__name__}: {err})"

@@ -139,5 +139,7 @@ def reasoning_perplexity(
     per_item = [math.exp(s / c) for s, c in totals]
     n_tokens = sum(c for _, c in totals)
     value = math.exp(sum(s for s, _ in totals) / n_tokens) if totals else None
-    log.info("reasoning perplexity %.3f over %d traces, %d tokens", value or float("nan"), len(totals), n_tokens)
+    log.info(
+        "reasoning perplexity %.3f over %d traces, %d tokens", value or float("nan"), len(totals), n_tokens
+    )
     return MetricResult(value, len(per_item), per_item, details={"tokens": float(n_tokens)})

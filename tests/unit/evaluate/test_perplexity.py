@@ -22,10 +22,7 @@ def tiny(tmp_path_factory):
 
 def _manual_text(prompt, reasoning, answer):
     """The tiny model's chat template written out by hand."""
-    return (
-        f"<|im_start|>user\n{prompt}<|im_end|>\n"
-        f"<|im_start|>assistant\n{reasoning}\n{answer}<|im_end|>\n"
-    )
+    return f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n{reasoning}\n{answer}<|im_end|>\n"
 
 
 @pytest.mark.parametrize("i", [0, 1])
@@ -35,7 +32,9 @@ def test_counted_tokens_are_exactly_the_reasoning_tokens(tiny, i):
     prefix = f"<|im_start|>user\n{PROMPTS[i]}<|im_end|>\n<|im_start|>assistant\n"
     prefix_ids = tok(prefix, add_special_tokens=False)["input_ids"]
     reasoning_ids = tok(REASONINGS[i], add_special_tokens=False)["input_ids"]
-    assert ids == tok(_manual_text(PROMPTS[i], REASONINGS[i], ANSWERS[i]), add_special_tokens=False)["input_ids"]
+    assert (
+        ids == tok(_manual_text(PROMPTS[i], REASONINGS[i], ANSWERS[i]), add_special_tokens=False)["input_ids"]
+    )
     # the prompt part is untouched, then exactly the reasoning tokens are counted, nothing after
     assert mask == [False] * len(prefix_ids) + [True] * len(reasoning_ids) + [False] * (
         len(ids) - len(prefix_ids) - len(reasoning_ids)
