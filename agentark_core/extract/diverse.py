@@ -30,7 +30,7 @@ import pandas as pd
 from agentark_core.data.question import Question
 from agentark_core.extract.counts import Counts
 from agentark_core.extract.inputs import questions_by_id
-from agentark_core.extract.sft_sets import correct_kept, sft_rows
+from agentark_core.extract.sft_sets import correct_kept, sft_rows, with_final_answers
 from agentark_core.extract.steps import trace_pattern
 from agentark_core.llm.types import ChatRequest, Generator, SamplingParams
 from agentark_core.mas.prompts import question_text
@@ -156,6 +156,7 @@ def build_da(
     min_distance: float = 0.0,
     pattern_splitter: str = "line",
     judge_params: SamplingParams = JUDGE_PARAMS,
+    rounds: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, SelectionStats]:
     """The DA set of one shard.
 
@@ -167,6 +168,7 @@ def build_da(
         min_distance: greedy stops adding traces closer than this to the selection.
         pattern_splitter: step splitter for the step-shape sequences.
         judge_params: the judge's sampling settings.
+        rounds: the shard's ``inputs.agent_rounds``; when given, answers come from the labels.
 
     Returns:
         ``(sft_examples rows of kind "da", SelectionStats)``.
@@ -193,7 +195,7 @@ def build_da(
     fallback = sum(v is None for v in verdicts) if generator is not None else 0
     if fallback:
         log.warning("DA judge: %d of %d replies invalid, greedy selection used", fallback, judged)
-    picked = good.iloc[rows].assign(weight=weights, group_size=sizes)
+    picked = with_final_answers(good.iloc[rows], rounds).assign(weight=weights, group_size=sizes)
     stats = SelectionStats(questions=len(groups), judged=judged, fallback=fallback, selected=len(rows))
     return sft_rows(picked, lookup, "da"), stats
 

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from agentark_core.data.question import Question
-from agentark_core.extract.inputs import question_from_row, questions_by_id, require_columns
+from agentark_core.extract.inputs import KEYS, question_from_row, questions_by_id, require_columns
 from agentark_core.extract.steps import split_final_answer
 from agentark_core.extract.trajectories import TRAJECTORY_COLUMNS
 from agentark_core.mas import prompts
@@ -51,7 +51,8 @@ def sft_rows(picked: pd.DataFrame, questions: dict[str, Question], kind: str) ->
     """Turn picked traces into ``sft_examples`` rows.
 
     Args:
-        picked: rows with ``PICK_COLUMNS`` (the trace and its example weight / group size).
+        picked: rows with ``PICK_COLUMNS`` (the trace and its example weight / group size), and
+            optionally ``answer``, the graded final answer (see ``with_final_answers``).
         questions: ``{question_id: Question}`` covering ``picked``.
         kind: "rsft" or "da".
 
@@ -60,9 +61,15 @@ def sft_rows(picked: pd.DataFrame, questions: dict[str, Question], kind: str) ->
     """
     prompt_of: dict[str, str] = {}
     rows, skipped = [], 0
-    for qid, agent, trace, weight, size in picked[list(PICK_COLUMNS)].itertuples(index=False):
+    known = (
+        picked["answer"] if "answer" in picked.columns else pd.Series(None, index=picked.index, dtype=object)
+    )
+    table = picked[list(PICK_COLUMNS)].assign(known=known)
+    for qid, agent, trace, weight, size, graded in table.itertuples(index=False):
         q = questions[qid]
-        reasoning, answer = split_final_answer(trace, q.task_type, q.choices)
+        reasoning, answer = split_final_answer(
+            trace, q.task_type, q.choices, graded if isinstance(graded, str) else None
+        )
         if answer is None:
             skipped += 1
             continue
@@ -85,6 +92,15 @@ def sft_rows(picked: pd.DataFrame, questions: dict[str, Question], kind: str) ->
     return pd.DataFrame(rows, columns=list(SFT_COLUMNS)).astype({"weight": float, "group_size": "int64"})
 
 
+def with_final_answers(trajectories: pd.DataFrame, rounds: pd.DataFrame | None) -> pd.DataFrame:
+    """Add column ``answer``: each trajectory's final-round answer from its label (None without ``rounds``)."""
+    if rounds is None:
+        return trajectories
+    finals = trajectories[["question_id", "agent_id"]].assign(round=trajectories["rounds_correct"].map(len))
+    merged = finals.merge(rounds[[*KEYS, "answer"]], on=KEYS, how="left")
+    return trajectories.assign(answer=merged["answer"].to_numpy())
+
+
 def correct_kept(trajectories: pd.DataFrame, corrective_first: bool = True) -> pd.DataFrame:
     """The correct final trajectories of kept questions, per question corrective ones first (then agent order)."""
     require_columns(trajectories, TRAJECTORY_COLUMNS, "trajectories")
@@ -103,6 +119,7 @@ def build_rsft(
     questions: pd.DataFrame | dict[str, Question],
     max_per_question: int | None = None,
     corrective_first: bool = True,
+    rounds: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The R-SFT set of one shard: every correct final trace of each kept question.
 
@@ -111,6 +128,8 @@ def build_rsft(
         questions: the shard's ``questions`` rows or ``{question_id: Question}``.
         max_per_question: keep at most this many traces per question (None: all).
         corrective_first: order (and so cap) corrective traces before the others.
+        rounds: the shard's ``inputs.agent_rounds``; when given, answers come from the labels
+            instead of being extracted from the traces again.
 
     Returns:
         ``sft_examples`` rows of kind "rsft", weight 1.0, group_size 1.
@@ -120,5 +139,5 @@ def build_rsft(
     good = correct_kept(trajectories, corrective_first)
     if max_per_question is not None:
         good = good.loc[good.groupby("question_id", sort=False).cumcount() < max_per_question]
-    picked = good.assign(weight=1.0, group_size=1)
+    picked = with_final_answers(good, rounds).assign(weight=1.0, group_size=1)
     return sft_rows(picked, questions_by_id(questions, picked["question_id"]), "rsft")

@@ -90,9 +90,9 @@ def extract_shard(
     rounds = agent_rounds(turns, labels)
     lookup = questions_by_id(questions, set(rounds["question_id"]))
     trajectories, stats = build_trajectories(rounds, lookup, config.min_correct)
-    rsft = build_rsft(trajectories, lookup, config.max_per_question, config.corrective_first)
+    rsft = build_rsft(trajectories, lookup, config.max_per_question, config.corrective_first, rounds)
     da, selection = build_da(
-        trajectories, lookup, judge, config.max_k, config.min_distance, config.pattern_splitter
+        trajectories, lookup, judge, config.max_k, config.min_distance, config.pattern_splitter, rounds=rounds
     )
     prm = build_prm(trajectories, rounds, lookup, config.prm_splitter)
     return ShardOutput(trajectories, rsft, da, prm, stats, selection)

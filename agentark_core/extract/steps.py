@@ -65,7 +65,9 @@ def split_steps(text: str, splitter: str = "paragraph") -> list[str]:
     return STEP_SPLITTERS.get(splitter)(text)
 
 
-def split_final_answer(trace: str, task_type: str, choices: Sequence[str] = ()) -> tuple[str, str | None]:
+def split_final_answer(
+    trace: str, task_type: str, choices: Sequence[str] = (), answer: str | None = None
+) -> tuple[str, str | None]:
     """Separate a trace's reasoning from its final answer.
 
     The reasoning is the text before the LAST line that states an answer (``\\boxed``, ``####``,
@@ -78,6 +80,8 @@ def split_final_answer(trace: str, task_type: str, choices: Sequence[str] = ()) 
         trace: the full response.
         task_type: the question's task type.
         choices: mcq option texts.
+        answer: the answer the grader already extracted from ``trace`` (a label's ``answer``);
+            saves extracting it again. Ignored for longform.
 
     Returns:
         ``(reasoning, answer_line)``; ``answer_line`` is None when no answer can be read.
@@ -89,6 +93,8 @@ def split_final_answer(trace: str, task_type: str, choices: Sequence[str] = ()) 
         line = lines[cut] if cut is not None else lines[-1]
         marker = _FINAL_MARKER.search(line)
         value = (line[marker.end() :] if marker else line).strip() or None
+    elif answer:
+        value = answer
     else:
         value = extract_answer(trace, task_type, choices)
     return reasoning, None if value is None else f"Final Answer: {value}"

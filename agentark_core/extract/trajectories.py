@@ -12,7 +12,7 @@ From one shard's agent rounds (``inputs.agent_rounds``) build one ``trajectories
 * ``is_corrective``: correct in its final round after being incorrect or ungradable in an
   earlier one (the trajectories the paper prefers);
 * ``consensus_answer``: the majority final answer among the question's agents, up to
-  ``grade`` equivalence, ties to the earliest agent (``mas.base.majority``).
+  ``grade`` equivalence, ties to the earliest agent (as ``mas.base.majority``).
 
 Example:
     >>> rounds = agent_rounds(turns, labels)                   # doctest: +SKIP
@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ import pandas as pd
 from agentark_core.data.question import Question
 from agentark_core.extract.counts import Counts
 from agentark_core.extract.inputs import ROUND_COLUMNS, STATUS_CODES, questions_by_id, require_columns
-from agentark_core.mas.base import majority
+from agentark_core.mas.base import same_answer
 
 TRAJECTORY_COLUMNS = (
     "question_id",
@@ -125,6 +126,22 @@ def _consensus(final: pd.DataFrame, questions: pd.DataFrame | dict[str, Question
         else:
             if lookup is None:
                 lookup = questions_by_id(questions, set(qid))
-            winner = majority(group, lookup[qid[a]])
+            winner = _majority(group, lookup[qid[a]])
         out.extend([winner] * (b - a))
     return out
+
+
+def _majority(answers: list[str | None], question: Question) -> str | None:
+    """``mas.base.majority`` with equal strings counted first: one equivalence test per distinct answer.
+
+    Same result (clusters up to ``grade`` equivalence, ties to the earliest agent), far fewer
+    ``grade`` calls when agents repeat each other's answer strings.
+    """
+    clusters: list[list] = []  # [representative, size], in order of first appearance
+    for answer, n in Counter(a for a in answers if a is not None).items():
+        home = next((c for c in clusters if same_answer(c[0], answer, question)), None)
+        if home is None:
+            clusters.append([answer, n])
+        else:
+            home[1] += n
+    return max(clusters, key=lambda c: c[1])[0] if clusters else None
