@@ -1,0 +1,305 @@
+"""PPO ablation of PAD (paper App. B.2 / C.2): the GRPO objective with a learned value baseline, in plain PyTorch.
+
+TRL 1.16 has no PPO trainer, so this is a compact one. Per rollout batch:
+
+1. sample one completion per prompt from the student (chat template, ``generate`` with sampling);
+2. score it with the SAME reward callables as GRPO (:func:`~agentark_core.train.rl_common.build_reward_funcs`);
+   the sequence reward sits on the last completion token, every token also gets ``−kl_coef · (log π − log π_ref)``
+   (the k1 estimate of the KL on the sampled token; its batch mean is logged as ``kl``)
+   against the frozen initial policy;
+3. GAE(γ, λ) over completion tokens with the value baseline, then ``ppo_epochs`` passes of the clipped
+   policy loss + ``vf_coef`` · clipped value loss.
+
+Value head: ``Linear(hidden, 1)`` on the policy's own last hidden states (a shared backbone, as
+TRL's former ``AutoModelForCausalLMWithValueHead``): no second copy of the student in memory, at the
+price of value gradients also shaping the policy's backbone (``vf_coef`` keeps them small). The value
+of completion token t is read at the position that predicts it. Log-probs use ``logits / temperature``,
+the distribution actually sampled.
+
+Example:
+    >>> metrics = train_ppo("student/", prompts_df, "ckpt/", AgentArkPPOConfig(max_steps=50), prm_path="prm/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from agentark_core.train.rl_common import build_reward_funcs, combine_rewards, load_prompts
+
+logger = logging.getLogger(__name__)
+
+VALUE_HEAD_FILE = "value_head.safetensors"
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over the positions where ``mask`` is 1 (same shapes)."""
+    return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over ``(batch, T)`` completion tokens; masked tokens end the episode.
+
+    ``δ_t = r_t + γ·V_{t+1}·m_{t+1} − V_t``, ``A_t = δ_t + γλ·m_{t+1}·A_{t+1}``, returns ``= A + V``.
+
+    Example:
+        >>> a, r = gae(torch.tensor([[0., 1.]]), torch.tensor([[.5, .5]]), torch.ones(1, 2), 1.0, 1.0)
+        >>> a.tolist(), r.tolist()
+        ([[0.5, 0.5]], [[1.0, 1.0]])
+
+    Returns:
+        ``(advantages, returns)``, both ``(batch, T)`` and zero where ``mask`` is 0.
+    """
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        next_mask = mask[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(last)
+        next_value = values[:, t + 1] * next_mask if t + 1 < rewards.shape[1] else torch.zeros_like(last)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        last = delta + gamma * lam * next_mask * last
+        advantages[:, t] = last
+    advantages = advantages * mask
+    return advantages, (advantages + values) * mask
+
+
+def policy_loss(
+    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clipped surrogate ``−mean(min(ρA, clip(ρ, 1−ε, 1+ε)A))`` with ``ρ = exp(logp − old_logp)``, all ``(batch, T)``.
+
+    Returns:
+        ``(loss, clip_fraction)`` (scalars; means over masked tokens).
+    """
+    ratio = torch.exp(logp - old_logp)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1 - clip, 1 + clip) * advantages
+    loss = -masked_mean(torch.minimum(unclipped, clipped), mask)
+    return loss, masked_mean((clipped < unclipped).float(), mask)
+
+
+def value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip: float
+) -> torch.Tensor:
+    """Clipped value loss ``½·mean(max((V − R)², (clip(V, V_old ± c) − R)²))`` over masked tokens."""
+    clipped = old_values + torch.clamp(values - old_values, -clip, clip)
+    return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
+
+
+class PolicyWithValue(nn.Module):
+    """The student CausalLM + a scalar value head on its last hidden states."""
+
+    def __init__(self, policy) -> None:
+        super().__init__()
+        self.policy = policy
+        self.value_head = nn.Linear(policy.config.get_text_config().hidden_size, 1, dtype=torch.float32)
+        nn.init.zeros_(self.value_head.bias)
+
+    def score(self, sequences, attention_mask, prompt_len: int, temperature: float):
+        """Log-prob and value of every completion token.
+
+        Args:
+            sequences: ``(batch, prompt_len + T)`` prompt (left-padded) + completion ids.
+            attention_mask: same shape, 0 on padding.
+            prompt_len: padded prompt width; completion tokens start there.
+            temperature: logits are divided by it (the sampling distribution).
+
+        Returns:
+            ``(logp, values)``, both ``(batch, T)`` float32.
+        """
+        out = self.policy(input_ids=sequences, attention_mask=attention_mask, output_hidden_states=True)
+        logits = out.logits[:, prompt_len - 1 : -1].float() / temperature
+        logp = torch.log_softmax(logits, -1).gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
+        hidden = out.hidden_states[-1][:, prompt_len - 1 : -1].float()
+        return logp, self.value_head(hidden).squeeze(-1)
+
+
+def completion_mask(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """``(batch, T)`` float mask: 1 up to and including the first end-of-sequence token, 0 after it."""
+    is_eos = (completion_ids == eos_token_id).long()
+    return ((is_eos.cumsum(1) - is_eos) == 0).float()
+
+
+def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config) -> tuple:
+    """Generate one completion per prompt (chat template, left padding, sampling).
+
+    Returns:
+        ``(sequences, attention_mask, mask, prompt_len, texts)``: ``(batch, prompt_len + T)`` ids and
+        attention mask, the ``(batch, T)`` completion mask and the decoded completions.
+    """
+    device = model.value_head.weight.device
+    texts = [
+        tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows
+    ]
+    enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    enc = {k: v.to(device) for k, v in enc.items()}
+    prompt_len = enc["input_ids"].shape[1]
+    sequences = model.policy.generate(
+        **enc,
+        do_sample=True,
+        temperature=config.temperature,
+        top_p=1.0,
+        top_k=0,
+        max_new_tokens=config.max_completion_length,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    mask = completion_mask(sequences[:, prompt_len:], tokenizer.eos_token_id)
+    attention_mask = torch.cat([enc["attention_mask"], mask.long()], 1)
+    completions = tokenizer.batch_decode(sequences[:, prompt_len:] * mask.long(), skip_special_tokens=True)
+    return sequences, attention_mask, mask, prompt_len, completions
+
+
+@torch.no_grad()
+def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns, config) -> dict:
+    """Sample, score with the rewards, and compute per-token rewards, advantages and returns.
+
+    Args:
+        model: policy + value head (in eval mode, on its device).
+        ref: frozen reference CausalLM, or None when ``kl_coef == 0``.
+        tokenizer: the student's tokenizer.
+        rows: prompt rows from :func:`~agentark_core.train.rl_common.load_prompts`.
+        reward_fns: ``(funcs, weights)`` from :func:`~agentark_core.train.rl_common.build_reward_funcs`.
+        config: an :class:`~agentark_core.train.ppo_config.AgentArkPPOConfig`.
+
+    Returns:
+        ``batch`` (dict of ``(batch, ·)`` tensors: sequences, attention_mask, mask, old_logp, old_values,
+        advantages, returns), ``prompt_len``, ``rewards`` (sequence rewards) and ``kl`` (token mean).
+    """
+    sequences, attention_mask, mask, prompt_len, completions = sample(model, tokenizer, rows, config)
+    columns = {k: [r[k] for r in rows] for k in ("question_id", "gt", "task_type", "choices")}
+    messages = [[{"role": "assistant", "content": c}] for c in completions]
+    seq_rewards = combine_rewards(*reward_fns, [r["prompt"] for r in rows], messages, **columns)
+    old_logp, old_values = model.score(sequences, attention_mask, prompt_len, config.temperature)
+    kl = torch.zeros_like(old_logp)
+    if ref is not None:
+        ref_logits = ref(input_ids=sequences, attention_mask=attention_mask).logits[:, prompt_len - 1 : -1]
+        ref_logp = torch.log_softmax(ref_logits.float() / config.temperature, -1)
+        kl = (old_logp - ref_logp.gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)) * mask
+    token_rewards = -config.kl_coef * kl
+    rows_idx, last = torch.arange(len(rows), device=mask.device), mask.sum(1).long() - 1
+    token_rewards[rows_idx, last] += torch.tensor(seq_rewards, device=mask.device)
+    advantages, returns = gae(token_rewards, old_values * mask, mask, config.gamma, config.lam)
+    if config.whiten_advantages and mask.sum() > 1:
+        mean = masked_mean(advantages, mask)
+        std = masked_mean((advantages - mean) ** 2, mask).sqrt()
+        advantages = (advantages - mean) / (std + 1e-8) * mask
+    batch = {"sequences": sequences, "attention_mask": attention_mask, "mask": mask, "old_logp": old_logp}
+    batch.update(old_values=old_values, advantages=advantages, returns=returns)
+    return {
+        "batch": batch,
+        "prompt_len": prompt_len,
+        "rewards": seq_rewards,
+        "kl": masked_mean(kl, mask).item(),
+    }
+
+
+def ppo_update(model: PolicyWithValue, optimizer, data: dict, config) -> dict[str, float]:
+    """``ppo_epochs`` passes of clipped policy + value loss over one rollout; returns mean loss stats."""
+    batch, n = data["batch"], data["batch"]["sequences"].shape[0]
+    size = config.mini_batch_size or n
+    stats = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "clip_frac": 0.0}
+    updates = 0
+    for _ in range(config.ppo_epochs):
+        order = torch.randperm(n)
+        for start in range(0, n, size):
+            mb = {k: v[order[start : start + size]] for k, v in batch.items()}
+            logp, values = model.score(
+                mb["sequences"], mb["attention_mask"], data["prompt_len"], config.temperature
+            )
+            pg, clip_frac = policy_loss(
+                logp, mb["old_logp"], mb["advantages"], mb["mask"], config.clip_epsilon
+            )
+            vf = value_loss(values, mb["old_values"], mb["returns"], mb["mask"], config.value_clip)
+            loss = pg + config.vf_coef * vf
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            for key, value in zip(stats, (loss, pg, vf, clip_frac)):
+                stats[key] += float(value.detach())
+            updates += 1
+    return {k: v / updates for k, v in stats.items()}
+
+
+def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_path: str | None = None) -> dict:
+    """Train the student with PPO on the PRMVR reward and save an HF checkpoint (+ the value head).
+
+    Args:
+        model_path: HF folder of the student.
+        prompts_df: rows with ``question_id``, ``prompt``, ``gt``, ``task_type``, ``choices`` (as for GRPO).
+        output_dir: receives the policy and tokenizer (``save_pretrained``) and ``value_head.safetensors``.
+        config: an :class:`~agentark_core.train.ppo_config.AgentArkPPOConfig`.
+        prm_path: folder of a saved PRM; None = verifiable reward only.
+
+    Returns:
+        Metrics: ``loss_curve`` (per step: step, loss, policy_loss, value_loss, clip_frac, reward, kl),
+        ``reward_mean`` and ``kl`` per step, ``train_runtime`` (s), ``global_step``, ``num_prompts``,
+        ``num_prompts_filtered``.
+    """
+    from transformers import AutoTokenizer
+
+    start = time.perf_counter()
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    rows, dropped = load_prompts(prompts_df, tokenizer, config.max_prompt_length)
+    prm = None
+    if prm_path is not None and config.prm_weight > 0:
+        from agentark_core.train.prm_model import PRM
+
+        prm = PRM.load(prm_path).to(device).requires_grad_(False)
+    reward_fns = build_reward_funcs(config, prm)
+    model, ref = load_models(model_path, config.kl_coef > 0, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    order, curve = random.Random(config.seed), []
+    for step in range(1, config.max_steps + 1):
+        data = rollout(
+            model, ref, tokenizer, order.sample(rows, min(config.batch_size, len(rows))), reward_fns, config
+        )
+        stats = ppo_update(model, optimizer, data, config)
+        curve.append(
+            {"step": step, **stats, "reward": sum(data["rewards"]) / len(data["rewards"]), "kl": data["kl"]}
+        )
+        logger.info("PPO step %d: %s", step, {k: round(v, 4) for k, v in curve[-1].items()})
+    save_policy(model, tokenizer, output_dir)
+    return {
+        "loss_curve": curve,
+        "reward_mean": [row["reward"] for row in curve],
+        "kl": [row["kl"] for row in curve],
+        "train_runtime": time.perf_counter() - start,
+        "global_step": config.max_steps,
+        "num_prompts": len(rows),
+        "num_prompts_filtered": dropped,
+    }
+
+
+def load_models(model_path: str, with_ref: bool, device) -> tuple[PolicyWithValue, Any]:
+    """The trainable policy + value head and (if ``with_ref``) a frozen reference copy, fp32, in eval mode
+    (no dropout: log-prob ratios must be 1 before the first update)."""
+    from transformers import AutoModelForCausalLM
+
+    model = PolicyWithValue(AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32))
+    ref = None
+    if with_ref:
+        ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).requires_grad_(False)
+        ref = ref.to(device).eval()
+    return model.to(device).eval(), ref
+
+
+def save_policy(model: PolicyWithValue, tokenizer, output_dir: str) -> None:
+    """Write the policy + tokenizer in HF format and the value head as safetensors."""
+    from safetensors.torch import save_file
+
+    model.policy.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    head = {k: v.detach().cpu().contiguous() for k, v in model.value_head.state_dict().items()}
+    save_file(head, str(Path(output_dir) / VALUE_HEAD_FILE))
