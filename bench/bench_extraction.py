@@ -108,17 +108,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng, config = random.Random(args.seed), ExtractConfig(prm_splitter="line")
-    label_s = extract_s = 0.0
+    label_s = extract_s = cpu_s = 0.0
     stats, selection = TrajectoryStats(), SelectionStats()
     rows = {"rsft": 0, "da": 0, "prm": 0, "turns": 0}
     for start in range(0, args.questions, args.shard_questions):
         n = min(args.shard_questions, args.questions - start)
         questions, turns = synthetic_shard(rng, start, n, args.agents, args.rounds)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         labels = rule_labels(questions, turns)
         t1 = time.perf_counter()
         out = extract_shard(questions, turns, labels, config)
         extract_s += time.perf_counter() - t1
+        cpu_s += time.process_time() - c0
         label_s += t1 - t0
         rows = {
             "rsft": rows["rsft"] + len(out.rsft),
@@ -142,6 +143,10 @@ def main() -> None:
         f"time: labeling {label_s:.1f} s, extraction {extract_s:.1f} s -> {rate:,.0f} trajectories/s "
         f"(goal >= 20,000); labeling alone {stats.trajectories / label_s:,.0f}/s, "
         f"extraction alone {stats.trajectories / extract_s:,.0f}/s"
+    )
+    print(
+        f"CPU time (immune to other load on a shared machine): {cpu_s:.1f} s -> "
+        f"{stats.trajectories / cpu_s:,.0f} trajectories/s per core"
     )
     print(
         f"2M trajectories at this rate: {PAPER_TRAJECTORIES / rate / 60:.1f} min (extrapolated; shards "
