@@ -5,8 +5,7 @@ TRL 1.16 has no PPO trainer, so this is a compact one. Per rollout batch:
 1. sample one completion per prompt from the student (chat template, ``generate`` with sampling);
 2. score it with the SAME reward callables as GRPO (:func:`~agentark_core.train.rl_common.build_reward_funcs`);
    the sequence reward sits on the last completion token, every token also gets ``−kl_coef · (log π − log π_ref)``
-   (the k1 estimate of the KL on the sampled token; its batch mean is logged as ``kl``)
-   against the frozen initial policy;
+   against the frozen initial policy (the k1 estimate of the KL on the sampled token; its mean is logged as ``kl``);
 3. GAE(γ, λ) over completion tokens with the value baseline, then ``ppo_epochs`` passes of the clipped
    policy loss + ``vf_coef`` · clipped value loss.
 
