@@ -139,3 +139,13 @@ def test_missing_final_turn_is_named():
 def test_unknown_protocol_lists_valid_ones():
     with pytest.raises(KeyError, match="debate"):
         evaluate_questions(math_questions(1), ScriptedGenerator(["x"]), "debait")
+
+
+def test_mad_grades_the_judge_not_the_debaters():
+    qs = math_questions(2)[1:]  # "What is 1 + 1?", gt 2
+    # affirmative right, negative wrong, judge sides with the negative
+    gen = ScriptedGenerator(["Final Answer: 2", "Final Answer: 3", "The negative wins. Final Answer: 3"])
+    records, summary = evaluate_questions(qs, gen, "mad", {"rounds": 1}, "m", "toy")
+    validate(records, summary)
+    assert records[0]["answer"] == "3" and records[0]["correct"] is False
+    assert records[0]["calls"] == 3 and records[0]["completion_tokens"] == 3 + 3 + 6
