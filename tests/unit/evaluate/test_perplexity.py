@@ -5,7 +5,6 @@ import math
 import pytest
 
 from agentark_core.evaluate.perplexity import reasoning_mask, reasoning_perplexity
-from agentark_core.toy.tiny import make_tiny_model
 
 PROMPTS = ["Tom has 5 apples and buys 3 more. How many apples does he have?", "What is 12 + 7, times 3?"]
 REASONINGS = ["Tom has 5 apples. 5 + 3 = 8.", "Step 1: 12 + 7 = 19. Step 2: 19 * 3 = 57."]
@@ -13,10 +12,11 @@ ANSWERS = ["The answer is 8.", "Final Answer: 57"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tiny_model_path):
+    """The session's tiny real model (``make_tiny_model``), loaded once for this module."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = make_tiny_model(tmp_path_factory.mktemp("ppl") / "tiny")
+    path = tiny_model_path
     return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path), path
 
 
