@@ -4,6 +4,9 @@
 - ``prm_model`` / ``prm_loss`` / ``prm_train``: the process reward model, its contrastive/BCE step
   losses and the two-stage curriculum.
 - ``rewards``: GRPO reward callables (verifiable answer, PRM step aggregate) and group advantages.
+- ``grpo`` / ``grpo_config``: PAD's RL stage on TRL's ``GRPOTrainer`` with the PRMVR reward.
+- ``ppo`` / ``ppo_config``: the PPO ablation (learned value baseline) in plain PyTorch.
+- ``rl_common``: what both share: reward options and builder, prompt loading with a length filter.
 
 Submodules import torch/transformers/trl; this package itself imports nothing heavy.
 """
