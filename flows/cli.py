@@ -59,6 +59,7 @@ def run(
     recipe: Optional[str] = typer.Argument(None, help="Recipe YAML (default: the embedded demo)."),
     set_: list[str] = typer.Option([], "--set", help="Override a field: --set debate.n_agents=7"),
     only: list[str] = typer.Option([], "--only", help="Run only this stage (repeatable); upstreams must exist."),
+    as_json: bool = typer.Option(False, "--json", help="Print the artifact refs as one JSON line."),
 ) -> None:
     """Run a recipe's pipeline (reusing every unchanged stage)."""
     try:
@@ -68,6 +69,9 @@ def run(
         refs = pipeline(recipe=recipe, overrides=list(set_), only=list(only) or None)
     except USER_ERRORS as exc:
         fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(refs) + "\n")
+        return
     table = Table(title=f"recipe {loaded.name}: artifacts")
     for col in ("stage", "key", "rows", "status", "uri"):
         table.add_column(col)
@@ -79,7 +83,7 @@ def run(
 @app.command()
 def demo(set_: list[str] = typer.Option([], "--set", help="Override a demo field.")) -> None:
     """Run the embedded demo recipe end to end on this machine."""
-    run(recipe=None, set_=set_, only=[])
+    run(recipe=None, set_=set_, only=[], as_json=False)
 
 
 def _store(root: Optional[str]):

@@ -6,6 +6,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -45,8 +46,14 @@ class SeaweedS3:
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
+    @staticmethod
+    def binary() -> str | None:
+        """``weed`` on PATH, or next to this interpreter (a venv used without activation)."""
+        beside = Path(sys.executable).parent / "weed"
+        return shutil.which("weed") or (str(beside) if beside.exists() else None)
+
     def available(self) -> bool:
-        return shutil.which("weed") is not None
+        return self.binary() is not None
 
     @property
     def endpoint(self) -> str:
@@ -70,7 +77,7 @@ class SeaweedS3:
         }]}))
         ports = {name: free_port(10000) for name in ("master", "volume", "filer", "s3")}
         self.port = ports["s3"]
-        cmd = ["weed", "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        cmd = [self.binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
                f"-filer.port={ports['filer']}", "-s3", f"-s3.port={ports['s3']}", f"-s3.config={config}",
                "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=50"]

@@ -16,7 +16,7 @@ from agentark_core.answers.sandbox import screen, symbolic_equal
 
 TASK_TYPES = ("math", "mcq", "short", "longform")
 BOUND_S = 1.0
-SLACK_S = 1.0  # two shared CPU cores: allow scheduling noise on top of the bound
+SLACK_S = 2.0  # two shared CPU cores (CI runs a loaded suite): scheduling noise on top of the bound; a hang still fails
 
 
 @pytest.fixture(scope="module", autouse=True)
