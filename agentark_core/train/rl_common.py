@@ -84,6 +84,8 @@ def build_reward_funcs(options: RewardOptions, prm: Any = None) -> tuple[list[Re
         :func:`combine_rewards`) applies ``weights``.
     """
     funcs, weights = [], []
+    if prm is None and options.prm_weight > 0:
+        logger.warning("no PRM given: prm_weight=%s is ignored, verifiable reward only", options.prm_weight)
     if prm is not None and options.prm_weight > 0:
         funcs.append(
             REWARDS.get("prm")(
