@@ -105,6 +105,23 @@ class LabelSection:
 
 
 @dataclass
+class ExtractSection:
+    """Knowledge extraction (PAPER.md stage 2, App. A.3-A.4); see ``agentark_core.extract.ExtractConfig``.
+
+    ``judge`` is the DA diversity judge LLM; empty = greedy max-min structural selection.
+    """
+
+    min_correct: int = 2
+    max_per_question: int | None = None
+    corrective_first: bool = True
+    max_k: int = 3
+    min_distance: float = 0.0
+    pattern_splitter: str = "line"
+    prm_splitter: str = "line"
+    judge: ModelSection = field(default_factory=ModelSection)
+
+
+@dataclass
 class Recipe:
     """A whole pipeline run. Sections are added here as stages are added.
 
@@ -119,6 +136,7 @@ class Recipe:
     student: ModelSection = field(default_factory=ModelSection)
     debate: DebateSection = field(default_factory=DebateSection)
     label: LabelSection = field(default_factory=LabelSection)
+    extract: ExtractSection = field(default_factory=ExtractSection)
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

@@ -39,4 +39,4 @@ def pipeline_order(names: list[str] | None = None) -> list[Stage]:
     return order
 
 
-from tasks.stages import debate, ingest, label, models  # noqa: E402,F401  (registration)
+from tasks.stages import debate, extract, ingest, label, models  # noqa: E402,F401  (registration)

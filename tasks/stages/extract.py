@@ -1,0 +1,149 @@
+"""Stages ``trajectories``, ``sft_rsft``, ``sft_da``, ``prm_data``: knowledge extraction
+(PAPER.md stage 2) from labelled debate logs, one shard per debate shard (all of a
+question's turns are in one shard, so memory stays bounded whatever the log size)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from tasks.fingerprint import fingerprint
+from tasks.runner import Stage, StageContext
+from tasks.stages import add
+
+CODE = ("agentark_core.extract", "agentark_core.answers")
+
+
+def extract_config(recipe):
+    from agentark_core.extract import ExtractConfig
+
+    section = dataclasses.asdict(recipe.extract)
+    wanted = {f.name for f in dataclasses.fields(ExtractConfig)}
+    return ExtractConfig(**{k: v for k, v in section.items() if k in wanted})
+
+
+def _questions(ctx: StageContext) -> pd.DataFrame:
+    if "questions" not in ctx.scratch:
+        ctx.scratch["questions"] = ctx.input_frame("ingest")
+    return ctx.scratch["questions"]
+
+
+def _shard_inputs(ctx: StageContext, index: int):
+    """(rounds, question lookup) for debate shard ``index``."""
+    from agentark_core.extract import agent_rounds, questions_by_id
+
+    turns = ctx.store.read_shard("debate", ctx.inputs["debate"].key, index)
+    labels = ctx.store.read_shard("label", ctx.inputs["label"].key, index)
+    rounds = agent_rounds(turns, labels)
+    return rounds, questions_by_id(_questions(ctx), set(rounds["question_id"]))
+
+
+def _trajectories(ctx: StageContext, index: int) -> pd.DataFrame:
+    from schemas import validate
+
+    ref = ctx.inputs["trajectories"]
+    return validate(ctx.store.read_shard(ref.stage, ref.key, index), "trajectories")
+
+
+def n_debate_shards(ctx: StageContext) -> int:
+    return ctx.store.read_manifest("debate", ctx.inputs["debate"].key)["n_shards"]
+
+
+def trajectories_shard(ctx: StageContext, index: int) -> pd.DataFrame:
+    from agentark_core.extract import build_trajectories
+
+    rounds, lookup = _shard_inputs(ctx, index)
+    frame, _ = build_trajectories(rounds, lookup, ctx.recipe.extract.min_correct)
+    return frame
+
+
+def trajectories_summary(ctx: StageContext) -> dict:
+    frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
+    per_q = frame.groupby("question_id")["kept"].first()
+    return {"trajectories": int(len(frame)), "questions": int(len(per_q)), "kept_questions": int(per_q.sum()),
+            "dropped_questions": int((~per_q).sum()), "corrective": int(frame["is_corrective"].sum()),
+            "final_correct_rate": round(float(frame["final_correct"].mean()), 4)}
+
+
+def rsft_shard(ctx: StageContext, index: int) -> pd.DataFrame:
+    from agentark_core.extract import build_rsft
+
+    rounds, lookup = _shard_inputs(ctx, index)
+    section = ctx.recipe.extract
+    return build_rsft(_trajectories(ctx, index), lookup, section.max_per_question, section.corrective_first, rounds)
+
+
+def _judge(ctx: StageContext):
+    judge = ctx.recipe.extract.judge
+    if not judge.model:
+        return None
+    if "judge" not in ctx.scratch:
+        from agentark_core.llm import make_generator
+
+        ctx.scratch["judge"] = make_generator(judge.backend, model=judge.model, **judge.options)
+    return ctx.scratch["judge"]
+
+
+def da_shard(ctx: StageContext, index: int) -> pd.DataFrame:
+    from agentark_core.extract import build_da
+
+    rounds, lookup = _shard_inputs(ctx, index)
+    s = ctx.recipe.extract
+    frame, stats = build_da(_trajectories(ctx, index), lookup, _judge(ctx), s.max_k, s.min_distance,
+                            s.pattern_splitter, rounds=rounds)
+    ctx.scratch.setdefault("selection", []).append(stats)
+    return frame
+
+
+def prm_shard(ctx: StageContext, index: int) -> pd.DataFrame:
+    from agentark_core.extract import build_prm
+
+    rounds, lookup = _shard_inputs(ctx, index)
+    return build_prm(_trajectories(ctx, index), rounds, lookup, ctx.recipe.extract.prm_splitter)
+
+
+def da_summary(ctx: StageContext) -> dict:
+    """``sft_summary`` plus judge fallbacks counted over the shards this run computed."""
+    out = sft_summary(ctx)
+    stats = ctx.scratch.get("selection", [])
+    if stats:
+        total = stats[0]
+        for more in stats[1:]:
+            total = total + more
+        out["selection"] = dataclasses.asdict(total)
+    return out
+
+
+def sft_summary(ctx: StageContext) -> dict:
+    frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
+    out = {"examples": int(len(frame)), "questions": int(frame["question_id"].nunique())}
+    if len(frame):
+        out["mean_group_size"] = round(float(frame.groupby("question_id").size().mean()), 3)
+    return out
+
+
+def prm_summary(ctx: StageContext) -> dict:
+    frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
+    labels = [label for row in frame["step_labels"] for label in row]
+    return {"traces": int(len(frame)), "steps": len(labels), "positive_steps": int(sum(labels)),
+            "negative_steps": int(len(labels) - sum(labels)),
+            "sources": frame["source"].value_counts().to_dict()}
+
+
+INPUTS = ("debate", "label", "ingest")
+TRAJECTORIES = add(Stage(name="trajectories", version="1", schema="trajectories", reads=("extract.min_correct",),
+                         inputs=INPUTS, plan=n_debate_shards, run_shard=trajectories_shard, code=CODE,
+                         summarize=trajectories_summary))
+SFT_RSFT = add(Stage(name="sft_rsft", version="1", schema="sft_examples",
+                     reads=("extract.max_per_question", "extract.corrective_first"),
+                     inputs=INPUTS + ("trajectories",), plan=n_debate_shards, run_shard=rsft_shard, code=CODE,
+                     summarize=sft_summary))
+SFT_DA = add(Stage(name="sft_da", version="1", schema="sft_examples",
+                   reads=("extract.max_k", "extract.min_distance", "extract.pattern_splitter", "extract.judge"),
+                   inputs=INPUTS + ("trajectories",), plan=n_debate_shards, run_shard=da_shard,
+                   code=CODE + ("agentark_core.llm",), summarize=da_summary,
+                   fingerprint=lambda recipe: fingerprint(recipe.extract.judge.model)))
+PRM_DATA = add(Stage(name="prm_data", version="1", schema="prm_examples", reads=("extract.prm_splitter",),
+                     inputs=INPUTS + ("trajectories",), plan=n_debate_shards, run_shard=prm_shard, code=CODE,
+                     summarize=prm_summary))

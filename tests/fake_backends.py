@@ -1,0 +1,29 @@
+"""Scripted generation backends that recipes can name by dotted path (``tests.fake_backends:oracle``).
+
+The oracle knows each question's answer (passed as a recipe option) and behaves like a
+debating teacher: in round 1 (a single user message) every ``wrong_every``-th request
+answers wrong; once a prompt shows peers' answers (later rounds, aggregator) it answers
+right. That yields wrong->right corrective trajectories with known counts.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from agentark_core.llm.scripted import ScriptedGenerator
+
+
+def oracle(model: str, answers: dict[str, str], wrong_every: int = 2, **_ignored) -> ScriptedGenerator:
+    counter = itertools.count()
+
+    def reply(request, call_index: int) -> str:
+        text = request.messages[0]["content"] if len(request.messages) == 1 else request.messages[-1]["content"]
+        gt = next((a for q, a in answers.items() if q in request.messages[0]["content"]), None)
+        if gt is None:
+            return "I do not know."
+        first_round = len(request.messages) == 1 and "solutions" not in text.lower()
+        if first_round and next(counter) % wrong_every == 0:
+            return f"Step 1: I add wrongly.\nFinal Answer: {int(gt) + 1}"
+        return f"Step 1: I compute carefully.\nStep 2: I check it.\nFinal Answer: {gt}"
+
+    return ScriptedGenerator(reply)

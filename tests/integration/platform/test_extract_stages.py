@@ -1,0 +1,57 @@
+"""debate -> label -> trajectories -> R-SFT / DA / PRM sets, with a scripted oracle teacher."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentark_core.recipe import load_recipe
+from schemas import validate
+from tasks.runner import run_stage
+from tasks.stages import pipeline_order
+from tasks.store import ArtifactStore
+
+ROWS = [
+    {"question": "Tom has 3 apples and buys 4 more. How many apples?", "answer": "3 + 4 = 7\n#### 7"},
+    {"question": "A box holds 12 pens. How many pens in 3 boxes?", "answer": "12 * 3 = 36\n#### 36"},
+    {"question": "Sara had 1,200 stamps and gave away 200. How many left?", "answer": "1200-200=1000\n#### 1,000"},
+    {"question": "Ann reads 5 pages a day. How many pages in 6 days?", "answer": "5*6=30\n#### 30"},
+]
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    data = tmp_path / "gsm8k.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
+    answers = {r["question"]: r["answer"].split("####")[1].strip().replace(",", "") for r in ROWS}
+    return load_recipe(None, [
+        f"store.root={tmp_path / 'store'}", "data.dataset=gsm8k", f"data.source={data}", "data.limit=null",
+        "teacher.model=oracle", "teacher.backend=tests.fake_backends:oracle",
+        f"teacher.options={json.dumps({'answers': answers, 'wrong_every': 2})}",
+        "debate.n_agents=4", "debate.rounds=2", "debate.shard_size=2", "debate.consensus_stop=false",
+    ])
+
+
+def test_extraction_stages(recipe, tmp_path):
+    store = ArtifactStore(str(tmp_path / "store"))
+    keys = {}
+    for stage in pipeline_order(["sft_rsft", "sft_da", "prm_data"]):
+        keys[stage.name] = run_stage(stage, recipe, store, {i: keys[i] for i in stage.inputs}, progress=False).key
+    traj = validate(store.read_frame("trajectories", keys["trajectories"]), "trajectories")
+    assert len(traj) == 4 * 4  # 4 questions x 4 agents
+    assert traj["kept"].all() and traj["final_correct"].all()
+    # round 1: every 2nd request answered wrong, round 2 all right -> 8 corrective agents
+    assert traj["is_corrective"].sum() == 8
+    assert sorted(map(tuple, traj["rounds_correct"])) == sorted([(0, 1)] * 8 + [(1, 1)] * 8)
+    rsft = validate(store.read_frame("sft_rsft", keys["sft_rsft"]), "sft_examples")
+    assert len(rsft) == 16 and set(rsft["kind"]) == {"rsft"}
+    assert all(a.startswith("Final Answer: ") for a in rsft["answer"])
+    da = validate(store.read_frame("sft_da", keys["sft_da"]), "sft_examples")
+    assert set(da["kind"]) == {"da"} and da.groupby("question_id")["weight"].sum().round(6).eq(1.0).all()
+    prm = validate(store.read_frame("prm_data", keys["prm_data"]), "prm_examples")
+    assert set(prm["source"]) == {"correct", "corrective"}
+    corrective = prm[prm["source"] == "corrective"]
+    assert len(corrective) == 8 and all(0 in labels for labels in corrective["step_labels"])
+    metrics = store.read_manifest("trajectories", keys["trajectories"])["metrics"]
+    assert metrics["corrective"] == 8 and metrics["dropped_questions"] == 0
