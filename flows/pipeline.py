@@ -19,7 +19,7 @@ def pipeline(recipe: str | None = None, overrides: list[str] | None = None,
              only: list[str] | None = None) -> dict[str, dict]:
     """Run the recipe's stages; returns ``{stage: artifact ref}`` for the stages run."""
     loaded = load_recipe(recipe, overrides or [])
-    order = pipeline_order(loaded.stages)
+    order = pipeline_order(loaded, loaded.stages)
     unknown = sorted(set(only or []) - {s.name for s in order})
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; valid: {', '.join(s.name for s in order)}")
@@ -28,6 +28,6 @@ def pipeline(recipe: str | None = None, overrides: list[str] | None = None,
     for stage in order:
         if only and stage.name not in only:
             continue
-        inputs = {i: refs[i]["key"] if i in refs else planned[i] for i in stage.inputs}
+        inputs = {i: refs[i]["key"] if i in refs else planned[i] for i in stage.inputs_for(loaded)}
         refs[stage.name] = STAGE_FLOWS[stage.name](recipe=recipe, overrides=overrides, inputs=inputs)
     return refs

@@ -44,7 +44,8 @@ def store_for(recipe: Recipe) -> ArtifactStore:
 def submit_stage(stage_name: str, recipe: Recipe, store: ArtifactStore, input_keys: dict[str, str]) -> dict:
     """Call the stage task with its artifact key as cache key (refreshed if the store lost it)."""
     stage = STAGES.get(stage_name)
-    key = plan_keys([stage], recipe, {k: input_keys[k] for k in stage.inputs if k in input_keys})[stage_name]
+    given = {k: input_keys[k] for k in stage.inputs_for(recipe) if k in input_keys}
+    key = plan_keys([stage], recipe, given)[stage_name]
     committed = store.is_committed(stage_name, key)
     ref = stage_task.with_options(refresh_cache=not committed)(stage_name, key, to_dict(recipe), input_keys)
     return {**ref, "reused": committed or ref["reused"]}
@@ -52,10 +53,10 @@ def submit_stage(stage_name: str, recipe: Recipe, store: ArtifactStore, input_ke
 
 def upstream_keys(stage_name: str, recipe: Recipe, store: ArtifactStore, given: dict[str, str]) -> dict[str, str]:
     """Keys of the stage's inputs: the given ones, else planned from the recipe (must be committed)."""
-    order = pipeline_order([stage_name])
+    order = pipeline_order(recipe, [stage_name])
     keys = plan_keys(order[:-1], recipe, given)
     out = {}
-    for name in STAGES.get(stage_name).inputs:
+    for name in STAGES.get(stage_name).inputs_for(recipe):
         if not store.is_committed(name, keys[name]):
             raise ArtifactNotFound(
                 f"stage {stage_name!r} needs {name!r} artifact {keys[name]} which is not committed under "

@@ -47,7 +47,9 @@ class Stage:
         reads: dotted recipe fields this stage depends on (only these enter the key).
         plan: ``ctx -> number of shards``.
         run_shard: ``(ctx, index) -> DataFrame`` of that shard's rows.
-        inputs: upstream stage names whose artifact keys this stage consumes.
+        inputs: upstream stage names whose artifact keys this stage consumes, or a function of
+            the recipe returning them (e.g. a model stage that needs the toy bootstrap only when
+            the recipe asks for a toy model).
         code: extra modules/packages whose source enters the key (plan/run_shard modules always do).
         summarize: optional ``ctx -> dict`` of metrics for the manifest, run after all shards exist.
         fingerprint: optional ``recipe -> JSON-able`` content digest of local inputs the recipe
@@ -60,10 +62,13 @@ class Stage:
     reads: tuple[str, ...]
     plan: Callable[["StageContext"], int]
     run_shard: Callable[["StageContext", int], pd.DataFrame]
-    inputs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()
     code: tuple[str, ...] = ()
     summarize: Callable[["StageContext"], dict] | None = None
     fingerprint: Callable[[Any], Any] | None = None
+
+    def inputs_for(self, recipe: Any) -> tuple[str, ...]:
+        return tuple(self.inputs(recipe)) if callable(self.inputs) else self.inputs
 
 
 @dataclass(frozen=True)
@@ -143,13 +148,14 @@ def compute_key(stage: Stage, recipe: Any, input_keys: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def resolve_inputs(stage: Stage, store: ArtifactStore, input_keys: dict[str, str]) -> dict[str, ArtifactRef]:
+def resolve_inputs(stage: Stage, recipe: Any, store: ArtifactStore, input_keys: dict[str, str]) -> dict[str, ArtifactRef]:
     """Check every declared input is given and committed; return refs."""
-    missing = [name for name in stage.inputs if name not in input_keys]
+    names = stage.inputs_for(recipe)
+    missing = [name for name in names if name not in input_keys]
     if missing:
         raise ArtifactNotFound(f"stage {stage.name!r} needs input artifact(s) {missing}; run them first")
     refs = {}
-    for name in stage.inputs:
+    for name in names:
         manifest = store.read_manifest(name, input_keys[name])
         refs[name] = ArtifactRef(name, manifest["key"], manifest["uri"], manifest["schema"]["name"],
                                  manifest["rows"], reused=True)
@@ -166,8 +172,8 @@ def run_stage(
 ) -> ArtifactRef:
     """Produce (or reuse) the stage's artifact and return a reference to it."""
     input_keys = dict(input_keys or {})
-    inputs = resolve_inputs(stage, store, input_keys)
-    key = compute_key(stage, recipe, {k: input_keys[k] for k in stage.inputs})
+    inputs = resolve_inputs(stage, recipe, store, input_keys)
+    key = compute_key(stage, recipe, {k: input_keys[k] for k in stage.inputs_for(recipe)})
     if store.is_committed(stage.name, key):
         return _ref(store, stage, key, reused=True)
     lock = ArtifactLock(store, stage.name, key, ttl_s=lock_ttl_s)
@@ -241,5 +247,14 @@ def plan_keys(order: list[Stage], recipe: Any, given: dict[str, str] | None = No
     keys = dict(given or {})
     for stage in order:
         if stage.name not in keys:
-            keys[stage.name] = compute_key(stage, recipe, {i: keys[i] for i in stage.inputs})
+            keys[stage.name] = compute_key(stage, recipe, {i: keys[i] for i in stage.inputs_for(recipe)})
     return keys
+
+
+def run_in_process(order: list[Stage], recipe: Any, store: ArtifactStore, progress: bool = True) -> dict[str, ArtifactRef]:
+    """Run stages (in dependency order) in this process without Prefect; returns their refs."""
+    refs: dict[str, ArtifactRef] = {}
+    for stage in order:
+        keys = {i: refs[i].key for i in stage.inputs_for(recipe)}
+        refs[stage.name] = run_stage(stage, recipe, store, keys, progress=progress)
+    return refs

@@ -6,6 +6,8 @@ order follows each stage's declared ``inputs``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from agentark_core.registry import Registry
 from tasks.runner import Stage
 
@@ -17,8 +19,11 @@ def add(stage: Stage) -> Stage:
     return stage
 
 
-def pipeline_order(names: list[str] | None = None) -> list[Stage]:
-    """Stages in dependency order (inputs first); ``names`` limits the set (with their upstreams)."""
+def pipeline_order(recipe: Any, names: list[str] | None = None) -> list[Stage]:
+    """Stages in dependency order (inputs first); ``names`` limits the set (with their upstreams).
+
+    The recipe decides stages' inputs where they depend on it (``Stage.inputs_for``).
+    """
     wanted = set(names) if names is not None else set(STAGES.names())
     order: list[Stage] = []
     seen: set[str] = set()
@@ -29,7 +34,7 @@ def pipeline_order(names: list[str] | None = None) -> list[Stage]:
         if name in trail:
             raise ValueError(f"stage cycle: {' -> '.join(trail + (name,))}")
         stage = STAGES.get(name)
-        for upstream in stage.inputs:
+        for upstream in stage.inputs_for(recipe):
             visit(upstream, trail + (name,))
         seen.add(name)
         order.append(stage)

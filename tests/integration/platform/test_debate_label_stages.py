@@ -8,7 +8,7 @@ import pytest
 
 from agentark_core.recipe import load_recipe
 from schemas import validate
-from tasks.runner import run_stage
+from tasks.runner import run_in_process
 from tasks.stages import STAGES, pipeline_order
 from tasks.store import ArtifactStore
 
@@ -23,10 +23,8 @@ def recipe(tmp_path, tiny_model_path):
 
 
 def _run_all(recipe, store, names):
-    keys = {}
-    for stage in pipeline_order(names):
-        keys[stage.name] = run_stage(stage, recipe, store, {i: keys[i] for i in stage.inputs}, progress=False).key
-    return keys
+    refs = run_in_process(pipeline_order(recipe, names), recipe, store, progress=False)
+    return {name: ref.key for name, ref in refs.items()}
 
 
 def test_debate_and_label_artifacts(recipe, tmp_path):
@@ -49,7 +47,7 @@ def test_debate_and_label_artifacts(recipe, tmp_path):
 def test_debate_key_follows_protocol_not_label(recipe, tmp_path):
     from tasks.runner import compute_key, plan_keys
 
-    order = pipeline_order(["label"])
+    order = pipeline_order(recipe, ["label"])
     base = plan_keys(order, recipe)
     from dataclasses import replace
 

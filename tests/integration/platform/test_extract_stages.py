@@ -8,7 +8,7 @@ import pytest
 
 from agentark_core.recipe import load_recipe
 from schemas import validate
-from tasks.runner import run_stage
+from tasks.runner import run_in_process
 from tasks.stages import pipeline_order
 from tasks.store import ArtifactStore
 
@@ -35,9 +35,8 @@ def recipe(tmp_path):
 
 def test_extraction_stages(recipe, tmp_path):
     store = ArtifactStore(str(tmp_path / "store"))
-    keys = {}
-    for stage in pipeline_order(["sft_rsft", "sft_da", "prm_data"]):
-        keys[stage.name] = run_stage(stage, recipe, store, {i: keys[i] for i in stage.inputs}, progress=False).key
+    refs = run_in_process(pipeline_order(recipe, ["sft_rsft", "sft_da", "prm_data"]), recipe, store, progress=False)
+    keys = {name: ref.key for name, ref in refs.items()}
     traj = validate(store.read_frame("trajectories", keys["trajectories"]), "trajectories")
     assert len(traj) == 4 * 4  # 4 questions x 4 agents
     assert traj["kept"].all() and traj["final_correct"].all()
