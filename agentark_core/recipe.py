@@ -122,6 +122,87 @@ class ExtractSection:
 
 
 @dataclass
+class ToySection:
+    """The toy world's bootstrap (``agentark_core.toy.bootstrap``): preset + field overrides.
+
+    ``teacher`` / ``student`` override ``ModelSpec`` fields (hidden, layers, heads, steps, lr,
+    batch_size); ``difficulty`` overrides ``ToyConfig`` fields of the training problems.
+    """
+
+    preset: str = "default"
+    teacher: dict[str, Any] = field(default_factory=dict)
+    student: dict[str, Any] = field(default_factory=dict)
+    train_problems: int | None = None
+    difficulty: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass
+class SFTSection:
+    """R-SFT / DA fine-tuning (PAPER.md §3.3.1-3.3.2) on TRL's SFTTrainer.
+
+    ``options`` passes any other ``AgentArkSFTConfig`` / ``trl.SFTConfig`` field.
+    """
+
+    learning_rate: float = 1e-5
+    max_steps: int = -1
+    num_train_epochs: float = 1.0
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    answer_loss_weight: float = 1.0
+    max_length: int | None = 2048
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainSection:
+    """Distillation routes (PAPER.md stage 3).
+
+    ``prm``, ``grpo`` and ``ppo`` pass fields of ``PRMConfig``, ``AgentArkGRPOConfig`` and
+    ``AgentArkPPOConfig``; ``rl`` picks the PAD policy optimiser (paper: GRPO; PPO ablation).
+    """
+
+    sft: SFTSection = field(default_factory=SFTSection)
+    da: SFTSection = field(default_factory=SFTSection)
+    prm: dict[str, Any] = field(default_factory=dict)
+    rl: str = "grpo"
+    grpo: dict[str, Any] = field(default_factory=dict)
+    ppo: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.rl not in ("grpo", "ppo"):
+            raise ValueError(f"rl must be 'grpo' or 'ppo', got {self.rl!r}")
+
+
+ROUTES = ("base", "rsft", "da", "pad", "rsft_da", "pad_da")
+
+
+@dataclass
+class EvalSection:
+    """Evaluation (PAPER.md stage 4) on a held-out question set.
+
+    ``routes`` lists the student routes to evaluate (``base`` = the untrained student);
+    ``teacher`` adds the teacher single-agent and MAS (``debate`` section) reference rows.
+    """
+
+    data: DataSection = field(default_factory=lambda: DataSection(split="test", limit=200))
+    routes: list[str] = field(default_factory=lambda: ["base", "rsft", "da", "pad"])
+    teacher: bool = True
+    temperature: float = 0.0
+    max_tokens: int = 512
+    seed: int = 0
+    shard_size: int = 256
+    judge: ModelSection = field(default_factory=ModelSection)
+    judge_sample: int = 100
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.routes) - set(ROUTES))
+        if unknown:
+            raise ValueError(f"unknown route(s) {unknown}; valid: {list(ROUTES)}")
+
+
+@dataclass
 class Recipe:
     """A whole pipeline run. Sections are added here as stages are added.
 
@@ -137,6 +218,9 @@ class Recipe:
     debate: DebateSection = field(default_factory=DebateSection)
     label: LabelSection = field(default_factory=LabelSection)
     extract: ExtractSection = field(default_factory=ExtractSection)
+    toy: ToySection = field(default_factory=ToySection)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

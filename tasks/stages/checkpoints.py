@@ -1,0 +1,57 @@
+"""Checkpoint artifacts: trained model folders stored in the artifact store, and where to load them.
+
+A ``checkpoints`` row's ``path`` is either ``artifact://{stage}/{key}/{name}`` (a folder kept
+under that artifact's ``files/``) or an external hub id / local folder.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.runner import StageContext
+from tasks.stages.common import CACHE_DIR
+
+COLUMNS = ["route", "base_model", "path", "kind", "metrics_json"]
+SCHEME = "artifact://"
+
+
+def stored_path(stage: str, key: str, name: str) -> str:
+    return f"{SCHEME}{stage}/{key}/{name}"
+
+
+def local_model_dir(ctx: StageContext, path: str) -> str:
+    """A local folder for ``from_pretrained``: stored checkpoints are fetched (cached) if remote."""
+    if not path.startswith(SCHEME):
+        return path
+    stage, key, name = path[len(SCHEME):].split("/", 2)
+    return ctx.store.local_dir(stage, key, name, CACHE_DIR / "artifacts")
+
+
+def checkpoint_row(ctx: StageContext, input_name: str) -> dict:
+    """The single row of a ``checkpoints`` input artifact (or the row whose route is ``input_name``)."""
+    frame = ctx.input_frame(input_name)
+    if len(frame) != 1:
+        raise ValueError(f"checkpoint artifact {ctx.inputs[input_name].key} has {len(frame)} rows, expected 1")
+    return frame.iloc[0].to_dict()
+
+
+def model_location(ctx: StageContext, input_name: str) -> str:
+    """Where to ``from_pretrained`` the model of a checkpoint input."""
+    return local_model_dir(ctx, checkpoint_row(ctx, input_name)["path"])
+
+
+def store_trained(ctx: StageContext, train_fn, route: str, base_model: str, kind: str = "causal_lm",
+                  name: str = "model") -> pd.DataFrame:
+    """Run ``train_fn(output_dir) -> metrics`` in a scratch folder, upload the folder into this
+    artifact's files and return the checkpoint row pointing at it."""
+    with tempfile.TemporaryDirectory(prefix=f"agentark-{ctx.stage.name}-") as tmp:
+        out = Path(tmp) / name
+        metrics = train_fn(str(out))
+        ctx.store.put_dir(out, ctx.stage.name, ctx.key, name)
+    row = {"route": route, "base_model": base_model, "path": stored_path(ctx.stage.name, ctx.key, name),
+           "kind": kind, "metrics_json": json.dumps(metrics, default=str)}
+    return pd.DataFrame([row], columns=COLUMNS)
