@@ -44,4 +44,6 @@ def pipeline_order(recipe: Any, names: list[str] | None = None) -> list[Stage]:
     return order
 
 
-from tasks.stages import debate, extract, ingest, label, models  # noqa: E402,F401  (registration)
+from tasks.stages import (  # noqa: E402,F401  (registration)
+    debate, evaluate, extract, ingest, label, models, report, toy, train,
+)

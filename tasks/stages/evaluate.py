@@ -1,0 +1,116 @@
+"""Evaluation stages (PAPER.md stage 4): one ``eval_*`` stage per evaluated model -> ``eval_records``,
+then ``report`` -> ``eval_summary`` plus a markdown/HTML report with plots in its files.
+
+Single-agent and MAS evaluation go through the same code (``evaluate_questions``): the
+teacher's MAS row (``eval_mas``) runs the recipe's debate protocol, every other model ``cot``.
+Each eval stage's manifest also holds reasoning-token perplexity on the gold traces (when the
+test set has them) and, when ``eval.judge`` names a model, the LLM judge's reasoning scores.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from agentark_core.recipe import ROUTES
+from tasks.runner import Stage, StageContext
+from tasks.stages import add
+from tasks.stages.checkpoints import model_location
+from tasks.stages.common import frame_of, generator_for, questions_from_frame
+
+COLUMNS = ["question_id", "benchmark", "model", "protocol", "response", "answer", "status", "correct", "score",
+           "prompt_tokens", "completion_tokens", "calls", "latency_s"]
+ROUTE_MODELS = {"base": "student", "rsft": "train_rsft", "da": "train_da", "pad": "train_pad",
+                "rsft_da": "train_rsft_da", "pad_da": "train_pad_da"}
+CODE = ("agentark_core.evaluate", "agentark_core.mas", "agentark_core.answers", "agentark_core.llm")
+
+
+def _questions(ctx: StageContext) -> pd.DataFrame:
+    if "questions" not in ctx.scratch:
+        ctx.scratch["questions"] = ctx.input_frame("ingest_eval")
+    return ctx.scratch["questions"]
+
+
+def _single_config(recipe, shard: int):
+    from agentark_core.mas import make_config
+
+    section = recipe.eval
+    return make_config("cot", {"temperature": section.temperature, "max_tokens": section.max_tokens,
+                               "seed": section.seed * 1_000_003 + shard})
+
+
+def eval_stage(label: str, model_input: str, mas: bool) -> Stage:
+    """The stage evaluating checkpoint input ``model_input`` (as MAS when ``mas``), rows labelled ``label``."""
+    role = "teacher" if model_input == "teacher" else "student"
+
+    def plan(ctx: StageContext) -> int:
+        return max(1, math.ceil(len(_questions(ctx)) / ctx.recipe.eval.shard_size))
+
+    def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
+        from agentark_core.evaluate.run_eval import evaluate_questions
+        from tasks.stages.debate import protocol_config
+
+        size = ctx.recipe.eval.shard_size
+        frame = _questions(ctx).iloc[index * size:(index + 1) * size]
+        section = getattr(ctx.recipe, role)
+        generator = generator_for(ctx, model_input, section.backend, section.options)
+        protocol = ctx.recipe.debate.protocol if mas else "cot"
+        config = protocol_config(ctx.recipe.debate, index) if mas else _single_config(ctx.recipe, index)
+        benchmark = ctx.recipe.eval.data.dataset
+        records, _ = evaluate_questions(questions_from_frame(frame), generator, protocol, config,
+                                        model_name=label, benchmark=benchmark)
+        return frame_of(records, COLUMNS)
+
+    reads = ("eval.temperature", "eval.max_tokens", "eval.seed", "eval.shard_size", "eval.judge",
+             "eval.judge_sample", f"{role}.backend", f"{role}.options") + (("debate",) if mas else ())
+    return add(Stage(name=f"eval_{label}", version="1", schema="eval_records", reads=reads,
+                     inputs=("ingest_eval", model_input), plan=plan, run_shard=run_shard, code=CODE,
+                     summarize=lambda ctx: eval_metrics(ctx, model_input, mas)))
+
+
+def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
+    """Accuracy and cost from the records; reasoning perplexity (single models with gold traces)."""
+    records = pd.concat(list(ctx.output_frames()), ignore_index=True)
+    out = {"accuracy": round(float(records["correct"].mean()), 4), "n": int(len(records)),
+           "completion_tokens_per_question": round(float(records["completion_tokens"].mean()), 2),
+           "calls_per_question": round(float(records["calls"].mean()), 3)}
+    questions = _questions(ctx)
+    gold = questions[questions["gold_reasoning"].str.len() > 0]
+    if not mas and len(gold):
+        out["reasoning_perplexity"] = _perplexity(ctx, model_input, gold)
+    judge = ctx.recipe.eval.judge
+    if judge.model:
+        out["judge"] = _judge_scores(ctx, records, questions)
+    return out
+
+
+def _perplexity(ctx: StageContext, model_input: str, gold: pd.DataFrame) -> float | None:
+    from agentark_core.evaluate.perplexity import reasoning_perplexity
+    from agentark_core.extract import student_prompt
+
+    sample = gold.head(ctx.recipe.eval.judge_sample)
+    result = reasoning_perplexity(
+        model_location(ctx, model_input),
+        [student_prompt(r) for r in sample.to_dict(orient="records")],
+        list(sample["gold_reasoning"]), [f"Final Answer: {gt}" for gt in sample["gt"]],
+    )
+    return None if result.value is None else round(float(result.value), 4)
+
+
+def _judge_scores(ctx: StageContext, records: pd.DataFrame, questions: pd.DataFrame) -> dict:
+    from agentark_core.evaluate.judge import JudgeConfig, JudgeItem, judge_reasoning
+    from agentark_core.llm import make_generator
+
+    section = ctx.recipe.eval
+    by_id = questions.set_index("question_id")
+    items = [JudgeItem(item_id=r.question_id, question=by_id.loc[r.question_id, "query"], response=r.response)
+             for r in records.itertuples(index=False)]
+    generator = make_generator(section.judge.backend, model=section.judge.model, **section.judge.options)
+    result = judge_reasoning(items, generator, JudgeConfig(sample_size=section.judge_sample, seed=section.seed))
+    return {"means": result.means, "n_judged": result.n_judged, "n_invalid": result.n_invalid}
+
+
+EVAL_STAGES = {"teacher": eval_stage("teacher", "teacher", mas=False),
+               "mas": eval_stage("mas", "teacher", mas=True)}
+EVAL_STAGES |= {route: eval_stage(route, ROUTE_MODELS[route], mas=False) for route in ROUTES}
