@@ -1,0 +1,338 @@
+"""Paper-style results tables, headline numbers and a markdown + HTML report (paper §4, App. C-F).
+
+Input: ``eval_summary`` rows (``summarize_records``) with the columns that say where each
+row comes from. Required: ``benchmark`` (the test set), ``model``, ``protocol``, ``route``,
+``metric``, ``value``, ``n``. Optional (filled with NA when absent): ``train_set`` (the data
+the student was distilled from), ``teacher``, ``student``, ``n_agents``, ``data_size``;
+a grid adds its cell coordinates as further columns.
+
+``route`` names what was evaluated: ``teacher`` (teacher, single agent), ``mas`` (teacher,
+multi-agent debate), ``base`` (the untrained student) - the reference rows - and the
+distillation routes ``rsft``, ``da``, ``pad``, ``rsft_da``, ``pad_da``.
+
+Example:
+    >>> table = paper_table(summary)               # rows (train_set, route), columns test sets
+    >>> print(to_markdown_table(table))            # doctest: +SKIP
+    >>> write_report(summary, "out", "GSM8K grid")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("benchmark", "model", "protocol", "route", "metric", "value", "n")
+OPTIONAL = ("train_set", "teacher", "student", "n_agents", "data_size")
+SETTINGS = ("teacher", "student", "n_agents", "data_size")
+REFERENCE_ROUTES = ("teacher", "mas", "base")
+TRAINED_ROUTES = ("rsft", "da", "pad", "rsft_da", "pad_da")
+REFERENCE = "reference"
+COST_METRIC = "completion_tokens_per_question"
+
+
+def normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """Check the required columns and add missing optional ones (NA).
+
+    Raises:
+        ValueError: a required column is missing (names it and the columns found).
+    """
+    missing = [c for c in REQUIRED if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary is missing column(s) {missing}; found {list(summary.columns)}")
+    out = summary.copy()
+    for column in OPTIONAL:
+        if column not in out.columns:
+            out[column] = pd.NA
+    out["value"] = pd.to_numeric(out["value"], errors="coerce")
+    return out
+
+
+def _route_order(routes) -> list[str]:
+    known = [r for r in (*REFERENCE_ROUTES, *TRAINED_ROUTES) if r in set(routes)]
+    return known + sorted(set(routes) - set(known))
+
+
+def _one_value(group: pd.DataFrame, where: str) -> float:
+    """The cell's value; duplicates must agree (the same reference row repeated across cells)."""
+    values = group["value"].dropna().unique()
+    if len(values) == 0:
+        return math.nan
+    if max(values) - min(values) > 1e-9:
+        varying = [c for c in ("model", "protocol", *OPTIONAL) if group[c].astype(str).nunique() > 1]
+        raise ValueError(
+            f"paper_table: {len(values)} different values for {where}; the summary mixes settings "
+            f"(varying columns: {varying or 'none'}): filter it to one setting first"
+        )
+    return float(values[0])
+
+
+def paper_table(summary: pd.DataFrame, metric: str = "accuracy", average: bool = True) -> pd.DataFrame:
+    """The paper's results layout for one setting (teacher, student, n agents, data size).
+
+    Args:
+        summary: summary rows (see the module docstring).
+        metric: the metric shown in the cells.
+        average: add an ``avg`` column (mean over the test sets present in the row).
+
+    Returns:
+        A frame indexed by (``train_set``, ``route``) with one column per test set. Reference
+        rows (``teacher``, ``mas``, ``base``) come first under train set ``"reference"``; the
+        trained routes follow per train set.
+
+    Raises:
+        ValueError: missing columns, no row for ``metric``, or one cell with conflicting values.
+    """
+    rows = normalize_summary(summary)
+    rows = rows[rows["metric"] == metric]
+    if rows.empty:
+        raise ValueError(f"paper_table: no rows for metric {metric!r}; metrics: {sorted(summary['metric'].unique())}")
+    rows = rows.assign(train_set=rows["train_set"].astype(object).where(rows["train_set"].notna(), "-"))
+    rows.loc[rows["route"].isin(REFERENCE_ROUTES), "train_set"] = REFERENCE
+    cells = {}
+    for (train_set, route, benchmark), group in rows.groupby(["train_set", "route", "benchmark"], sort=False):
+        where = f"train_set={train_set!r}, route={route!r}, benchmark={benchmark!r}"
+        cells[(train_set, route, benchmark)] = _one_value(group, where)
+    benchmarks = sorted({b for _, _, b in cells})
+    train_sets = [REFERENCE] + sorted({t for t, _, _ in cells} - {REFERENCE})
+    index = [(t, r) for t in train_sets for r in _route_order({r for tt, r, _ in cells if tt == t})]
+    table = pd.DataFrame(
+        [[cells.get((t, r, b), math.nan) for b in benchmarks] for t, r in index],
+        index=pd.MultiIndex.from_tuples(index, names=["train_set", "route"]),
+        columns=benchmarks,
+    )
+    if average:
+        table["avg"] = table[benchmarks].mean(axis=1)
+    return table
+
+
+def _cell_text(value: Any, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown_table(df: pd.DataFrame, digits: int = 3, index: bool = True) -> str:
+    """Render a frame as a GitHub markdown table (no ``tabulate`` needed).
+
+    Args:
+        df: the frame; with ``index`` its index levels become the leading columns.
+        digits: decimals for float cells; missing values show as ``-``.
+        index: include the index.
+
+    Returns:
+        The table, one line per row, numeric columns right-aligned.
+
+    Example:
+        >>> print(to_markdown_table(pd.DataFrame({"a": ["x"], "b": [0.5]}), index=False))
+        | a | b |
+        | --- | ---: |
+        | x | 0.500 |
+    """
+    frame = df.reset_index() if index else df
+    if index and df.index.names == [None]:
+        frame = frame.rename(columns={"index": ""})
+    headers = [str(c) for c in frame.columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    lines = [
+        "| " + " | ".join(h.replace("|", "\\|") for h in headers) + " |",
+        "| " + " | ".join("---:" if n else "---" for n in numeric) + " |",
+    ]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell_text(v, digits) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _route_means(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean ``metric`` per (route, benchmark), over train sets and settings."""
+    rows = summary[(summary["metric"] == metric) & summary["value"].notna()]
+    return rows.groupby(["route", "benchmark"])["value"].mean().unstack("benchmark")
+
+
+def headline(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The headline comparisons, each averaged over train sets and settings.
+
+    Returns:
+        ``debate``: per test set, single-agent vs MAS teacher accuracy and the gain;
+        ``routes``: per trained route, mean accuracy, the base student's on the same test sets, gain;
+        ``cost``: completion tokens per question per route and its ratio to MAS.
+        A comparison whose rows are absent is an empty frame.
+    """
+    rows = normalize_summary(summary)
+    acc = _route_means(rows, "accuracy")
+    debate = pd.DataFrame(columns=["teacher", "mas", "gain"])
+    if {"teacher", "mas"} <= set(acc.index):
+        debate = acc.loc[["teacher", "mas"]].T.dropna()
+        debate["gain"] = debate["mas"] - debate["teacher"]
+    gains = []
+    for route in _route_order(set(acc.index) - set(REFERENCE_ROUTES)):
+        if "base" not in acc.index:
+            break
+        both = acc.loc[[route, "base"]].T.dropna()
+        if len(both):
+            gains.append({"route": route, "accuracy": both[route].mean(), "base": both["base"].mean(),
+                          "gain": (both[route] - both["base"]).mean(), "test_sets": len(both)})
+    routes = pd.DataFrame(gains, columns=["route", "accuracy", "base", "gain", "test_sets"]).set_index("route")
+    tokens = _route_means(rows, COST_METRIC).mean(axis=1)
+    cost = pd.DataFrame({"tokens_per_question": tokens.reindex(_route_order(tokens.index))})
+    cost["mas_over_route"] = tokens.get("mas", math.nan) / cost["tokens_per_question"]
+    return {"debate": debate, "routes": routes, "cost": cost}
+
+
+def headline_lines(numbers: dict[str, pd.DataFrame]) -> list[str]:
+    """One sentence per headline comparison that has data."""
+    lines = []
+    debate, routes, cost = numbers["debate"], numbers["routes"], numbers["cost"]
+    if len(debate):
+        lines.append(f"Debate vs single teacher: accuracy {debate['mas'].mean():.3f} vs "
+                     f"{debate['teacher'].mean():.3f} ({debate['gain'].mean():+.3f}) over {len(debate)} test set(s).")
+    for route, r in routes.iterrows():
+        lines.append(f"{route} vs base student: accuracy {r['accuracy']:.3f} vs {r['base']:.3f} "
+                     f"({r['gain']:+.3f}) over {int(r['test_sets'])} test set(s).")
+    distilled = cost.drop(index=[*REFERENCE_ROUTES], errors="ignore")["tokens_per_question"].dropna()
+    if "mas" in cost.index and len(distilled):
+        mas = cost.loc["mas", "tokens_per_question"]
+        lines.append(f"Completion tokens per question: MAS {mas:.1f} vs distilled students {distilled.mean():.1f} "
+                     f"({mas / distilled.mean():.1f}x).")
+    return lines or ["No headline comparison: the summary lacks the teacher/MAS/base reference rows."]
+
+
+def setting_groups(summary: pd.DataFrame, settings=SETTINGS) -> list[tuple[str, pd.DataFrame]]:
+    """Split rows by the ``settings`` columns that vary (one paper table each).
+
+    Returns:
+        ``(label, rows)`` pairs; the label names the varying columns' values ("" when none vary).
+    """
+    rows = normalize_summary(summary)
+    varying = [c for c in settings if c in rows.columns and rows[c].astype(str).nunique() > 1]
+    if not varying:
+        return [("", rows)]
+    groups = rows.groupby([rows[c].astype(str) for c in varying], sort=True)
+    return [(", ".join(f"{c}={v}" for c, v in zip(varying, key)), group) for key, group in groups]
+
+
+def _table_blocks(rows: pd.DataFrame, metric: str, settings) -> list[tuple]:
+    blocks: list[tuple] = [("h2", f"Results: {metric}")]
+    for label, group in setting_groups(rows, settings):
+        if label:
+            blocks.append(("h3", label))
+        try:
+            blocks.append(("table", paper_table(group, metric)))
+        except ValueError as exc:
+            log.warning("report: no %s table for %s: %s", metric, label or "all rows", exc)
+            blocks.append(("p", f"No table: {exc}"))
+    return blocks
+
+
+def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str, extra_sections: dict[str, str] | None,
+                  settings=SETTINGS) -> list[tuple]:
+    """The report as blocks (``h1``/``h2``/``h3``/``p``/``list``/``table``/``img``), rendered to both formats."""
+    from agentark_core.evaluate.plots import PLOTS
+
+    rows = normalize_summary(summary)
+    numbers = headline(rows)
+    blocks: list[tuple] = [("h1", title), ("h2", "Headline"), ("list", headline_lines(numbers))]
+    for name, caption in (("debate", "Teacher: single agent vs debate (accuracy)"),
+                          ("routes", "Routes vs base student (accuracy)"),
+                          ("cost", "Completion tokens per question")):
+        if len(numbers[name]):
+            blocks += [("h3", caption), ("table", numbers[name])]
+    present = set(rows["metric"])
+    for metric in ("accuracy", "token_f1", "rouge1", "rouge2", "rougeL", COST_METRIC):
+        if metric in present:
+            blocks += _table_blocks(rows, metric, settings)
+    figures = [(name, plot(rows, image_dir / f"{name}.png")) for name, plot in PLOTS.items()]
+    if any(path for _, path in figures):
+        blocks.append(("h2", "Figures"))
+        blocks += [("img", path, name) for name, path in figures if path]
+    for heading, text in (extra_sections or {}).items():
+        blocks += [("h2", heading), ("p", text)]
+    return blocks
+
+
+def render_markdown(blocks: list[tuple], base: Path) -> str:
+    """Markdown text of the blocks; image paths relative to ``base``."""
+    parts = []
+    for kind, *body in blocks:
+        if kind in ("h1", "h2", "h3"):
+            parts.append("#" * int(kind[1]) + " " + body[0])
+        elif kind == "p":
+            parts.append(body[0])
+        elif kind == "list":
+            parts.append("\n".join(f"- {item}" for item in body[0]))
+        elif kind == "table":
+            parts.append(to_markdown_table(body[0]))
+        elif kind == "img":
+            parts.append(f"![{body[1]}]({Path(body[0]).relative_to(base).as_posix()})")
+    return "\n\n".join(parts) + "\n"
+
+
+def render_html(blocks: list[tuple], base: Path, title: str) -> str:
+    """A self-contained HTML page of the blocks (images by relative path)."""
+    esc = html.escape
+    parts = []
+    for kind, *body in blocks:
+        if kind in ("h1", "h2", "h3"):
+            parts.append(f"<{kind}>{esc(body[0])}</{kind}>")
+        elif kind == "p":
+            parts += [f"<p>{esc(p)}</p>" for p in body[0].split("\n\n")]
+        elif kind == "list":
+            parts.append("<ul>" + "".join(f"<li>{esc(item)}</li>" for item in body[0]) + "</ul>")
+        elif kind == "table":
+            parts.append(_html_table(body[0]))
+        elif kind == "img":
+            rel = Path(body[0]).relative_to(base).as_posix()
+            parts.append(f'<figure><img src="{esc(rel)}" alt="{esc(body[1])}"><figcaption>{esc(body[1])}'
+                         "</figcaption></figure>")
+    style = "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 8px}td.n{text-align:right}"
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
+            f"<style>{style}</style></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _html_table(df: pd.DataFrame, digits: int = 3) -> str:
+    frame = df.reset_index()
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="n">{_cell_text(v, digits)}</td>' if isinstance(v, float)
+                         else f"<td>{html.escape(_cell_text(v, digits))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(summary: pd.DataFrame, out_dir: str | Path, title: str = "AgentArk report",
+                 extra_sections: dict[str, str] | None = None, settings=SETTINGS) -> dict[str, Any]:
+    """Write ``report.md``, ``report.html`` and ``images/*.png`` into ``out_dir``.
+
+    Args:
+        summary: summary rows (see the module docstring).
+        out_dir: output folder (created).
+        title: the report's title.
+        extra_sections: ``{heading: text}`` appended after the figures.
+        settings: columns whose distinct values get separate results tables (a grid adds its axes).
+
+    Returns:
+        ``{"markdown": path, "html": path, "images": [paths]}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    blocks = report_blocks(summary, out / "images", title, extra_sections, settings)
+    markdown, page = out / "report.md", out / "report.html"
+    markdown.write_text(render_markdown(blocks, out))
+    page.write_text(render_html(blocks, out, title))
+    images = [Path(b[1]) for b in blocks if b[0] == "img"]
+    log.info("report: %s (%d figure(s))", markdown, len(images))
+    return {"markdown": markdown, "html": page, "images": images}
+
+
+__all__ = ["headline", "headline_lines", "normalize_summary", "paper_table", "render_html", "render_markdown",
+           "report_blocks", "setting_groups", "to_markdown_table", "write_report"]

@@ -1,0 +1,175 @@
+"""Paper table, markdown rendering, headline numbers, figures and the written report."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from agentark_core.evaluate import plots
+from agentark_core.evaluate.report import (
+    headline,
+    paper_table,
+    setting_groups,
+    to_markdown_table,
+    write_report,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# (route, train_set, benchmark) -> (accuracy, completion tokens per question)
+CELLS = {
+    ("teacher", "gsm8k", "gsm8k"): (0.60, 100.0),
+    ("mas", "gsm8k", "gsm8k"): (0.70, 1500.0),
+    ("base", "gsm8k", "gsm8k"): (0.30, 90.0),
+    ("rsft", "gsm8k", "gsm8k"): (0.40, 110.0),
+    ("da", "gsm8k", "gsm8k"): (0.45, 120.0),
+    ("teacher", "gsm8k", "math"): (0.50, 200.0),
+    ("mas", "gsm8k", "math"): (0.56, 2000.0),
+    ("base", "gsm8k", "math"): (0.20, 180.0),
+    ("rsft", "gsm8k", "math"): (0.25, 190.0),
+    ("da", "gsm8k", "math"): (0.35, 210.0),
+    # trained on math; the reference rows repeat with the same values, as a grid tags them per cell
+    ("mas", "math", "gsm8k"): (0.70, 1500.0),
+    ("base", "math", "gsm8k"): (0.30, 90.0),
+    ("rsft", "math", "gsm8k"): (0.33, 100.0),
+}
+
+
+def summary_rows(cells=CELLS, **setting) -> pd.DataFrame:
+    rows = []
+    for (route, train_set, benchmark), (acc, tokens) in cells.items():
+        labels = {"benchmark": benchmark, "model": "teacher-m" if route in ("teacher", "mas") else f"student-{route}",
+                  "protocol": "debate" if route == "mas" else "cot", "route": route, "train_set": train_set,
+                  "teacher": "t", "student": "s", "n_agents": 5, "data_size": 100, **setting}
+        rows.append({**labels, "metric": "accuracy", "value": acc, "n": 50})
+        rows.append({**labels, "metric": "completion_tokens_per_question", "value": tokens, "n": 50})
+    return pd.DataFrame(rows)
+
+
+def test_paper_table_layout_and_values():
+    table = paper_table(summary_rows())
+    assert list(table.columns) == ["gsm8k", "math", "avg"]
+    assert list(table.index) == [
+        ("reference", "teacher"), ("reference", "mas"), ("reference", "base"),
+        ("gsm8k", "rsft"), ("gsm8k", "da"), ("math", "rsft"),
+    ]
+    assert table.loc[("gsm8k", "da"), "math"] == pytest.approx(0.35)
+    assert table.loc[("reference", "mas"), "gsm8k"] == pytest.approx(0.70)
+    assert table.loc[("gsm8k", "rsft"), "avg"] == pytest.approx((0.40 + 0.25) / 2)
+    assert math.isnan(table.loc[("math", "rsft"), "math"])  # that pair was not evaluated
+    assert table.loc[("math", "rsft"), "avg"] == pytest.approx(0.33)
+    cost = paper_table(summary_rows(), metric="completion_tokens_per_question", average=False)
+    assert list(cost.columns) == ["gsm8k", "math"] and cost.loc[("reference", "mas"), "math"] == 2000.0
+
+
+def test_paper_table_refuses_conflicting_cells_and_bad_input():
+    mixed = pd.concat([summary_rows(), summary_rows(n_agents=10).assign(value=lambda f: f["value"] + 0.01)])
+    with pytest.raises(ValueError, match=r"route='teacher', benchmark='gsm8k'.*\['n_agents'\]"):
+        paper_table(mixed)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['route'\]"):
+        paper_table(summary_rows().drop(columns="route"))
+    with pytest.raises(ValueError, match="no rows for metric 'token_f1'"):
+        paper_table(summary_rows(), metric="token_f1")
+    groups = setting_groups(mixed)
+    assert [label for label, _ in groups] == ["n_agents=10", "n_agents=5"]
+    assert paper_table(groups[1][1]).loc[("reference", "mas"), "gsm8k"] == pytest.approx(0.70)
+
+
+def test_optional_columns_default_and_unknown_routes_last():
+    frame = pd.DataFrame([
+        {"benchmark": "b", "model": "m", "protocol": "cot", "route": "zeta", "metric": "accuracy", "value": 0.5, "n": 2},
+        {"benchmark": "b", "model": "m", "protocol": "cot", "route": "pad", "metric": "accuracy", "value": 0.25, "n": 2},
+        {"benchmark": "b", "model": "m", "protocol": "cot", "route": "base", "metric": "accuracy", "value": 0.1, "n": 2},
+    ])
+    table = paper_table(frame, average=False)
+    assert list(table.index) == [("reference", "base"), ("-", "pad"), ("-", "zeta")]
+
+
+def test_markdown_table_exact():
+    frame = pd.DataFrame({"route": ["rsft", "a|b"], "gsm8k": [0.5, float("nan")], "n": [3, 4]})
+    assert to_markdown_table(frame, index=False) == (
+        "| route | gsm8k | n |\n"
+        "| --- | ---: | ---: |\n"
+        "| rsft | 0.500 | 3 |\n"
+        "| a\\|b | - | 4 |"
+    )
+    indexed = pd.DataFrame({"x": [1.0]}, index=pd.MultiIndex.from_tuples([("t", "r")], names=["train_set", "route"]))
+    assert to_markdown_table(indexed, digits=1) == "| train_set | route | x |\n| --- | --- | ---: |\n| t | r | 1.0 |"
+
+
+def test_headline_numbers():
+    numbers = headline(summary_rows())
+    debate = numbers["debate"]
+    assert debate.loc["gsm8k", "gain"] == pytest.approx(0.10) and debate.loc["math", "gain"] == pytest.approx(0.06)
+    routes = numbers["routes"]
+    # rsft: gsm8k mean over train sets (0.40, 0.33) vs base 0.30; math 0.25 vs 0.20
+    assert routes.loc["rsft", "gain"] == pytest.approx(((0.365 - 0.30) + (0.25 - 0.20)) / 2)
+    assert routes.loc["da", "gain"] == pytest.approx(((0.45 - 0.30) + (0.35 - 0.20)) / 2)
+    cost = numbers["cost"]
+    assert cost.loc["mas", "tokens_per_question"] == pytest.approx(1750.0)
+    assert cost.loc["da", "mas_over_route"] == pytest.approx(1750.0 / 165.0)
+
+
+def scaling_rows() -> pd.DataFrame:
+    frames = []
+    for n_agents, bump in ((5, 0.0), (10, 0.04), (20, 0.06)):
+        for data_size in (100, 400):
+            cells = {k: (acc + bump + (0.02 if data_size == 400 else 0.0), tok * n_agents / 5)
+                     for k, (acc, tok) in CELLS.items()}
+            frames.append(summary_rows(cells, n_agents=n_agents, data_size=data_size))
+    return pd.concat(frames, ignore_index=True)
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 5000
+
+
+@pytest.mark.parametrize("name", sorted(plots.PLOTS))
+def test_each_plot_writes_a_png(name, tmp_path):
+    path = plots.PLOTS[name](scaling_rows(), tmp_path / "fig" / f"{name}.png")
+    assert path == tmp_path / "fig" / f"{name}.png"
+    assert_png(path)
+
+
+@pytest.mark.parametrize("name, frame", [
+    ("agents_scaling", summary_rows()),  # one n_agents value
+    ("data_scaling", summary_rows()),  # one data size
+    ("routes", summary_rows()[lambda f: f["route"] == "rsft"]),  # one route
+    ("cost_accuracy", summary_rows()[lambda f: f["route"] == "mas"]),  # one route
+])
+def test_plot_skips_single_valued_dimension(name, frame, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="agentark_core.evaluate.plots"):
+        assert plots.PLOTS[name](frame, tmp_path / "x.png") is None
+    assert not (tmp_path / "x.png").exists() and "skipped" in caplog.text
+
+
+def test_write_report_has_every_cell_headline_and_figures(tmp_path):
+    summary = summary_rows()
+    out = write_report(summary, tmp_path / "report", "Toy grid", extra_sections={"Notes": "ran on a laptop"})
+    text = out["markdown"].read_text()
+    assert text.startswith("# Toy grid\n")
+    for row in summary.itertuples():
+        assert f"{row.value:.3f}" in text, row
+    assert "Debate vs single teacher: accuracy 0.630 vs 0.550 (+0.080) over 2 test set(s)." in text
+    assert "da vs base student: accuracy 0.400 vs 0.250 (+0.150)" in text
+    assert "MAS 1750.0 vs distilled students" in text
+    assert "## Notes\n\nran on a laptop" in text
+    names = sorted(p.name for p in out["images"])
+    assert names == ["cost_accuracy.png", "routes.png"]  # one n_agents and data size: no scaling plots
+    for image in out["images"]:
+        assert_png(image)
+        assert f"](images/{image.name})" in text
+    page = out["html"].read_text()
+    assert '<img src="images/routes.png"' in page and "<td class=\"n\">0.700</td>" in page
+
+
+def test_write_report_splits_tables_by_setting(tmp_path):
+    out = write_report(scaling_rows(), tmp_path, "Scaling")
+    text = out["markdown"].read_text()
+    assert "### n_agents=10, data_size=400" in text and "### n_agents=5, data_size=100" in text
+    assert sorted(p.name for p in out["images"]) == [
+        "agents_scaling.png", "cost_accuracy.png", "data_scaling.png", "routes.png"]
+    assert "No table" not in text
