@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentark_core.config_loader import ConfigError, apply_overrides, build, load_yaml
+from agentark_core.config_loader import ConfigError, apply_overrides, build, load_yaml, select
 
 DEMO = "demo"
 
@@ -232,7 +232,30 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str
     data = load_yaml(path) if path is not None else {}
     source = str(path) if path is not None else "<demo recipe>"
     data = apply_overrides(data, list(overrides))
-    return build(Recipe, data, source=source if not overrides else f"{source} (+ --set overrides)")
+    source = source if not overrides else f"{source} (+ --set overrides)"
+    recipe = build(Recipe, data, source=source)
+    check_plugin_names(recipe, source)
+    return recipe
+
+
+def check_plugin_names(recipe: Recipe, source: str) -> None:
+    """Registry names in the recipe (dataset, protocol, verifier, backends) must exist.
+
+    Raises:
+        ConfigError: naming the key, the bad name and the valid ones.
+    """
+    from agentark_core.data import DATASETS
+    from agentark_core.llm import BACKENDS
+    from agentark_core.mas import PROTOCOLS
+    from agentark_core.verify import VERIFIERS
+
+    checks = [("data.dataset", recipe.data.dataset, DATASETS), ("eval.data.dataset", recipe.eval.data.dataset, DATASETS),
+              ("debate.protocol", recipe.debate.protocol, PROTOCOLS), ("label.verifier", recipe.label.verifier, VERIFIERS)]
+    for key in ("teacher", "student", "label.model", "extract.judge", "eval.judge"):
+        checks.append((f"{key}.backend", select(recipe, key).backend, BACKENDS))
+    for key, name, registry in checks:
+        if name not in registry and ":" not in name:
+            raise ConfigError(f"{source}: {key}: unknown {registry.kind} {name!r}; valid: {', '.join(registry.names())}")
 
 
 __all__ = ["ConfigError", "Recipe", "load_recipe"]

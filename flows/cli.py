@@ -64,9 +64,11 @@ def run(
     """Run a recipe's pipeline (reusing every unchanged stage)."""
     try:
         loaded = load_recipe(recipe, set_)  # fail on bad input before any work starts
-        from flows.pipeline import pipeline
+        refs = None if only else all_reused(loaded)
+        if refs is None:
+            from flows.pipeline import pipeline
 
-        refs = pipeline(recipe=recipe, overrides=list(set_), only=list(only) or None)
+            refs = pipeline(recipe=recipe, overrides=list(set_), only=list(only) or None)
     except USER_ERRORS as exc:
         fail(exc)
     if as_json:
@@ -78,6 +80,34 @@ def run(
     for name, ref in refs.items():
         table.add_row(name, ref["key"], str(ref["rows"]), "reused" if ref["reused"] else "computed", ref["uri"])
     console.print(table)
+
+
+def all_reused(loaded) -> dict | None:
+    """Refs of every stage when all are already committed and no Prefect server is configured.
+
+    Then there is nothing to run, and starting Prefect's ephemeral server (10+ s) would only
+    record Cached states nobody can see; with a server configured, runs always go through
+    Prefect so the UI shows them.
+    """
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return None
+    from tasks.runner import plan_keys
+    from tasks.stages import pipeline_order
+    from tasks.store import open_store
+
+    store = open_store(loaded.store.resolved_root(), loaded.store.credentials_block)
+    keys = plan_keys(pipeline_order(loaded, loaded.stages), loaded)
+    if not all(store.is_committed(stage, key) for stage, key in keys.items()):
+        return None
+    refs = {}
+    for stage, key in keys.items():
+        manifest = store.read_manifest(stage, key)
+        refs[stage] = {"stage": stage, "key": key, "uri": manifest["uri"], "schema": manifest["schema"]["name"],
+                       "rows": manifest["rows"], "reused": True}
+    err.print("every stage is already committed: nothing to run (Prefect not started)")
+    return refs
 
 
 @app.command()

@@ -10,6 +10,7 @@ from prefect import flow
 
 from agentark_core.recipe import load_recipe
 from flows.stages import STAGE_FLOWS
+from flows.subflows import without_subflow_heartbeats
 from tasks.runner import plan_keys
 from tasks.stages import pipeline_order
 
@@ -29,5 +30,6 @@ def pipeline(recipe: str | None = None, overrides: list[str] | None = None,
         if only and stage.name not in only:
             continue
         inputs = {i: refs[i]["key"] if i in refs else planned[i] for i in stage.inputs_for(loaded)}
-        refs[stage.name] = STAGE_FLOWS[stage.name](recipe=recipe, overrides=overrides, inputs=inputs)
+        with without_subflow_heartbeats():
+            refs[stage.name] = STAGE_FLOWS[stage.name](recipe=recipe, overrides=overrides, inputs=inputs)
     return refs
