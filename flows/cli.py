@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -110,10 +111,36 @@ def all_reused(loaded) -> dict | None:
     return refs
 
 
+DEMO_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
+
+
 @app.command()
 def demo(set_: list[str] = typer.Option([], "--set", help="Override a demo field.")) -> None:
-    """Run the embedded demo recipe end to end on this machine."""
-    run(recipe=None, set_=set_, only=[], as_json=False)
+    """Run the embedded demo recipe end to end on this machine, then print the headline numbers."""
+    run(recipe=str(DEMO_RECIPE), set_=set_, only=[], as_json=False)
+    loaded = load_recipe(DEMO_RECIPE, set_)
+    if "report" in loaded.stages:
+        print_headline(loaded)
+
+
+def print_headline(loaded) -> None:
+    """The report's headline: teacher single vs MAS, each route vs the base student, cost."""
+    from tasks.runner import plan_keys
+    from tasks.stages import pipeline_order
+    from tasks.store import open_store
+
+    store = open_store(loaded.store.resolved_root(), loaded.store.credentials_block)
+    key = plan_keys(pipeline_order(loaded, ["report"]), loaded)["report"]
+    metrics = store.read_manifest("report", key)["metrics"]
+    table = Table(title="held-out accuracy and generated tokens per question")
+    for col in ("model", "accuracy", "tokens/question"):
+        table.add_column(col)
+    for model, values in metrics.items():
+        if isinstance(values, dict):
+            table.add_row(model, str(values.get("accuracy")), str(values.get("completion_tokens_per_question")))
+    console.print(table)
+    local = store.local_dir("report", key, "report", Path.home() / ".cache" / "agentark" / "reports")
+    console.print(f"report: {local}/report.md  (artifact {key}; `agentark artifacts show {key}`)")
 
 
 def _store(root: Optional[str]):
@@ -166,6 +193,25 @@ def artifacts_show(
         for record in frame.astype(str).itertuples(index=False):
             table.add_row(*[v[:200] for v in record])
         console.print(table)
+
+
+@app.command()
+def report(
+    key: str = typer.Argument(..., help="Key (or prefix) of a report artifact."),
+    out: Path = typer.Option(Path("agentark-report"), help="Folder to write report.md/.html and images into."),
+    store: Optional[str] = typer.Option(None, help="Store root URI."),
+) -> None:
+    """Write a stored report (markdown, HTML, plots) to a local folder."""
+    try:
+        st = _store(store)
+        manifest = st.find(key)
+        if manifest["stage"] != "report":
+            raise LookupError(f"artifact {manifest['key']} is a {manifest['stage']!r} artifact, not a report")
+        out.mkdir(parents=True, exist_ok=True)
+        st.fs.get(st.path("report", manifest["key"], "files/report") + "/", str(out) + "/", recursive=True)
+    except USER_ERRORS as exc:
+        fail(exc)
+    console.print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
 
 
 @recipe_app.command("show")

@@ -190,22 +190,49 @@ def _compute_and_commit(ctx: StageContext, progress: bool) -> None:
     started = time.time()
     n_shards = stage.plan(ctx)
     done = store.done_shards(stage.name, key)
-    todo = [i for i in range(n_shards) if i not in done]
     if done:
         log.info("%s/%s: resuming, %d of %d shards already published", stage.name, key, len(done), n_shards)
-    shard_seconds = {}
-    for index in tqdm(todo, desc=stage.name, unit="shard", disable=not progress or len(todo) < 2):
+    shard_seconds = _publish_shards(ctx, [i for i in range(n_shards) if i not in done], progress)
+    rows = [store.shard_rows(stage.name, key, i) for i in range(n_shards)]
+    metrics = stage.summarize(ctx) if stage.summarize else {}
+    store.commit(stage.name, key, _manifest(ctx, n_shards, rows, shard_seconds, started, metrics))
+
+
+def _publish_shards(ctx: StageContext, indices: list[int], progress: bool) -> dict[int, float]:
+    """Compute, validate and publish the given shards; returns seconds per shard."""
+    stage, seconds = ctx.stage, {}
+    for index in tqdm(indices, desc=stage.name, unit="shard", disable=not progress or len(indices) < 2):
         t0 = time.perf_counter()
         frame = stage.run_shard(ctx, index)
         try:
             frame = validate(frame, stage.schema)
         except ValueError as exc:
             raise ValueError(f"stage {stage.name!r} shard {index}: output violates its schema:\n{exc}") from None
-        store.write_shard(stage.name, key, index, frame)
-        shard_seconds[index] = round(time.perf_counter() - t0, 4)
-    rows = [store.shard_rows(stage.name, key, i) for i in range(n_shards)]
-    metrics = stage.summarize(ctx) if stage.summarize else {}
-    store.commit(stage.name, key, _manifest(ctx, n_shards, rows, shard_seconds, started, metrics))
+        ctx.store.write_shard(stage.name, ctx.key, index, frame)
+        seconds[index] = round(time.perf_counter() - t0, 4)
+    return seconds
+
+
+def stage_plan(stage: Stage, recipe: Any, store: ArtifactStore, input_keys: dict[str, str]) -> tuple[str, int]:
+    """(key, number of shards) of a stage, without computing anything."""
+    inputs = resolve_inputs(stage, recipe, store, input_keys)
+    key = compute_key(stage, recipe, {k: input_keys[k] for k in stage.inputs_for(recipe)})
+    return key, stage.plan(StageContext(stage, recipe, key, store, inputs))
+
+
+def run_shards(stage: Stage, recipe: Any, store: ArtifactStore, input_keys: dict[str, str],
+               indices: list[int], progress: bool = True) -> list[int]:
+    """Publish some shards of a stage without committing it (fan-out: each worker gets a group).
+
+    Shards already published are skipped; ``run_stage`` later finds them all and commits.
+    Returns the indices computed here.
+    """
+    inputs = resolve_inputs(stage, recipe, store, input_keys)
+    key = compute_key(stage, recipe, {k: input_keys[k] for k in stage.inputs_for(recipe)})
+    done = store.done_shards(stage.name, key)
+    todo = [i for i in indices if i not in done]
+    _publish_shards(StageContext(stage, recipe, key, store, inputs), todo, progress)
+    return todo
 
 
 def _manifest(ctx: StageContext, n_shards: int, rows: list[int], shard_s: dict, started: float,

@@ -141,3 +141,19 @@ def test_credentials_never_in_manifest(s3_server, tmp_path):
     wrong = dict(s3_server.storage_options(), secret="not-the-secret")
     with pytest.raises(PermissionError):
         ArtifactStore(store.root_uri, storage_options=wrong).read_manifest("count", ref.key)
+
+
+def test_shard_groups_then_commit(store, tmp_path):
+    """Fan-out: workers publish shard groups, the final run only commits."""
+    from tasks.runner import run_shards, stage_plan
+
+    log = tmp_path / "bodies.log"
+    recipe = CountRecipe(n_shards=5, rows_per_shard=2, log_path=str(log))
+    key, n = stage_plan(COUNT, recipe, store, {})
+    assert n == 5
+    assert run_shards(COUNT, recipe, store, {}, [0, 1, 2], progress=False) == [0, 1, 2]
+    assert run_shards(COUNT, recipe, store, {}, [2, 3, 4], progress=False) == [3, 4]
+    assert not store.is_committed("count", key)
+    ref = run_stage(COUNT, recipe, store, progress=False)
+    assert ref.key == key and ref.rows == 10
+    assert sorted(body_log(log)) == [f"count:{i}" for i in range(5)]
