@@ -202,7 +202,10 @@ def grid(base_recipe: str | None = None, axes: dict[str, list] | None = None, ma
     overrides = list(overrides or [])
     cells = expand_axes(axes)
     for cell in cells:  # every cell's recipe must load before any work starts
-        load_recipe(base_recipe, overrides + cell_overrides(cell))
+        try:
+            load_recipe(base_recipe, overrides + cell_overrides(cell))
+        except ConfigError as exc:
+            raise ConfigError(f"grid cell {cell_label(cell)}: {exc}") from exc
     log.info("grid: %d cell(s), %d at a time", len(cells), max_concurrency)
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="grid-cell") as pool:
         # each thread gets a copy of this flow run's context so the pipelines are its subflows

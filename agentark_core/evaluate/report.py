@@ -233,8 +233,8 @@ def _table_blocks(rows: pd.DataFrame, metric: str, settings) -> list[tuple]:
     return blocks
 
 
-def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str, extra_sections: dict[str, str] | None,
-                  settings=SETTINGS) -> list[tuple]:
+def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str,
+                  extra_sections: dict[str, str | pd.DataFrame] | None, settings=SETTINGS) -> list[tuple]:
     """The report as blocks (``h1``/``h2``/``h3``/``p``/``list``/``table``/``img``), rendered to both formats."""
     from agentark_core.evaluate.plots import PLOTS
 
@@ -254,8 +254,8 @@ def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str, extra_sect
     if any(path for _, path in figures):
         blocks.append(("h2", "Figures"))
         blocks += [("img", path, name) for name, path in figures if path]
-    for heading, text in (extra_sections or {}).items():
-        blocks += [("h2", heading), ("p", text)]
+    for heading, content in (extra_sections or {}).items():
+        blocks += [("h2", heading), ("table", content) if isinstance(content, pd.DataFrame) else ("p", content)]
     return blocks
 
 
@@ -310,14 +310,14 @@ def _html_table(df: pd.DataFrame, digits: int = 3) -> str:
 
 
 def write_report(summary: pd.DataFrame, out_dir: str | Path, title: str = "AgentArk report",
-                 extra_sections: dict[str, str] | None = None, settings=SETTINGS) -> dict[str, Any]:
+                 extra_sections: dict[str, str | pd.DataFrame] | None = None, settings=SETTINGS) -> dict[str, Any]:
     """Write ``report.md``, ``report.html`` and ``images/*.png`` into ``out_dir``.
 
     Args:
         summary: summary rows (see the module docstring).
         out_dir: output folder (created).
         title: the report's title.
-        extra_sections: ``{heading: text}`` appended after the figures.
+        extra_sections: ``{heading: markdown text or a frame (shown as a table)}`` after the figures.
         settings: columns whose distinct values get separate results tables (a grid adds its axes).
 
     Returns:
