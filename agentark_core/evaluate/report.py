@@ -35,6 +35,8 @@ REFERENCE_ROUTES = ("teacher", "mas", "base")
 TRAINED_ROUTES = ("rsft", "da", "pad", "rsft_da", "pad_da")
 REFERENCE = "reference"
 COST_METRIC = "completion_tokens_per_question"
+# metrics that get a results table, in this order (then any ``judge_*`` reasoning score)
+TABLE_METRICS = ("accuracy", "token_f1", "rouge1", "rouge2", "rougeL", "reasoning_perplexity", COST_METRIC)
 
 
 def normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -213,7 +215,7 @@ def setting_groups(summary: pd.DataFrame, settings=SETTINGS) -> list[tuple[str, 
         ``(label, rows)`` pairs; the label names the varying columns' values ("" when none vary).
     """
     rows = normalize_summary(summary)
-    varying = [c for c in settings if c in rows.columns and rows[c].astype(str).nunique() > 1]
+    varying = [c for c in settings if c in rows.columns and rows[c].dropna().astype(str).nunique() > 1]
     if not varying:
         return [("", rows)]
     groups = rows.groupby([rows[c].astype(str) for c in varying], sort=True)
@@ -247,7 +249,8 @@ def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str,
         if len(numbers[name]):
             blocks += [("h3", caption), ("table", numbers[name])]
     present = set(rows["metric"])
-    for metric in ("accuracy", "token_f1", "rouge1", "rouge2", "rougeL", COST_METRIC):
+    judged = sorted(m for m in present if m.startswith("judge_"))
+    for metric in (*TABLE_METRICS, *judged):
         if metric in present:
             blocks += _table_blocks(rows, metric, settings)
     figures = [(name, plot(rows, image_dir / f"{name}.png")) for name, plot in PLOTS.items()]

@@ -166,6 +166,18 @@ def test_write_report_has_every_cell_headline_and_figures(tmp_path):
     assert '<img src="images/routes.png"' in page and "<td class=\"n\">0.700</td>" in page
 
 
+def test_write_report_tables_for_perplexity_and_judge_scores(tmp_path):
+    extra = pd.DataFrame([
+        {"benchmark": "gsm8k", "model": "m", "protocol": "cot", "route": "rsft", "metric": metric, "value": value,
+         "n": 5, "train_set": "gsm8k"}
+        for metric, value in (("reasoning_perplexity", 7.25), ("judge_coherence", 3.5))
+    ])
+    text = write_report(pd.concat([summary_rows(), extra]), tmp_path, "T")["markdown"].read_text()
+    assert "## Results: reasoning_perplexity" in text and "| gsm8k | rsft | 7.250 | 7.250 |" in text
+    assert "## Results: judge_coherence" in text and "| gsm8k | rsft | 3.500 | 3.500 |" in text
+    assert "###" not in text.split("## Results")[1]  # rows without setting columns do not split the tables
+
+
 def test_write_report_splits_tables_by_setting(tmp_path):
     out = write_report(scaling_rows(), tmp_path, "Scaling")
     text = out["markdown"].read_text()
