@@ -97,6 +97,7 @@ def test_markdown_table_exact():
     )
     indexed = pd.DataFrame({"x": [1.0]}, index=pd.MultiIndex.from_tuples([("t", "r")], names=["train_set", "route"]))
     assert to_markdown_table(indexed, digits=1) == "| train_set | route | x |\n| --- | --- | ---: |\n| t | r | 1.0 |"
+    assert to_markdown_table(pd.DataFrame({"x": [True]}, index=["a"])) == "|  | x |\n| --- | --- |\n| a | True |"
 
 
 def test_headline_numbers():
