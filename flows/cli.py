@@ -196,6 +196,26 @@ def artifacts_show(
 
 
 @app.command()
+def grid(
+    spec: Path = typer.Argument(..., help="Grid spec YAML: grid: {base, axes, overrides, max_concurrency}."),
+    out: Optional[Path] = typer.Option(None, help="Folder for the combined report (default: the store)."),
+) -> None:
+    """Run a grid of recipes (cartesian product of axes); shared stages run once."""
+    try:
+        from flows.grid import grid as grid_flow
+        from flows.grid import load_grid_spec
+
+        loaded = load_grid_spec(spec)
+        result = grid_flow(base_recipe=loaded["base"], axes=loaded["axes"], overrides=loaded["overrides"],
+                           max_concurrency=loaded["max_concurrency"], out_dir=str(out) if out else None)
+    except USER_ERRORS as exc:
+        fail(exc)
+    console.print(f"{len(result['cells'])} cell(s), {result['failed']} failed; report: {result['report']}")
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def report(
     key: str = typer.Argument(..., help="Key (or prefix) of a report artifact."),
     out: Path = typer.Option(Path("agentark-report"), help="Folder to write report.md/.html and images into."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,15 @@ def generator_for(ctx: StageContext, input_name: str, backend: str, options: dic
 
     location = model_location(ctx, input_name)
     cache_key = ("generator", location, backend, json.dumps(options, sort_keys=True))
-    if cache_key not in _GENERATORS:
-        _GENERATORS.clear()  # one model resident at a time
-        _GENERATORS[cache_key] = make_generator(backend, model=location, **options)
-    return _GENERATORS[cache_key]
+    with _GENERATORS_LOCK:  # grid cells may run stages in threads of one process
+        if cache_key not in _GENERATORS:
+            _GENERATORS.clear()  # one model resident at a time
+            _GENERATORS[cache_key] = make_generator(backend, model=location, **options)
+        return _GENERATORS[cache_key]
 
 
 _GENERATORS: dict[tuple, Any] = {}
+_GENERATORS_LOCK = threading.Lock()
 
 
 def frame_of(rows: list[dict], columns: list[str]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ test set has them) and, when ``eval.judge`` names a model, the LLM judge's reaso
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -77,21 +78,22 @@ def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
            "calls_per_question": round(float(records["calls"].mean()), 3)}
     questions = _questions(ctx)
     gold = questions[questions["gold_reasoning"].str.len() > 0]
-    if not mas and len(gold):
-        out["reasoning_perplexity"] = _perplexity(ctx, model_input, gold)
+    location = model_location(ctx, model_input)
+    if not mas and len(gold) and Path(location).is_dir():  # needs local weights (not an API model)
+        out["reasoning_perplexity"] = _perplexity(location, gold, ctx.recipe.eval.judge_sample)
     judge = ctx.recipe.eval.judge
     if judge.model:
         out["judge"] = _judge_scores(ctx, records, questions)
     return out
 
 
-def _perplexity(ctx: StageContext, model_input: str, gold: pd.DataFrame) -> float | None:
+def _perplexity(location: str, gold: pd.DataFrame, sample_size: int) -> float | None:
     from agentark_core.evaluate.perplexity import reasoning_perplexity
     from agentark_core.extract import student_prompt
 
-    sample = gold.head(ctx.recipe.eval.judge_sample)
+    sample = gold.head(sample_size)
     result = reasoning_perplexity(
-        model_location(ctx, model_input),
+        location,
         [student_prompt(r) for r in sample.to_dict(orient="records")],
         list(sample["gold_reasoning"]), [f"Final Answer: {gt}" for gt in sample["gt"]],
     )
