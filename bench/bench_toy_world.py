@@ -26,6 +26,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 from agentark_core.answers import grade
 from agentark_core.data.loader import load_questions
@@ -71,7 +72,7 @@ def debate(gen, questions, args) -> dict:
     final = {}
     for k in sorted(rounds):  # a question's final round is the last one it took part in
         final.update(rounds[k])
-    vote = lambda answers: {qid: majority(a, by_q[qid]) for qid, a in answers.items()}  # noqa: E731
+    vote = lambda answers: {qid: majority(a, by_q[qid]) for qid, a in answers.items()}
     return {
         "aggregator_acc": accuracy(aggregator, questions),
         "final_majority_acc": accuracy(vote(final), questions),
@@ -100,12 +101,30 @@ def measure(model: str, questions, args, with_debate: bool) -> dict:
     return out
 
 
+def override(config, assignments: list[str]):
+    """Apply ``field.sub=json_value`` assignments to a (nested) frozen dataclass config."""
+    for assignment in assignments:
+        path, _, value = assignment.partition("=")
+        *parents, leaf = path.split(".")
+        chain = [config]
+        for name in parents:
+            chain.append(getattr(chain[-1], name))
+        new = replace(chain[-1], **{leaf: json.loads(value)})
+        for parent, name in zip(reversed(chain[:-1]), reversed(parents)):
+            new = replace(parent, **{name: new})
+        config = new
+    return config
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="folder of an earlier bootstrap (teacher/, student/)")
     parser.add_argument("--out", default="/tmp/toy_models", help="where to bootstrap when --models is not given")
     parser.add_argument("--preset", default="default", help="ToyBootstrapConfig preset")
-    parser.add_argument("--teacher-steps", type=int, help="override the teacher's SFT steps")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=JSON",
+        help="override a bootstrap config field, e.g. --set teacher.steps=1600 --set teacher_mix.revision=2",
+    )
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--agents", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
@@ -122,18 +141,14 @@ def main() -> None:
     result: dict = {"args": vars(args)}
     models = args.models
     if models is None:
-        config = ToyBootstrapConfig.preset(args.preset)
-        if args.teacher_steps:
-            from dataclasses import replace
-
-            config = replace(config, teacher=replace(config.teacher, steps=args.teacher_steps))
+        config = override(ToyBootstrapConfig.preset(args.preset), args.set)
         boot = bootstrap_toy_models(args.out, config)
         result["bootstrap"] = {
             "runtime_s": boot["runtime_s"], "examples": boot["examples"],
-            **{f"{m}_{k}": boot[f"{m}_metrics"][k] for m in ("teacher", "student")
-               for k in ("train_loss", "train_runtime", "global_step")},
-            "teacher_last_loss": boot["teacher_metrics"]["loss_curve"][-1]["loss"],
-            "student_last_loss": boot["student_metrics"]["loss_curve"][-1]["loss"],
+            **{f"{m}_{k}": boot[f"{m}_metrics"][k] for m in ("teacher", "teacher_debate", "student")
+               if f"{m}_metrics" in boot for k in ("train_loss", "train_runtime", "global_step")},
+            **{f"{m}_last_loss": boot[f"{m}_metrics"]["loss_curve"][-1]["loss"]
+               for m in ("teacher", "teacher_debate", "student") if f"{m}_metrics" in boot},
         }
         models = args.out
     with open(f"{models}/bootstrap.json") as f:  # test problems of the difficulty trained on

@@ -3,8 +3,10 @@
 Builds, with the project's own SFT trainer (``agentark_core.train.sft.train_sft``), two
 random-init Qwen3 models saved in HF format next to the word-level toy tokenizer:
 
-- the TEACHER learns single-agent solving, debate revision and aggregation (``toy/revision.py``),
-  so that a debate of teacher agents corrects wrong answers and beats one teacher agent;
+- the TEACHER learns in two SFT phases: single-agent solving first, then a mix of solving, debate
+  revision and aggregation (``toy/revision.py``) so that a debate of teacher agents corrects wrong
+  answers. Revision prompts are 3-4x longer than a problem, and a model that cannot solve yet only
+  learns to copy its peers, so the cheap solving phase comes first;
 - the STUDENT is smaller and learns single-agent solving only, so distillation has room to help.
 
 Every debate prompt is checked to tokenize without ``<|unk|>`` before training.
@@ -63,30 +65,37 @@ class ToyBootstrapConfig:
     """Everything :func:`bootstrap_toy_models` reads.
 
     Attributes:
-        teacher: teacher shape and budget (trained on single + revision + aggregate examples).
+        teacher: teacher shape and budget of its first (single-agent) SFT phase.
+        teacher_debate_steps: steps of the teacher's second phase on ``teacher_mix`` (0 = none).
         student: student shape and budget (trained on single-agent examples only).
         train_problems: number of generated ``train`` problems.
         teacher_mix: examples per problem for the teacher.
-        student_mix: examples per problem for the student (single-agent only by default).
+        single_mix: examples per problem of the single-agent training (the student, the teacher's first phase).
         toy: problem difficulty.
         seed: seed of problems, examples, initialisation and training.
     """
 
-    teacher: ModelSpec = ModelSpec()
-    student: ModelSpec = ModelSpec(hidden=64, layers=2, heads=4, steps=400)
+    teacher: ModelSpec = ModelSpec(steps=1600)
+    teacher_debate_steps: int = 1200
+    student: ModelSpec = ModelSpec(hidden=96, layers=2, heads=4, steps=800)
     train_problems: int = 6000
-    teacher_mix: ExampleMix = ExampleMix(single=1, revision=1, aggregate=0)
-    student_mix: ExampleMix = ExampleMix(single=1, revision=0, aggregate=0)
+    teacher_mix: ExampleMix = field(default_factory=lambda: ExampleMix(single=2, revision=1, aggregate=1))
+    single_mix: ExampleMix = field(default_factory=lambda: ExampleMix(single=1, revision=0, aggregate=0))
     toy: ToyConfig = field(default_factory=ToyConfig)
     seed: int = 0
 
     @classmethod
     def preset(cls, name: str) -> ToyBootstrapConfig:
-        """``default`` (a few minutes on 2 cores) or ``quick`` (well under a minute, for CI; not accurate)."""
+        """``default`` (the measured world of bench/bench_toy_world.py) or ``quick`` (seconds, for CI; not accurate).
+
+        ``default`` trains the teacher 1600 + 1200 steps: about 1 minute on one H100, but of the order
+        of an hour on 2 busy CPU cores; scale ``teacher.steps`` / ``teacher_debate_steps`` down there.
+        """
         presets = {
             "default": cls(),
             "quick": cls(
                 teacher=ModelSpec(hidden=32, layers=1, heads=2, steps=4, batch_size=8),
+                teacher_debate_steps=2,
                 student=ModelSpec(hidden=16, layers=1, heads=2, steps=2, batch_size=8),
                 train_problems=24,
                 teacher_mix=ExampleMix(single=1, revision=1, aggregate=1),
@@ -152,15 +161,15 @@ def bootstrap_toy_models(out_dir: str | Path, config: ToyBootstrapConfig | None 
     """Build the toy tokenizer, then train and save the teacher and the student under ``out_dir``.
 
     Args:
-        out_dir: folder that receives ``teacher/``, ``student/`` (HF checkpoints with the tokenizer)
-            and the random-init ``*_init/`` folders they started from; the returned dict is also
+        out_dir: folder that receives ``teacher/``, ``student/`` (HF checkpoints with the tokenizer),
+            ``teacher_single/`` (the teacher after its first phase) and the random-init ``*_init/`` folders; the returned dict is also
             written to ``bootstrap.json`` there.
         config: a :class:`ToyBootstrapConfig`; None = the ``default`` preset.
 
     Returns:
-        ``{"teacher": path, "student": path, "runtime_s": float, "examples": {kind: count},
-        "teacher_metrics": train_sft metrics, "student_metrics": train_sft metrics}`` where the
-        metrics hold ``loss_curve``, ``train_loss``, ``train_runtime``, ``global_step``, ...
+        ``{"teacher": path, "student": path, "runtime_s": float, "examples": {phase: {kind: count}},
+        "teacher_metrics", "teacher_debate_metrics", "student_metrics": train_sft metrics, "config"}``
+        where the metrics hold ``loss_curve``, ``train_loss``, ``train_runtime``, ``global_step``, ...
     """
     from agentark_core.mas.prompts import TEMPLATES
     from agentark_core.toy.tokenizer import build_toy_tokenizer
@@ -170,17 +179,21 @@ def bootstrap_toy_models(out_dir: str | Path, config: ToyBootstrapConfig | None 
     start = time.perf_counter()
     tokenizer = build_toy_tokenizer(TEMPLATES)
     problems = generate_problems(config.train_problems, "train", config.seed, config.toy)
-    teacher_rows = sft_rows(tokenizer, build_examples(problems, config.teacher_mix, config.seed))
-    student_rows = sft_rows(tokenizer, build_examples(problems, config.student_mix, config.seed + 1))
-    result = {"examples": _count_kinds(teacher_rows)}
-    for name, spec, rows, seed in (
-        ("teacher", config.teacher, teacher_rows, config.seed),
-        ("student", config.student, student_rows, config.seed + 1),
-    ):
+    single_rows = sft_rows(tokenizer, build_examples(problems, config.single_mix, config.seed + 1))
+    result: dict = {"examples": {"single": _count_kinds(single_rows)}}
+    for name, spec, seed in (("teacher", config.teacher, config.seed), ("student", config.student, config.seed + 1)):
         init = _init_model(out_dir / f"{name}_init", tokenizer, spec, seed)
-        log.info("training toy %s (%s) on %d examples", name, spec, len(rows))
-        result[f"{name}_metrics"] = _train(init, rows, out_dir / name, spec, seed)
-        result[name] = str(out_dir / name)
+        folder = out_dir / (f"{name}_single" if name == "teacher" and config.teacher_debate_steps else name)
+        log.info("training toy %s (%s) on %d single-agent examples", name, spec, len(single_rows))
+        result[f"{name}_metrics"] = _train(init, single_rows, folder, spec, seed)
+        result[name] = str(folder)
+    if config.teacher_debate_steps:
+        rows = sft_rows(tokenizer, build_examples(problems, config.teacher_mix, config.seed))
+        result["examples"]["teacher_debate"] = _count_kinds(rows)
+        spec = dataclasses.replace(config.teacher, steps=config.teacher_debate_steps)
+        log.info("training toy teacher on %d single/revision/aggregate examples", len(rows))
+        result["teacher_debate_metrics"] = _train(result["teacher"], rows, out_dir / "teacher", spec, config.seed)
+        result["teacher"] = str(out_dir / "teacher")
     result["runtime_s"] = time.perf_counter() - start
     result["config"] = dataclasses.asdict(config)
     (out_dir / "bootstrap.json").write_text(json.dumps(result, indent=1))
