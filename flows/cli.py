@@ -23,12 +23,14 @@ from rich.table import Table
 
 from agentark_core.config_loader import ConfigError, to_dict
 from agentark_core.recipe import StoreSection, load_recipe
+from flows.server import server_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="AgentArk: distil multi-agent debate into one LLM.")
 artifacts_app = typer.Typer(no_args_is_help=True, help="Browse committed artifacts.")
 recipe_app = typer.Typer(no_args_is_help=True, help="Inspect recipes.")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(recipe_app, name="recipe")
+app.add_typer(server_app, name="server")
 console = Console()
 err = Console(stderr=True)
 STATE = {"debug": False}

@@ -1,7 +1,7 @@
 """One Prefect flow per stage. Each takes the recipe path + overrides and, optionally, the
 upstream artifact keys to run from (otherwise they are planned from the recipe and must exist).
 
-Deployment entrypoints: ``flows/stages.py:ingest`` etc.
+Deployment entrypoints: ``flows/stages.py:<stage>`` (``ingest``, ``sft_rsft``, ...), one per stage.
 """
 
 from __future__ import annotations
@@ -25,4 +25,4 @@ def stage_flow(stage_name: str) -> Flow:
 
 
 STAGE_FLOWS: dict[str, Flow] = {name: stage_flow(name) for name in STAGES.names()}
-ingest = STAGE_FLOWS["ingest"]
+globals().update(STAGE_FLOWS)  # module attributes for deployment entrypoints (prefect.yaml)
