@@ -203,7 +203,12 @@ def _publish_shards(ctx: StageContext, indices: list[int], progress: bool) -> di
     stage, seconds = ctx.stage, {}
     for index in tqdm(indices, desc=stage.name, unit="shard", disable=not progress or len(indices) < 2):
         t0 = time.perf_counter()
-        frame = stage.run_shard(ctx, index)
+        try:
+            frame = stage.run_shard(ctx, index)
+        except Exception as exc:
+            exc.add_note(f"while computing stage {stage.name!r} shard {index} (key {ctx.key}); "
+                         "published shards are kept and a rerun computes only the missing ones")
+            raise
         try:
             frame = validate(frame, stage.schema)
         except ValueError as exc:

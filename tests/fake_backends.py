@@ -27,3 +27,20 @@ def oracle(model: str, answers: dict[str, str], wrong_every: int = 2, **_ignored
         return f"Step 1: I compute carefully.\nStep 2: I check it.\nFinal Answer: {gt}"
 
     return ScriptedGenerator(reply)
+
+
+class BackendDown(RuntimeError):
+    """What a real backend raises when its server is unreachable."""
+
+
+def failing(model: str, answers: dict[str, str], fail_on: str, **_ignored) -> ScriptedGenerator:
+    """The oracle, except that any batch holding a prompt containing ``fail_on`` raises."""
+    inner = oracle(model, answers)
+
+    class Failing(ScriptedGenerator):
+        def generate(self, requests, params):
+            if any(fail_on in r.messages[0]["content"] for r in requests):
+                raise BackendDown(f"backend unreachable while serving {len(requests)} requests")
+            return inner.generate(requests, params)
+
+    return Failing(lambda request, index: "")

@@ -54,3 +54,19 @@ def test_extraction_stages(recipe, tmp_path):
     assert len(corrective) == 8 and all(0 in labels for labels in corrective["step_labels"])
     metrics = store.read_manifest("trajectories", keys["trajectories"])["metrics"]
     assert metrics["corrective"] == 8 and metrics["dropped_questions"] == 0
+
+
+def test_backend_failure_fails_its_shard_not_silently(recipe, tmp_path):
+    """A backend error on shard 1 fails the stage with that error; shard 0 stays published."""
+    from dataclasses import replace
+
+    from tests.fake_backends import BackendDown
+
+    options = dict(recipe.teacher.options, fail_on=ROWS[2]["question"])  # question 3 -> shard 1
+    broken = replace(recipe, teacher=replace(recipe.teacher, backend="tests.fake_backends:failing", options=options))
+    store = ArtifactStore(str(tmp_path / "store"))
+    with pytest.raises(BackendDown) as info:
+        run_in_process(pipeline_order(broken, ["debate"]), broken, store, progress=False)
+    assert "stage 'debate' shard 1" in "\n".join(getattr(info.value, "__notes__", []))
+    key = next(p.name for p in (tmp_path / "store" / "debate").iterdir())
+    assert store.done_shards("debate", key) == {0} and not store.is_committed("debate", key)

@@ -96,3 +96,25 @@ def test_stage_flow_alone_and_unknown_stage(recipe_file):
     assert ref["rows"] == 3
     with pytest.raises(ValueError, match="unknown stage"):
         pipeline(recipe=str(recipe_file), only=["nope"])
+
+
+def test_debate_flow_with_a_tiny_real_model(tmp_path, tiny_model_path):
+    """The debate stage through Prefect with the transformers backend on a saved tiny Qwen3."""
+    from flows.pipeline import pipeline
+    from flows.stages import STAGE_FLOWS
+    from schemas import validate
+
+    path = tmp_path / "debate.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "debate-flow", "stages": ["debate"], "store": {"root": str(tmp_path / "store")},
+        "data": {"dataset": "toy", "limit": 4},
+        "teacher": {"model": tiny_model_path, "options": {"show_progress": False, "device": "cpu"}},
+        "debate": {"n_agents": 2, "rounds": 2, "max_tokens": 6, "shard_size": 2},
+    }))
+    refs = pipeline(recipe=str(path))
+    store = ArtifactStore(str(tmp_path / "store"))
+    turns = validate(store.read_frame("debate", refs["debate"]["key"]), "debate_turns")
+    assert set(turns["role"]) == {"agent", "aggregator"} and turns["question_id"].nunique() == 4
+    alone = STAGE_FLOWS["debate"](recipe=str(path), inputs={"ingest": refs["ingest"]["key"],
+                                                            "teacher": refs["teacher"]["key"]})
+    assert alone["key"] == refs["debate"]["key"] and alone["reused"]
