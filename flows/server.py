@@ -29,7 +29,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Optional
 
 import typer
 import yaml
@@ -221,7 +220,7 @@ def deploy_all(api_url: str, home: Path, source: str = "local", names: list[str]
     selection = [arg for name in names for arg in ("--name", name)] if names else ["--all"]
     cmd = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *selection, "--prefect-file", str(target)]
     env = {**os.environ, "PREFECT_API_URL": api_url}
-    done = subprocess.run(cmd, cwd=project_dir(), env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=project_dir(), env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"prefect deploy failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
 
@@ -229,7 +228,7 @@ def deploy_all(api_url: str, home: Path, source: str = "local", names: list[str]
 @server_app.command("up")
 def up(
     port: int = typer.Option(4200, help="Port on 127.0.0.1."),
-    postgres: Optional[str] = typer.Option(None, help="PostgreSQL URL (default: SQLite under PREFECT_HOME)."),
+    postgres: str | None = typer.Option(None, help="PostgreSQL URL (default: SQLite under PREFECT_HOME)."),
     gpu_pool: str = typer.Option("process", help="GPU pool type: process | kubernetes | docker."),
     source: str = typer.Option("local", help="Where workers get the code: local (this folder) | git."),
 ) -> None:

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,19 +122,29 @@ def kill_group(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def postgres_db(folder: Path):
-    """A throwaway PostgreSQL 15 cluster on 127.0.0.1 with database ``prefect``; yields its URL."""
+def postgres_db():
+    """A throwaway PostgreSQL 15 cluster on 127.0.0.1 with database ``prefect``; yields its URL.
+
+    PostgreSQL refuses to run as root: as root the cluster runs as the ``postgres`` user.
+    """
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"PostgreSQL binaries not found under {PG_BIN}")
-    data, port = folder / "pgdata", free_port()
-    subprocess.run([PG_BIN / "initdb", "-D", data, "-U", "prefect", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
-    subprocess.run([PG_BIN / "pg_ctl", "-D", data, "-l", folder / "pg.log", "-w", "-o",
-                    f"-p {port} -c listen_addresses=127.0.0.1 -k {folder}", "start"], check=True, capture_output=True)
+    folder = Path(tempfile.mkdtemp(prefix="agentark-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", free_port()
+
+    def pg(tool: str, *args, check: bool = True):
+        return subprocess.run([*as_user, str(PG_BIN / tool), *map(str, args)], check=check, capture_output=True)
+
+    pg("initdb", "-D", data, "-U", "prefect", "--auth=trust", "-E", "UTF8")
     try:
-        subprocess.run([PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "prefect", "prefect"],
-                       check=True, capture_output=True)
+        pg("pg_ctl", "-D", data, "-l", folder / "pg.log", "-w", "-o",
+           f"-p {port} -c listen_addresses=127.0.0.1 -k {folder}", "start")
+        pg("createdb", "-h", "127.0.0.1", "-p", port, "-U", "prefect", "prefect")
         yield f"postgresql://prefect@127.0.0.1:{port}/prefect"
     finally:
-        subprocess.run([PG_BIN / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+        pg("pg_ctl", "-D", data, "-m", "immediate", "stop", check=False)
+        shutil.rmtree(folder, ignore_errors=True)
