@@ -59,13 +59,19 @@ def encode_trace(
     return ids, ends
 
 
-def collate_traces(encoded: list[tuple[list[int], list[int]]], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad encoded traces into a batch.
+def collate_traces(
+    encoded: list[tuple[list[int], list[int]]], pad_token_id: int, padding_free: bool = False
+) -> dict[str, torch.Tensor]:
+    """Batch encoded traces: right-padded rows, or one padding-free row.
 
     Returns:
-        ``input_ids``/``attention_mask`` ``(batch, seq_len)`` and ``step_rows``/``step_cols`` ``(n_steps,)``:
-        the (row, token) position of every step end, trace by trace, step by step.
+        ``input_ids`` ``(batch, seq_len)`` and ``step_rows``/``step_cols`` ``(n_steps,)``: the (row, token)
+        position of every step end, trace by trace, step by step. Padded: plus ``attention_mask``.
+        Padding-free: ``input_ids`` is ``(1, total_tokens)``, plus ``position_ids`` (restarting per trace),
+        ``cu_seq_lens_q/k`` (int32 trace boundaries) and ``max_length_q/k``.
     """
+    if padding_free:
+        return _collate_flat(encoded)
     width = max(len(ids) for ids, _ in encoded)
     input_ids = torch.full((len(encoded), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(encoded), width), dtype=torch.long)
@@ -83,6 +89,25 @@ def collate_traces(encoded: list[tuple[list[int], list[int]]], pad_token_id: int
     }
 
 
+def _collate_flat(encoded: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
+    lengths = [len(ids) for ids, _ in encoded]
+    starts = [0]
+    for n in lengths:
+        starts.append(starts[-1] + n)
+    cu_seq_lens = torch.tensor(starts, dtype=torch.int32)
+    cols = [start + end for start, (_, ends) in zip(starts, encoded) for end in ends]
+    return {
+        "input_ids": torch.tensor([[tok for ids, _ in encoded for tok in ids]], dtype=torch.long),
+        "position_ids": torch.cat([torch.arange(n) for n in lengths])[None],
+        "cu_seq_lens_q": cu_seq_lens,
+        "cu_seq_lens_k": cu_seq_lens,
+        "max_length_q": max(lengths),
+        "max_length_k": max(lengths),
+        "step_rows": torch.zeros(len(cols), dtype=torch.long),
+        "step_cols": torch.tensor(cols, dtype=torch.long),
+    }
+
+
 class PRM(nn.Module):
     """Backbone (``AutoModel``) + ``Linear(hidden, 1)`` scoring the last token of each step."""
 
@@ -94,16 +119,21 @@ class PRM(nn.Module):
         self.head = nn.Linear(backbone.config.hidden_size, 1, dtype=torch.float32)
 
     @classmethod
-    def from_student(cls, model_path: str, step_separator: str = "\n\n", dtype=torch.float32) -> PRM:
-        """Initialise from a student checkpoint (a CausalLM folder): its base model + a fresh head."""
+    def from_student(
+        cls, model_path: str, step_separator: str = "\n\n", dtype=torch.float32, **load_kwargs
+    ) -> PRM:
+        """Initialise from a student checkpoint (a CausalLM folder): its base model + a fresh head
+        (``load_kwargs``, e.g. ``attn_implementation``, go to ``from_pretrained``)."""
         from transformers import AutoModel, AutoTokenizer
 
-        backbone = AutoModel.from_pretrained(model_path, dtype=dtype)
+        backbone = AutoModel.from_pretrained(model_path, dtype=dtype, **load_kwargs)
         return cls(backbone, AutoTokenizer.from_pretrained(model_path), step_separator)
 
-    def forward(self, input_ids, attention_mask, step_rows, step_cols) -> torch.Tensor:
-        """Step scores (logits) ``(n_steps,)`` for a batch from :func:`collate_traces`."""
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, input_ids, step_rows, step_cols, attention_mask=None, **backbone_kwargs) -> torch.Tensor:
+        """Step scores (logits) ``(n_steps,)`` for a batch from :func:`collate_traces` (padded or padding-free)."""
+        hidden = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, **backbone_kwargs
+        ).last_hidden_state
         return self.head(hidden[step_rows, step_cols].float()).squeeze(-1)
 
     def last_block(self) -> nn.Module:
@@ -139,10 +169,7 @@ class PRM(nn.Module):
         with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=use_bf16):
             for start in range(0, len(encoded), batch_size):
                 chunk = encoded[start : start + batch_size]
-                batch = {
-                    k: v.to(self.device)
-                    for k, v in collate_traces(chunk, self.tokenizer.pad_token_id).items()
-                }
+                batch = _to_device(collate_traces(chunk, self.tokenizer.pad_token_id), self.device)
                 probs = (
                     torch.sigmoid(self(**batch)).float().cpu().tolist() if batch["step_rows"].numel() else []
                 )
@@ -182,3 +209,8 @@ class PRM(nn.Module):
         prm = cls(backbone, AutoTokenizer.from_pretrained(path), meta["step_separator"])
         prm.head.load_state_dict(load_file(path / HEAD_FILE))
         return prm
+
+
+def _to_device(batch: dict, device) -> dict:
+    """Move a collated batch's tensors to ``device`` (ints such as ``max_length_q`` stay as they are)."""
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}

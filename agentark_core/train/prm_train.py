@@ -2,8 +2,9 @@
 
 Stage I trains only the backbone's last transformer block and the scalar head (everything else
 frozen); Stage II trains everything. A compact PyTorch loop: AdamW, linear/cosine schedule with
-warmup, gradient accumulation, gradient clipping, bf16 autocast on CUDA. Batches hold whole
-questions so the contrastive loss sees a question's positive and negative steps together.
+warmup, gradient accumulation, gradient clipping, bf16 autocast on CUDA, padding-free batches and
+crash resume from ``checkpoint-N`` folders. Batches hold whole questions so the contrastive loss
+sees a question's positive and negative steps together.
 
 Example:
     >>> metrics = train_prm("student/", prm_rows, "prm/", PRMConfig(stage1_max_steps=100))  # doctest: +SKIP
@@ -15,17 +16,21 @@ from __future__ import annotations
 import logging
 import math
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agentark_core.train.prm_loss import PRM_LOSSES
 from agentark_core.train.records import as_records
+from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
 
 logger = logging.getLogger(__name__)
 
+STATE_FILE = "training_state.pt"
 PRM_COLUMNS = {"question_id": str, "trace_id": str, "prompt": str, "steps": list, "step_labels": list}
 
 
@@ -59,9 +64,24 @@ class PRMConfig:
         default=None, metadata={"help": "bf16 autocast; None = on when CUDA is available."}
     )
     seed: int = 0
+    padding_free: bool = field(
+        default=True, metadata={"help": "One unpadded row per micro-batch (position_ids restart per trace)."}
+    )
+    attn_implementation: str = field(
+        default="auto",
+        metadata={"help": f"One of {ATTN_IMPLEMENTATIONS}; auto = varlen on CUDA with padding_free, else sdpa."},
+    )
+    model_dtype: str = field(
+        default="float32", metadata={"help": f"Backbone weight dtype, one of {MODEL_DTYPES}."}
+    )
+    save_steps: int = field(
+        default=0, metadata={"help": "Write output_dir/checkpoint-N every N optimizer steps; 0 = never."}
+    )
+    resume: bool = field(default=True, metadata={"help": "Continue from the newest checkpoint-N in output_dir."})
 
     def __post_init__(self):
         PRM_LOSSES.get(self.loss)  # unknown names fail with the valid list
+        check_speed_options(self.attn_implementation, self.model_dtype)
         checks = {
             "temperature": self.temperature > 0,
             "stage1_epochs": self.stage1_epochs >= 0,
@@ -71,6 +91,7 @@ class PRMConfig:
             "max_grad_norm": self.max_grad_norm > 0,
             "warmup_ratio": 0 <= self.warmup_ratio <= 1,
             "max_length": self.max_length is None or self.max_length > 0,
+            "save_steps": self.save_steps >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -131,13 +152,13 @@ def question_batches(traces: list[dict], traces_per_batch: int, rng: random.Rand
     return batches
 
 
-def batch_tensors(batch: list[dict], pad_token_id: int) -> dict:
+def batch_tensors(batch: list[dict], pad_token_id: int, padding_free: bool = False) -> dict:
     """Collate a batch: model inputs plus step ``labels`` and ``groups`` (one id per (question, position))."""
     import torch
 
     from agentark_core.train.prm_model import collate_traces
 
-    tensors = collate_traces([(t["input_ids"], t["step_ends"]) for t in batch], pad_token_id)
+    tensors = collate_traces([(t["input_ids"], t["step_ends"]) for t in batch], pad_token_id, padding_free)
     group_ids: dict[tuple[str, int], int] = {}
     groups = [
         group_ids.setdefault((t["question_id"], pos), len(group_ids))
@@ -176,39 +197,64 @@ def backward_batch(prm, batch: list[dict], config: PRMConfig) -> tuple[float, in
     """Forward + backward one micro-batch (loss scaled by 1/accumulation). Returns (loss, tokens)."""
     import torch
 
-    tensors = {k: v.to(prm.device) for k, v in batch_tensors(batch, prm.tokenizer.pad_token_id).items()}
+    from agentark_core.train.prm_model import _to_device
+
+    tensors = _to_device(batch_tensors(batch, prm.tokenizer.pad_token_id, config.padding_free), prm.device)
     labels, groups = tensors.pop("labels"), tensors.pop("groups")
     use_bf16 = prm.device.type == "cuda" and (config.bf16 if config.bf16 is not None else True)
     with torch.autocast("cuda", torch.bfloat16) if use_bf16 else nullcontext():
         scores = prm(**tensors)
     loss = PRM_LOSSES.get(config.loss)(scores.float(), labels, groups, config.temperature)
     (loss / config.gradient_accumulation_steps).backward()
-    return loss.item() / config.gradient_accumulation_steps, int(tensors["attention_mask"].sum())
+    return loss.item() / config.gradient_accumulation_steps, _real_tokens(tensors)
 
 
-def run_stage(prm, traces: list[dict], config: PRMConfig, stage: int, first_step: int = 0) -> list[dict]:
+def _real_tokens(tensors: dict) -> int:
+    mask = tensors.get("attention_mask")
+    return int(tensors["input_ids"].numel() if mask is None else mask.sum())
+
+
+def run_stage(
+    prm,
+    traces: list[dict],
+    config: PRMConfig,
+    stage: int,
+    first_step: int = 0,
+    checkpoint_dir: str | None = None,
+    resume: dict | None = None,
+    history: list[dict] = (),
+) -> list[dict]:
     """Train one curriculum stage.
+
+    Args:
+        prm, traces, config: the model, encoded traces and settings.
+        stage: 1 (last block + head) or 2 (everything).
+        first_step: optimizer steps already taken in earlier stages (for the curve's ``step``).
+        checkpoint_dir: where ``checkpoint-N`` folders go every ``config.save_steps`` steps (None = none).
+        resume: a state from :func:`load_checkpoint` of this stage: optimizer, scheduler and the batch
+            stream continue where it stopped.
+        history: curve rows of earlier stages, stored in the checkpoints.
 
     Returns:
         Its loss-curve rows ``{step, stage, loss, learning_rate, grad_norm, num_tokens}`` (tokens of that step).
     """
     import torch
-    from transformers import get_scheduler
 
     rng = random.Random(config.seed + stage)
     total = _stage_steps(config, stage, len(question_batches(traces, config.traces_per_batch, rng)))
     if total == 0:
         return []
     params = set_stage(prm, stage)
-    lr = getattr(config, f"stage{stage}_learning_rate")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
-    warmup = int(config.warmup_ratio * total)
-    scheduler = get_scheduler(
-        config.lr_scheduler_type, optimizer, num_warmup_steps=warmup, num_training_steps=total
-    )
-    batches, curve = _forever(traces, config, rng), []
+    optimizer, scheduler = _optimizer(params, config, stage, total)
+    batches, curve, done = _forever(traces, config, rng), [], 0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        done, curve = resume["stage_step"], [r for r in resume["curve"] if r["stage"] == stage]
+        for _ in range(done * config.gradient_accumulation_steps):  # replay the batch stream
+            next(batches)
     prm.train()
-    for step in range(1, total + 1):
+    for step in range(done + 1, total + 1):
         results = [
             backward_batch(prm, next(batches), config) for _ in range(config.gradient_accumulation_steps)
         ]
@@ -219,8 +265,64 @@ def run_stage(prm, traces: list[dict], config: PRMConfig, stage: int, first_step
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        if checkpoint_dir and config.save_steps and step % config.save_steps == 0:
+            state = {"stage": stage, "stage_step": step, "optimizer": optimizer, "scheduler": scheduler}
+            save_checkpoint(prm, checkpoint_dir, first_step + step, state, list(history) + curve)
     logger.info("PRM stage %d: %d steps, last loss %.4f", stage, total, curve[-1]["loss"])
     return curve
+
+
+def _optimizer(params: list, config: PRMConfig, stage: int, total: int):
+    import torch
+    from transformers import get_scheduler
+
+    lr = getattr(config, f"stage{stage}_learning_rate")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    scheduler = get_scheduler(
+        config.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=int(config.warmup_ratio * total),
+        num_training_steps=total,
+    )
+    return optimizer, scheduler
+
+
+def save_checkpoint(prm, output_dir: str, global_step: int, state: dict, curve: list[dict]) -> Path:
+    """Write ``output_dir/checkpoint-<global_step>/training_state.pt`` (weights, optimizer, scheduler, stage,
+    step, curve so far), replacing older checkpoints; written to a temp folder then renamed."""
+    import torch
+
+    final = Path(output_dir) / f"checkpoint-{global_step}"
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    payload = {
+        "model": prm.state_dict(),
+        "optimizer": state["optimizer"].state_dict(),
+        "scheduler": state["scheduler"].state_dict(),
+        "stage": state["stage"],
+        "stage_step": state["stage_step"],
+        "curve": curve,
+    }
+    torch.save(payload, tmp / STATE_FILE)
+    for old in Path(output_dir).glob("checkpoint-*"):
+        if old != tmp:
+            shutil.rmtree(old)
+    tmp.rename(final)
+    return final
+
+
+def load_checkpoint(output_dir: str) -> dict | None:
+    """The state saved by :func:`save_checkpoint` in ``output_dir`` (newest), or None when there is none."""
+    import torch
+
+    found = sorted(Path(output_dir).glob(f"checkpoint-*/{STATE_FILE}"), key=lambda f: _step_of(f.parent))
+    return torch.load(found[-1], map_location="cpu", weights_only=True) if found else None
+
+
+def _step_of(folder: Path) -> int:
+    suffix = folder.name.split("-", 1)[1]
+    return int(suffix) if suffix.isdigit() else -1
 
 
 def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig) -> dict:
@@ -230,7 +332,8 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
         model_path: HF folder of the student (a CausalLM; its base model becomes the backbone).
         examples: ``prm_examples`` rows (DataFrame or list of dicts): ``question_id``, ``trace_id``,
             ``prompt``, ``steps`` (list[str]), ``step_labels`` (list[int], 1 = correct step).
-        output_dir: where the PRM is written (loadable with ``PRM.load``).
+        output_dir: where the PRM is written (loadable with ``PRM.load``); ``checkpoint-N`` folders there
+            (``config.save_steps``) are resumed from when ``config.resume``.
         config: a :class:`PRMConfig`.
 
     Returns:
@@ -244,11 +347,20 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
 
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    prm = PRM.from_student(model_path, config.step_separator)
+    prm = PRM.from_student(model_path, config.step_separator, **_load_kwargs(config))  # kernel + dtype
     prm.to("cuda" if torch.cuda.is_available() else "cpu")
     traces = load_traces(examples, prm.tokenizer, config)
-    stage1 = run_stage(prm, traces, config, stage=1)
-    stage2 = run_stage(prm, traces, config, stage=2, first_step=len(stage1))
+    state = load_checkpoint(output_dir) if config.resume else None
+    if state is not None:
+        logger.info("PRM: resuming stage %d at step %d", state["stage"], state["stage_step"])
+        prm.load_state_dict(state["model"])
+    resume1 = state if state is not None and state["stage"] == 1 else None
+    if state is not None and state["stage"] == 2:
+        stage1 = [r for r in state["curve"] if r["stage"] == 1]
+    else:
+        stage1 = run_stage(prm, traces, config, 1, checkpoint_dir=output_dir, resume=resume1)
+    resume2 = state if state is not None and state["stage"] == 2 else None
+    stage2 = run_stage(prm, traces, config, 2, len(stage1), output_dir, resume2, history=stage1)
     prm.save(output_dir)
     return {
         "loss_curve": stage1 + stage2,
@@ -259,3 +371,9 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
         "stage1_steps": len(stage1),
         "stage2_steps": len(stage2),
     }
+
+
+def _load_kwargs(config: PRMConfig) -> dict:
+    from agentark_core.train.speed import model_kwargs
+
+    return model_kwargs(config.attn_implementation, config.model_dtype, config.padding_free)

@@ -103,18 +103,33 @@ def build_dataset(tokenizer, examples: Any, answer_loss_weight: float, max_lengt
     return Dataset.from_list(tokenized)
 
 
-def weighted_collator(pad_token_id: int):
-    """A collator that pads like TRL's and adds ``token_weights`` ``(batch, seq_len)``, zero on padding."""
+def weighted_collator(pad_token_id: int, padding_free: bool = False):
+    """A collator like TRL's that adds ``token_weights``, zero on padding and prompt tokens.
+
+    Args:
+        pad_token_id: id used for right padding.
+        padding_free: put the whole micro-batch into one row ``(1, total_tokens)`` with ``position_ids``
+            restarting per example and ``cu_seq_lens_q/k`` (no padding, no ``attention_mask``); else pad
+            to ``(batch, longest)`` with an ``attention_mask``.
+
+    Returns:
+        ``collate(examples) -> dict`` of tensors; ``token_weights`` has the shape of ``input_ids``.
+    """
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    base = DataCollatorForLanguageModeling(pad_token_id=pad_token_id)
+    base = DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=padding_free)
 
     def collate(examples: list[dict]) -> dict:
         batch = base([{k: ex[k] for k in ("input_ids", "labels")} for ex in examples])
+        rows = [torch.tensor(ex["token_weights"], dtype=torch.float32) for ex in examples]
+        if padding_free:
+            rows = [torch.cat(rows)]
         weights = torch.zeros(batch["input_ids"].shape, dtype=torch.float32)
-        for row, ex in enumerate(examples):
-            weights[row, : len(ex["token_weights"])] = torch.tensor(ex["token_weights"])
+        for row, values in enumerate(rows):
+            weights[row, : len(values)] = values
+        if padding_free:  # the collator unlabels each example's first token; its weight follows
+            weights[batch["labels"] == -100] = 0.0
         batch["token_weights"] = weights
         return batch
 
@@ -136,7 +151,8 @@ def _trainer_class():
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
             if model.training:
-                self._total_train_tokens += int(inputs["attention_mask"].sum())
+                mask = inputs.get("attention_mask")
+                self._total_train_tokens += int(inputs["input_ids"].numel() if mask is None else mask.sum())
                 self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
             return (loss, outputs) if return_outputs else loss
 
@@ -150,14 +166,26 @@ def _as_tensor(value, like):
 
 
 def build_trainer(model_path: str, examples: Any, output_dir: str, config):
-    """Tokenise ``examples`` and build the weighted-loss SFTTrainer (arguments as in :func:`train_sft`)."""
+    """Tokenise ``examples`` and build the weighted-loss SFTTrainer (arguments as in :func:`train_sft`).
+
+    ``padding_free`` is handled by :func:`weighted_collator` (TRL's own refuses a custom collator), the
+    attention kernel and weight dtype go to ``model_init_kwargs`` and ``lora_r > 0`` wraps the model in LoRA.
+    """
     from transformers import AutoTokenizer
 
+    from agentark_core.train.speed import model_kwargs
+
+    padding_free = config.padding_free
     config = dataclasses.replace(
         config,
         output_dir=output_dir,
         remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True},
+        padding_free=False,
+        model_init_kwargs={
+            **(config.model_init_kwargs or {}),
+            **model_kwargs(config.attn_implementation, config.model_dtype, padding_free),
+        },
     )
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
@@ -168,8 +196,46 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        data_collator=weighted_collator(tokenizer.pad_token_id),
+        data_collator=weighted_collator(tokenizer.pad_token_id, padding_free),
+        peft_config=_lora_config(config),
     )
+
+
+def _lora_config(config):
+    """A peft ``LoraConfig`` when ``config.lora_r > 0``, else None (full fine-tuning)."""
+    if config.lora_r == 0:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules or "all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The newest ``checkpoint-N`` folder in ``output_dir`` (None when there is none or no folder)."""
+    import os
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+
+
+def save_merged(trainer, output_dir: str) -> None:
+    """Save a plain HF checkpoint: LoRA adapters are merged into the base weights first."""
+    from peft import PeftModel
+
+    model = trainer.model
+    if isinstance(model, PeftModel):
+        model = model.merge_and_unload()
+        model.save_pretrained(output_dir)
+    else:
+        trainer.save_model(output_dir)
+    trainer.processing_class.save_pretrained(output_dir)
 
 
 def train_sft(model_path: str, examples: Any, output_dir: str, config) -> dict:
@@ -179,7 +245,8 @@ def train_sft(model_path: str, examples: Any, output_dir: str, config) -> dict:
         model_path: HF folder (or hub id already in the local cache) of the student.
         examples: ``sft_examples`` rows (DataFrame or list of dicts) with ``prompt``, ``reasoning``,
             ``answer`` and ``weight``; other columns are ignored.
-        output_dir: where the trained model and tokenizer are written with ``save_pretrained``.
+        output_dir: where the trained model and tokenizer are written with ``save_pretrained`` (LoRA
+            merged); ``checkpoint-N`` folders there (``save_steps``) are resumed from when ``config.resume``.
         config: an :class:`~agentark_core.train.sft_config.AgentArkSFTConfig`; its ``output_dir`` is replaced.
 
     Returns:
@@ -187,9 +254,11 @@ def train_sft(model_path: str, examples: Any, output_dir: str, config) -> dict:
         (s), ``train_loss``, ``num_tokens`` (non-padding tokens seen), ``global_step``, ``num_examples``.
     """
     trainer = build_trainer(model_path, examples, output_dir, config)
-    result = trainer.train()
-    trainer.save_model(output_dir)
-    trainer.processing_class.save_pretrained(output_dir)
+    resume_from = last_checkpoint(output_dir) if config.resume else None
+    if resume_from:
+        logger.info("SFT: resuming from %s", resume_from)
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    save_merged(trainer, output_dir)
     metrics = {
         "loss_curve": [_log_row(entry) for entry in trainer.state.log_history if "loss" in entry],
         "train_runtime": float(result.metrics["train_runtime"]),

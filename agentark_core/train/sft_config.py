@@ -1,7 +1,9 @@
 """Configuration of R-SFT and DA training (paper §3.3.1–3.3.2): TRL's ``SFTConfig`` plus the answer-loss weight.
 
 Every ``trl.SFTConfig`` / ``transformers.TrainingArguments`` field is available to recipes
-unchanged; the extra fields are the ones the paper's objective needs.
+unchanged; the extra fields are the ones the paper's objective needs, the speed options (see
+``bench/bench_train_mfu.py``), LoRA and crash resume. ``padding_free`` is TRL's field, honoured by
+our own collator so the per-token loss weights travel with the flattened batch.
 
 Example:
     >>> cfg = AgentArkSFTConfig(output_dir="out", answer_loss_weight=2.0, max_steps=10)  # doctest: +SKIP
@@ -10,6 +12,8 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
 
 from trl import SFTConfig
 
@@ -38,12 +42,38 @@ class AgentArkSFTConfig(SFTConfig):
         },
     )
 
+    padding_free: bool = field(
+        default=True,
+        metadata={"help": "One unpadded row per micro-batch (position_ids restart per example); same loss."},
+    )
+    attn_implementation: str = field(
+        default="auto",
+        metadata={"help": f"One of {ATTN_IMPLEMENTATIONS}; auto = varlen on CUDA with padding_free, else sdpa."},
+    )
+    model_dtype: str = field(
+        default="float32",
+        metadata={"help": f"Weight dtype, one of {MODEL_DTYPES}; float32 = fp32 master weights + bf16 autocast."},
+    )
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank; 0 = full fine-tuning."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch."})
+    lora_target_modules: list[str] | None = field(
+        default=None, metadata={"help": "Module names LoRA wraps; None = every linear layer but the LM head."}
+    )
+    resume: bool = field(
+        default=True,
+        metadata={"help": "Continue from the newest checkpoint-N in output_dir when there is one (crash resume)."},
+    )
+
     def __post_init__(self):
         super().__post_init__()
         if not self.answer_loss_weight >= 0:  # also rejects NaN
             raise ValueError(f"answer_loss_weight must be >= 0, got {self.answer_loss_weight!r}")
-        if self.packing or self.padding_free:
+        if self.packing:
             raise ValueError(
-                "packing / padding_free are not supported: the per-token loss weights need one "
-                "padded row per example"
+                "packing is not supported (it cuts examples and drops the per-token loss weights); "
+                "use padding_free=True to drop the padding instead"
             )
+        check_speed_options(self.attn_implementation, self.model_dtype)
+        if self.lora_r < 0 or not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_r must be >= 0 and lora_dropout in [0, 1), got {self.lora_r}, {self.lora_dropout}")

@@ -1,0 +1,102 @@
+"""Training-throughput helpers shared by SFT and the PRM (paper §3.3): variable-length attention for
+padding-free batches and the model-loading keyword arguments the speed options translate to.
+
+Padding-free batches put every example of a micro-batch into one row (``position_ids`` restart at 0
+per example, ``cu_seq_lens_q`` marks the boundaries). Plain ``sdpa`` then needs a block-diagonal
+mask over the whole row (attention cost grows with the square of the *row*), so on CUDA the
+``"varlen"`` attention below calls PyTorch's own flash kernel for variable-length sequences
+(``torch.nn.attention.varlen.varlen_attn``) and attends only within each example.
+
+Example:
+    >>> kwargs = model_kwargs("varlen", "bfloat16")   # doctest: +SKIP
+    >>> AutoModelForCausalLM.from_pretrained(path, **kwargs)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+
+ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager", "flex_attention", "varlen")
+MODEL_DTYPES = ("float32", "bfloat16")
+
+
+def varlen_attention_forward(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    """Causal attention over the examples of a (padding-free) batch with PyTorch's varlen flash kernel.
+
+    Args:
+        module: the attention layer (unused beyond the transformers signature).
+        query: ``(batch, heads, seq_len, head_dim)``; key/value ``(batch, kv_heads, seq_len, head_dim)``.
+        attention_mask: ignored (no mask is built for this implementation; right padding is harmless
+            under causal attention).
+        dropout: must be 0 (training here uses none).
+        scaling: softmax scale.
+        **kwargs: ``cu_seq_lens_q`` (int32 ``(n_examples + 1,)``) and ``max_length_q`` from a padding-free
+            collator; without them every row is one sequence.
+
+    Returns:
+        ``(attn_output (batch, seq_len, heads, head_dim), None)`` as transformers expects.
+    """
+    import torch
+    from torch.nn.attention.varlen import varlen_attn
+
+    if dropout:
+        raise ValueError("varlen attention does not support attention dropout")
+    batch, heads, seq_len, head_dim = query.shape
+    cu_seq = kwargs.get("cu_seq_lens_q")
+    max_len = kwargs.get("max_length_q")
+    if cu_seq is None:
+        cu_seq = torch.arange(0, (batch + 1) * seq_len, seq_len, dtype=torch.int32, device=query.device)
+        max_len = seq_len
+    dtype = query.dtype if query.dtype in (torch.bfloat16, torch.float16) else torch.bfloat16
+    q, k, v = (t.transpose(1, 2).reshape(batch * seq_len, t.shape[1], head_dim).to(dtype) for t in (query, key, value))
+    if k.shape[1] != heads:  # grouped-query attention: one copy of each kv head per query group
+        k = k.repeat_interleave(heads // k.shape[1], dim=1)
+        v = v.repeat_interleave(heads // v.shape[1], dim=1)
+    cu_seq = cu_seq.to(device=query.device, dtype=torch.int32)
+    out = varlen_attn(q, k, v, cu_seq, cu_seq, int(max_len), int(max_len), scale=scaling, **_causal_kwargs())
+    return out.reshape(batch, seq_len, heads, head_dim).to(query.dtype), None
+
+
+def _causal_kwargs() -> dict:
+    """``varlen_attn`` says "causal" as ``is_causal=True`` in older PyTorch and as a window in newer."""
+    from torch.nn.attention.varlen import varlen_attn
+
+    params = inspect.signature(varlen_attn).parameters
+    return {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+
+
+def register_varlen_attention() -> None:
+    """Make ``attn_implementation="varlen"`` available to transformers models (idempotent)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("varlen", varlen_attention_forward)
+
+
+def model_kwargs(attn_implementation: str, dtype: str, padding_free: bool = False) -> dict:
+    """``from_pretrained`` keyword arguments for an attention implementation and a weight dtype.
+
+    Args:
+        attn_implementation: one of :data:`ATTN_IMPLEMENTATIONS` (``"varlen"`` needs CUDA); ``"auto"`` =
+            ``"varlen"`` for padding-free batches on CUDA, else ``"sdpa"``.
+        dtype: one of :data:`MODEL_DTYPES`; ``"float32"`` keeps fp32 master weights (bf16 comes from
+            autocast), ``"bfloat16"`` trains bf16 weights directly.
+
+    Returns:
+        ``{"attn_implementation": ..., "dtype": torch.dtype}``.
+    """
+    import torch
+
+    check_speed_options(attn_implementation, dtype)
+    if attn_implementation == "auto":
+        attn_implementation = "varlen" if padding_free and torch.cuda.is_available() else "sdpa"
+    if attn_implementation == "varlen":
+        register_varlen_attention()
+    return {"attn_implementation": attn_implementation, "dtype": getattr(torch, dtype)}
+
+
+def check_speed_options(attn_implementation: str, dtype: str) -> None:
+    """Fail early, naming the valid choices, on an unknown attention implementation or dtype."""
+    if attn_implementation not in ATTN_IMPLEMENTATIONS:
+        raise ValueError(f"attn_implementation {attn_implementation!r} unknown; valid: {list(ATTN_IMPLEMENTATIONS)}")
+    if dtype not in MODEL_DTYPES:
+        raise ValueError(f"model dtype {dtype!r} unknown; valid: {list(MODEL_DTYPES)}")
