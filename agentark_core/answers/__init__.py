@@ -9,7 +9,16 @@ Safety: responses are untrusted; nothing here evaluates them (see ``sandbox`` fo
 """
 
 from agentark_core.answers.extract import TASK_TYPES, extract_answer
-from agentark_core.answers.grade import Grade, grade, math_equal
+from agentark_core.answers.grade import Grade, GradeCache, grade, grade_extracted, math_equal
 from agentark_core.answers.sandbox import warm_up
 
-__all__ = ["TASK_TYPES", "Grade", "extract_answer", "grade", "math_equal", "warm_up"]
+__all__ = [
+    "TASK_TYPES",
+    "Grade",
+    "GradeCache",
+    "extract_answer",
+    "grade",
+    "grade_extracted",
+    "math_equal",
+    "warm_up",
+]

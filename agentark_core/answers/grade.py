@@ -70,7 +70,25 @@ def grade(
     Returns:
         A ``Grade``; never raises on any ``str`` prediction.
     """
-    extracted = extract_answer(prediction, task_type, choices)
+    return grade_extracted(extract_answer(prediction, task_type, choices), gt, task_type, choices, timeout_s)
+
+
+def grade_extracted(
+    extracted: str | None,
+    gt: str,
+    task_type: str,
+    choices: Sequence[str] = (),
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Grade:
+    """The ``Grade`` of an answer ``extract_answer`` already read (None: nothing found): ``grade``'s second half.
+
+    Args:
+        extracted: ``extract_answer(prediction, task_type, choices)``.
+        gt: the ground-truth final answer.
+        task_type: "math" | "mcq" | "short" | "longform".
+        choices: option texts for mcq, in letter order.
+        timeout_s: the most seconds the symbolic math path may take.
+    """
     if extracted is None or task_type == "longform":
         return Grade("ungradable", extracted)
     if task_type == "math":
@@ -81,6 +99,42 @@ def grade(
         verdict = _short_equal(gt, extracted)
     status: Status = "ungradable" if verdict is None else ("correct" if verdict else "incorrect")
     return Grade(status, extracted)
+
+
+class GradeCache:
+    """``grade`` memoised over a batch: one comparison per distinct (answer, gt, task_type, choices).
+
+    A shard of a debate log repeats the same extracted answer many times (agents agree, rounds
+    repeat), so labeling extracts every response but compares each distinct answer with the
+    ground truth once. Build one per batch; the memo is cleared when it holds ``max_entries``.
+
+    Args:
+        timeout_s: the most seconds one symbolic math comparison may take.
+        max_entries: memo size bound (keys hold answers of at most ``MAX_TAIL`` characters).
+
+    Example:
+        >>> cache = GradeCache()
+        >>> [cache.grade(r, "4", "math").status for r in ("so 4", "Final Answer: 4", "5")]
+        ['correct', 'correct', 'incorrect']
+    """
+
+    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, max_entries: int = 100_000) -> None:
+        self.timeout_s = timeout_s
+        self.max_entries = max_entries
+        self._grades: dict[tuple, Grade] = {}
+
+    def grade(self, prediction: str, gt: str, task_type: str, choices: Sequence[str] = ()) -> Grade:
+        """Same result as ``grade(prediction, gt, task_type, choices, timeout_s)``."""
+        extracted = extract_answer(prediction, task_type, choices)
+        if extracted is None or task_type == "longform":
+            return Grade("ungradable", extracted)  # nothing to compare: not worth a memo entry
+        key = (extracted, gt, task_type, tuple(choices))
+        found = self._grades.get(key)
+        if found is None:
+            if len(self._grades) >= self.max_entries:
+                self._grades.clear()
+            found = self._grades[key] = grade_extracted(extracted, gt, task_type, choices, self.timeout_s)
+        return found
 
 
 def math_equal(gt: str, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool | None:

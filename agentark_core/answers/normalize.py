@@ -43,6 +43,9 @@ _LATEX_FRACTION = re.compile(r"^([-+]?)\\frac\s*(?:\{\s*(\d+)\s*\}|(\d))\s*(?:\{
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _PUNCT_TABLE = str.maketrans("", "", string.punctuation.replace(".", "").replace("-", ""))
 _LOOSE_DOTS_DASHES = re.compile(r"(?<!\d)\.|\.(?!\d)|-(?!\d)|(?<=\w)-")
+# Already canonical: every rule of ``normalize_math`` leaves these unchanged (the common answer).
+_CANONICAL_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_ASCII_INTEGER = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ def normalize_math(s: str) -> str:
     Returns:
         The canonical string; ``""`` when nothing is left.
     """
+    if _CANONICAL_NUMBER.fullmatch(s):
+        return s  # fast path: a plain integer or decimal is its own canonical form
     s = strip_delimiters(s.replace("−", "-").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
     s = _SPACING.sub("", s)
     s = _TEXT_WRAPPERS.sub(r" \1 ", s)
@@ -99,6 +104,8 @@ def parse_number(s: str) -> Number | None:
     """
     if len(s) > 2 * MAX_NUMBER_DIGITS + 16:
         return None
+    if _ASCII_INTEGER.fullmatch(s) and len(s) <= MAX_NUMBER_DIGITS:
+        return Number(Fraction(int(s)))  # fast path: the same value the decimal route below reads
     m = _PLAIN_NUMBER.match(s)
     if m:
         sign, whole, frac, pct = m.groups()

@@ -1,10 +1,14 @@
-"""The rule verifier: ``answers.grade`` over a batch (paper §3.2: exact match, normalised numeric equality)."""
+"""The rule verifier: ``answers.grade`` over a batch (paper §3.2: exact match, normalised numeric equality).
+
+Every response is extracted; each distinct (answer, ground truth) pair of the batch is compared
+once (``answers.GradeCache``): debate agents repeat each other's answers across agents and rounds.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agentark_core.answers import Grade, grade
+from agentark_core.answers import Grade, GradeCache
 from agentark_core.answers.sandbox import DEFAULT_TIMEOUT_S
 from agentark_core.llm.types import Generator
 from agentark_core.verify.base import VERIFIERS, VerifyItem
@@ -23,4 +27,5 @@ class RuleVerifier:
         self.timeout_s = timeout_s
 
     def verify(self, items: Sequence[VerifyItem]) -> list[Grade]:
-        return [grade(it.response, it.gt, it.task_type, it.choices, self.timeout_s) for it in items]
+        cache = GradeCache(self.timeout_s)
+        return [cache.grade(it.response, it.gt, it.task_type, it.choices) for it in items]
