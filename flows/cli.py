@@ -15,7 +15,6 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -59,7 +58,7 @@ def fail(exc: BaseException) -> None:
 
 @app.command()
 def run(
-    recipe: Optional[str] = typer.Argument(None, help="Recipe YAML (default: the embedded demo)."),
+    recipe: str | None = typer.Argument(None, help="Recipe YAML (default: the embedded demo)."),
     set_: list[str] = typer.Option([], "--set", help="Override a field: --set debate.n_agents=7"),
     only: list[str] = typer.Option([], "--only", help="Run only this stage (repeatable); upstreams must exist."),
     as_json: bool = typer.Option(False, "--json", help="Print the artifact refs as one JSON line."),
@@ -145,7 +144,7 @@ def print_headline(loaded) -> None:
     console.print(f"report: {local}/report.md  (artifact {key}; `agentark artifacts show {key}`)")
 
 
-def _store(root: Optional[str]):
+def _store(root: str | None):
     from tasks.store import open_store
 
     return open_store(root or StoreSection().resolved_root())
@@ -153,10 +152,10 @@ def _store(root: Optional[str]):
 
 @artifacts_app.command("ls")
 def artifacts_ls(
-    stage: Optional[str] = typer.Option(None, help="Only this stage."),
-    recipe: Optional[str] = typer.Option(None, help="Only artifacts made by this recipe name."),
-    since: Optional[str] = typer.Option(None, help="Only artifacts created on/after this ISO date."),
-    store: Optional[str] = typer.Option(None, help="Store root URI (default: $AGENTARK_STORE or the data dir)."),
+    stage: str | None = typer.Option(None, help="Only this stage."),
+    recipe: str | None = typer.Option(None, help="Only artifacts made by this recipe name."),
+    since: str | None = typer.Option(None, help="Only artifacts created on/after this ISO date."),
+    store: str | None = typer.Option(None, help="Store root URI (default: $AGENTARK_STORE or the data dir)."),
 ) -> None:
     """List committed artifacts, newest first."""
     try:
@@ -178,7 +177,7 @@ def artifacts_ls(
 def artifacts_show(
     key: str = typer.Argument(..., help="Artifact key (or a unique prefix)."),
     rows: int = typer.Option(5, help="How many rows to preview."),
-    store: Optional[str] = typer.Option(None, help="Store root URI."),
+    store: str | None = typer.Option(None, help="Store root URI."),
 ) -> None:
     """Show an artifact's manifest and its first rows."""
     try:
@@ -200,7 +199,7 @@ def artifacts_show(
 @app.command()
 def grid(
     spec: Path = typer.Argument(..., help="Grid spec YAML: grid: {base, axes, overrides, max_concurrency}."),
-    out: Optional[Path] = typer.Option(None, help="Folder for the combined report (default: the store)."),
+    out: Path | None = typer.Option(None, help="Folder for the combined report (default: the store)."),
 ) -> None:
     """Run a grid of recipes (cartesian product of axes); shared stages run once."""
     try:
@@ -221,7 +220,7 @@ def grid(
 def report(
     key: str = typer.Argument(..., help="Key (or prefix) of a report artifact."),
     out: Path = typer.Option(Path("agentark-report"), help="Folder to write report.md/.html and images into."),
-    store: Optional[str] = typer.Option(None, help="Store root URI."),
+    store: str | None = typer.Option(None, help="Store root URI."),
 ) -> None:
     """Write a stored report (markdown, HTML, plots) to a local folder."""
     try:
@@ -238,7 +237,7 @@ def report(
 
 @recipe_app.command("show")
 def recipe_show(
-    recipe: Optional[str] = typer.Argument(None, help="Recipe YAML (default: the embedded demo)."),
+    recipe: str | None = typer.Argument(None, help="Recipe YAML (default: the embedded demo)."),
     set_: list[str] = typer.Option([], "--set", help="Override a field."),
 ) -> None:
     """Print the fully resolved recipe (defaults + file + overrides)."""

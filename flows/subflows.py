@@ -8,8 +8,8 @@ heartbeats already detect a crash, so their heartbeats are switched off here: a 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from prefect.context import SettingsContext, get_settings_context
 

@@ -68,7 +68,7 @@ class ArtifactLock:
         if holder is not None and holder.get("run_id") == self.run_id:
             self.store.remove(self.path)
 
-    def __enter__(self) -> "ArtifactLock":
+    def __enter__(self) -> ArtifactLock:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -46,7 +46,7 @@ def summary_markdown(manifest: dict) -> str:
         f"- schema: {manifest['schema']['name']} v{manifest['schema']['version']}",
         f"- rows: {manifest['rows']} in {manifest['n_shards']} shard(s)",
         f"- wall time: {manifest['timings']['wall_s']} s",
-        f"- inputs: " + (", ".join(f"{n} `{v['key']}`" for n, v in manifest["inputs"].items()) or "none"),
+        "- inputs: " + (", ".join(f"{n} `{v['key']}`" for n, v in manifest["inputs"].items()) or "none"),
         f"- browse: `agentark artifacts show {manifest['key']}`",
     ]
     metrics = manifest.get("metrics") or {}

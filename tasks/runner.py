@@ -19,10 +19,11 @@ import importlib
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -60,11 +61,11 @@ class Stage:
     version: str
     schema: str
     reads: tuple[str, ...]
-    plan: Callable[["StageContext"], int]
-    run_shard: Callable[["StageContext", int], pd.DataFrame]
+    plan: Callable[[StageContext], int]
+    run_shard: Callable[[StageContext, int], pd.DataFrame]
     inputs: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()
     code: tuple[str, ...] = ()
-    summarize: Callable[["StageContext"], dict] | None = None
+    summarize: Callable[[StageContext], dict] | None = None
     fingerprint: Callable[[Any], Any] | None = None
 
     def inputs_for(self, recipe: Any) -> tuple[str, ...]:
@@ -266,7 +267,7 @@ def _manifest(ctx: StageContext, n_shards: int, rows: list[int], shard_s: dict, 
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
 
 
 def _ref(store: ArtifactStore, stage: Stage, key: str, reused: bool) -> ArtifactRef:

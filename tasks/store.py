@@ -19,8 +19,8 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import fsspec

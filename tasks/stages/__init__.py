@@ -44,6 +44,14 @@ def pipeline_order(recipe: Any, names: list[str] | None = None) -> list[Stage]:
     return order
 
 
-from tasks.stages import (  # noqa: E402,F401  (registration)
-    debate, evaluate, extract, ingest, label, models, report, toy, train,
+from tasks.stages import (  # noqa: F401  (registration)
+    debate,
+    evaluate,
+    extract,
+    ingest,
+    label,
+    models,
+    report,
+    toy,
+    train,
 )

@@ -29,7 +29,6 @@ def questions_from_frame(frame: pd.DataFrame) -> list[Question]:
 def generator_for(ctx: StageContext, input_name: str, backend: str, options: dict[str, Any]):
     """One generator per (model, backend) per process, so shards reuse the loaded model."""
     from agentark_core.llm import make_generator
-
     from tasks.stages.checkpoints import model_location
 
     location = model_location(ctx, input_name)

@@ -58,7 +58,7 @@ def summarize(ctx: StageContext) -> dict:
     per_q = turns.groupby("question_id")
     return {
         "questions": int(per_q.ngroups),
-        "turns": int(len(turns)),
+        "turns": len(turns),
         "mean_rounds": round(float(agents.groupby("question_id")["round"].max().mean()), 3),
         "completion_tokens_per_question": round(float(per_q["completion_tokens"].sum().mean()), 1),
         "calls_per_question": round(float(per_q.size().mean()), 2),

@@ -73,7 +73,7 @@ def eval_stage(label: str, model_input: str, mas: bool) -> Stage:
 def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
     """Accuracy and cost from the records; reasoning perplexity (single models with gold traces)."""
     records = pd.concat(list(ctx.output_frames()), ignore_index=True)
-    out = {"accuracy": round(float(records["correct"].mean()), 4), "n": int(len(records)),
+    out = {"accuracy": round(float(records["correct"].mean()), 4), "n": len(records),
            "completion_tokens_per_question": round(float(records["completion_tokens"].mean()), 2),
            "calls_per_question": round(float(records["calls"].mean()), 3)}
     questions = _questions(ctx)

@@ -61,7 +61,7 @@ def trajectories_shard(ctx: StageContext, index: int) -> pd.DataFrame:
 def trajectories_summary(ctx: StageContext) -> dict:
     frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
     per_q = frame.groupby("question_id")["kept"].first()
-    return {"trajectories": int(len(frame)), "questions": int(len(per_q)), "kept_questions": int(per_q.sum()),
+    return {"trajectories": len(frame), "questions": len(per_q), "kept_questions": int(per_q.sum()),
             "dropped_questions": int((~per_q).sum()), "corrective": int(frame["is_corrective"].sum()),
             "final_correct_rate": round(float(frame["final_correct"].mean()), 4)}
 
@@ -117,7 +117,7 @@ def da_summary(ctx: StageContext) -> dict:
 
 def sft_summary(ctx: StageContext) -> dict:
     frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
-    out = {"examples": int(len(frame)), "questions": int(frame["question_id"].nunique())}
+    out = {"examples": len(frame), "questions": int(frame["question_id"].nunique())}
     if len(frame):
         out["mean_group_size"] = round(float(frame.groupby("question_id").size().mean()), 3)
     return out
@@ -126,7 +126,7 @@ def sft_summary(ctx: StageContext) -> dict:
 def prm_summary(ctx: StageContext) -> dict:
     frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
     labels = [label for row in frame["step_labels"] for label in row]
-    return {"traces": int(len(frame)), "steps": len(labels), "positive_steps": int(sum(labels)),
+    return {"traces": len(frame), "steps": len(labels), "positive_steps": int(sum(labels)),
             "negative_steps": int(len(labels) - sum(labels)),
             "sources": frame["source"].value_counts().to_dict()}
 

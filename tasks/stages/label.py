@@ -68,7 +68,7 @@ def summarize(ctx: StageContext) -> dict:
     final = agents.loc[agents.groupby(["question_id", "agent_id"])["round"].idxmax()]
     agg = labels[labels["role"] == "aggregator"]
     return {
-        "labels": int(len(labels)),
+        "labels": len(labels),
         "round1_agent_accuracy": round(float(first["correct"].mean()), 4) if len(first) else None,
         "final_round_agent_accuracy": round(float(final["correct"].mean()), 4) if len(final) else None,
         "aggregator_accuracy": round(float(agg["correct"].mean()), 4) if len(agg) else None,

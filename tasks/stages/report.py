@@ -40,7 +40,7 @@ def summary_rows(ctx: StageContext) -> list[dict]:
         labels = {k: records.iloc[0][k] for k in ("benchmark", "model", "protocol")}
         for metric in EXTRA_METRICS:
             if metrics.get(metric) is not None:
-                rows.append({**labels, "metric": metric, "value": float(metrics[metric]), "n": int(len(records))})
+                rows.append({**labels, "metric": metric, "value": float(metrics[metric]), "n": len(records)})
         for dimension, value in ((metrics.get("judge") or {}).get("means") or {}).items():
             rows.append({**labels, "metric": f"judge_{dimension}", "value": float(value),
                          "n": int(metrics["judge"]["n_judged"])})

@@ -6,7 +6,6 @@ evaluated single-agent and as a debate (stages ingest_eval -> teacher -> eval_te
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,23 +13,14 @@ import pytest
 import yaml
 
 from agentark_core.config_loader import ConfigError
+from tests.data_files import gsm8k_answers, write_gsm8k
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-ROWS = [
-    {"question": "Tom has 3 apples and buys 4 more. How many apples?", "answer": "3 + 4 = 7\n#### 7"},
-    {"question": "A box holds 12 pens. How many pens in 3 boxes?", "answer": "12 * 3 = 36\n#### 36"},
-    {"question": "Ann reads 5 pages a day. How many pages in 6 days?", "answer": "5*6=30\n#### 30"},
-    {"question": "Sara had 1,200 stamps and gave away 200. How many left?", "answer": "1200-200=1000\n#### 1,000"},
-]
-
-
 @pytest.fixture
 def spec(tmp_path):
-    answers = {r["question"]: r["answer"].split("####")[1].strip().replace(",", "") for r in ROWS}
-    # answers without gold reasoning: no perplexity pass, which needs a local checkpoint, not a script
-    data = tmp_path / "gsm8k.jsonl"
-    data.write_text("\n".join(json.dumps({"question": q, "answer": f"#### {a}"}) for q, a in answers.items()) + "\n")
+    answers = gsm8k_answers()
+    data = write_gsm8k(tmp_path / "gsm8k.jsonl", with_reasoning=False)
     (tmp_path / "base.yaml").write_text(yaml.safe_dump({
         "name": "grid-test",
         "stages": ["report"],
@@ -106,8 +96,7 @@ def _pipeline_parents(recipe: str) -> list[bool]:
 def test_grid_report_into_the_store_and_cells_without_evaluation(tmp_path):
     from flows.grid import grid
 
-    data = tmp_path / "gsm8k.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
+    data = write_gsm8k(tmp_path / "gsm8k.jsonl")
     result = grid(axes={"data.limit": [1, 2, 1]}, max_concurrency=3, overrides=[
         f"store.root={tmp_path / 'store'}", "stages=[ingest]", "data.dataset=gsm8k", f"data.source={data}"])
     assert [c["status"] for c in result["cells"]] == ["completed"] * 3 and result["failed"] == 0

@@ -11,20 +11,13 @@ from schemas import validate
 from tasks.runner import run_in_process
 from tasks.stages import pipeline_order
 from tasks.store import ArtifactStore
-
-ROWS = [
-    {"question": "Tom has 3 apples and buys 4 more. How many apples?", "answer": "3 + 4 = 7\n#### 7"},
-    {"question": "A box holds 12 pens. How many pens in 3 boxes?", "answer": "12 * 3 = 36\n#### 36"},
-    {"question": "Sara had 1,200 stamps and gave away 200. How many left?", "answer": "1200-200=1000\n#### 1,000"},
-    {"question": "Ann reads 5 pages a day. How many pages in 6 days?", "answer": "5*6=30\n#### 30"},
-]
+from tests.data_files import GSM8K_ROWS, gsm8k_answers, write_gsm8k
 
 
 @pytest.fixture
 def recipe(tmp_path):
-    data = tmp_path / "gsm8k.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
-    answers = {r["question"]: r["answer"].split("####")[1].strip().replace(",", "") for r in ROWS}
+    data = write_gsm8k(tmp_path / "gsm8k.jsonl")
+    answers = gsm8k_answers()
     return load_recipe(None, [
         f"store.root={tmp_path / 'store'}", "data.dataset=gsm8k", f"data.source={data}", "data.limit=null",
         "teacher.model=oracle", "teacher.backend=tests.fake_backends:oracle",
@@ -62,7 +55,7 @@ def test_backend_failure_fails_its_shard_not_silently(recipe, tmp_path):
 
     from tests.fake_backends import BackendDown
 
-    options = dict(recipe.teacher.options, fail_on=ROWS[2]["question"])  # question 3 -> shard 1
+    options = dict(recipe.teacher.options, fail_on=GSM8K_ROWS[2]["question"])  # question 3 -> shard 1
     broken = replace(recipe, teacher=replace(recipe.teacher, backend="tests.fake_backends:failing", options=options))
     store = ArtifactStore(str(tmp_path / "store"))
     with pytest.raises(BackendDown) as info:

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 
 import pytest
 import yaml
 
 from tasks.store import ArtifactStore
+from tests.data_files import write_gsm8k
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-GSM8K_ROWS = [
-    {"question": "Tom has 3 apples and buys 4 more. How many apples?", "answer": "3 + 4 = 7\n#### 7"},
-    {"question": "A box holds 12 pens. How many pens in 3 boxes?", "answer": "12 * 3 = 36\n#### 36"},
-    {"question": "Sara had 1,200 stamps and gave away 200. How many left?", "answer": "1200-200=1000\n#### 1,000"},
-]
-
-
 @pytest.fixture
 def recipe_file(tmp_path):
-    data = tmp_path / "gsm8k.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in GSM8K_ROWS) + "\n")
+    data = write_gsm8k(tmp_path / "gsm8k.jsonl")
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump({
         "name": "flow-test",
@@ -63,10 +55,10 @@ def test_pipeline_runs_then_reruns_cached(recipe_file, tmp_path):
 
     refs = pipeline(recipe=str(recipe_file))
     ingest = refs["ingest"]
-    assert ingest["rows"] == 3 and not ingest["reused"]
+    assert ingest["rows"] == 4 and not ingest["reused"]
     store = ArtifactStore(str(tmp_path / "store"))
     frame = store.read_frame("ingest", ingest["key"])
-    assert sorted(frame["gt"]) == ["1000", "36", "7"]
+    assert sorted(frame["gt"]) == ["1000", "30", "36", "7"]
     assert store.read_manifest("ingest", ingest["key"])["n_shards"] == 2
 
     again = pipeline(recipe=str(recipe_file))
@@ -93,7 +85,7 @@ def test_stage_flow_alone_and_unknown_stage(recipe_file):
     from flows.stages import ingest
 
     ref = ingest(recipe=str(recipe_file))
-    assert ref["rows"] == 3
+    assert ref["rows"] == 4
     with pytest.raises(ValueError, match="unknown stage"):
         pipeline(recipe=str(recipe_file), only=["nope"])
 
