@@ -124,7 +124,8 @@ def questions_by_id(
         return questions
     require_columns(questions, QUESTION_COLUMNS, "questions")
     rows = questions.loc[questions["question_id"].isin(wanted), list(QUESTION_COLUMNS)]
-    out = {row["question_id"]: question_from_row(row) for row in rows.to_dict("records")}
+    columns = [rows[c].tolist() for c in QUESTION_COLUMNS]  # column lists: far faster than to_dict rows
+    out = {values[0]: question_from_row(dict(zip(QUESTION_COLUMNS, values))) for values in zip(*columns)}
     missing = sorted(wanted - out.keys())
     if missing:
         raise ValueError(f"questions: no row for question_id(s) {missing[:5]} used by the debate log")

@@ -107,7 +107,7 @@ def build_prm(
     require_columns(trajectories, TRAJECTORY_COLUMNS, "trajectories")
     require_columns(rounds, ROUND_COLUMNS, "agent rounds")
     cand = _candidates(trajectories, rounds)
-    lookup = questions_by_id(questions, set(cand["question_id"]))
+    lookup = questions_by_id(questions, cand["question_id"].unique().tolist())
     qids, agents, rnds = cand["question_id"].tolist(), cand["agent_id"].tolist(), cand["round"].tolist()
     sources = cand["source"].tolist()
     steps = [split_steps(t, splitter) for t in cand["trace"].tolist()]

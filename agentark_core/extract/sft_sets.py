@@ -64,8 +64,8 @@ def sft_rows(picked: pd.DataFrame, questions: dict[str, Question], kind: str) ->
     known = (
         picked["answer"] if "answer" in picked.columns else pd.Series(None, index=picked.index, dtype=object)
     )
-    table = picked[list(PICK_COLUMNS)].assign(known=known)
-    for qid, agent, trace, weight, size, graded in table.itertuples(index=False):
+    columns = [picked[c].tolist() for c in PICK_COLUMNS] + [known.tolist()]
+    for qid, agent, trace, weight, size, graded in zip(*columns):
         q = questions[qid]
         reasoning, answer = split_final_answer(
             trace, q.task_type, q.choices, graded if isinstance(graded, str) else None
@@ -140,4 +140,4 @@ def build_rsft(
     if max_per_question is not None:
         good = good.loc[good.groupby("question_id", sort=False).cumcount() < max_per_question]
     picked = with_final_answers(good, rounds).assign(weight=1.0, group_size=1)
-    return sft_rows(picked, questions_by_id(questions, picked["question_id"]), "rsft")
+    return sft_rows(picked, questions_by_id(questions, picked["question_id"].unique().tolist()), "rsft")

@@ -88,7 +88,7 @@ def extract_shard(
     """
     config = config or ExtractConfig()
     rounds = agent_rounds(turns, labels)
-    lookup = questions_by_id(questions, set(rounds["question_id"]))
+    lookup = questions_by_id(questions, rounds["question_id"].unique().tolist())
     trajectories, stats = build_trajectories(rounds, lookup, config.min_correct)
     rsft = build_rsft(trajectories, lookup, config.max_per_question, config.corrective_first, rounds)
     da, selection = build_da(
