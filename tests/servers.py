@@ -80,7 +80,7 @@ class SeaweedS3:
         cmd = [self.binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
                f"-filer.port={ports['filer']}", "-s3", f"-s3.port={ports['s3']}", f"-s3.config={config}",
-               "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=50"]
+               "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=200"]
         log = (self.workdir / "weed.log").open("wb")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         self._wait(timeout_s)
@@ -115,12 +115,17 @@ class SeaweedS3:
                     raise
                 time.sleep(0.5)
 
-    def new_bucket(self) -> str:
+    bucket = "agentark-tests"
+
+    def new_root(self) -> str:
+        """A fresh ``s3://`` prefix in the session's one bucket (each new bucket would cost
+        SeaweedFS a new collection of volumes)."""
         import s3fs
 
-        name = f"t-{uuid.uuid4().hex[:10]}"
-        s3fs.S3FileSystem(**self.storage_options()).mkdir(name)
-        return name
+        fs = s3fs.S3FileSystem(**self.storage_options())
+        if not fs.exists(self.bucket):
+            fs.mkdir(self.bucket)
+        return f"s3://{self.bucket}/{uuid.uuid4().hex[:10]}"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

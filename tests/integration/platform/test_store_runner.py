@@ -19,7 +19,7 @@ def store(request, tmp_path) -> ArtifactStore:
     if request.param == "file":
         return ArtifactStore(str(tmp_path / "store"))
     server = request.getfixturevalue("s3_server")
-    return ArtifactStore(f"s3://{server.new_bucket()}/prefix", storage_options=server.storage_options())
+    return ArtifactStore(server.new_root(), storage_options=server.storage_options())
 
 
 def test_shard_roundtrip_and_commit_marker(store):
@@ -134,7 +134,7 @@ def test_files_roundtrip(store, tmp_path):
 
 
 def test_credentials_never_in_manifest(s3_server, tmp_path):
-    store = ArtifactStore(f"s3://{s3_server.new_bucket()}/p", storage_options=s3_server.storage_options())
+    store = ArtifactStore(s3_server.new_root(), storage_options=s3_server.storage_options())
     ref = run_stage(COUNT, CountRecipe(n_shards=1, rows_per_shard=1), store, progress=False)
     raw = store.fs.cat(store.path("count", ref.key, "_manifest.json")).decode()
     assert s3_server.secret_key not in raw and s3_server.access_key not in raw
