@@ -6,7 +6,13 @@ import asyncio
 
 from tasks.store import ArtifactStore
 from tests.integration.deploy.conftest import (
-    deployed, on_server, postgres_db, prefect_server, wait_final, worker, write_recipe,
+    deployed,
+    on_server,
+    postgres_db,
+    prefect_server,
+    wait_final,
+    worker,
+    write_recipe,
 )
 
 

@@ -7,7 +7,12 @@ import pytest
 
 from tasks.store import ArtifactStore
 from tests.integration.deploy.conftest import (
-    deployed, on_server, prefect_server, wait_final, worker, write_recipe,
+    deployed,
+    on_server,
+    prefect_server,
+    wait_final,
+    worker,
+    write_recipe,
 )
 
 GPU_STAGES = {"debate", "label", "toy_models"}
