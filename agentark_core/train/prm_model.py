@@ -131,8 +131,8 @@ class PRM(nn.Module):
 
     def forward(self, input_ids, step_rows, step_cols, attention_mask=None, **backbone_kwargs) -> torch.Tensor:
         """Step scores (logits) ``(n_steps,)`` for a batch from :func:`collate_traces` (padded or padding-free)."""
-        hidden = self.backbone(
-            input_ids=input_ids, attention_mask=attention_mask, **backbone_kwargs
+        hidden = self.backbone(  # no KV cache: it would also hide packed sequences from the mask builder
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **backbone_kwargs
         ).last_hidden_state
         return self.head(hidden[step_rows, step_cols].float()).squeeze(-1)
 

@@ -1,0 +1,336 @@
+"""Benchmark: SFT (paper §3.3.1-3.3.2) and PRM (§3.3.3) train-step throughput and MFU, ours vs plain HF, one run.
+
+Variants (all on the same synthetic variable-length examples, same model, same device):
+
+- ``sft/plain_hf``: a vanilla ``transformers.Trainer`` (``bf16=True`` autocast over fp32 weights, default
+  ``sdpa`` attention, padded batches of ``--plain-batch`` examples, the model's own cross-entropy);
+- ``sft/ours_*``: :func:`agentark_core.train.sft.build_trainer` with the speed options of each row
+  (padding-free weighted batches, varlen flash attention, bf16 weights, micro-batch size);
+- ``prm/plain``: the PRM stage-II loop with padded batches and ``sdpa`` (the plain PyTorch + HF loop);
+- ``prm/ours_*``: the same loop with padding-free batches / varlen attention / bf16 weights.
+
+MFU = achieved model FLOP/s ÷ peak dense bf16 FLOP/s (``--peak-tflops``, 989 for an H100 SXM). Model FLOPs
+of one trained example with ``L`` tokens of which ``C`` are scored by the LM head (completion tokens)::
+
+    6·N_body·L  +  6·V·d·C  +  6·n_layers·(n_heads·head_dim)·L²
+
+``N_body`` = parameters of the transformer blocks (embeddings excluded), ``V·d`` the LM-head projection
+(only for SFT, only on scored tokens), the last term causal self-attention (QKᵀ and AV, forward + 2×
+backward, half of the L² score matrix). Padding never counts, so a padded run pays for work that
+earns nothing. The same formula is used for every variant, so the MFU ratio is the throughput ratio.
+Timing: ``--warmup`` steps, then ``--steps`` timed steps between CUDA syncs.
+
+Run:
+    PYTHONPATH=. python bench/bench_train_mfu.py --tiny                      # CPU smoke test
+    PYTHONPATH=. python bench/bench_train_mfu.py --out results.json          # H100, Qwen3-0.6B shape
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from bench.bench_grpo_step import build_student
+
+logger = logging.getLogger("bench_train_mfu")
+WORDS = "the sum of and is so we add then carry each term step value gives next total check".split()
+
+
+def make_text(rng: random.Random, n_words: int) -> str:
+    """Arithmetic-flavoured filler text of ``n_words`` words."""
+    return " ".join(str(rng.randint(0, 999)) if rng.random() < 0.3 else rng.choice(WORDS) for _ in range(n_words))
+
+
+def sft_rows(n: int, min_words: int, max_words: int, seed: int = 0) -> list[dict]:
+    """``sft_examples`` rows whose completion length is uniform in [min_words, max_words] words."""
+    rng = random.Random(seed)
+    return [
+        {
+            "prompt": make_text(rng, rng.randint(20, 60)),
+            "reasoning": make_text(rng, rng.randint(min_words, max_words)),
+            "answer": f"Final Answer: {rng.randint(0, 99)}",
+            "weight": 1.0,
+        }
+        for _ in range(n)
+    ]
+
+
+def prm_rows(n_questions: int, min_words: int, max_words: int, seed: int = 0) -> list[dict]:
+    """``prm_examples`` rows: 4 traces per question, 3-8 steps each, mixed labels."""
+    rng = random.Random(seed)
+    rows = []
+    for q in range(n_questions):
+        prompt = make_text(rng, rng.randint(20, 60))
+        for t in range(4):
+            n_steps = rng.randint(3, 8)
+            words = rng.randint(min_words, max_words) // n_steps
+            labels = [1] * n_steps if t == 0 else [int(rng.random() < 0.5) for _ in range(n_steps)]
+            rows.append(
+                {
+                    "question_id": f"q{q}",
+                    "trace_id": f"q{q}-{t}",
+                    "prompt": prompt,
+                    "steps": [make_text(rng, max(words, 1)) for _ in range(n_steps)],
+                    "step_labels": labels,
+                }
+            )
+    return rows
+
+
+def model_shape(path: str) -> dict:
+    """The numbers the FLOP formula needs, read off the saved model."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(path)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    body = sum(p.numel() for name, p in model.named_parameters() if ".layers." in name)
+    head_dim = getattr(config, "head_dim", config.hidden_size // config.num_attention_heads)
+    return {
+        "n_body": body,
+        "lm_head": config.vocab_size * config.hidden_size,
+        "layers": config.num_hidden_layers,
+        "d_attn": config.num_attention_heads * head_dim,
+    }
+
+
+def example_flops(shape: dict, length: int, scored: int, lm_head: bool) -> float:
+    """Model FLOPs of one trained example (formula in the module docstring)."""
+    flops = 6 * shape["n_body"] * length + 6 * shape["layers"] * shape["d_attn"] * length**2
+    return flops + (6 * shape["lm_head"] * scored if lm_head else 0)
+
+
+class StepClock:
+    """Records each optimizer step's wall time (CUDA-synced) and the examples collated for it."""
+
+    def __init__(self, sync: bool) -> None:
+        self.sync, self.times, self.batches, self._start = sync, [], [], 0.0
+
+    def begin(self) -> None:
+        if self.sync:
+            torch.cuda.synchronize()
+        self._start = time.perf_counter()
+
+    def end(self) -> None:
+        if self.sync:
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - self._start)
+
+    def wrap_collator(self, collate):
+        def recording(examples):
+            self.batches.append([(len(ex["input_ids"]), _scored(ex)) for ex in examples])
+            return collate(examples)
+
+        return recording
+
+
+def _scored(example: dict) -> int:
+    labels = example.get("labels")
+    return len(example["input_ids"]) - 1 if labels is None else sum(1 for x in labels[1:] if x != -100)
+
+
+def summarize(name: str, clock: StepClock, shape: dict, args, lm_head: bool) -> dict:
+    """tokens/s and MFU over the timed steps (the ones after ``args.warmup``)."""
+    timed = slice(args.warmup, args.warmup + args.steps)
+    seconds = sum(clock.times[timed])
+    batches = clock.batches[timed]
+    tokens = sum(length for batch in batches for length, _ in batch)
+    flops = sum(example_flops(shape, length, scored, lm_head) for batch in batches for length, scored in batch)
+    row = {
+        "variant": name,
+        "tokens_per_s": tokens / seconds,
+        "tflops": flops / seconds / 1e12,
+        "mfu": flops / seconds / (args.peak_tflops * 1e12),
+        "step_ms": 1000 * seconds / len(clock.times[timed]),
+        "tokens_per_step": tokens / len(batches),
+    }
+    if torch.cuda.is_available():
+        row["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        torch.cuda.reset_peak_memory_stats()
+    logger.info("%s", row)
+    return row
+
+
+SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers Trainer)
+    "plain_hf": None,
+    "ours_padded": {"padding_free": False, "attn_implementation": "sdpa", "batch": 8},
+    "ours_pf": {"padding_free": True, "batch": 8},
+    "ours_pf_bf16": {"padding_free": True, "model_dtype": "bfloat16", "batch": 8},
+    "ours_pf_b16": {"padding_free": True, "batch": 16},
+    "ours_pf_bf16_b16": {"padding_free": True, "model_dtype": "bfloat16", "batch": 16},
+    "ours_pf_bf16_b32": {"padding_free": True, "model_dtype": "bfloat16", "batch": 32},
+    "ours_pf_bf16_b16_liger": {"padding_free": True, "model_dtype": "bfloat16", "batch": 16, "liger": True},
+}
+PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (the loop as first written)
+    "plain": {"padding_free": False, "attn_implementation": "sdpa", "traces_per_batch": 8},
+    "ours_pf": {"padding_free": True, "traces_per_batch": 8},
+    "ours_pf_bf16": {"padding_free": True, "model_dtype": "bfloat16", "traces_per_batch": 8},
+    "ours_pf_b16": {"padding_free": True, "traces_per_batch": 16},
+    "ours_pf_bf16_b16": {"padding_free": True, "model_dtype": "bfloat16", "traces_per_batch": 16},
+    "ours_pf_bf16_b32": {"padding_free": True, "model_dtype": "bfloat16", "traces_per_batch": 32},
+}
+
+
+def clock_callback(clock: StepClock):
+    """A TrainerCallback that ticks ``clock`` at the end of every optimizer step."""
+    from transformers import TrainerCallback
+
+    class Tick(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            clock.begin()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            clock.end()
+            clock.begin()
+
+    return Tick()
+
+
+def run_sft(path: str, rows: list[dict], args, options: dict | None, clock: StepClock, out: str) -> None:
+    """Train ``warmup + steps`` SFT steps with one variant, ticking ``clock``."""
+    cuda = args.device == "cuda"
+    common = {
+        "output_dir": out,
+        "max_steps": args.warmup + args.steps,
+        "bf16": cuda,
+        "use_cpu": not cuda,
+        "report_to": "none",
+        "save_strategy": "no",
+        "logging_steps": 10**6,
+        "seed": 0,
+    }
+    if options is None:
+        trainer = plain_sft_trainer(path, rows, args, common)
+    else:
+        from agentark_core.train.sft import build_trainer
+        from agentark_core.train.sft_config import AgentArkSFTConfig
+
+        options = dict(options)
+        batch, liger = options.pop("batch"), options.pop("liger", False)
+        config = AgentArkSFTConfig(**common, **options, per_device_train_batch_size=batch, use_liger_kernel=liger)
+        trainer = build_trainer(path, rows, out, config)
+    trainer.data_collator = clock.wrap_collator(trainer.data_collator)
+    trainer.add_callback(clock_callback(clock))
+    trainer.train()
+
+
+def plain_sft_trainer(path: str, rows: list[dict], args, common: dict):
+    """Vanilla HF: ``Trainer`` + ``DataCollatorForSeq2Seq`` padding + the model's own loss, all defaults."""
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from agentark_core.train.sft import build_dataset
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    dataset = build_dataset(tokenizer, rows, 1.0, None).remove_columns(["token_weights"])
+    return Trainer(
+        model=AutoModelForCausalLM.from_pretrained(path),
+        args=TrainingArguments(**common, per_device_train_batch_size=args.plain_batch),
+        train_dataset=dataset,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+    )
+
+
+def run_prm(path: str, rows: list[dict], args, options: dict, clock: StepClock) -> None:
+    """Train ``warmup + steps`` PRM stage-II steps with one variant, ticking ``clock`` per step."""
+    from agentark_core.train import prm_train
+    from agentark_core.train.prm_model import PRM
+
+    config = prm_train.PRMConfig(**options, stage2_max_steps=args.warmup + args.steps, warmup_ratio=0.0)
+    prm = PRM.from_student(path, config.step_separator, **prm_train._load_kwargs(config)).to(args.device)
+    traces = prm_train.load_traces(rows, prm.tokenizer, config)
+    collate = prm_train.batch_tensors
+
+    def recording(batch, pad_token_id, padding_free=False):
+        if clock.batches:
+            clock.end()
+        clock.begin()
+        clock.batches.append([(len(t["input_ids"]), 0) for t in batch])
+        return collate(batch, pad_token_id, padding_free)
+
+    prm_train.batch_tensors = recording
+    try:
+        prm_train.run_stage(prm, traces, config, stage=2)
+        clock.end()
+    finally:
+        prm_train.batch_tensors = collate
+
+
+def run_variant(kind: str, name: str, path: str, rows: list[dict], args, shape: dict) -> dict | None:
+    """Run one variant in a fresh temp dir; a failure (OOM, missing package) is reported, not fatal."""
+    clock = StepClock(sync=args.device == "cuda")
+    options = (SFT_VARIANTS if kind == "sft" else PRM_VARIANTS)[name]
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            if kind == "sft":
+                run_sft(path, rows, args, options, clock, out)
+            else:
+                run_prm(path, rows, args, options, clock)
+        return summarize(f"{kind}/{name}", clock, shape, args, lm_head=kind == "sft")
+    except Exception as err:  # a bench row, not a library path: report and go on
+        logger.warning("%s/%s failed: %s: %s", kind, name, type(err).__name__, str(err)[:300])
+        return {"variant": f"{kind}/{name}", "error": f"{type(err).__name__}: {str(err)[:200]}"}
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def print_table(rows: list[dict]) -> None:
+    """Markdown table; ``ratio`` = this row's MFU ÷ the plain baseline of its kind."""
+    base = {r["variant"].split("/")[0]: r["mfu"] for r in rows if r["variant"] in ("sft/plain_hf", "prm/plain") and "mfu" in r}
+    print("| variant | tokens/s | TFLOP/s | MFU | ratio vs plain | step ms | tokens/step | peak GiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['variant']} | failed: {r['error']} |")
+            continue
+        ratio = r["mfu"] / base[r["variant"].split("/")[0]] if r["variant"].split("/")[0] in base else float("nan")
+        print(
+            f"| {r['variant']} | {r['tokens_per_s']:.0f} | {r['tflops']:.1f} | {100 * r['mfu']:.1f}% | {ratio:.2f} |"
+            f" {r['step_ms']:.1f} | {r['tokens_per_step']:.0f} | {r.get('peak_mem_gib', 0):.1f} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny Qwen3 on CPU (smoke test)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--plain-batch", type=int, default=8, help="per-device batch of the plain HF run")
+    parser.add_argument("--min-words", type=int, default=100)
+    parser.add_argument("--max-words", type=int, default=700)
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100 SXM: 989)")
+    parser.add_argument("--sft", default=",".join(SFT_VARIANTS), help="SFT variants, comma-separated")
+    parser.add_argument("--prm", default=",".join(PRM_VARIANTS), help="PRM variants, comma-separated")
+    parser.add_argument("--out", help="write the rows as JSON here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args.device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
+    if args.tiny:
+        args.steps, args.warmup, args.min_words, args.max_words = min(args.steps, 2), 1, 10, 60
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build_student("tiny" if args.tiny else "qwen3-0.6b", Path(tmp) / "student")
+        shape = model_shape(path)
+        n_examples = 32 * (args.warmup + args.steps)
+        sft, prm = sft_rows(n_examples, args.min_words, args.max_words), prm_rows(n_examples // 4 + 8, args.min_words, args.max_words)
+        rows = [run_variant("sft", name, path, sft, args, shape) for name in args.sft.split(",") if name]
+        rows += [run_variant("prm", name, path, prm, args, shape) for name in args.prm.split(",") if name]
+    if args.out:
+        Path(args.out).write_text(json.dumps({"shape": shape, "args": vars(args), "rows": rows}, indent=2))
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

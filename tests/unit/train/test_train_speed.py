@@ -1,0 +1,82 @@
+"""Speed options on a tiny real Qwen3 (CPU): padding-free batches give the same weighted SFT loss and the
+same PRM step scores as padded ones; option checks name the valid choices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agentark_core.train.prm_model import PRM, collate_traces, encode_trace
+from agentark_core.train.prm_train import PRMConfig
+from agentark_core.train.sft import build_trainer, weighted_collator
+from agentark_core.train.sft_config import AgentArkSFTConfig
+from agentark_core.train.speed import model_kwargs
+
+
+def _rows(n=3):
+    return [
+        {
+            "prompt": f"What is {i} + {7 * i}?" + " Think." * i,
+            "reasoning": f"Step 1: {i} + {7 * i} = {8 * i}." + " Check it again." * (2 * i),
+            "answer": f"Final Answer: {8 * i}",
+            "weight": 1.0 / (i + 1),
+        }
+        for i in range(n)
+    ]
+
+
+def _config(tmp_path, **kw):
+    base = {"output_dir": str(tmp_path), "max_steps": 2, "bf16": False, "use_cpu": True, "report_to": "none"}
+    return AgentArkSFTConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("answer_loss_weight", [1.0, 2.5])
+def test_padding_free_sft_loss_equals_padded(tiny_model_path, tmp_path, answer_loss_weight):
+    trainer = build_trainer(tiny_model_path, _rows(), str(tmp_path), _config(tmp_path, answer_loss_weight=answer_loss_weight))
+    examples = [trainer.train_dataset[i] for i in range(3)]
+    pad_id = trainer.processing_class.pad_token_id
+    padded, flat = weighted_collator(pad_id)(examples), weighted_collator(pad_id, padding_free=True)(examples)
+    lengths = [len(ex["input_ids"]) for ex in examples]
+    assert len(set(lengths)) == 3 and flat["input_ids"].shape == (1, sum(lengths))
+    assert "attention_mask" not in flat and flat["position_ids"][0, lengths[0]] == 0
+    assert flat["token_weights"].sum() == pytest.approx(padded["token_weights"].sum().item())
+    model = trainer.model.eval()
+    with torch.no_grad():
+        losses = [trainer.compute_loss(model, dict(batch)).item() for batch in (padded, flat)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+
+
+def test_padding_free_is_the_default_and_training_runs(tiny_model_path, tmp_path):
+    config = _config(tmp_path, per_device_train_batch_size=3, logging_steps=1)
+    assert config.padding_free and config.attn_implementation == "auto"
+    trainer = build_trainer(tiny_model_path, _rows(), str(tmp_path), config)
+    trainer.train()
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_padding_free_prm_scores_equal_padded(tiny_model_path):
+    prm = PRM.from_student(tiny_model_path).eval()
+    traces = [
+        encode_trace(prm.tokenizer, f"What is {i} + 1?", [f"{i} + 1 = {i + 1}."] * (i + 1), "\n\n")
+        for i in range(3)
+    ]
+    padded = collate_traces(traces, prm.tokenizer.pad_token_id)
+    flat = collate_traces(traces, prm.tokenizer.pad_token_id, padding_free=True)
+    assert flat["input_ids"].shape == (1, sum(len(ids) for ids, _ in traces))
+    assert flat["cu_seq_lens_q"].tolist()[-1] == flat["input_ids"].shape[1]
+    with torch.no_grad():
+        assert torch.allclose(prm(**padded), prm(**flat), atol=1e-5)
+
+
+def test_speed_options_fail_with_valid_names(tmp_path):
+    with pytest.raises(ValueError, match=r"attn_implementation 'flash9' unknown; valid: \['auto', 'sdpa'"):
+        _config(tmp_path, attn_implementation="flash9")
+    with pytest.raises(ValueError, match=r"model dtype 'fp8' unknown; valid: \['float32', 'bfloat16'\]"):
+        PRMConfig(model_dtype="fp8")
+    with pytest.raises(ValueError, match="packing is not supported"):
+        _config(tmp_path, packing=True)
+    assert model_kwargs("auto", "bfloat16", padding_free=True) == {
+        "attn_implementation": "varlen" if torch.cuda.is_available() else "sdpa",
+        "dtype": torch.bfloat16,
+    }
