@@ -30,7 +30,7 @@ import pandas as pd
 from agentark_core.data.question import Question
 from agentark_core.extract.inputs import ROUND_COLUMNS, questions_by_id, require_columns
 from agentark_core.extract.sft_sets import student_prompt
-from agentark_core.extract.steps import split_steps
+from agentark_core.extract.steps import STEP_SPLITTERS
 from agentark_core.extract.trajectories import TRAJECTORY_COLUMNS
 
 PRM_COLUMNS = ("question_id", "trace_id", "prompt", "steps", "step_labels", "is_correct", "source")
@@ -110,21 +110,21 @@ def build_prm(
     lookup = questions_by_id(questions, cand["question_id"].unique().tolist())
     qids, agents, rnds = cand["question_id"].tolist(), cand["agent_id"].tolist(), cand["round"].tolist()
     sources = cand["source"].tolist()
-    steps = [split_steps(t, splitter) for t in cand["trace"].tolist()]
+    split = STEP_SPLITTERS.get(splitter)
     rows = []
     reference: list[set[str]] = []
-    prompt = ""
-    for i, qid in enumerate(qids):
-        if i == 0 or qid != qids[i - 1]:
-            reference, prompt = [], student_prompt(lookup[qid])
-        if not steps[i]:
+    prompt, previous = "", None
+    for qid, agent, round_, source, trace in zip(qids, agents, rnds, sources, cand["trace"].tolist()):
+        if qid != previous:
+            reference, prompt, previous = [], student_prompt(lookup[qid]), qid
+        steps = split(trace)
+        if not steps:
             continue
-        correct = sources[i] == "correct"  # correct traces come first within a question
+        correct = source == "correct"  # correct traces come first within a question
         if correct:
-            for j, step in enumerate(steps[i]):
-                if j == len(reference):
-                    reference.append(set())
+            reference.extend(set() for _ in range(len(steps) - len(reference)))
+            for j, step in enumerate(steps):
                 reference[j].add(_normal(step))
-        labels = [1] * len(steps[i]) if correct else divergence_labels(steps[i], reference)
-        rows.append((qid, trace_id(qid, agents[i], rnds[i]), prompt, steps[i], labels, correct, sources[i]))
+        labels = [1] * len(steps) if correct else divergence_labels(steps, reference)
+        rows.append((qid, trace_id(qid, agent, round_), prompt, steps, labels, correct, source))
     return pd.DataFrame(rows, columns=list(PRM_COLUMNS)).astype({"is_correct": bool})

@@ -31,6 +31,9 @@ _STEP_START = re.compile(r"^\s*(?:[*#]+\s*)?(?:step\s+\d+\s*[:.)]|final answer)"
 _ANSWER_LINE = re.compile(r"\\boxed|\\fbox|####|final answer|answer\s+is|answer\s*[:：]", re.IGNORECASE)
 _FINAL_MARKER = re.compile(r"final answer(?:\s+is)?\s*[:：]?", re.IGNORECASE)
 _SHAPE_TOKEN = re.compile(r"\\[a-zA-Z]+|\d+\.\d+|\d+\s*/\s*\d+|[-+*/×÷=^<>%√]")
+# Without these, no token of _SHAPE_TOKEN starts with a digit and the shape is the plain token string.
+_NUMBER_TOKEN = re.compile(r"\d\.\d|\d\s*/\s*\d")
+_SYMBOL_TOKEN = re.compile(r"\\[a-zA-Z]+|[-+*/×÷=^<>%√]")
 PROSE_SHAPE = "T"  # the shape of a step without any math
 
 
@@ -106,6 +109,8 @@ def step_shape(step: str) -> str:
     Integers vanish, decimals become ``D`` and plain fractions ``F``, so two steps doing the
     same operation on different numbers share a shape; a step without math is ``PROSE_SHAPE``.
     """
+    if not _NUMBER_TOKEN.search(step):  # fast path (most steps): only operators and commands
+        return "".join(_SYMBOL_TOKEN.findall(step)) or PROSE_SHAPE
     out = []
     for token in _SHAPE_TOKEN.findall(step):
         if token[0].isdigit():
