@@ -84,7 +84,7 @@ def lcs_length(a: Sequence, b: Sequence) -> int:
 
 def structural_distance(a: Sequence, b: Sequence) -> float:
     """1 − ROUGE-L F1 of two step-shape sequences (0 = same structure, 1 = nothing in common)."""
-    if not a and not b:
+    if a == b:  # same structure (or both empty): no LCS needed
         return 0.0
     return 1.0 - 2.0 * lcs_length(a, b) / (len(a) + len(b))
 
