@@ -49,11 +49,13 @@ def summary_markdown(manifest: dict) -> str:
         "- inputs: " + (", ".join(f"{n} `{v['key']}`" for n, v in manifest["inputs"].items()) or "none"),
         f"- browse: `agentark artifacts show {manifest['key']}`",
     ]
+    if (manifest.get("metrics") or {}).get("loss_curve"):
+        lines.append(f"- loss curve plot: `{manifest['uri']}/files/plots/loss_curve.png`")
     metrics = manifest.get("metrics") or {}
     if metrics:
         lines += ["", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {json.dumps(v, default=str) if not isinstance(v, (int, float, str)) else v} |"
-                  for k, v in metrics.items()]
+                  for k, v in metrics.items() if k != "loss_curve"]
     return "\n".join(lines)
 
 
@@ -68,3 +70,7 @@ def publish_stage_artifacts(ref: ArtifactRef, store: ArtifactStore) -> None:
                              description=f"{ref.stage} {ref.key} summary")
     create_link_artifact(key=f"{key}-uri", link=manifest["uri"], link_text=f"{ref.stage} {ref.key}",
                          description=f"{ref.stage} artifact location")
+    curve = (manifest.get("metrics") or {}).get("loss_curve")
+    if curve:
+        create_table_artifact(key=f"{key}-loss", table={"step": [p[0] for p in curve], "loss": [p[1] for p in curve]},
+                              description=f"{ref.stage} {ref.key} loss curve (plot: files/plots/loss_curve.png)")

@@ -177,3 +177,24 @@ PLOTS = {
     "data_scaling": data_scaling,
     "cost_accuracy": cost_vs_accuracy,
 }
+
+
+def loss_curve(points: list[dict], path: str | Path, title: str = "training loss") -> Path | None:
+    """Line: ``loss`` against ``step`` of a training run's log (``train_*`` metrics' ``loss_curve``).
+
+    Returns:
+        ``path``, or None when the log has fewer than two points.
+    """
+    from matplotlib.figure import Figure
+
+    if len(points) < 2:
+        _skip("loss_curve", "step", [p.get("step") for p in points])
+        return None
+    fig = Figure(figsize=(5, 3))
+    ax = fig.add_subplot()
+    ax.plot([p["step"] for p in points], [p["loss"] for p in points], marker=".")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -48,10 +48,14 @@ def store_trained(ctx: StageContext, train_fn, route: str, base_model: str, kind
                   name: str = "model") -> pd.DataFrame:
     """Run ``train_fn(output_dir) -> metrics`` in a scratch folder, upload the folder into this
     artifact's files and return the checkpoint row pointing at it."""
+    from agentark_core.evaluate.plots import loss_curve
+
     with tempfile.TemporaryDirectory(prefix=f"agentark-{ctx.stage.name}-") as tmp:
         out = Path(tmp) / name
         metrics = train_fn(str(out))
         ctx.store.put_dir(out, ctx.stage.name, ctx.key, name)
+        if loss_curve(metrics.get("loss_curve") or [], Path(tmp) / "plots" / "loss_curve.png", f"{ctx.stage.name} loss"):
+            ctx.store.put_dir(Path(tmp) / "plots", ctx.stage.name, ctx.key, "plots")
     row = {"route": route, "base_model": base_model, "path": stored_path(ctx.stage.name, ctx.key, name),
            "kind": kind, "metrics_json": json.dumps(metrics, default=str)}
     return pd.DataFrame([row], columns=COLUMNS)

@@ -56,6 +56,9 @@ def test_every_route_produces_a_loadable_checkpoint(e2e):
         assert AutoModelForCausalLM.from_pretrained(folder).num_parameters() > 0
         curve = store.read_manifest(stage, refs[stage].key)["metrics"]["loss_curve"]
         assert curve and all(abs(loss) < 1e6 for _, loss in curve)
+        if len(curve) > 1:
+            plot = store.local_dir(stage, refs[stage].key, "plots", "/nonexistent")
+            assert open(f"{plot}/loss_curve.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     prm = validate(store.read_frame("train_prm", refs["train_prm"].key), "checkpoints").iloc[0]
     assert prm["kind"] == "prm"
 
