@@ -265,7 +265,7 @@ def run_stage(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        if checkpoint_dir and config.save_steps and step % config.save_steps == 0:
+        if checkpoint_dir and config.save_steps and (first_step + step) % config.save_steps == 0:
             state = {"stage": stage, "stage_step": step, "optimizer": optimizer, "scheduler": scheduler}
             save_checkpoint(prm, checkpoint_dir, first_step + step, state, list(history) + curve)
     logger.info("PRM stage %d: %d steps, last loss %.4f", stage, total, curve[-1]["loss"])

@@ -1,0 +1,59 @@
+"""Training launch: the accelerate command line for multi-GPU SFT, and the in-process path on CPU."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pandas as pd
+import pytest
+
+from agentark_core.train.launch import ACCELERATE_DIR, accelerate_command, launch, main
+
+
+def _run_file(tmp_path, model_path, examples):
+    config = {"max_steps": 2, "per_device_train_batch_size": 2, "bf16": False, "use_cpu": True,
+              "report_to": "none", "save_strategy": "no", "logging_steps": 1}  # fmt: skip
+    args = {"model_path": model_path, "examples": examples, "output_dir": str(tmp_path / "out"), "config": config}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(args))
+    return path
+
+
+def test_accelerate_command_line(tmp_path):
+    cmd = accelerate_command("sft", "run.json", 4, "zero2", "m.json")
+    assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert cmd[cmd.index("--num_processes") + 1] == "4"
+    assert cmd[cmd.index("--config_file") + 1] == str(ACCELERATE_DIR / "zero2.yaml")
+    assert cmd[cmd.index("-m", 3) :] == [
+        "-m", "agentark_core.train.launch", "--route", "sft", "--args", "run.json", "--metrics", "m.json",
+    ]  # fmt: skip
+    assert accelerate_command("sft", "r.json", 2, None, "m.json")[6] == str(ACCELERATE_DIR / "ddp.yaml")
+    yaml = tmp_path / "mine.yaml"
+    yaml.write_text("distributed_type: MULTI_GPU\n")
+    assert accelerate_command("sft", "r.json", 2, str(yaml), "m.json")[6] == str(yaml)
+
+
+def test_bad_routes_and_configs_fail_with_valid_names():
+    with pytest.raises(KeyError, match="prm, sft"):
+        accelerate_command("dpo", "r.json", 2, None, "m.json")
+    with pytest.raises(ValueError, match=r"'zero9' not found; valid names: \['ddp', 'zero2', 'zero3'\]"):
+        accelerate_command("sft", "r.json", 2, "zero9", "m.json")
+    with pytest.raises(ValueError, match="route 'prm' trains on one device"):
+        accelerate_command("prm", "r.json", 2, None, "m.json")
+
+
+def test_in_process_launch_trains_from_a_parquet_file(tiny_model_path, tmp_path):
+    rows = [
+        {"prompt": f"What is {i} + 1?", "reasoning": f"{i} + 1 = {i + 1}.", "answer": f"Final Answer: {i + 1}",
+         "weight": 1.0}
+        for i in range(4)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_parquet(tmp_path / "sft.parquet")
+    metrics = launch("sft", str(_run_file(tmp_path, tiny_model_path, str(tmp_path / "sft.parquet"))), num_gpus=1)
+    assert metrics["global_step"] == 2 and (tmp_path / "out" / "config.json").exists()
+    main(["--route", "sft", "--args", str(tmp_path / "run.json"), "--metrics", str(tmp_path / "m.json")])
+    assert json.loads((tmp_path / "m.json").read_text())["global_step"] == 2
+    with pytest.raises(ValueError, match="missing key"):
+        (tmp_path / "bad.json").write_text(json.dumps({"model_path": tiny_model_path}))
+        launch("sft", str(tmp_path / "bad.json"))
