@@ -21,7 +21,7 @@ import re
 import string
 from collections.abc import Sequence
 
-from agentark_core.answers.normalize import normalize_math, normalize_short, strip_delimiters
+from agentark_core.answers.normalize import CANONICAL_NUMBER, normalize_math, normalize_short, strip_delimiters
 
 MAX_TAIL = 16_000  # characters of a response searched for the final answer
 MAX_BOXED = 2_000  # longest \boxed{...} content read
@@ -61,6 +61,8 @@ def extract_answer(text: str, task_type: str, choices: Sequence[str] = ()) -> st
     if task_type not in TASK_TYPES:
         raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
     tail = text[-MAX_TAIL:]
+    if task_type == "math" and CANONICAL_NUMBER.fullmatch(tail):
+        return tail  # already an extracted plain number (consensus votes, RL rewards): every rule keeps it
     if task_type == "math":
         found = _extract_math(tail)
         return normalize_math(found) or None if found is not None else None

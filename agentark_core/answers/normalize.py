@@ -44,7 +44,7 @@ _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _PUNCT_TABLE = str.maketrans("", "", string.punctuation.replace(".", "").replace("-", ""))
 _LOOSE_DOTS_DASHES = re.compile(r"(?<!\d)\.|\.(?!\d)|-(?!\d)|(?<=\w)-")
 # Already canonical: every rule of ``normalize_math`` leaves these unchanged (the common answer).
-_CANONICAL_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+CANONICAL_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _ASCII_INTEGER = re.compile(r"-?[0-9]+")
 
 
@@ -74,7 +74,7 @@ def normalize_math(s: str) -> str:
     Returns:
         The canonical string; ``""`` when nothing is left.
     """
-    if _CANONICAL_NUMBER.fullmatch(s):
+    if CANONICAL_NUMBER.fullmatch(s):
         return s  # fast path: a plain integer or decimal is its own canonical form
     s = strip_delimiters(s.replace("−", "-").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
     s = _SPACING.sub("", s)

@@ -97,7 +97,8 @@ def build_trajectories(
     out["kept"] = out["n_correct_final"] >= min_correct
     out["final_correct"] = final_correct
     out["is_corrective"] = final_correct & (n_correct_rounds < (ends - starts + 1))
-    out["rounds_correct"] = [c.tolist() for c in np.split(codes, starts[1:])]
+    code_list = codes.tolist()
+    out["rounds_correct"] = [code_list[a : b + 1] for a, b in zip(starts.tolist(), ends.tolist())]
     out["consensus_answer"] = _consensus(final, questions)
     out["trace"] = final["response"].astype(str)
     kept = int((per_question >= min_correct).sum())
