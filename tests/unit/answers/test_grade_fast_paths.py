@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentark_core.answers import GradeCache, grade
+from agentark_core.answers import GradeCache, extract_answer, grade
 from agentark_core.answers.normalize import normalize_math, parse_number
 
 from .test_grade_table import TABLE
@@ -22,6 +22,12 @@ plain_numbers = st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{1,10})?", fullmatch=True)
 def test_plain_numbers_normalise_as_the_full_rule_chain_does(number):
     # surrounding spaces bypass the fast path, so the right side runs every normalisation rule
     assert normalize_math(number) == normalize_math(f" {number} ") == number
+
+
+@FUZZ
+@given(number=plain_numbers)
+def test_a_plain_number_extracts_as_the_full_math_route_reads_it(number):
+    assert extract_answer(number, "math") == extract_answer(f" {number}\n", "math") == number
 
 
 @FUZZ
