@@ -6,7 +6,10 @@ random-init Qwen3 models saved in HF format next to the word-level toy tokenizer
 - the TEACHER learns in two SFT phases: single-agent solving first, then a mix of solving, debate
   revision and aggregation (``toy/revision.py``) so that a debate of teacher agents corrects wrong
   answers. Revision prompts are 3-4x longer than a problem, and a model that cannot solve yet only
-  learns to copy its peers, so the cheap solving phase comes first;
+  learns to copy its peers, so the cheap solving phase comes first. The debate rows of the second
+  phase show, for ``on_policy_problems`` problems, the first-phase teacher's own sampled answers
+  as peers: on simulated corruptions alone, revision only copied the round-1 majority
+  (bench/bench_toy_world.py);
 - the STUDENT is smaller and learns single-agent solving only, so distillation has room to help.
 
 Every debate prompt is checked to tokenize without ``<|unk|>`` before training.
@@ -67,6 +70,11 @@ class ToyBootstrapConfig:
     Attributes:
         teacher: teacher shape and budget of its first (single-agent) SFT phase.
         teacher_debate_steps: steps of the teacher's second phase on ``teacher_mix`` (0 = none).
+        on_policy_problems: for this many training problems, the debate rows of the second phase use
+            the first-phase teacher's own sampled answers (the errors it really makes) instead of
+            simulated corruptions; 0 = simulated only.
+        sample_temperature: temperature of those samples (match the debate's).
+        sample_max_tokens: token cap of those samples.
         student: student shape and budget (trained on single-agent examples only).
         train_problems: number of generated ``train`` problems.
         teacher_mix: examples per problem for the teacher.
@@ -77,9 +85,12 @@ class ToyBootstrapConfig:
 
     teacher: ModelSpec = ModelSpec(steps=1600)
     teacher_debate_steps: int = 1200
+    on_policy_problems: int = 3000
+    sample_temperature: float = 0.7
+    sample_max_tokens: int = 64
     student: ModelSpec = ModelSpec(hidden=96, layers=2, heads=4, steps=800)
     train_problems: int = 6000
-    teacher_mix: ExampleMix = field(default_factory=lambda: ExampleMix(single=2, revision=1, aggregate=1))
+    teacher_mix: ExampleMix = field(default_factory=lambda: ExampleMix(single=2, revision=2, aggregate=1))
     single_mix: ExampleMix = field(default_factory=lambda: ExampleMix(single=1, revision=0, aggregate=0))
     toy: ToyConfig = field(default_factory=ToyConfig)
     seed: int = 0
@@ -88,14 +99,17 @@ class ToyBootstrapConfig:
     def preset(cls, name: str) -> ToyBootstrapConfig:
         """``default`` (the measured world of bench/bench_toy_world.py) or ``quick`` (seconds, for CI; not accurate).
 
-        ``default`` trains the teacher 1600 + 1200 steps: about 1 minute on one H100, but of the order
-        of an hour on 2 busy CPU cores; scale ``teacher.steps`` / ``teacher_debate_steps`` down there.
+        ``default`` trains the teacher 1600 + 1200 steps and samples 15k answers: about 5 minutes on one
+        H100, but hours through ``train_sft`` on 2 busy CPU cores (measured 4.3 s per solving step and
+        27 s per debate step there); fewer steps give a teacher too weak for debate to help.
         """
         presets = {
             "default": cls(),
             "quick": cls(
                 teacher=ModelSpec(hidden=32, layers=1, heads=2, steps=4, batch_size=8),
                 teacher_debate_steps=2,
+                on_policy_problems=4,
+                sample_max_tokens=8,
                 student=ModelSpec(hidden=16, layers=1, heads=2, steps=2, batch_size=8),
                 train_problems=24,
                 teacher_mix=ExampleMix(single=1, revision=1, aggregate=1),
@@ -188,7 +202,8 @@ def bootstrap_toy_models(out_dir: str | Path, config: ToyBootstrapConfig | None 
         result[f"{name}_metrics"] = _train(init, single_rows, folder, spec, seed)
         result[name] = str(folder)
     if config.teacher_debate_steps:
-        rows = sft_rows(tokenizer, build_examples(problems, config.teacher_mix, config.seed))
+        sampled = _sample_answers(result["teacher"], problems[: config.on_policy_problems], config)
+        rows = sft_rows(tokenizer, build_examples(problems, config.teacher_mix, config.seed, sampled))
         result["examples"]["teacher_debate"] = _count_kinds(rows)
         spec = dataclasses.replace(config.teacher, steps=config.teacher_debate_steps)
         log.info("training toy teacher on %d single/revision/aggregate examples", len(rows))
@@ -198,6 +213,28 @@ def bootstrap_toy_models(out_dir: str | Path, config: ToyBootstrapConfig | None 
     result["config"] = dataclasses.asdict(config)
     (out_dir / "bootstrap.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def _sample_answers(model: str, problems: list, config: ToyBootstrapConfig) -> dict[str, list[str]]:
+    """``question_id -> n_agents`` round-1 answers of ``model`` (one batched self-consistency call)."""
+    if not problems:
+        return {}
+    from agentark_core.llm.hf_backend import TransformersGenerator
+    from agentark_core.mas import SelfConsistencyConfig, run_protocol
+    from agentark_core.toy.revision import toy_question
+
+    generator = TransformersGenerator(model=model, micro_batch_size=256, show_progress=False)
+    sampling = SelfConsistencyConfig(
+        n_agents=config.teacher_mix.n_agents, temperature=config.sample_temperature,
+        max_tokens=config.sample_max_tokens, seed=config.seed,
+    )
+    turns = run_protocol("self_consistency", [toy_question(p) for p in problems], generator, sampling)
+    answers: dict[str, list[str]] = {}
+    for turn in turns:
+        if turn.role == "agent":
+            answers.setdefault(turn.question_id, []).append(turn.response)
+    log.info("sampled %d teacher answers on %d training problems", sum(map(len, answers.values())), len(answers))
+    return answers
 
 
 def _count_kinds(rows: list[dict]) -> dict[str, int]:

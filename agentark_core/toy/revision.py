@@ -13,7 +13,8 @@ Wrong answers are gold solutions corrupted the way a small model errs: an arithm
 in one step carried through the later steps, a misread operand carried through, or a wrong
 final line. The number of wrong answers in a debate example is drawn like a round of agents
 who are each right with probability ``p_correct``, so most examples reward siding with the
-(re-checkable) majority while a few require solving from scratch.
+(re-checkable) majority while a few require solving from scratch. Alternatively the answers
+are a model's own samples (``sampled``: on-policy debate data, the errors it really makes).
 
 Example:
     >>> rows = build_examples(generate_problems(4, "train"), ExampleMix(), seed=0)  # doctest: +SKIP
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agentark_core.data.question import Question
@@ -140,8 +141,17 @@ def toy_question(problem: ToyProblem, split: str = "train") -> Question:
     return Question("toy", split, "math", problem.text, str(problem.answer), gold_reasoning=problem.solution)
 
 
-def _answers(problem: ToyProblem, n: int, mix: ExampleMix, rng: random.Random, min_wrong: int) -> list[str]:
-    """n simulated agent answers: each right with ``p_correct``, at least ``min_wrong`` wrong, shuffled."""
+def _answers(
+    problem: ToyProblem, mix: ExampleMix, rng: random.Random, min_wrong: int, sampled: Sequence[str] | None
+) -> list[str] | None:
+    """``mix.n_agents`` agent answers, shuffled: the ``sampled`` ones when given (None if fewer than
+    ``min_wrong`` of them are wrong), else simulated ones, each right with ``p_correct``, >= ``min_wrong`` wrong."""
+    if sampled is not None:
+        from agentark_core.answers import grade
+
+        n_wrong = sum(not grade(a, str(problem.answer), "math").correct for a in sampled)
+        return rng.sample(list(sampled), len(sampled)) if n_wrong >= min_wrong else None
+    n = mix.n_agents
     n_wrong = max(min_wrong, sum(rng.random() >= mix.p_correct for _ in range(n)))
     answers = [corrupt_solution(problem, rng) for _ in range(n_wrong)] + [problem.solution] * (n - n_wrong)
     rng.shuffle(answers)
@@ -167,8 +177,18 @@ def debate_messages(question: Question, own: str, peers: Sequence[tuple[int, str
     )
 
 
-def problem_examples(problem: ToyProblem, mix: ExampleMix, rng: random.Random) -> list[dict]:
+def problem_examples(
+    problem: ToyProblem, mix: ExampleMix, rng: random.Random, sampled: Sequence[str] | None = None
+) -> list[dict]:
     """All examples of one problem: ``mix.single`` + ``mix.revision`` + ``mix.aggregate`` rows.
+
+    Args:
+        problem: the toy problem.
+        mix: how many rows of each kind.
+        rng: random source.
+        sampled: real round-1 answers of ``mix.n_agents`` agents (on-policy debate data); None
+            simulates them. With real answers, revision rows need at least one wrong answer
+            and are skipped otherwise.
 
     Returns:
         Rows with ``example_id, question_id, kind, messages, reasoning, answer, weight, group_size``;
@@ -180,21 +200,40 @@ def problem_examples(problem: ToyProblem, mix: ExampleMix, rng: random.Random) -
         for i in range(mix.single)
     ]
     for i in range(mix.revision):
-        answers = _answers(problem, mix.n_agents, mix, rng, min_wrong=1)
-        me = rng.randrange(mix.n_agents)
+        answers = _answers(problem, mix, rng, 1, sampled)
+        if answers is None:
+            continue
+        me = rng.randrange(len(answers))
         peers = [(a, text) for a, text in enumerate(answers) if a != me]
         rows.append(_row(problem, "revision", i, debate_messages(question, answers[me], peers)))
     for i in range(mix.aggregate):
-        answers = _answers(problem, mix.n_agents, mix, rng, min_wrong=0)
+        answers = _answers(problem, mix, rng, 0, sampled)
         content = prompts.aggregate(question, list(enumerate(answers)))
         rows.append(_row(problem, "aggregate", i, ({"role": "user", "content": content},)))
     return rows
 
 
-def build_examples(problems: Sequence[ToyProblem], mix: ExampleMix, seed: int = 0) -> list[dict]:
-    """Training examples of every problem, shuffled; the same ``(problems, mix, seed)`` gives the same rows."""
+def build_examples(
+    problems: Sequence[ToyProblem],
+    mix: ExampleMix,
+    seed: int = 0,
+    sampled: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict]:
+    """Training examples of every problem, shuffled; the same arguments always give the same rows.
+
+    Args:
+        problems: training problems.
+        mix: examples per problem.
+        seed: shuffling / simulation seed.
+        sampled: ``question_id -> real agent answers`` for problems whose debate rows should use a
+            model's own answers (see :func:`problem_examples`); other problems get simulated ones.
+    """
     rng = random.Random(f"toy-examples:{seed}")
-    rows = [row for p in problems for row in problem_examples(p, mix, rng)]
+    sampled = sampled or {}
+    rows = [
+        row for p in problems
+        for row in problem_examples(p, mix, rng, sampled.get(toy_question(p).question_id))
+    ]
     rng.shuffle(rows)
     return rows
 

@@ -115,3 +115,16 @@ def test_flattened_debate_chat_renders_exactly_like_the_debate(problems):
     as_debate = tok.apply_chat_template(list(row["messages"]), tokenize=False, add_generation_prompt=True)
     assert as_one_turn == as_debate
     assert tok(as_one_turn, add_special_tokens=False).input_ids == tok(as_debate, add_special_tokens=False).input_ids
+
+
+def test_sampled_answers_replace_simulated_ones_and_need_a_wrong_one(problems):
+    right, wrong = problems[0], problems[1]
+    gold_right, gold_wrong = toy_question(right).question_id, toy_question(wrong).question_id
+    bad = corrupt_solution(wrong, random.Random(0), "final")
+    sampled = {gold_right: [right.solution] * 5, gold_wrong: [bad, wrong.solution, bad, "no idea", wrong.solution]}
+    rows = build_examples([right, wrong], ExampleMix(single=0, revision=1, aggregate=1), seed=0, sampled=sampled)
+    kinds = sorted((r["question_id"] == gold_wrong, r["kind"]) for r in rows)
+    assert kinds == [(False, "aggregate"), (True, "aggregate"), (True, "revision")]  # all-right: no revision row
+    revision = next(r for r in rows if r["kind"] == "revision")
+    shown = [revision["messages"][1]["content"], *(r for _, r in PEERS.findall(revision["messages"][2]["content"]))]
+    assert sorted(shown) == sorted(sampled[gold_wrong])
