@@ -76,6 +76,8 @@ def extract_answer(text: str, task_type: str, choices: Sequence[str] = ()) -> st
 
 def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{…}`` / ``\\fbox{…}`` with balanced braces (or ``\\boxed 5``)."""
+    if not any(cmd in text for cmd in _BOX_COMMANDS):
+        return None  # the common case, decided by substring search alone
     end = len(text)
     while True:
         start, command = max((text.rfind(cmd, 0, end), cmd) for cmd in _BOX_COMMANDS)
