@@ -2,29 +2,37 @@
 
 Why (paper §3.2: ~342k questions, ~2M trajectories): extraction must stream shard by shard at a
 rate that makes the paper-scale log a minutes-long job (goal >= 20k trajectories/s, peak RSS
-<= 2 GB). Each shard of a synthetic debate log (toy arithmetic chains, n agents, up to K rounds
-with consensus stop, an aggregator row per question; wrong answers that get fixed in later
-rounds; two trace styles so DA has structure to choose from) is generated, then timed through
-rule labeling (``verify`` "rule" = ``answers.grade``) and ``extract_shard`` (trajectories,
-R-SFT, DA with greedy max-min, PRM). Generation is not timed. Prints trajectories/s, the time
-the full 2M-trajectory log would take at that rate, and peak RSS.
+<= 2 GB). A synthetic debate log (toy arithmetic chains, n agents, up to K rounds with
+consensus stop, an aggregator row per question; wrong answers that get fixed in later rounds;
+two trace styles so DA has structure to choose from) is first written as parquet shards
+(untimed). Then each shard is read, rule-labelled (``verify`` "rule" = ``answers.grade``) and
+extracted (``extract_shard``: trajectories, R-SFT, DA with greedy max-min, PRM), in one process
+or in ``--workers`` processes (``extract.map_shards``, bounded in-flight shards). Prints
+trajectories/s by wall clock and by CPU time (all processes), the time the full 2M-trajectory
+log would take, and peak RSS (with workers: this process plus workers x the largest worker).
 
 Run:
     PYTHONPATH=. python bench/bench_extraction.py                        # 20k questions x 5 agents
+    PYTHONPATH=. python bench/bench_extraction.py --workers 2            # the same over 2 processes
     PYTHONPATH=. python bench/bench_extraction.py --questions 400000     # the paper-scale 2M trajectories
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
+import tempfile
 import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import pandas as pd
 
 from agentark_core.data.question import Question
-from agentark_core.extract import ExtractConfig, SelectionStats, TrajectoryStats, extract_shard
+from agentark_core.extract import ExtractConfig, SelectionStats, TrajectoryStats, extract_shard, map_shards
 from agentark_core.verify import VerifyItem, build_verifier
 
 PAPER_TRAJECTORIES = 2_000_000
@@ -99,40 +107,71 @@ def rule_labels(questions: pd.DataFrame, turns: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--questions", type=int, default=20_000)
-    parser.add_argument("--agents", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--shard-questions", type=int, default=2_000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    rng, config = random.Random(args.seed), ExtractConfig(prm_splitter="line")
-    label_s = extract_s = cpu_s = 0.0
-    stats, selection = TrajectoryStats(), SelectionStats()
-    rows = {"rsft": 0, "da": 0, "prm": 0, "turns": 0}
+@dataclass(frozen=True)
+class ShardResult:
+    """What one processed shard reports back: counters, table sizes and CPU seconds per phase."""
+
+    stats: TrajectoryStats
+    selection: SelectionStats
+    rows: dict[str, int]
+    read_s: float
+    label_s: float
+    extract_s: float
+
+
+def write_shards(directory: Path, args: argparse.Namespace) -> list[Path]:
+    """Generate the log's shards as parquet files (untimed); one seeded generator per shard."""
+    paths = []
     for start in range(0, args.questions, args.shard_questions):
         n = min(args.shard_questions, args.questions - start)
-        questions, turns = synthetic_shard(rng, start, n, args.agents, args.rounds)
-        c0, t0 = time.process_time(), time.perf_counter()
-        labels = rule_labels(questions, turns)
-        t1 = time.perf_counter()
-        out = extract_shard(questions, turns, labels, config)
-        extract_s += time.perf_counter() - t1
-        cpu_s += time.process_time() - c0
-        label_s += t1 - t0
-        rows = {
-            "rsft": rows["rsft"] + len(out.rsft),
-            "da": rows["da"] + len(out.da),
-            "prm": rows["prm"] + len(out.prm),
-            "turns": rows["turns"] + len(turns),
-        }
-        stats, selection = stats + out.stats, selection + out.selection
-    total = label_s + extract_s
-    rate = stats.trajectories / total
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        questions, turns = synthetic_shard(random.Random(f"{args.seed}:{start}"), start, n, args.agents, args.rounds)
+        path = directory / f"shard-{start:09d}"
+        questions.to_parquet(f"{path}.questions.parquet")
+        turns.to_parquet(f"{path}.turns.parquet")
+        paths.append(path)
+    return paths
+
+
+def process_shard(path: Path, config: ExtractConfig, return_tables: bool) -> ShardResult | tuple:
+    """Read, label and extract one shard; CPU seconds per phase (``return_tables``: the tables too)."""
+    c0 = time.process_time()
+    questions = pd.read_parquet(f"{path}.questions.parquet")
+    turns = pd.read_parquet(f"{path}.turns.parquet")
+    c1 = time.process_time()
+    labels = rule_labels(questions, turns)
+    c2 = time.process_time()
+    out = extract_shard(questions, turns, labels, config)
+    c3 = time.process_time()
+    rows = {"rsft": len(out.rsft), "da": len(out.da), "prm": len(out.prm), "turns": len(turns)}
+    result = ShardResult(out.stats, out.selection, rows, c1 - c0, c2 - c1, c3 - c2)
+    return (result, out) if return_tables else result
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(paths: list[Path], args: argparse.Namespace) -> tuple[list[ShardResult], float, float]:
+    """Process every shard; returns (results, wall seconds, CPU seconds of this process and its workers)."""
+    fn = partial(process_shard, config=ExtractConfig(prm_splitter="line"), return_tables=args.return_tables)
+    c0, children0, t0 = time.process_time(), _cpu_of_children(), time.perf_counter()
+    results = []
+    for result in map_shards(fn, paths, args.workers, start_method="fork" if args.workers > 1 else None):
+        results.append(result[0] if args.return_tables else result)  # tables dropped as a writer would
+    wall = time.perf_counter() - t0
+    return results, wall, time.process_time() - c0 + _cpu_of_children() - children0
+
+
+def report(results: list[ShardResult], wall: float, cpu: float, args: argparse.Namespace) -> None:
+    stats, selection = sum((r.stats for r in results), TrajectoryStats()), sum(
+        (r.selection for r in results), SelectionStats()
+    )
+    rows = {k: sum(r.rows[k] for r in results) for k in results[0].rows}
+    phase = {k: sum(getattr(r, f"{k}_s") for r in results) for k in ("read", "label", "extract")}
+    n, rate = stats.trajectories, stats.trajectories / wall
     print(
-        f"log: {stats.questions} questions, {stats.trajectories} trajectories, {rows['turns']} turns; "
+        f"log: {stats.questions} questions, {n} trajectories, {rows['turns']} turns; "
         f"kept {stats.kept}, dropped {stats.dropped}, corrective {stats.corrective}"
     )
     print(
@@ -140,21 +179,42 @@ def main() -> None:
         f"prm {rows['prm']} traces"
     )
     print(
-        f"time: labeling {label_s:.1f} s, extraction {extract_s:.1f} s -> {rate:,.0f} trajectories/s "
-        f"(goal >= 20,000); labeling alone {stats.trajectories / label_s:,.0f}/s, "
-        f"extraction alone {stats.trajectories / extract_s:,.0f}/s"
+        f"workers {args.workers} ({'tables returned to the parent' if args.return_tables else 'counts returned'}), "
+        f"load average before {args.load_before:.2f}, after {os.getloadavg()[0]:.2f}"
     )
+    print(f"wall: {wall:.2f} s -> {rate:,.0f} trajectories/s (goal >= 20,000)")
     print(
-        f"CPU time (immune to other load on a shared machine): {cpu_s:.1f} s -> "
-        f"{stats.trajectories / cpu_s:,.0f} trajectories/s per core"
+        f"CPU: {cpu:.2f} s in all processes -> {n / cpu:,.0f} trajectories/s per core; per phase (workers' "
+        f"CPU): read {phase['read']:.2f} s, labeling {phase['label']:.2f} s ({n / phase['label']:,.0f}/s), "
+        f"extraction {phase['extract']:.2f} s ({n / phase['extract']:,.0f}/s)"
     )
+    print(f"2M trajectories at this wall rate: {PAPER_TRAJECTORIES / rate / 60:.1f} min (shards are independent)")
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if args.workers > 1 else 0.0
     print(
-        f"2M trajectories at this rate: {PAPER_TRAJECTORIES / rate / 60:.1f} min (extrapolated; shards "
-        f"are independent, so the rate is flat in log size)"
+        f"peak RSS: {own + args.workers * worker:,.0f} MB (goal <= 2,048 MB; this process {own:,.0f} MB"
+        + (f" + {args.workers} x largest worker {worker:,.0f} MB, an upper bound" if args.workers > 1 else "")
+        + f"; shards of {args.shard_questions} questions)"
     )
-    print(
-        f"peak RSS: {peak_mb:,.0f} MB (goal <= 2,048 MB; one shard of {args.shard_questions} questions in memory)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=20_000)
+    parser.add_argument("--agents", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--shard-questions", type=int, default=2_000)
+    parser.add_argument("--workers", type=int, default=1, help="processes; 1 = this process only")
+    parser.add_argument(
+        "--return-tables", action="store_true", help="send every shard's tables back to the parent process"
     )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_extraction_") as tmp:
+        paths = write_shards(Path(tmp), args)
+        args.load_before = os.getloadavg()[0]
+        results, wall, cpu = run(paths, args)
+    report(results, wall, cpu, args)
 
 
 if __name__ == "__main__":
