@@ -120,6 +120,8 @@ def _last(pattern: re.Pattern, text: str) -> str | None:
 def _anchored(text: str) -> str | None:
     """The segment after the last "####", "Final Answer:" or "the answer is", up to its sentence end."""
     for pattern in (_HASHES, _FINAL, _ANSWER_IS):
+        if pattern is _HASHES and "####" not in text:
+            continue  # a literal: substring search rules it out without running the regex
         segment = _last(pattern, text)
         if segment is not None:
             return _SENTENCE_END.split(segment, maxsplit=1)[0].strip() or None
