@@ -40,12 +40,33 @@ import torch
 from bench.bench_grpo_step import build_student
 
 logger = logging.getLogger("bench_train_mfu")
-WORDS = "the sum of and is so we add then carry each term step value gives next total check".split()
+WORDS = [
+    "the",
+    "sum",
+    "of",
+    "and",
+    "is",
+    "so",
+    "we",
+    "add",
+    "then",
+    "carry",
+    "each",
+    "term",
+    "step",
+    "value",
+    "gives",
+    "next",
+    "total",
+    "check",
+]
 
 
 def make_text(rng: random.Random, n_words: int) -> str:
     """Arithmetic-flavoured filler text of ``n_words`` words."""
-    return " ".join(str(rng.randint(0, 999)) if rng.random() < 0.3 else rng.choice(WORDS) for _ in range(n_words))
+    return " ".join(
+        str(rng.randint(0, 999)) if rng.random() < 0.3 else rng.choice(WORDS) for _ in range(n_words)
+    )
 
 
 def sft_rows(n: int, min_words: int, max_words: int, seed: int = 0) -> list[dict]:
@@ -142,7 +163,9 @@ def summarize(name: str, clock: StepClock, shape: dict, args, lm_head: bool) -> 
     seconds = sum(clock.times[timed])
     batches = clock.batches[timed]
     tokens = sum(length for batch in batches for length, _ in batch)
-    flops = sum(example_flops(shape, length, scored, lm_head) for batch in batches for length, scored in batch)
+    flops = sum(
+        example_flops(shape, length, scored, lm_head) for batch in batches for length, scored in batch
+    )
     row = {
         "variant": name,
         "tokens_per_s": tokens / seconds,
@@ -214,7 +237,9 @@ def run_sft(path: str, rows: list[dict], args, options: dict | None, clock: Step
 
         options = dict(options)
         batch, liger = options.pop("batch"), options.pop("liger", False)
-        config = AgentArkSFTConfig(**common, **options, per_device_train_batch_size=batch, use_liger_kernel=liger)
+        config = AgentArkSFTConfig(
+            **common, **options, per_device_train_batch_size=batch, use_liger_kernel=liger
+        )
         trainer = build_trainer(path, rows, out, config)
     trainer.data_collator = clock.wrap_collator(trainer.data_collator)
     trainer.add_callback(clock_callback(clock))
@@ -279,7 +304,7 @@ def run_variant(kind: str, name: str, path: str, rows: list[dict], args, shape: 
             else:
                 run_prm(path, rows, args, options, clock)
         return summarize(f"{kind}/{name}", clock, shape, args, lm_head=kind == "sft")
-    except Exception as err:  # a bench row, not a library path: report and go on
+    except (RuntimeError, ImportError, ValueError) as err:  # OOM, missing package: report the row, go on
         logger.warning("%s/%s failed: %s: %s", kind, name, type(err).__name__, str(err)[:300])
         return {"variant": f"{kind}/{name}", "error": f"{type(err).__name__}: {str(err)[:200]}"}
     finally:
@@ -289,14 +314,22 @@ def run_variant(kind: str, name: str, path: str, rows: list[dict], args, shape: 
 
 def print_table(rows: list[dict]) -> None:
     """Markdown table; ``ratio`` = this row's MFU ÷ the plain baseline of its kind."""
-    base = {r["variant"].split("/")[0]: r["mfu"] for r in rows if r["variant"] in ("sft/plain_hf", "prm/plain") and "mfu" in r}
+    base = {
+        r["variant"].split("/")[0]: r["mfu"]
+        for r in rows
+        if r["variant"] in ("sft/plain_hf", "prm/plain") and "mfu" in r
+    }
     print("| variant | tokens/s | TFLOP/s | MFU | ratio vs plain | step ms | tokens/step | peak GiB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
             print(f"| {r['variant']} | failed: {r['error']} |")
             continue
-        ratio = r["mfu"] / base[r["variant"].split("/")[0]] if r["variant"].split("/")[0] in base else float("nan")
+        ratio = (
+            r["mfu"] / base[r["variant"].split("/")[0]]
+            if r["variant"].split("/")[0] in base
+            else float("nan")
+        )
         print(
             f"| {r['variant']} | {r['tokens_per_s']:.0f} | {r['tflops']:.1f} | {100 * r['mfu']:.1f}% | {ratio:.2f} |"
             f" {r['step_ms']:.1f} | {r['tokens_per_step']:.0f} | {r.get('peak_mem_gib', 0):.1f} |"
@@ -324,7 +357,10 @@ def main() -> None:
         path = build_student("tiny" if args.tiny else "qwen3-0.6b", Path(tmp) / "student")
         shape = model_shape(path)
         n_examples = 32 * (args.warmup + args.steps)
-        sft, prm = sft_rows(n_examples, args.min_words, args.max_words), prm_rows(n_examples // 4 + 8, args.min_words, args.max_words)
+        sft, prm = (
+            sft_rows(n_examples, args.min_words, args.max_words),
+            prm_rows(n_examples // 4 + 8, args.min_words, args.max_words),
+        )
         rows = [run_variant("sft", name, path, sft, args, shape) for name in args.sft.split(",") if name]
         rows += [run_variant("prm", name, path, prm, args, shape) for name in args.prm.split(",") if name]
     if args.out:

@@ -38,7 +38,9 @@ def _sft(model_path: str, examples: Any, output_dir: str, config: dict) -> dict:
     from agentark_core.train.sft import train_sft
     from agentark_core.train.sft_config import AgentArkSFTConfig
 
-    return train_sft(model_path, examples, output_dir, AgentArkSFTConfig(**{**config, "output_dir": output_dir}))
+    return train_sft(
+        model_path, examples, output_dir, AgentArkSFTConfig(**{**config, "output_dir": output_dir})
+    )
 
 
 @ROUTES.register("prm")
@@ -87,7 +89,9 @@ def accelerate_command(
     """The ``accelerate launch`` command line that runs ``route`` on ``num_gpus`` processes."""
     ROUTES.get(route)  # unknown routes fail here, before any process starts
     if route not in DISTRIBUTED_ROUTES:
-        raise ValueError(f"route {route!r} trains on one device; multi-GPU routes: {list(DISTRIBUTED_ROUTES)}")
+        raise ValueError(
+            f"route {route!r} trains on one device; multi-GPU routes: {list(DISTRIBUTED_ROUTES)}"
+        )
     return [
         sys.executable, "-m", "accelerate.commands.launch",
         "--num_processes", str(num_gpus),

@@ -129,7 +129,9 @@ class PRM(nn.Module):
         backbone = AutoModel.from_pretrained(model_path, dtype=dtype, **load_kwargs)
         return cls(backbone, AutoTokenizer.from_pretrained(model_path), step_separator)
 
-    def forward(self, input_ids, step_rows, step_cols, attention_mask=None, **backbone_kwargs) -> torch.Tensor:
+    def forward(
+        self, input_ids, step_rows, step_cols, attention_mask=None, **backbone_kwargs
+    ) -> torch.Tensor:
         """Step scores (logits) ``(n_steps,)`` for a batch from :func:`collate_traces` (padded or padding-free)."""
         hidden = self.backbone(  # no KV cache: it would also hide packed sequences from the mask builder
             input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **backbone_kwargs

@@ -69,7 +69,9 @@ class PRMConfig:
     )
     attn_implementation: str = field(
         default="auto",
-        metadata={"help": f"One of {ATTN_IMPLEMENTATIONS}; auto = varlen on CUDA with padding_free, else sdpa."},
+        metadata={
+            "help": f"One of {ATTN_IMPLEMENTATIONS}; auto = varlen on CUDA with padding_free, else sdpa."
+        },
     )
     model_dtype: str = field(
         default="float32", metadata={"help": f"Backbone weight dtype, one of {MODEL_DTYPES}."}
@@ -77,7 +79,9 @@ class PRMConfig:
     save_steps: int = field(
         default=0, metadata={"help": "Write output_dir/checkpoint-N every N optimizer steps; 0 = never."}
     )
-    resume: bool = field(default=True, metadata={"help": "Continue from the newest checkpoint-N in output_dir."})
+    resume: bool = field(
+        default=True, metadata={"help": "Continue from the newest checkpoint-N in output_dir."}
+    )
 
     def __post_init__(self):
         PRM_LOSSES.get(self.loss)  # unknown names fail with the valid list

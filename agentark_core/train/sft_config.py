@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
-
 from trl import SFTConfig
+
+from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
 
 
 @dataclass
@@ -48,11 +48,15 @@ class AgentArkSFTConfig(SFTConfig):
     )
     attn_implementation: str = field(
         default="auto",
-        metadata={"help": f"One of {ATTN_IMPLEMENTATIONS}; auto = varlen on CUDA with padding_free, else sdpa."},
+        metadata={
+            "help": f"One of {ATTN_IMPLEMENTATIONS}; auto = varlen on CUDA with padding_free, else sdpa."
+        },
     )
     model_dtype: str = field(
         default="float32",
-        metadata={"help": f"Weight dtype, one of {MODEL_DTYPES}; float32 = fp32 master weights + bf16 autocast."},
+        metadata={
+            "help": f"Weight dtype, one of {MODEL_DTYPES}; float32 = fp32 master weights + bf16 autocast."
+        },
     )
     lora_r: int = field(default=0, metadata={"help": "LoRA rank; 0 = full fine-tuning."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
@@ -62,7 +66,9 @@ class AgentArkSFTConfig(SFTConfig):
     )
     resume: bool = field(
         default=True,
-        metadata={"help": "Continue from the newest checkpoint-N in output_dir when there is one (crash resume)."},
+        metadata={
+            "help": "Continue from the newest checkpoint-N in output_dir when there is one (crash resume)."
+        },
     )
 
     def __post_init__(self):
@@ -76,4 +82,6 @@ class AgentArkSFTConfig(SFTConfig):
             )
         check_speed_options(self.attn_implementation, self.model_dtype)
         if self.lora_r < 0 or not 0 <= self.lora_dropout < 1:
-            raise ValueError(f"lora_r must be >= 0 and lora_dropout in [0, 1), got {self.lora_r}, {self.lora_dropout}")
+            raise ValueError(
+                f"lora_r must be >= 0 and lora_dropout in [0, 1), got {self.lora_r}, {self.lora_dropout}"
+            )

@@ -48,7 +48,10 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout=
         cu_seq = torch.arange(0, (batch + 1) * seq_len, seq_len, dtype=torch.int32, device=query.device)
         max_len = seq_len
     dtype = query.dtype if query.dtype in (torch.bfloat16, torch.float16) else torch.bfloat16
-    q, k, v = (t.transpose(1, 2).reshape(batch * seq_len, t.shape[1], head_dim).to(dtype) for t in (query, key, value))
+    q, k, v = (
+        t.transpose(1, 2).reshape(batch * seq_len, t.shape[1], head_dim).to(dtype)
+        for t in (query, key, value)
+    )
     if k.shape[1] != heads:  # grouped-query attention: one copy of each kv head per query group
         k = k.repeat_interleave(heads // k.shape[1], dim=1)
         v = v.repeat_interleave(heads // v.shape[1], dim=1)
@@ -97,6 +100,8 @@ def model_kwargs(attn_implementation: str, dtype: str, padding_free: bool = Fals
 def check_speed_options(attn_implementation: str, dtype: str) -> None:
     """Fail early, naming the valid choices, on an unknown attention implementation or dtype."""
     if attn_implementation not in ATTN_IMPLEMENTATIONS:
-        raise ValueError(f"attn_implementation {attn_implementation!r} unknown; valid: {list(ATTN_IMPLEMENTATIONS)}")
+        raise ValueError(
+            f"attn_implementation {attn_implementation!r} unknown; valid: {list(ATTN_IMPLEMENTATIONS)}"
+        )
     if dtype not in MODEL_DTYPES:
         raise ValueError(f"model dtype {dtype!r} unknown; valid: {list(MODEL_DTYPES)}")

@@ -52,7 +52,9 @@ def test_varlen_attention_matches_padded_sdpa(tiny_model_path):
     lengths = [37, 5, 64]
     ids = [torch.randint(3, 400, (n,)) for n in lengths]
     sdpa = AutoModelForCausalLM.from_pretrained(tiny_model_path, **model_kwargs("sdpa", "bfloat16")).cuda()
-    varlen = AutoModelForCausalLM.from_pretrained(tiny_model_path, **model_kwargs("varlen", "bfloat16")).cuda()
+    varlen = AutoModelForCausalLM.from_pretrained(
+        tiny_model_path, **model_kwargs("varlen", "bfloat16")
+    ).cuda()
     cu = torch.tensor([0, 37, 42, 106], dtype=torch.int32, device="cuda")
     flat = varlen(
         input_ids=torch.cat(ids)[None].cuda(),

@@ -14,7 +14,12 @@ from agentark_core.train.launch import ACCELERATE_DIR, accelerate_command, launc
 def _run_file(tmp_path, model_path, examples):
     config = {"max_steps": 2, "per_device_train_batch_size": 2, "bf16": False, "use_cpu": True,
               "report_to": "none", "save_strategy": "no", "logging_steps": 1}  # fmt: skip
-    args = {"model_path": model_path, "examples": examples, "output_dir": str(tmp_path / "out"), "config": config}
+    args = {
+        "model_path": model_path,
+        "examples": examples,
+        "output_dir": str(tmp_path / "out"),
+        "config": config,
+    }
     path = tmp_path / "run.json"
     path.write_text(json.dumps(args))
     return path
@@ -50,7 +55,9 @@ def test_in_process_launch_trains_from_a_parquet_file(tiny_model_path, tmp_path)
         for i in range(4)
     ]  # fmt: skip
     pd.DataFrame(rows).to_parquet(tmp_path / "sft.parquet")
-    metrics = launch("sft", str(_run_file(tmp_path, tiny_model_path, str(tmp_path / "sft.parquet"))), num_gpus=1)
+    metrics = launch(
+        "sft", str(_run_file(tmp_path, tiny_model_path, str(tmp_path / "sft.parquet"))), num_gpus=1
+    )
     assert metrics["global_step"] == 2 and (tmp_path / "out" / "config.json").exists()
     main(["--route", "sft", "--args", str(tmp_path / "run.json"), "--metrics", str(tmp_path / "m.json")])
     assert json.loads((tmp_path / "m.json").read_text())["global_step"] == 2

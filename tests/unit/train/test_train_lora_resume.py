@@ -117,6 +117,8 @@ def test_prm_resumes_after_a_crash_like_an_uninterrupted_run(tiny_model_path, tm
     resumed = train_prm(tiny_model_path, _prm_rows(), str(tmp_path / "crashed"), config)
     assert [r["step"] for r in resumed["loss_curve"]] == list(range(1, 7))
     assert all(math.isfinite(r["loss"]) for r in resumed["loss_curve"])
-    assert [r["loss"] for r in resumed["loss_curve"]] == pytest.approx([r["loss"] for r in whole["loss_curve"]], rel=1e-4)
+    assert [r["loss"] for r in resumed["loss_curve"]] == pytest.approx(
+        [r["loss"] for r in whole["loss_curve"]], rel=1e-4
+    )
     a, b = PRM.load(tmp_path / "whole").state_dict(), PRM.load(tmp_path / "crashed").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)

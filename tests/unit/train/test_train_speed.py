@@ -32,7 +32,9 @@ def _config(tmp_path, **kw):
 
 @pytest.mark.parametrize("answer_loss_weight", [1.0, 2.5])
 def test_padding_free_sft_loss_equals_padded(tiny_model_path, tmp_path, answer_loss_weight):
-    trainer = build_trainer(tiny_model_path, _rows(), str(tmp_path), _config(tmp_path, answer_loss_weight=answer_loss_weight))
+    trainer = build_trainer(
+        tiny_model_path, _rows(), str(tmp_path), _config(tmp_path, answer_loss_weight=answer_loss_weight)
+    )
     examples = [trainer.train_dataset[i] for i in range(3)]
     pad_id = trainer.processing_class.pad_token_id
     padded, flat = weighted_collator(pad_id)(examples), weighted_collator(pad_id, padding_free=True)(examples)
