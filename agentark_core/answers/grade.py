@@ -32,6 +32,7 @@ from agentark_core.answers.normalize import (
 from agentark_core.answers.sandbox import DEFAULT_TIMEOUT_S, symbolic_equal
 
 Status = Literal["correct", "incorrect", "ungradable"]
+MAX_CACHED_CHARS = 256  # longer extracted answers are not memoised by ``GradeCache``
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,14 @@ class GradeCache:
 
     A shard of a debate log repeats the same extracted answer many times (agents agree, rounds
     repeat), so labeling extracts every response but compares each distinct answer with the
-    ground truth once. Build one per batch; the memo is cleared when it holds ``max_entries``.
+    ground truth once. Build one per batch; the memo is cleared when it holds ``max_entries``,
+    and answers longer than ``MAX_CACHED_CHARS`` (rarely repeated) are graded without it, so it
+    stays within a few tens of MB. A symbolic comparison that ran out of time ("ungradable") is
+    not retried for the same answer within the batch.
 
     Args:
         timeout_s: the most seconds one symbolic math comparison may take.
-        max_entries: memo size bound (keys hold answers of at most ``MAX_TAIL`` characters).
+        max_entries: memo size bound.
 
     Example:
         >>> cache = GradeCache()
@@ -126,8 +130,8 @@ class GradeCache:
     def grade(self, prediction: str, gt: str, task_type: str, choices: Sequence[str] = ()) -> Grade:
         """Same result as ``grade(prediction, gt, task_type, choices, timeout_s)``."""
         extracted = extract_answer(prediction, task_type, choices)
-        if extracted is None or task_type == "longform":
-            return Grade("ungradable", extracted)  # nothing to compare: not worth a memo entry
+        if extracted is None or task_type == "longform" or len(extracted) > MAX_CACHED_CHARS:
+            return grade_extracted(extracted, gt, task_type, choices, self.timeout_s)
         key = (extracted, gt, task_type, tuple(choices))
         found = self._grades.get(key)
         if found is None:

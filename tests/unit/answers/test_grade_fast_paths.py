@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentark_core.answers import GradeCache, extract_answer, grade
+from agentark_core.answers.grade import MAX_CACHED_CHARS
 from agentark_core.answers.normalize import normalize_math, parse_number
 
 from .test_grade_table import TABLE
@@ -65,7 +66,8 @@ def test_cache_compares_each_distinct_answer_once(monkeypatch):
     responses = ["Step 1: 2+2=4\nFinal Answer: 4", "so \\boxed{4}", "#### 5", "The answer is 5.", "no idea"]
     statuses = [cache.grade(r, "4", "math").status for r in responses * 3]
     assert statuses == ["correct", "correct", "incorrect", "incorrect", "ungradable"] * 3
-    assert sorted(calls) == ["4", "5"]  # "no idea" has no answer to compare
+    assert sorted(c for c in calls if c is not None) == ["4", "5"]  # once per distinct answer
+    assert calls.count(None) == 3  # "no idea": nothing extracted, nothing memoised
     assert cache.grade("#### 4", "5", "math").status == "incorrect"  # the ground truth is part of the key
     assert cache.grade("(B)", "B", "mcq", ("x", "y")).correct
     assert not cache.grade("(B)", "B", "mcq", ("x",)).correct  # and so are the choices
@@ -76,3 +78,8 @@ def test_cache_stays_bounded():
     for value in range(35):
         assert cache.grade(f"#### {value}", "7", "math").correct == (value == 7)
         assert len(cache._grades) <= 10
+    long_answer = "1" * (MAX_CACHED_CHARS + 1)
+    cache = GradeCache()
+    assert cache.grade(f"#### {long_answer}", long_answer, "math").correct
+    assert cache.grade("Final Answer: yes", "yes", "longform").status == "ungradable"
+    assert cache._grades == {}  # neither is memoised
