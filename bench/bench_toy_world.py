@@ -14,6 +14,12 @@ transformers backend (batched):
 Prints one JSON object (also written to ``--json`` when given). The issue's target is
 debate >= single + 5 points.
 
+Measured (default preset, bootstrapped on one H100 in ~5 min; 400 test problems, T = 0.7, 5 agents
+x 3 rounds; mean of eval seeds 0/1/2): teacher greedy 62.0%, one sampled agent 55.9%,
+self-consistency@5 60.1%, debate aggregator 59.6%, debate final-round majority 60.6%
+(+4.7 points over one sampled agent, -1.4 under greedy, +0.5 over self-consistency);
+~350 generated tokens per question in debate vs 32 for one agent; student greedy 25%, sampled 17%.
+
 Run:
     PYTHONPATH=. python bench/bench_toy_world.py --out /tmp/toy_models           # bootstrap + measure
     PYTHONPATH=. python bench/bench_toy_world.py --models /tmp/toy_models --questions 200
