@@ -176,8 +176,8 @@ def bootstrap_toy_models(out_dir: str | Path, config: ToyBootstrapConfig | None 
 
     Args:
         out_dir: folder that receives ``teacher/``, ``student/`` (HF checkpoints with the tokenizer),
-            ``teacher_single/`` (the teacher after its first phase) and the random-init ``*_init/`` folders; the returned dict is also
-            written to ``bootstrap.json`` there.
+            ``teacher_single/`` (the teacher after its first phase), the random-init ``*_init/`` folders
+            and ``bootstrap.json`` (the returned dict).
         config: a :class:`ToyBootstrapConfig`; None = the ``default`` preset.
 
     Returns:
