@@ -28,6 +28,20 @@ def test_map_shards_keeps_order_runs_in_workers_and_bounds_in_flight():
     assert os.getpid() not in {pid for pid, _ in results}
 
 
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError(f"shard {x} is broken")
+    return x
+
+
+def test_a_worker_error_reaches_the_caller():
+    results = []
+    with pytest.raises(ValueError, match="shard 3 is broken"):
+        for x in map_shards(_fail_on_three, range(8), workers=2):
+            results.append(x)
+    assert results == [0, 1, 2]  # everything before the broken shard, in order
+
+
 def test_one_worker_runs_here_and_bad_counts_fail():
     assert [pid for pid, _ in map_shards(_pid_and_square, [1, 2])] == [os.getpid()] * 2
     with pytest.raises(ValueError, match="workers"):
