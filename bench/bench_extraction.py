@@ -124,7 +124,9 @@ def write_shards(directory: Path, args: argparse.Namespace) -> list[Path]:
     paths = []
     for start in range(0, args.questions, args.shard_questions):
         n = min(args.shard_questions, args.questions - start)
-        questions, turns = synthetic_shard(random.Random(f"{args.seed}:{start}"), start, n, args.agents, args.rounds)
+        questions, turns = synthetic_shard(
+            random.Random(f"{args.seed}:{start}"), start, n, args.agents, args.rounds
+        )
         path = directory / f"shard-{start:09d}"
         questions.to_parquet(f"{path}.questions.parquet")
         turns.to_parquet(f"{path}.turns.parquet")
@@ -164,8 +166,9 @@ def run(paths: list[Path], args: argparse.Namespace) -> tuple[list[ShardResult],
 
 
 def report(results: list[ShardResult], wall: float, cpu: float, args: argparse.Namespace) -> None:
-    stats, selection = sum((r.stats for r in results), TrajectoryStats()), sum(
-        (r.selection for r in results), SelectionStats()
+    stats, selection = (
+        sum((r.stats for r in results), TrajectoryStats()),
+        sum((r.selection for r in results), SelectionStats()),
     )
     rows = {k: sum(r.rows[k] for r in results) for k in results[0].rows}
     phase = {k: sum(getattr(r, f"{k}_s") for r in results) for k in ("read", "label", "extract")}
@@ -188,7 +191,9 @@ def report(results: list[ShardResult], wall: float, cpu: float, args: argparse.N
         f"CPU): read {phase['read']:.2f} s, labeling {phase['label']:.2f} s ({n / phase['label']:,.0f}/s), "
         f"extraction {phase['extract']:.2f} s ({n / phase['extract']:,.0f}/s)"
     )
-    print(f"2M trajectories at this wall rate: {PAPER_TRAJECTORIES / rate / 60:.1f} min (shards are independent)")
+    print(
+        f"2M trajectories at this wall rate: {PAPER_TRAJECTORIES / rate / 60:.1f} min (shards are independent)"
+    )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if args.workers > 1 else 0.0
     print(

@@ -21,7 +21,12 @@ import re
 import string
 from collections.abc import Sequence
 
-from agentark_core.answers.normalize import CANONICAL_NUMBER, normalize_math, normalize_short, strip_delimiters
+from agentark_core.answers.normalize import (
+    CANONICAL_NUMBER,
+    normalize_math,
+    normalize_short,
+    strip_delimiters,
+)
 
 MAX_TAIL = 16_000  # characters of a response searched for the final answer
 MAX_BOXED = 2_000  # longest \boxed{...} content read

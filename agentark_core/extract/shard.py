@@ -125,7 +125,9 @@ def extract_stream(
 
 
 def _extract_one(
-    shard: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], config: ExtractConfig | None, judge: Generator | None
+    shard: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    config: ExtractConfig | None,
+    judge: Generator | None,
 ) -> ShardOutput:
     questions, turns, labels = shard
     return extract_shard(questions, turns, labels, config, judge)

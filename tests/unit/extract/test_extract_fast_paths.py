@@ -7,7 +7,9 @@ from agentark_core.extract.steps import _SHAPE_TOKEN, PROSE_SHAPE, step_shape
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 step_text = st.lists(
-    st.sampled_from(["1", "23", ".", "/", " ", "=", "+", "-", "*", "\\frac", "{", "}", "x", "step", "٣", "²", "√"]),
+    st.sampled_from(
+        ["1", "23", ".", "/", " ", "=", "+", "-", "*", "\\frac", "{", "}", "x", "step", "٣", "²", "√"]
+    ),
     max_size=25,
 ).map("".join)
 

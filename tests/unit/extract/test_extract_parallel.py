@@ -35,11 +35,10 @@ def _fail_on_three(x: int) -> int:
 
 
 def test_a_worker_error_reaches_the_caller():
-    results = []
+    results = map_shards(_fail_on_three, range(8), workers=2)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]  # the shards before the broken one, in order
     with pytest.raises(ValueError, match="shard 3 is broken"):
-        for x in map_shards(_fail_on_three, range(8), workers=2):
-            results.append(x)
-    assert results == [0, 1, 2]  # everything before the broken shard, in order
+        next(results)
 
 
 def test_one_worker_runs_here_and_bad_counts_fail():
@@ -55,7 +54,10 @@ def _split(log, qids):
 
 
 def test_stream_in_workers_equals_one_process(hand_log, hand_questions):
-    groups = [{hand_questions[a].question_id, hand_questions[b].question_id} for a, b in (("fix", "drop"), ("early", "tie"))]
+    groups = [
+        {hand_questions[a].question_id, hand_questions[b].question_id}
+        for a, b in (("fix", "drop"), ("early", "tie"))
+    ]
     shards = [_split(hand_log, g) for g in groups]
     config = ExtractConfig(prm_splitter="line")
     serial = list(extract_stream(shards, config))
