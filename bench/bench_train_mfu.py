@@ -190,6 +190,7 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
     "ours_pf_bf16_b16": {"padding_free": True, "model_dtype": "bfloat16", "batch": 16},
     "ours_pf_bf16_b32": {"padding_free": True, "model_dtype": "bfloat16", "batch": 32},
     "ours_pf_bf16_b16_liger": {"padding_free": True, "model_dtype": "bfloat16", "batch": 16, "liger": True},
+    "ours_pf_b16_liger": {"padding_free": True, "batch": 16, "liger": True},
 }
 PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (the loop as first written)
     "plain": {"padding_free": False, "attn_implementation": "sdpa", "traces_per_batch": 8},
@@ -341,7 +342,9 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny Qwen3 on CPU (smoke test)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--plain-batch", type=int, default=8, help="per-device batch of the plain HF run")
+    parser.add_argument(
+        "--plain-batch", type=int, default=4, help="per-device batch of the plain HF run (8 OOMs on 80 GB)"
+    )
     parser.add_argument("--min-words", type=int, default=100)
     parser.add_argument("--max-words", type=int, default=700)
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100 SXM: 989)")

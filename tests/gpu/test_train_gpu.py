@@ -79,7 +79,7 @@ def test_prm_bf16_padding_free_trains(tiny_model_path, tmp_path):
         for q in range(3)
         for t in range(4)
     ]  # fmt: skip
-    config = PRMConfig(stage1_max_steps=2, stage2_max_steps=2, traces_per_batch=8, model_dtype="bfloat16",
+    config = PRMConfig(stage1_max_steps=2, stage2_max_steps=2, traces_per_batch=8,
                        stage2_learning_rate=1e-3)  # fmt: skip
     metrics = train_prm(tiny_model_path, rows, str(tmp_path / "prm"), config)
     assert len(metrics["loss_curve"]) == 4 and all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
