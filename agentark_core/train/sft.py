@@ -144,9 +144,9 @@ def _trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             weights = inputs.pop("token_weights")[:, 1:]
-            outputs = model(**inputs, use_cache=False, fused_lm_head=True)
-            num_tokens = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
-            loss = -(outputs.log_probs.float() * weights.to(outputs.log_probs.device)).sum()  # fp32 sum
+            outputs, log_probs, label_mask = _label_log_probs(model, inputs)
+            num_tokens = label_mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = -(log_probs.float() * weights.to(log_probs.device)).sum()  # fp32 sum
             loss = loss / _as_tensor(num_tokens, loss).clamp(min=1)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
@@ -157,6 +157,26 @@ def _trainer_class():
             return (loss, outputs) if return_outputs else loss
 
     return WeightedSFTTrainer
+
+
+def _label_log_probs(model, inputs: dict):
+    """``(outputs, log p(label), label mask)`` over shifted labels, shapes ``(batch, seq_len - 1)``.
+
+    On CUDA, TRL's fused LM head (chunked, never materialising the full logits) saves memory
+    with large vocabularies; on the CPU its chunked kernel is ~2x slower than plain logits, so
+    the CPU path computes log-softmax directly.
+    """
+    import torch
+
+    if next(model.parameters()).device.type == "cuda":
+        outputs = model(**inputs, use_cache=False, fused_lm_head=True)
+        return outputs, outputs.log_probs, outputs.label_mask
+    labels = inputs["labels"][:, 1:]
+    outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
+    mask = labels != -100
+    log_probs = torch.log_softmax(outputs.logits[:, :-1].float(), dim=-1)
+    picked = log_probs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return outputs, picked * mask, mask
 
 
 def _as_tensor(value, like):
