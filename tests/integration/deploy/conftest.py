@@ -148,3 +148,15 @@ def postgres_db():
     finally:
         pg("pg_ctl", "-D", data, "-m", "immediate", "stop", check=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def in_subprocess(api_url: str, code: str) -> object:
+    """Run Python ``code`` (which prints one JSON line last) in a fresh process talking to ``api_url``.
+
+    Flows run in their own process, so no Prefect client state outlives this test's server.
+    """
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=400, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -12,6 +12,7 @@ from tasks.stages import pipeline_order
 from tasks.store import ArtifactStore
 from tests.integration.deploy.conftest import (
     deployed,
+    in_subprocess,
     on_server,
     oracle_sections,
     prefect_server,
@@ -20,6 +21,12 @@ from tests.integration.deploy.conftest import (
 )
 
 pytestmark = pytest.mark.slow  # ~1 min: server, deploy, worker, two flow-run subprocesses
+
+FANOUT = """
+import json
+from flows.fanout import debate_fanout
+print(json.dumps(debate_fanout(recipe="{recipe}", deployment="{deployment}", shards_per_run=2, timeout_s=180)))
+"""
 
 
 def upstreams_committed(recipe_path) -> ArtifactStore:
@@ -32,9 +39,8 @@ def upstreams_committed(recipe_path) -> ArtifactStore:
 
 def test_fanout_through_a_deployment_matches_in_process(tmp_path):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.fanout import debate_fanout, shard_groups
+    from flows.fanout import shard_groups
 
     remote_recipe = write_recipe(tmp_path / "remote", ["debate"], **oracle_sections())
     local_recipe = tmp_path / "local.yaml"  # same data file, another store
@@ -42,12 +48,12 @@ def test_fanout_through_a_deployment_matches_in_process(tmp_path):
                                                               str(tmp_path / "local-store")))
     remote_store, local_store = upstreams_committed(remote_recipe), upstreams_committed(local_recipe)
     home = tmp_path / "prefect"
-    with prefect_server(home) as info, temporary_settings({PREFECT_API_URL: info["api_url"]}):
+    with prefect_server(home) as info:
         deployed(info, home, names=["debate-shard-group/default"])
         with worker(info["api_url"], home, pool="agentark-gpu"):
-            remote = debate_fanout(recipe=str(remote_recipe), deployment="debate-shard-group/default",
-                                   shards_per_run=2, timeout_s=180)
-        local = debate_fanout(recipe=str(local_recipe), shards_per_run=2)
+            remote = in_subprocess(info["api_url"], FANOUT.format(recipe=remote_recipe,
+                                                                  deployment="debate-shard-group/default"))
+        local = in_subprocess(info["api_url"], FANOUT.format(recipe=local_recipe, deployment=""))
         group_runs = on_server(info["api_url"], lambda c: c.read_flow_runs(
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="debate-shards-"))))
 

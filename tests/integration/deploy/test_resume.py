@@ -3,6 +3,7 @@ by rerunning the same recipe: committed stages are reused, published debate shar
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,9 +25,7 @@ def slow_teacher_sections() -> dict:
 
 
 def test_killed_pipeline_resumes_with_committed_stages_reused(tmp_path):
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.pipeline import pipeline
 
     recipe = write_recipe(tmp_path / "work", ["debate"], **slow_teacher_sections())
     store = ArtifactStore(str(tmp_path / "work" / "store"))
@@ -44,8 +43,9 @@ def test_killed_pipeline_resumes_with_committed_stages_reused(tmp_path):
         assert store.manifests("ingest") and not store.is_committed("debate", debate_key)
         assert 1 <= len(published) < 4
 
-        with temporary_settings({PREFECT_API_URL: info["api_url"]}):
-            refs = pipeline(recipe=str(recipe))
+        rerun = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(recipe), "--json"], cwd=REPO, env=env,
+                               capture_output=True, text=True, timeout=300, check=True)
+        refs = json.loads(rerun.stdout.strip().splitlines()[-1])
     assert refs["ingest"]["reused"] and refs["teacher"]["reused"]
     assert not refs["debate"]["reused"] and refs["debate"]["key"] == debate_key
     manifest = store.read_manifest("debate", debate_key)
