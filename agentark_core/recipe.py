@@ -203,6 +203,21 @@ class EvalSection:
 
 
 @dataclass
+class FanoutSection:
+    """Spreading the debate stage over GPU workers (read by the pipeline flow, by no stage, so it
+    never changes an artifact key): ``deployment`` = a ``debate-shard-group/<name>`` deployment;
+    empty = compute the shards in this process."""
+
+    deployment: str = ""
+    shards_per_run: int = 1
+    max_concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        if self.shards_per_run < 1 or self.max_concurrency < 1:
+            raise ValueError("shards_per_run and max_concurrency must be >= 1")
+
+
+@dataclass
 class Recipe:
     """A whole pipeline run. Sections are added here as stages are added.
 
@@ -221,6 +236,7 @@ class Recipe:
     toy: ToySection = field(default_factory=ToySection)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    fanout: FanoutSection = field(default_factory=FanoutSection)
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

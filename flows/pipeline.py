@@ -1,7 +1,8 @@
 """The ``pipeline`` flow: every stage of the recipe in dependency order, chained by artifact key.
 
 Unchanged stages are reused (their task shows as Cached); ``only`` runs a subset, taking the
-other stages' keys from the recipe (they must already be committed).
+other stages' keys from the recipe (they must already be committed). With ``fanout.deployment``
+set, the debate stage's shards are sent to that deployment's workers in groups.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from prefect import flow
 
 from agentark_core.recipe import load_recipe
+from flows.fanout import debate_fanout
 from flows.stages import STAGE_FLOWS
 from flows.subflows import without_subflow_heartbeats
 from tasks.runner import plan_keys
@@ -31,5 +33,10 @@ def pipeline(recipe: str | None = None, overrides: list[str] | None = None,
             continue
         inputs = {i: refs[i]["key"] if i in refs else planned[i] for i in stage.inputs_for(loaded)}
         with without_subflow_heartbeats():
-            refs[stage.name] = STAGE_FLOWS[stage.name](recipe=recipe, overrides=overrides, inputs=inputs)
+            if stage.name == "debate" and loaded.fanout.deployment:
+                refs[stage.name] = debate_fanout(
+                    recipe=recipe, overrides=overrides, inputs=inputs, deployment=loaded.fanout.deployment,
+                    shards_per_run=loaded.fanout.shards_per_run, max_concurrency=loaded.fanout.max_concurrency)
+            else:
+                refs[stage.name] = STAGE_FLOWS[stage.name](recipe=recipe, overrides=overrides, inputs=inputs)
     return refs

@@ -1,5 +1,6 @@
-"""Debate fan-out: shard groups run as deployment flow runs on a process worker, then one commit;
-the artifact equals the in-process fan-out's (scripted oracle teacher, no model)."""
+"""Debate fan-out: the pipeline (recipe ``fanout.deployment``) sends shard groups to deployment flow
+runs on a process worker, then commits once; the artifact equals the in-process fan-out's
+(scripted oracle teacher, no model)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ import json
 from flows.fanout import debate_fanout
 print(json.dumps(debate_fanout(recipe="{recipe}", deployment="{deployment}", shards_per_run=2, timeout_s=180)))
 """
+PIPELINE = """
+import json
+from flows.pipeline import pipeline
+overrides = ["fanout.deployment={deployment}", "fanout.shards_per_run=2"]
+print(json.dumps(pipeline(recipe="{recipe}", overrides=overrides)["debate"]))
+"""
 
 
 def upstreams_committed(recipe_path) -> ArtifactStore:
@@ -51,8 +58,8 @@ def test_fanout_through_a_deployment_matches_in_process(tmp_path):
     with prefect_server(home) as info:
         deployed(info, home, names=["debate-shard-group/default"])
         with worker(info["api_url"], home, pool="agentark-gpu"):
-            remote = in_subprocess(info["api_url"], FANOUT.format(recipe=remote_recipe,
-                                                                  deployment="debate-shard-group/default"))
+            remote = in_subprocess(info["api_url"], PIPELINE.format(recipe=remote_recipe,
+                                                                    deployment="debate-shard-group/default"))
         local = in_subprocess(info["api_url"], FANOUT.format(recipe=local_recipe, deployment=""))
         group_runs = on_server(info["api_url"], lambda c: c.read_flow_runs(
             flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="debate-shards-"))))
