@@ -61,6 +61,19 @@ def test_saved_tokenizer_covers_debate_prompts_of_test_questions(boot):
             assert tok(tok.decode(ids), add_special_tokens=False).input_ids == ids
 
 
+def test_demo_recipe_trains_and_evaluates_on_the_demo_preset_difficulty():
+    from agentark_core.recipe import load_recipe
+    from agentark_core.toy.problems import ToyConfig
+
+    recipe = load_recipe(Path(__file__).resolve().parents[3] / "recipes" / "demo.yaml")
+    preset = ToyBootstrapConfig.preset(recipe.toy.preset)
+    assert recipe.toy.preset == "demo"
+    for options in (recipe.toy.difficulty, recipe.data.options, recipe.eval.data.options):
+        assert ToyConfig.from_options(**options) == preset.toy
+    assert preset.teacher.steps > preset.student.steps and preset.teacher.hidden > preset.student.hidden
+    assert recipe.eval.temperature == recipe.debate.temperature  # single vs debate at one decoding
+
+
 def test_presets_and_specs_are_validated():
     with pytest.raises(ValueError, match="quick"):
         ToyBootstrapConfig.preset("huge")
