@@ -44,24 +44,13 @@ QWEN3_06B = {
 
 def build_student(kind: str, path: Path) -> str:
     """Save a random-init student (tiny, or Qwen3-0.6B-shaped with the toy tokenizer) and return its folder."""
-    from transformers import AutoModelForCausalLM, GenerationConfig, Qwen3Config
+    from transformers import Qwen3Config
 
-    from agentark_core.toy.tiny import make_tiny_model, train_tokenizer
+    from agentark_core.toy.tiny import make_tiny_model, save_random_init, train_tokenizer
 
     if kind == "tiny":
         return make_tiny_model(path)
-    tokenizer = train_tokenizer()
-    config = Qwen3Config(
-        **QWEN3_06B, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id
-    )
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
-    model.generation_config = GenerationConfig(
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id
-    )
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+    return save_random_init(path, train_tokenizer(), Qwen3Config(**QWEN3_06B))
 
 
 def timed(fn, name: str, times: dict, sync: bool):

@@ -74,14 +74,11 @@ def tiny_qwen3_config(vocab_size: int, hidden: int = 32, layers: int = 2, heads:
     return Qwen3Config(**kw)
 
 
-def make_tiny_model(path: str | Path, seed: int = 0, **config_overrides) -> str:
-    """Build, save and return the path of a random-init tiny Qwen3 with its tokenizer."""
+def save_random_init(path: str | Path, tokenizer, config, seed: int = 0) -> str:
+    """Initialise a causal LM from ``config`` (pad/eos from ``tokenizer``), save it with the tokenizer."""
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 
-    path = Path(path)
-    tokenizer = train_tokenizer()
-    config = tiny_qwen3_config(len(tokenizer), **config_overrides)
     config.pad_token_id = tokenizer.pad_token_id
     config.eos_token_id = tokenizer.eos_token_id
     torch.manual_seed(seed)
@@ -92,3 +89,9 @@ def make_tiny_model(path: str | Path, seed: int = 0, **config_overrides) -> str:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+def make_tiny_model(path: str | Path, seed: int = 0, **config_overrides) -> str:
+    """Build, save and return the path of a random-init tiny Qwen3 with its tokenizer."""
+    tokenizer = train_tokenizer()
+    return save_random_init(path, tokenizer, tiny_qwen3_config(len(tokenizer), **config_overrides), seed)
