@@ -44,3 +44,17 @@ def failing(model: str, answers: dict[str, str], fail_on: str, **_ignored) -> Sc
             return inner.generate(requests, params)
 
     return Failing(lambda request, index: "")
+
+
+def judge(model: str, scores: dict[str, int], invalid_every: int = 0, **_ignored) -> ScriptedGenerator:
+    """A reasoning judge replying ``scores`` as JSON; every ``invalid_every``-th first reply is prose."""
+    import json
+
+    counter = itertools.count(1)
+
+    def reply(request, call_index: int) -> str:
+        if invalid_every and call_index == 0 and next(counter) % invalid_every == 0:
+            return "The reasoning looks fine to me."
+        return json.dumps(scores)
+
+    return ScriptedGenerator(reply)
