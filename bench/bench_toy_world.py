@@ -107,6 +107,25 @@ def measure(model: str, questions, args, with_debate: bool) -> dict:
     return out
 
 
+def table(result: dict) -> str:
+    """The headline numbers as an aligned text table (accuracy in %, tokens generated per question)."""
+    teacher, student = result["teacher"], result["student"]
+    debate_ = teacher["debate"]
+    rows = [
+        ("teacher greedy", teacher["greedy"]["acc"], teacher["greedy"]["tokens_per_q"]),
+        ("teacher sampled (one agent)", teacher["sampled"]["acc"], teacher["sampled"]["tokens_per_q"]),
+        ("teacher self-consistency", teacher["self_consistency_acc"], None),
+        ("teacher debate round-1 majority", debate_["round1_majority_acc"], None),
+        ("teacher debate final majority", debate_["final_majority_acc"], debate_["tokens_per_q"]),
+        ("teacher debate aggregator", debate_["aggregator_acc"], debate_["tokens_per_q"]),
+        ("student greedy", student["greedy"]["acc"], student["greedy"]["tokens_per_q"]),
+        ("student sampled", student["sampled"]["acc"], student["sampled"]["tokens_per_q"]),
+    ]
+    lines = [f"{'':34}{'acc %':>7}{'tokens/q':>10}"]
+    lines += [f"{name:34}{100 * acc:7.1f}{'' if tok is None else f'{tok:10.0f}'}" for name, acc, tok in rows]
+    return "\n".join(lines)
+
+
 def override(config, assignments: list[str]):
     """Apply ``field.sub=json_value`` assignments to a (nested) frozen dataclass config."""
     for assignment in assignments:
@@ -126,14 +145,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="folder of an earlier bootstrap (teacher/, student/)")
     parser.add_argument("--out", default="/tmp/toy_models", help="where to bootstrap when --models is not given")
-    parser.add_argument("--preset", default="default", help="ToyBootstrapConfig preset")
+    parser.add_argument("--preset", default="demo", help="ToyBootstrapConfig preset")
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=JSON",
         help="override a bootstrap config field, e.g. --set teacher.steps=1600 --set teacher_mix.revision=2",
     )
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--agents", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--no-consensus-stop", action="store_true")
@@ -164,6 +183,7 @@ def main() -> None:
     result["student"] = measure(f"{models}/student", questions, args, with_debate=False)
     text = json.dumps(result, indent=1)
     print(text)
+    print(table(result))
     if args.json:
         with open(args.json, "w") as f:
             f.write(text)

@@ -106,13 +106,13 @@ class ToyBootstrapConfig:
         presets = {
             "default": cls(),
             "demo": cls(
-                teacher=ModelSpec(hidden=128, layers=2, heads=4, steps=450, lr=3e-3, batch_size=32),
-                teacher_debate_steps=100,
-                on_policy_problems=200,
-                student=ModelSpec(hidden=64, layers=2, heads=4, steps=100, lr=3e-3, batch_size=32),
+                teacher=ModelSpec(hidden=96, layers=2, heads=4, steps=550, lr=3e-3, batch_size=32),
+                teacher_debate_steps=350,
+                on_policy_problems=600,
+                student=ModelSpec(hidden=64, layers=2, heads=4, steps=200, lr=3e-3, batch_size=32),
                 train_problems=3000,
-                teacher_mix=ExampleMix(single=1, revision=1, aggregate=1),
-                toy=ToyConfig(n_steps=(1, 3), number_range=(1, 12), factor_range=(2, 4)),
+                teacher_mix=ExampleMix(single=1, revision=1, aggregate=2),
+                toy=ToyConfig(n_steps=(1, 3), number_range=(1, 9), operations=("+", "-")),
             ),
             "quick": cls(
                 teacher=ModelSpec(hidden=32, layers=1, heads=2, steps=4, batch_size=8),
