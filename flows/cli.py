@@ -62,7 +62,7 @@ def run(
     set_: list[str] = typer.Option([], "--set", help="Override a field: --set debate.n_agents=7"),
     only: list[str] = typer.Option([], "--only", help="Run only this stage (repeatable); upstreams must exist."),
     as_json: bool = typer.Option(False, "--json", help="Print the artifact refs as one JSON line."),
-) -> None:
+) -> dict:
     """Run a recipe's pipeline (reusing every unchanged stage)."""
     try:
         loaded = load_recipe(recipe, set_)  # fail on bad input before any work starts
@@ -75,13 +75,14 @@ def run(
         fail(exc)
     if as_json:
         sys.stdout.write(json.dumps(refs) + "\n")
-        return
+        return refs
     table = Table(title=f"recipe {loaded.name}: artifacts")
     for col in ("stage", "key", "rows", "status", "uri"):
         table.add_column(col)
     for name, ref in refs.items():
         table.add_row(name, ref["key"], str(ref["rows"]), "reused" if ref["reused"] else "computed", ref["uri"])
     console.print(table)
+    return refs
 
 
 def all_reused(loaded) -> dict | None:
@@ -118,20 +119,16 @@ DEMO_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
 @app.command()
 def demo(set_: list[str] = typer.Option([], "--set", help="Override a demo field.")) -> None:
     """Run the embedded demo recipe end to end on this machine, then print the headline numbers."""
-    run(recipe=str(DEMO_RECIPE), set_=set_, only=[], as_json=False)
-    loaded = load_recipe(DEMO_RECIPE, set_)
-    if "report" in loaded.stages:
-        print_headline(loaded)
+    refs = run(recipe=str(DEMO_RECIPE), set_=set_, only=[], as_json=False)
+    if "report" in refs:
+        print_headline(load_recipe(DEMO_RECIPE, set_), refs["report"]["key"])
 
 
-def print_headline(loaded) -> None:
+def print_headline(loaded, key: str) -> None:
     """The report's headline: teacher single vs MAS, each route vs the base student, cost."""
-    from tasks.runner import plan_keys
-    from tasks.stages import pipeline_order
     from tasks.store import open_store
 
     store = open_store(loaded.store.resolved_root(), loaded.store.credentials_block)
-    key = plan_keys(pipeline_order(loaded, ["report"]), loaded)["report"]
     metrics = store.read_manifest("report", key)["metrics"]
     table = Table(title="held-out accuracy and generated tokens per question")
     for col in ("model", "accuracy", "tokens/question"):
