@@ -137,23 +137,13 @@ class ToyBootstrapConfig:
 
 def _init_model(path: Path, tokenizer, spec: ModelSpec, seed: int) -> str:
     """Save a random-init Qwen3 of ``spec`` with the toy tokenizer at ``path``."""
-    import torch
-    from transformers import AutoModelForCausalLM, GenerationConfig
-
-    from agentark_core.toy.tiny import tiny_qwen3_config
+    from agentark_core.toy.tiny import save_random_init, tiny_qwen3_config
 
     config = tiny_qwen3_config(
         len(tokenizer), hidden=spec.hidden, layers=spec.layers, heads=spec.heads,
         intermediate_size=4 * spec.hidden,
     )
-    config.pad_token_id = tokenizer.pad_token_id
-    config.eos_token_id = tokenizer.eos_token_id
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
-    model.generation_config = GenerationConfig(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+    return save_random_init(path, tokenizer, config, seed)
 
 
 def sft_rows(tokenizer, rows: list[dict]) -> list[dict]:
