@@ -19,7 +19,7 @@ import pytest
 
 from tasks.store import ArtifactStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # a cold demo is ~11 min on 2 cores
 REPO = Path(__file__).resolve().parents[2]
 
 
