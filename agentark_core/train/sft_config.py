@@ -58,6 +58,12 @@ class AgentArkSFTConfig(SFTConfig):
             "help": f"Weight dtype, one of {MODEL_DTYPES}; float32 = fp32 master weights + bf16 autocast."
         },
     )
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata={
+            "help": "DDP: search the graph for unused parameters every step (every parameter is used here)."
+        },
+    )
     lora_r: int = field(default=0, metadata={"help": "LoRA rank; 0 = full fine-tuning."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch."})

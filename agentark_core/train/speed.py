@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager", "flex_attention", "varlen")
@@ -52,20 +53,28 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout=
         t.transpose(1, 2).reshape(batch * seq_len, t.shape[1], head_dim).to(dtype)
         for t in (query, key, value)
     )
-    if k.shape[1] != heads:  # grouped-query attention: one copy of each kv head per query group
-        k = k.repeat_interleave(heads // k.shape[1], dim=1)
-        v = v.repeat_interleave(heads // v.shape[1], dim=1)
+    options = dict(_varlen_options())
+    if k.shape[1] != heads:  # grouped-query attention: native where the kernel has it, else copies
+        if options.pop("gqa"):
+            options["enable_gqa"] = True
+        else:
+            k = k.repeat_interleave(heads // k.shape[1], dim=1)
+            v = v.repeat_interleave(heads // v.shape[1], dim=1)
+    options.pop("gqa", None)
     cu_seq = cu_seq.to(device=query.device, dtype=torch.int32)
-    out = varlen_attn(q, k, v, cu_seq, cu_seq, int(max_len), int(max_len), scale=scaling, **_causal_kwargs())
+    out = varlen_attn(q, k, v, cu_seq, cu_seq, int(max_len), int(max_len), scale=scaling, **options)
     return out.reshape(batch, seq_len, heads, head_dim).to(query.dtype), None
 
 
-def _causal_kwargs() -> dict:
-    """``varlen_attn`` says "causal" as ``is_causal=True`` in older PyTorch and as a window in newer."""
+@functools.cache
+def _varlen_options() -> tuple[tuple[str, object], ...]:
+    """What this PyTorch's ``varlen_attn`` takes: "causal" is ``is_causal=True`` in older versions and a
+    window in newer ones; ``gqa`` says whether it shares kv heads itself (``enable_gqa``). Read once."""
     from torch.nn.attention.varlen import varlen_attn
 
     params = inspect.signature(varlen_attn).parameters
-    return {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    causal = ("window_size", (-1, 0)) if "window_size" in params else ("is_causal", True)
+    return (causal, ("gqa", "enable_gqa" in params))
 
 
 def register_varlen_attention() -> None:
