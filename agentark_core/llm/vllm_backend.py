@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
 
@@ -99,6 +99,19 @@ class VLLMGenerator:
             )
             for out in outputs
         ]
+
+    def close(self) -> None:
+        """Stop the engine's worker processes (idempotent); the generator is unusable afterwards."""
+        engine = getattr(self.llm, "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        if core is not None:
+            core.shutdown()
+
+    def __enter__(self) -> VLLMGenerator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _sampling(self, request: ChatRequest, params: SamplingParams, index: int):
         """vLLM sampling params for one request."""
