@@ -84,6 +84,7 @@ def debate(gen, questions, args) -> dict:
     config = DebateConfig(
         n_agents=args.agents, rounds=args.rounds, temperature=args.temperature,
         max_tokens=args.max_tokens, seed=args.seed, consensus_stop=not args.no_consensus_stop,
+        aggregator_temperature=args.aggregator_temperature,
     )
     turns = run_protocol("debate", questions, gen, config)
     by_q = {q.question_id: q for q in questions}
@@ -177,6 +178,9 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--no-consensus-stop", action="store_true")
+    parser.add_argument(
+        "--aggregator-temperature", type=float, default=None, help="the aggregator's decoding (default: --temperature)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--micro-batch", type=int, default=256)

@@ -18,12 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentark_core.data.question import Question
-from agentark_core.llm.types import Generator
+from agentark_core.llm.types import Generator, SamplingParams
 from agentark_core.mas import prompts
 from agentark_core.mas.base import (
     AGGREGATOR_ID, SamplingConfig, Slot, Turn, check_positive, consensus, register_protocol, run_round,
@@ -41,21 +42,32 @@ class DebateConfig(SamplingConfig):
         rounds: maximum rounds K (>= 1).
         consensus_stop: drop a question from later rounds once all agents agree.
         repeat_context: also send ``Question.context`` in rounds > 1.
+        aggregator_temperature: decoding temperature of the aggregator call; None = the agents'
+            ``temperature``. Agents sample for diversity, but the aggregator decides: 0 makes it greedy.
     """
 
     n_agents: int = 5
     rounds: int = 3
     consensus_stop: bool = True
     repeat_context: bool = False
+    aggregator_temperature: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, "n_agents", "rounds")
+        self.aggregator_sampling()  # validates aggregator_temperature
         if self.n_agents < 2:
             raise ValueError(
                 f"DebateConfig.n_agents must be >= 2 (agents need peers), got {self.n_agents}; "
                 "use protocol 'cot' or 'self_consistency' for a single agent"
             )
+
+    def aggregator_sampling(self) -> SamplingParams:
+        """Decoding of the aggregator call (the protocol's last generate call)."""
+        params = self.sampling(self.rounds)
+        if self.aggregator_temperature is None:
+            return params
+        return dataclasses.replace(params, temperature=self.aggregator_temperature)
 
 
 def _first_slot(question: Question, agent_id: int) -> Slot:
@@ -131,4 +143,4 @@ def _aggregate(
         solutions = [(t.agent_id, t.response) for t in final]
         messages = ({"role": "user", "content": prompts.aggregate(q, solutions)},)
         slots.append(Slot(q, AGGREGATOR_ID, "aggregator", final[0].round + 1, messages))
-    return run_round(slots, generator, config.sampling(config.rounds), "debate")
+    return run_round(slots, generator, config.aggregator_sampling(), "debate")

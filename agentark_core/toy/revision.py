@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +49,10 @@ class ExampleMix:
         aggregate: aggregator examples per problem.
         n_agents: agents in a debate example (the agent itself + n - 1 peers).
         p_correct: chance that each simulated agent answer is right.
+        plurality_targets: keep only debate examples (revision, aggregate) in which the gold answer is
+            the strict plurality of the shown answers, so their target (the gold solution) always
+            agrees with the most common answer: a tiny model learns one rule, side with the plurality,
+            instead of a mix of siding and solving from scratch in a long prompt.
     """
 
     single: int = 1
@@ -55,6 +60,7 @@ class ExampleMix:
     aggregate: int = 0
     n_agents: int = 5
     p_correct: float = 0.55
+    plurality_targets: bool = False
 
     def __post_init__(self) -> None:
         for name in ("single", "revision", "aggregate"):
@@ -145,17 +151,37 @@ def _answers(
     problem: ToyProblem, mix: ExampleMix, rng: random.Random, min_wrong: int, sampled: Sequence[str] | None
 ) -> list[str] | None:
     """``mix.n_agents`` agent answers, shuffled: the ``sampled`` ones when given (None if fewer than
-    ``min_wrong`` of them are wrong), else simulated ones, each right with ``p_correct``, >= ``min_wrong`` wrong."""
+    ``min_wrong`` of them are wrong), else simulated ones, each right with ``p_correct``, >= ``min_wrong`` wrong.
+    With ``mix.plurality_targets``, None also when the gold answer is not their strict plurality (simulated
+    answers are redrawn up to ``_ATTEMPTS`` times first)."""
     if sampled is not None:
         from agentark_core.answers import grade
 
         n_wrong = sum(not grade(a, str(problem.answer), "math").correct for a in sampled)
-        return rng.sample(list(sampled), len(sampled)) if n_wrong >= min_wrong else None
+        answers = rng.sample(list(sampled), len(sampled)) if n_wrong >= min_wrong else None
+        return answers if answers is None or _target_agrees(answers, problem, mix) else None
     n = mix.n_agents
-    n_wrong = max(min_wrong, sum(rng.random() >= mix.p_correct for _ in range(n)))
-    answers = [corrupt_solution(problem, rng) for _ in range(n_wrong)] + [problem.solution] * (n - n_wrong)
-    rng.shuffle(answers)
-    return answers
+    for _ in range(_ATTEMPTS):
+        n_wrong = max(min_wrong, sum(rng.random() >= mix.p_correct for _ in range(n)))
+        answers = [corrupt_solution(problem, rng) for _ in range(n_wrong)] + [problem.solution] * (n - n_wrong)
+        rng.shuffle(answers)
+        if _target_agrees(answers, problem, mix):
+            return answers
+    return None
+
+
+def _target_agrees(answers: Sequence[str], problem: ToyProblem, mix: ExampleMix) -> bool:
+    """True unless ``mix.plurality_targets`` asks for the gold answer to be the strict plurality and it is not."""
+    if not mix.plurality_targets:
+        return True
+    from agentark_core.answers import extract_answer, grade
+
+    gold = str(problem.answer)
+    right = sum(grade(a, gold, "math").correct for a in answers)
+    wrong = Counter(
+        extract_answer(a, "math") for a in answers if not grade(a, gold, "math").correct
+    )  # unparseable answers (None) count as one more "answer" of their own
+    return right > max(wrong.values(), default=0)
 
 
 def _row(problem: ToyProblem, kind: str, index: int, messages: tuple[dict, ...]) -> dict:
@@ -208,6 +234,8 @@ def problem_examples(
         rows.append(_row(problem, "revision", i, debate_messages(question, answers[me], peers)))
     for i in range(mix.aggregate):
         answers = _answers(problem, mix, rng, 0, sampled)
+        if answers is None:
+            continue
         content = prompts.aggregate(question, list(enumerate(answers)))
         rows.append(_row(problem, "aggregate", i, ({"role": "user", "content": content},)))
     return rows

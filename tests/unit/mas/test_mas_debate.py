@@ -1,5 +1,7 @@
 """Debate protocol: batching per round, consensus stop, peers, aggregator, context handling."""
 
+import pytest
+
 from agentark_core.llm.scripted import ScriptedGenerator
 from agentark_core.mas import DebateConfig, run_protocol
 
@@ -110,3 +112,19 @@ def test_consensus_up_to_equivalence_stops_early(make_questions):
     turns = run_protocol("debate", make_questions(1), gen, DebateConfig(n_agents=3, rounds=3))
     assert [len(batch) for batch in gen.calls] == [3, 1]
     assert [t.round for t in turns] == [1, 1, 1, 2]
+
+
+def test_aggregator_temperature_applies_to_the_aggregator_call_only(make_questions):
+    gen = ScriptedGenerator(lambda req, call: f"Final Answer: {call}")
+    config = DebateConfig(n_agents=2, rounds=2, temperature=0.9, consensus_stop=False, seed=5, aggregator_temperature=0.0)
+    run_protocol("debate", make_questions(2), gen, config)
+    assert [p.temperature for p in gen.params] == [0.9, 0.9, 0.0]
+    assert [p.seed for p in gen.params] == [5, 6, 7]  # the aggregator keeps its own seed offset
+    default = ScriptedGenerator(lambda req, call: f"Final Answer: {call}")
+    run_protocol("debate", make_questions(2), default, DebateConfig(n_agents=2, rounds=1, temperature=0.9))
+    assert [p.temperature for p in default.params] == [0.9, 0.9]
+
+
+def test_negative_aggregator_temperature_is_refused():
+    with pytest.raises(ValueError, match="temperature"):
+        DebateConfig(aggregator_temperature=-1.0)

@@ -23,6 +23,7 @@ from agentark_core.toy.tokenizer import build_toy_tokenizer
 
 SOLUTION = re.compile(r"^(Step \d+: \d+ [-+*/] \d+ = \d+\n)+Final Answer: \d+$")
 PEERS = re.compile(r"Agent (\d+): (.*?)(?=\n\nAgent \d+: |\n\nUsing the reasoning)", re.DOTALL)
+AGGREGATED = re.compile(r"Agent (\d+): (.*?)(?=\n\nAgent \d+: |\n\nSummarise)", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,40 @@ def test_sampled_answers_replace_simulated_ones_and_need_a_wrong_one(problems):
     revision = next(r for r in rows if r["kind"] == "revision")
     shown = [revision["messages"][1]["content"], *(r for _, r in PEERS.findall(revision["messages"][2]["content"]))]
     assert sorted(shown) == sorted(sampled[gold_wrong])
+
+
+def _shown_answers(row: dict) -> list[str]:
+    """The agent answers a revision or aggregate example shows (own + peers, or the aggregated ones)."""
+    if row["kind"] == "revision":
+        return [row["messages"][1]["content"], *(r for _, r in PEERS.findall(row["messages"][2]["content"]))]
+    return [r for _, r in AGGREGATED.findall(row["messages"][0]["content"])]
+
+
+def test_plurality_targets_keep_only_debate_rows_whose_gold_is_the_plurality(problems):
+    # p_correct 0.35: without the filter many rows show a wrong plurality (two agents on one wrong answer)
+    loose, strict = (
+        build_examples(problems, ExampleMix(single=0, revision=2, aggregate=2, p_correct=0.35, plurality_targets=flag))
+        for flag in (False, True)
+    )
+
+    def gold_leads(row: dict) -> bool:
+        gold = next(p for p in problems if toy_question(p).question_id == row["question_id"]).answer
+        finals = [re.search(r"Final Answer: (\d+)", a).group(1) for a in _shown_answers(row)]
+        counts = {v: finals.count(v) for v in finals}
+        return counts.get(str(gold), 0) > max((c for v, c in counts.items() if v != str(gold)), default=0)
+
+    assert len(_shown_answers(strict[0])) == 5
+    assert all(gold_leads(r) for r in strict)
+    assert not all(gold_leads(r) for r in loose)  # the filter has something to remove
+    assert {r["kind"] for r in strict} == {"revision", "aggregate"}
+
+
+def test_plurality_targets_skip_sampled_answers_with_a_wrong_plurality(problems):
+    p = problems[1]
+    bad = corrupt_solution(p, random.Random(0), "final")
+    qid = toy_question(p).question_id
+    wrong_leads = {qid: [bad, bad, bad, p.solution, p.solution]}
+    gold_leads = {qid: [bad, bad, p.solution, p.solution, p.solution]}
+    mix = ExampleMix(single=0, revision=1, aggregate=1, plurality_targets=True)
+    assert build_examples([p], mix, seed=0, sampled=wrong_leads) == []
+    assert sorted(r["kind"] for r in build_examples([p], mix, seed=0, sampled=gold_leads)) == ["aggregate", "revision"]
