@@ -78,6 +78,7 @@ class DebateSection:
     consensus_stop: bool = True
     repeat_context: bool = False
     temperature: float = 0.7
+    aggregator_temperature: float | None = None  # the aggregator's decoding; None = ``temperature``
     top_p: float = 1.0
     max_tokens: int = 512
     seed: int = 0

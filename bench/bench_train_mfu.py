@@ -29,17 +29,27 @@ Measured (H100 80GB HBM3, 2026-11-23, Qwen3-0.6B shape, completions of 100-700 w
     | sft/ours_pf_bf16_b16                     |  42,024  | 16.0% | 5.0x        | 36.0     |
     | sft/ours_pf_bf16_b16_liger_nonorm        |  49,221  | 18.7% | 5.8x        | 33.5     |
     | sft/ours_pf_bf16_b16_liger               |  60,626  | 23.1% | 7.2x        | 25.0     |
-    | sft/ours_pf_bf16_b32_liger               |  80,587  | 30.7% | 9.6x        | 45.5     |
-    | sft/ours_pf_bf16_b32 (no Liger), b48     |  out of memory                          |
-    | prm/plain (padded, sdpa)                 |  31,968  | 10.3% | 1.0x        | 36.1     |
-    | prm/ours_pf_bf16_b16 (Liger-patched)     |  87,220  | 28.0% | 2.7x        | 63.3     |
+    | sft/ours_pf_bf16_b16_compile             |  77,970  | 29.7% | 9.3x        | 24.9     |
+    | sft/ours_pf_bf16_b32_liger               |  84,005  | 32.0% | 10.0x       | 44.6     |
+    | sft/ours_pf_bf16_b32_compile             |  86,341  | 32.9% | 10.3x       | 44.6     |
+    | sft/ours_pf_bf16_b32_liger_nonorm_compile|  88,334  | 33.7% | 10.5x       | 44.6     |
+    | sft/ours_pf_bf16_b32 (no Liger, eager)   |  out of memory                          |
+    | sft/ours_pf_bf16_b48_compile             |  did not finish in 500 s (compiling)    |
+    | prm/plain (padded, sdpa)                 |  23,570  |  7.6% | 1.0x        | 46.6     |
+    | prm/ours_pf_bf16_b16                     |  48,897  | 15.8% | 2.1x        | 56.2     |
+    | prm/ours_pf_bf16_b16_liger               |  72,415  | 23.4% | 3.1x        | 37.5     |
+    | prm/ours_pf_bf16_b16_compile             |  did not finish in 280 s                |
+
+(An earlier run of all variants in one process gave prm/ours_pf_bf16_b16 28.0%: it ran Liger-patched
+after the SFT Liger variants. Hence one process per variant.)
 
 The issue's goal, 40%, is not met. ``profile_train_step.py`` on sft/ours_pf_bf16_b16_liger: per step
 ~160 ms of kernels (matmul 74 at ~680 TFLOP/s, norms/activations/adds 42, flash-attention 31 of which
 backward 18, AdamW 5, copies 5) in a ~240 ms step: the GPU idles a third of the time while Python
 launches ~1,000 kernels (Liger's RMSNorm alone ~1 ms host time per backward call), and even a never-idle
-GPU would sit at ~35% with these kernels. Larger batches hide the host time (b32: 30.7%); the rest
-needs fused norm+residual kernels and a Hopper attention kernel, not settings.
+GPU would sit at ~35% with these kernels. torch.compile (fused norms/activations, fewer launches)
+and larger batches (host time hidden) reach 33.7%; the rest needs fused norm+residual kernels and a
+Hopper attention kernel, not settings.
 
 Run:
     PYTHONPATH=. python bench/bench_train_mfu.py --tiny                      # CPU smoke test
@@ -239,6 +249,26 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
         "liger": True,
         "liger_kernel_config": {"rms_norm": False},
     },
+    "ours_pf_bf16_b32_liger_nonorm_compile": {  # compile fuses the norms, Liger keeps SwiGLU/RoPE
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 32,
+        "liger": True,
+        "torch_compile": True,
+        "liger_kernel_config": {"rms_norm": False},
+    },
+    "ours_pf_bf16_b32_compile": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 32,
+        "torch_compile": True,
+    },
+    "ours_pf_bf16_b48_compile": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 48,
+        "torch_compile": True,
+    },
     "ours_pf_bf16_b16_compile": {
         "padding_free": True,
         "model_dtype": "bfloat16",
@@ -260,6 +290,18 @@ PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (
     "ours_pf_b16": {"padding_free": True, "traces_per_batch": 16},
     "ours_pf_bf16_b16": {"padding_free": True, "model_dtype": "bfloat16", "traces_per_batch": 16},
     "ours_pf_bf16_b32": {"padding_free": True, "model_dtype": "bfloat16", "traces_per_batch": 32},
+    "ours_pf_bf16_b16_liger": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "traces_per_batch": 16,
+        "use_liger_kernel": True,
+    },
+    "ours_pf_bf16_b16_compile": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "traces_per_batch": 16,
+        "torch_compile": True,
+    },
 }
 
 
@@ -333,10 +375,9 @@ def plain_sft_trainer(path: str, rows: list[dict], args, common: dict):
 def run_prm(path: str, rows: list[dict], args, options: dict, clock: StepClock) -> None:
     """Train ``warmup + steps`` PRM stage-II steps with one variant, ticking ``clock`` per step."""
     from agentark_core.train import prm_train
-    from agentark_core.train.prm_model import PRM
 
     config = prm_train.PRMConfig(**options, stage2_max_steps=args.warmup + args.steps, warmup_ratio=0.0)
-    prm = PRM.from_student(path, config.step_separator, **prm_train._load_kwargs(config)).to(args.device)
+    prm = prm_train.build_prm(path, config, args.device)
     traces = prm_train.load_traces(rows, prm.tokenizer, config)
     collate = prm_train.batch_tensors
 

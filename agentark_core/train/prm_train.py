@@ -76,6 +76,10 @@ class PRMConfig:
     model_dtype: str = field(
         default="float32", metadata={"help": f"Backbone weight dtype, one of {MODEL_DTYPES}."}
     )
+    use_liger_kernel: bool = field(
+        default=False, metadata={"help": "Liger's RMSNorm/SwiGLU/RoPE kernels in the backbone (CUDA only)."}
+    )
+    torch_compile: bool = field(default=False, metadata={"help": "torch.compile the backbone's forward."})
     save_steps: int = field(
         default=0, metadata={"help": "Write output_dir/checkpoint-N every N optimizer steps; 0 = never."}
     )
@@ -347,12 +351,10 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
     """
     import torch
 
-    from agentark_core.train.prm_model import PRM
 
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    prm = PRM.from_student(model_path, config.step_separator, **_load_kwargs(config))  # kernel + dtype
-    prm.to("cuda" if torch.cuda.is_available() else "cpu")
+    prm = build_prm(model_path, config)
     traces = load_traces(examples, prm.tokenizer, config)
     state = load_checkpoint(output_dir) if config.resume else None
     if state is not None:
@@ -375,6 +377,20 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
         "stage1_steps": len(stage1),
         "stage2_steps": len(stage2),
     }
+
+
+def build_prm(model_path: str, config: PRMConfig, device: str | None = None):
+    """The PRM of ``config`` on ``device`` (None: CUDA when available): attention kernel, weight dtype,
+    optional Liger kernels and ``torch.compile`` of the backbone."""
+    import torch
+
+    from agentark_core.train.prm_model import PRM
+    from agentark_core.train.speed import apply_kernels
+
+    prm = PRM.from_student(model_path, config.step_separator, **_load_kwargs(config))
+    prm.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    apply_kernels(prm.backbone, liger=config.use_liger_kernel, compile_model=config.torch_compile)
+    return prm
 
 
 def _load_kwargs(config: PRMConfig) -> dict:

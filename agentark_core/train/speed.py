@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import inspect
 
 ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager", "flex_attention", "varlen")
@@ -53,7 +52,7 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout=
         t.transpose(1, 2).reshape(batch * seq_len, t.shape[1], head_dim).to(dtype)
         for t in (query, key, value)
     )
-    options = dict(_varlen_options())
+    options = dict(_VARLEN_OPTIONS or _varlen_options())
     if k.shape[1] != heads:  # grouped-query attention: native where the kernel has it, else copies
         if options.pop("gqa"):
             options["enable_gqa"] = True
@@ -66,21 +65,25 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout=
     return out.reshape(batch, seq_len, heads, head_dim).to(query.dtype), None
 
 
-@functools.cache
-def _varlen_options() -> tuple[tuple[str, object], ...]:
+_VARLEN_OPTIONS: dict = {}  # filled once by register_varlen_attention (a plain dict read compiles cleanly)
+
+
+def _varlen_options() -> dict:
     """What this PyTorch's ``varlen_attn`` takes: "causal" is ``is_causal=True`` in older versions and a
     window in newer ones; ``gqa`` says whether it shares kv heads itself (``enable_gqa``). Read once."""
     from torch.nn.attention.varlen import varlen_attn
 
     params = inspect.signature(varlen_attn).parameters
     causal = ("window_size", (-1, 0)) if "window_size" in params else ("is_causal", True)
-    return (causal, ("gqa", "enable_gqa" in params))
+    _VARLEN_OPTIONS.update([causal, ("gqa", "enable_gqa" in params)])
+    return _VARLEN_OPTIONS
 
 
 def register_varlen_attention() -> None:
     """Make ``attn_implementation="varlen"`` available to transformers models (idempotent)."""
     from transformers import AttentionInterface
 
+    _varlen_options()
     AttentionInterface.register("varlen", varlen_attention_forward)
 
 
@@ -114,3 +117,27 @@ def check_speed_options(attn_implementation: str, dtype: str) -> None:
         )
     if dtype not in MODEL_DTYPES:
         raise ValueError(f"model dtype {dtype!r} unknown; valid: {list(MODEL_DTYPES)}")
+
+
+def apply_kernels(model, *, liger: bool = False, compile_model: bool = False):
+    """Speed up a transformers model in place: Liger's Triton kernels and/or ``torch.compile``.
+
+    Liger (CUDA only) swaps in its RMSNorm, SwiGLU and RoPE kernels; the LM-head losses are left
+    alone (a backbone has none, and patching them would change every causal-LM class of the
+    process). ``compile_model`` compiles the forward with ``nn.Module.compile`` (parameter names,
+    and so checkpoints, unchanged).
+
+    Raises:
+        ValueError: ``liger`` without a CUDA device.
+    """
+    import torch
+
+    if liger:
+        if not torch.cuda.is_available():
+            raise ValueError("use_liger_kernel needs a CUDA device (Liger's kernels are Triton GPU kernels)")
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
+        _apply_liger_kernel_to_instance(model=model, cross_entropy=False, fused_linear_cross_entropy=False)
+    if compile_model:
+        model.compile()
+    return model

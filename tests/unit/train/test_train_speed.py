@@ -82,3 +82,16 @@ def test_speed_options_fail_with_valid_names(tmp_path):
         "attn_implementation": "varlen" if torch.cuda.is_available() else "sdpa",
         "dtype": torch.bfloat16,
     }
+
+
+def test_liger_kernels_without_cuda_fail_clearly(tiny_model_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from agentark_core.train.speed import apply_kernels
+
+    if torch.cuda.is_available():
+        pytest.skip("the CPU-only refusal")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    with pytest.raises(ValueError, match="use_liger_kernel needs a CUDA device"):
+        apply_kernels(model, liger=True)
