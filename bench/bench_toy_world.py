@@ -34,6 +34,21 @@ greedy, and the second round lowers agent accuracy on the questions still open; 
 (the answer ``eval_mas`` grades) ranges from +5 to -4.5 points against one sampled agent
 across bootstrap seeds.
 
+Measured on one H100 (demo preset, 4 bootstrap seeds run side by side in ~2 min, .devsite-style
+sweep; GPU-trained models differ from the CPU demo's), aggregator minus one sampled agent, points:
+
+    seed                                            0      1      2      3
+    T 0.7, aggregator sampled (the demo today)    +0.5   +1.5   +3.0   -4.0
+    + plurality_targets                           +5.5   +0.0   +0.5   -3.0
+    + plurality_targets, aggregator greedy        +4.0   +6.5   +5.0   -1.0
+    T 1.0, aggregator greedy                      +8.5   +8.5   +7.0   -5.5
+    T 1.0, aggregator greedy, plurality_targets   +8.0   +9.5   +3.5   -7.5
+    (teacher greedy accuracy, first row)          94.5   93.0   77.0   48.0
+
+Sampling at T = 1 with a greedy aggregator (``--temperature 1 --aggregator-temperature 0 --set
+sample_temperature=1.0``) gives the debate effect on 3 of 4 seeds; a weak teacher (seed 3) loses with
+every setting, and the second round always lowers agent accuracy on the questions still open.
+
 Measured earlier (default preset, bootstrapped on one H100 in ~5 min; 400 test problems, T = 0.7,
 5 agents x 3 rounds; mean of eval seeds 0/1/2): teacher greedy 62.0%, one sampled agent 55.9%,
 self-consistency@5 60.1%, debate aggregator 59.6%, debate final-round majority 60.6%;
