@@ -1,10 +1,11 @@
 """`agentark demo` as a user runs it: the whole method cold in the toy world, then a cached rerun.
 
-Asserts only the outcomes that held across the demo preset's measured runs and seeds (see
-bench/bench_toy_world.py): the teacher far above the base student, debate costing > 5x the
-tokens of one agent, R-SFT and DA students above the base student. Debate vs one sampled agent
-varied from +11 (the demo's own run) to -4.5 points (another bootstrap seed), so it is printed
-in the report, not asserted here.
+Asserts the teacher far above the base student, debate costing > 5x the tokens of one agent,
+R-SFT and DA students above the base student, and debate >= one sampled teacher agent + 5 points.
+The demo is deterministic: measured on the CPU (2 cores) with agents at T = 1 and a greedy
+aggregator, teacher single 66%, debate 87.5%, student base 10%, R-SFT 17%, DA 16.5%, PAD 9%.
+The debate gain is not seed-proof: bench/bench_toy_world.py measured +7 to +8.5 points on 3 of 4
+bootstrap seeds (H100-trained) and -5.5 on a seed whose teacher came out weak.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def test_teacher_above_student_and_debate_costs_more(demo):
     teacher, mas = metrics["teacher"], metrics["mas"]
     assert teacher["accuracy"] >= metrics["base"]["accuracy"] + 0.2, metrics
     assert mas["completion_tokens_per_question"] > 5 * teacher["completion_tokens_per_question"], metrics
+
+
+def test_debate_beats_one_teacher_agent_by_five_points(demo):
+    _, _, _, metrics = demo
+    assert metrics["mas"]["accuracy"] >= metrics["teacher"]["accuracy"] + 0.05, metrics
 
 
 def test_distilled_routes_beat_the_base_student(demo):
