@@ -41,7 +41,7 @@ import torch
 
 from agentark_core.train.launch import launch
 from bench.bench_grpo_step import build_student
-from bench.bench_train_mfu import sft_rows
+from bench.train_workload import sft_rows
 
 logger = logging.getLogger("bench_multi_gpu")
 

@@ -61,7 +61,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
 import subprocess
 import sys
 import tempfile
@@ -71,94 +70,10 @@ from pathlib import Path
 import torch
 
 from bench.bench_grpo_step import build_student
+from bench.train_variants import PRM_VARIANTS, SFT_VARIANTS
+from bench.train_workload import example_flops, model_shape, prm_rows, sft_rows
 
 logger = logging.getLogger("bench_train_mfu")
-WORDS = [
-    "the",
-    "sum",
-    "of",
-    "and",
-    "is",
-    "so",
-    "we",
-    "add",
-    "then",
-    "carry",
-    "each",
-    "term",
-    "step",
-    "value",
-    "gives",
-    "next",
-    "total",
-    "check",
-]
-
-
-def make_text(rng: random.Random, n_words: int) -> str:
-    """Arithmetic-flavoured filler text of ``n_words`` words."""
-    return " ".join(
-        str(rng.randint(0, 999)) if rng.random() < 0.3 else rng.choice(WORDS) for _ in range(n_words)
-    )
-
-
-def sft_rows(n: int, min_words: int, max_words: int, seed: int = 0) -> list[dict]:
-    """``sft_examples`` rows whose completion length is uniform in [min_words, max_words] words."""
-    rng = random.Random(seed)
-    return [
-        {
-            "prompt": make_text(rng, rng.randint(20, 60)),
-            "reasoning": make_text(rng, rng.randint(min_words, max_words)),
-            "answer": f"Final Answer: {rng.randint(0, 99)}",
-            "weight": 1.0,
-        }
-        for _ in range(n)
-    ]
-
-
-def prm_rows(n_questions: int, min_words: int, max_words: int, seed: int = 0) -> list[dict]:
-    """``prm_examples`` rows: 4 traces per question, 3-8 steps each, mixed labels."""
-    rng = random.Random(seed)
-    rows = []
-    for q in range(n_questions):
-        prompt = make_text(rng, rng.randint(20, 60))
-        for t in range(4):
-            n_steps = rng.randint(3, 8)
-            words = rng.randint(min_words, max_words) // n_steps
-            labels = [1] * n_steps if t == 0 else [int(rng.random() < 0.5) for _ in range(n_steps)]
-            rows.append(
-                {
-                    "question_id": f"q{q}",
-                    "trace_id": f"q{q}-{t}",
-                    "prompt": prompt,
-                    "steps": [make_text(rng, max(words, 1)) for _ in range(n_steps)],
-                    "step_labels": labels,
-                }
-            )
-    return rows
-
-
-def model_shape(path: str) -> dict:
-    """The numbers the FLOP formula needs, read off the saved model."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.from_pretrained(path)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    body = sum(p.numel() for name, p in model.named_parameters() if ".layers." in name)
-    head_dim = getattr(config, "head_dim", config.hidden_size // config.num_attention_heads)
-    return {
-        "n_body": body,
-        "lm_head": config.vocab_size * config.hidden_size,
-        "layers": config.num_hidden_layers,
-        "d_attn": config.num_attention_heads * head_dim,
-    }
-
-
-def example_flops(shape: dict, length: int, scored: int, lm_head: bool) -> float:
-    """Model FLOPs of one trained example (formula in the module docstring)."""
-    flops = 6 * shape["n_body"] * length + 6 * shape["layers"] * shape["d_attn"] * length**2
-    return flops + (6 * shape["lm_head"] * scored if lm_head else 0)
 
 
 class StepClock:
@@ -221,88 +136,6 @@ def summarize(name: str, clock: StepClock, shape: dict, args, lm_head: bool) -> 
         torch.cuda.reset_peak_memory_stats()
     logger.info("%s", row)
     return row
-
-
-SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers Trainer)
-    "plain_hf": None,
-    "ours_padded": {"padding_free": False, "attn_implementation": "sdpa", "batch": 8},
-    "ours_pf": {"padding_free": True, "batch": 8},
-    "ours_pf_bf16": {"padding_free": True, "model_dtype": "bfloat16", "batch": 8},
-    "ours_pf_b16": {"padding_free": True, "batch": 16},
-    "ours_pf_bf16_b16": {"padding_free": True, "model_dtype": "bfloat16", "batch": 16},
-    "ours_pf_bf16_b32": {"padding_free": True, "model_dtype": "bfloat16", "batch": 32},
-    "ours_pf_bf16_b16_liger": {"padding_free": True, "model_dtype": "bfloat16", "batch": 16, "liger": True},
-    "ours_pf_b16_liger": {"padding_free": True, "batch": 16, "liger": True},
-    "ours_pf_bf16_b32_liger": {"padding_free": True, "model_dtype": "bfloat16", "batch": 32, "liger": True},
-    "ours_pf_bf16_b48_liger": {"padding_free": True, "model_dtype": "bfloat16", "batch": 48, "liger": True},
-    "ours_pf_bf16_b16_liger_nonorm": {  # liger's SwiGLU + RoPE, HF's RMSNorm (liger's costs ~1 ms host time a call)
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "batch": 16,
-        "liger": True,
-        "liger_kernel_config": {"rms_norm": False},
-    },
-    "ours_pf_bf16_b32_liger_nonorm": {
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "batch": 32,
-        "liger": True,
-        "liger_kernel_config": {"rms_norm": False},
-    },
-    "ours_pf_bf16_b32_liger_nonorm_compile": {  # compile fuses the norms, Liger keeps SwiGLU/RoPE
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "batch": 32,
-        "liger": True,
-        "torch_compile": True,
-        "liger_kernel_config": {"rms_norm": False},
-    },
-    "ours_pf_bf16_b32_compile": {
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "batch": 32,
-        "torch_compile": True,
-    },
-    "ours_pf_bf16_b48_compile": {
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "batch": 48,
-        "torch_compile": True,
-    },
-    "ours_pf_bf16_b16_compile": {
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "batch": 16,
-        "torch_compile": True,
-    },
-    "ours_pf_bf16_b16_liger_compile": {
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "batch": 16,
-        "liger": True,
-        "torch_compile": True,
-    },
-}
-PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (the loop as first written)
-    "plain": {"padding_free": False, "attn_implementation": "sdpa", "traces_per_batch": 8},
-    "ours_pf": {"padding_free": True, "traces_per_batch": 8},
-    "ours_pf_bf16": {"padding_free": True, "model_dtype": "bfloat16", "traces_per_batch": 8},
-    "ours_pf_b16": {"padding_free": True, "traces_per_batch": 16},
-    "ours_pf_bf16_b16": {"padding_free": True, "model_dtype": "bfloat16", "traces_per_batch": 16},
-    "ours_pf_bf16_b32": {"padding_free": True, "model_dtype": "bfloat16", "traces_per_batch": 32},
-    "ours_pf_bf16_b16_liger": {
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "traces_per_batch": 16,
-        "use_liger_kernel": True,
-    },
-    "ours_pf_bf16_b16_compile": {
-        "padding_free": True,
-        "model_dtype": "bfloat16",
-        "traces_per_batch": 16,
-        "torch_compile": True,
-    },
-}
 
 
 def clock_callback(clock: StepClock):

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from bench.bench_grpo_step import build_student
-from bench.bench_train_mfu import model_shape, prm_rows, run_variant, sft_rows
+from bench.bench_train_mfu import run_variant
+from bench.train_workload import model_shape, prm_rows, sft_rows
 
 FAMILIES = (  # (family, substrings of kernel names), first match wins
     ("attention", ("flash", "fmha", "varlen", "attn")),

@@ -52,14 +52,14 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout=
         t.transpose(1, 2).reshape(batch * seq_len, t.shape[1], head_dim).to(dtype)
         for t in (query, key, value)
     )
-    options = dict(_VARLEN_OPTIONS or _varlen_options())
+    support = _VARLEN_OPTIONS or _varlen_options()
+    options = dict(support["causal"])
     if k.shape[1] != heads:  # grouped-query attention: native where the kernel has it, else copies
-        if options.pop("gqa"):
+        if support["gqa"]:
             options["enable_gqa"] = True
         else:
             k = k.repeat_interleave(heads // k.shape[1], dim=1)
             v = v.repeat_interleave(heads // v.shape[1], dim=1)
-    options.pop("gqa", None)
     cu_seq = cu_seq.to(device=query.device, dtype=torch.int32)
     out = varlen_attn(q, k, v, cu_seq, cu_seq, int(max_len), int(max_len), scale=scaling, **options)
     return out.reshape(batch, seq_len, heads, head_dim).to(query.dtype), None
@@ -74,8 +74,8 @@ def _varlen_options() -> dict:
     from torch.nn.attention.varlen import varlen_attn
 
     params = inspect.signature(varlen_attn).parameters
-    causal = ("window_size", (-1, 0)) if "window_size" in params else ("is_causal", True)
-    _VARLEN_OPTIONS.update([causal, ("gqa", "enable_gqa" in params)])
+    causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    _VARLEN_OPTIONS.update(causal=causal, gqa="enable_gqa" in params)
     return _VARLEN_OPTIONS
 
 
