@@ -55,7 +55,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--hidden", type=int, default=32, help="tiny model width")
     parser.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="torch CPU threads (default: torch's). On a busy small CPU, 1 avoids OpenMP spin-waits",
     )
     args = parser.parse_args()

@@ -35,8 +35,10 @@ def timed(label: str, fn) -> tuple[float, int]:
     turns = fn()
     seconds = time.perf_counter() - start
     tokens = sum(t.completion_tokens for t in turns)
-    print(f"{label:>14}: {seconds:8.2f} s  ({len(turns)} turns, {tokens} generated tokens, "
-          f"{tokens / seconds:.0f} tok/s)")
+    print(
+        f"{label:>14}: {seconds:8.2f} s  ({len(turns)} turns, {tokens} generated tokens, "
+        f"{tokens / seconds:.0f} tok/s)"
+    )
     return seconds, len(turns)
 
 
@@ -53,8 +55,12 @@ def main() -> None:
     questions = toy_questions(args.questions)
     # consensus_stop off so both modes do exactly the same calls on a random model
     config = DebateConfig(
-        n_agents=args.agents, rounds=args.rounds, consensus_stop=False,
-        temperature=0.7, max_tokens=args.max_tokens, seed=0,
+        n_agents=args.agents,
+        rounds=args.rounds,
+        consensus_stop=False,
+        temperature=0.7,
+        max_tokens=args.max_tokens,
+        seed=0,
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = make_tiny_model(f"{tmp}/tiny", hidden=args.hidden)
@@ -62,8 +68,10 @@ def main() -> None:
             model=path, device=args.device, micro_batch_size=args.questions * args.agents, show_progress=False
         )
         gen.generate([ChatRequest.user("warm up")], SamplingParams(max_tokens=2))
-        print(f"device {gen.device}, {args.questions} questions x {args.agents} agents x "
-              f"{args.rounds} rounds, max_tokens {args.max_tokens}")
+        print(
+            f"device {gen.device}, {args.questions} questions x {args.agents} agents x "
+            f"{args.rounds} rounds, max_tokens {args.max_tokens}"
+        )
         batched, n_batched = timed("batched", lambda: run_protocol("debate", questions, gen, config))
         looped, n_looped = timed(
             "per-question",

@@ -28,8 +28,12 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
 
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/api"
     import httpx
 
@@ -45,8 +49,14 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
 
 def cli_run(recipe: Path, env: dict) -> tuple[float, list[dict]]:
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(recipe), "--json"], check=False, env=env, cwd=REPO,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", str(recipe), "--json"],
+        check=False,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
@@ -64,17 +74,26 @@ def bench_cached_rerun(work: Path, api_url: str) -> None:
         f"teacher: {{model: {model}, options: {{show_progress: false, device: cpu}}}}\n"
         "debate: {n_agents: 3, rounds: 2, max_tokens: 12, shard_size: 10}\n"
     )
-    env = {**os.environ, "PREFECT_HOME": str(work / "prefect"), "PREFECT_API_URL": api_url,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(work / "prefect"),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": str(REPO),
+    }
     cold, refs = cli_run(recipe, env)
     warm, refs2 = cli_run(recipe, env)
     executed = sum(not r["reused"] for r in refs2.values())
     eph_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
     ephemeral, refs3 = cli_run(recipe, eph_env)
     print(f"A. pipeline stages: {', '.join(refs)}")
-    print(f"   cold run {cold:.1f} s; cached rerun (server) {warm:.2f} s; cached rerun (ephemeral) {ephemeral:.2f} s")
-    print(f"   stage bodies executed on rerun: {executed} (target 0), "
-          f"{sum(not r['reused'] for r in refs3.values())} in ephemeral mode")
+    print(
+        f"   cold run {cold:.1f} s; cached rerun (server) {warm:.2f} s; cached rerun (ephemeral) {ephemeral:.2f} s"
+    )
+    print(
+        f"   stage bodies executed on rerun: {executed} (target 0), "
+        f"{sum(not r['reused'] for r in refs3.values())} in ephemeral mode"
+    )
     print(f"   ratio target/achieved (server): {10.0 / warm:.2f}x  (>= 1 meets the <= 10 s target)")
     print(f"   ratio target/achieved (ephemeral): {10.0 / ephemeral:.2f}x")
 
@@ -85,11 +104,19 @@ def synthetic_rows(ctx, index):
 
     size = ctx.recipe.data.shard_size
     ids = range(index * size, (index + 1) * size)
-    return pd.DataFrame({
-        "question_id": [f"b{i:08d}" for i in ids], "dataset": "bench", "split": "train", "task_type": "math",
-        "query": [f"What is {i} + {i % 97}?" for i in ids], "gt": [str(i + i % 97) for i in ids],
-        "context": "", "choices": [[] for _ in ids], "gold_reasoning": [f"Step 1: {i} + {i % 97}" for i in ids],
-    })
+    return pd.DataFrame(
+        {
+            "question_id": [f"b{i:08d}" for i in ids],
+            "dataset": "bench",
+            "split": "train",
+            "task_type": "math",
+            "query": [f"What is {i} + {i % 97}?" for i in ids],
+            "gt": [str(i + i % 97) for i in ids],
+            "context": "",
+            "choices": [[] for _ in ids],
+            "gold_reasoning": [f"Step 1: {i} + {i % 97}" for i in ids],
+        }
+    )
 
 
 def bench_overhead(work: Path, api_url: str) -> None:
@@ -112,11 +139,19 @@ def bench_overhead(work: Path, api_url: str) -> None:
         body_s.append(time.perf_counter() - t0)
         return frame
 
-    add(Stage(name="bench_rows", version="1", schema="questions", reads=("data.limit", "data.shard_size"),
-              plan=lambda ctx: math.ceil(ctx.recipe.data.limit / ctx.recipe.data.shard_size),
-              run_shard=timed_shard))
-    recipe = load_recipe(None, [f"store.root={work / 'store-overhead'}", "data.limit=100000",
-                                "data.shard_size=10000"])
+    add(
+        Stage(
+            name="bench_rows",
+            version="1",
+            schema="questions",
+            reads=("data.limit", "data.shard_size"),
+            plan=lambda ctx: math.ceil(ctx.recipe.data.limit / ctx.recipe.data.shard_size),
+            run_shard=timed_shard,
+        )
+    )
+    recipe = load_recipe(
+        None, [f"store.root={work / 'store-overhead'}", "data.limit=100000", "data.shard_size=10000"]
+    )
     store = store_for(recipe)
 
     @flow(name="bench-overhead")
@@ -130,10 +165,14 @@ def bench_overhead(work: Path, api_url: str) -> None:
     body = sum(body_s)
     shard_total = sum(manifest["timings"]["computed_shard_s"].values())
     print(f"B. stage of {manifest['rows']} rows in {manifest['n_shards']} shards:")
-    print(f"   stage body {body:.2f} s; body + validation + Parquet write {shard_total:.2f} s; flow wall {wall:.2f} s")
-    print(f"   store+validation overhead / body: {(shard_total - body) / body:.2f}x; "
-          f"Prefect+runner overhead beyond shards: {wall - shard_total:.2f} s "
-          f"({(wall - shard_total) / wall:.0%} of wall)")
+    print(
+        f"   stage body {body:.2f} s; body + validation + Parquet write {shard_total:.2f} s; flow wall {wall:.2f} s"
+    )
+    print(
+        f"   store+validation overhead / body: {(shard_total - body) / body:.2f}x; "
+        f"Prefect+runner overhead beyond shards: {wall - shard_total:.2f} s "
+        f"({(wall - shard_total) / wall:.0%} of wall)"
+    )
 
 
 def main() -> None:

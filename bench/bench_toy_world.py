@@ -80,7 +80,11 @@ from agentark_core.toy.bootstrap import ToyBootstrapConfig, bootstrap_toy_models
 
 def accuracy(answers: dict[str, str | None], questions) -> float:
     """Share of questions whose answer grades correct (None counts as wrong)."""
-    right = sum(a is not None and grade(a, q.gt, q.task_type).correct for q in questions for a in [answers[q.question_id]])
+    right = sum(
+        a is not None and grade(a, q.gt, q.task_type).correct
+        for q in questions
+        for a in [answers[q.question_id]]
+    )
     return right / len(questions)
 
 
@@ -97,8 +101,12 @@ def single(gen, questions, temperature: float, max_tokens: int, seed: int) -> di
 def debate(gen, questions, args) -> dict:
     """Debate accuracy by aggregator, final-round majority, round-1 majority, and per-round agent mean."""
     config = DebateConfig(
-        n_agents=args.agents, rounds=args.rounds, temperature=args.temperature,
-        max_tokens=args.max_tokens, seed=args.seed, consensus_stop=not args.no_consensus_stop,
+        n_agents=args.agents,
+        rounds=args.rounds,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        consensus_stop=not args.no_consensus_stop,
         aggregator_temperature=args.aggregator_temperature,
     )
     turns = run_protocol("debate", questions, gen, config)
@@ -128,17 +136,29 @@ def debate(gen, questions, args) -> dict:
 
 def measure(model: str, questions, args, with_debate: bool) -> dict:
     """All measurements of one model."""
-    gen = TransformersGenerator(model=model, device=args.device, micro_batch_size=args.micro_batch, show_progress=False)
+    gen = TransformersGenerator(
+        model=model, device=args.device, micro_batch_size=args.micro_batch, show_progress=False
+    )
     start = time.perf_counter()
     out = {
         "greedy": single(gen, questions, 0.0, args.max_tokens, args.seed),
         "sampled": single(gen, questions, args.temperature, args.max_tokens, args.seed),
     }
     if with_debate:
-        sc = run_protocol("self_consistency", questions, gen, SelfConsistencyConfig(
-            n_agents=args.agents, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-        ))
-        out["self_consistency_acc"] = accuracy({t.question_id: t.answer for t in sc if t.role == "aggregator"}, questions)
+        sc = run_protocol(
+            "self_consistency",
+            questions,
+            gen,
+            SelfConsistencyConfig(
+                n_agents=args.agents,
+                temperature=args.temperature,
+                max_tokens=args.max_tokens,
+                seed=args.seed,
+            ),
+        )
+        out["self_consistency_acc"] = accuracy(
+            {t.question_id: t.answer for t in sc if t.role == "aggregator"}, questions
+        )
         out["debate"] = debate(gen, questions, args)
     out["eval_s"] = time.perf_counter() - start
     return out
@@ -181,10 +201,15 @@ def override(config, assignments: list[str]):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="folder of an earlier bootstrap (teacher/, student/)")
-    parser.add_argument("--out", default="/tmp/toy_models", help="where to bootstrap when --models is not given")
+    parser.add_argument(
+        "--out", default="/tmp/toy_models", help="where to bootstrap when --models is not given"
+    )
     parser.add_argument("--preset", default="demo", help="ToyBootstrapConfig preset")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="FIELD=JSON",
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
         help="override a bootstrap config field, e.g. --set teacher.steps=1600 --set teacher_mix.revision=2",
     )
     parser.add_argument("--questions", type=int, default=200)
@@ -194,7 +219,10 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--no-consensus-stop", action="store_true")
     parser.add_argument(
-        "--aggregator-temperature", type=float, default=None, help="the aggregator's decoding (default: --temperature)"
+        "--aggregator-temperature",
+        type=float,
+        default=None,
+        help="the aggregator's decoding (default: --temperature)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -209,11 +237,19 @@ def main() -> None:
         config = override(ToyBootstrapConfig.preset(args.preset), args.set)
         boot = bootstrap_toy_models(args.out, config)
         result["bootstrap"] = {
-            "runtime_s": boot["runtime_s"], "examples": boot["examples"],
-            **{f"{m}_{k}": boot[f"{m}_metrics"][k] for m in ("teacher", "teacher_debate", "student")
-               if f"{m}_metrics" in boot for k in ("train_loss", "train_runtime", "global_step")},
-            **{f"{m}_last_loss": boot[f"{m}_metrics"]["loss_curve"][-1]["loss"]
-               for m in ("teacher", "teacher_debate", "student") if f"{m}_metrics" in boot},
+            "runtime_s": boot["runtime_s"],
+            "examples": boot["examples"],
+            **{
+                f"{m}_{k}": boot[f"{m}_metrics"][k]
+                for m in ("teacher", "teacher_debate", "student")
+                if f"{m}_metrics" in boot
+                for k in ("train_loss", "train_runtime", "global_step")
+            },
+            **{
+                f"{m}_last_loss": boot[f"{m}_metrics"]["loss_curve"][-1]["loss"]
+                for m in ("teacher", "teacher_debate", "student")
+                if f"{m}_metrics" in boot
+            },
         }
         models = args.out
     with open(f"{models}/bootstrap.json") as f:  # test problems of the difficulty trained on

@@ -343,7 +343,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = build_student("tiny" if args.tiny else "qwen3-0.6b", Path(tmp) / "student")
         shape = model_shape(path)
-        n_examples = 32 * (args.warmup + args.steps)
+        n_examples = 64 * (args.warmup + args.steps)  # enough for the largest batch
         sft, prm = (
             sft_rows(n_examples, args.min_words, args.max_words),
             prm_rows(n_examples // 4 + 8, args.min_words, args.max_words),

@@ -53,6 +53,27 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
         "batch": 16,
         "torch_compile": True,
     },
+    "ours_pf_bf16_b32_compile_model": {  # transformers' whole-model compile (the others compile each block)
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 32,
+        "torch_compile": True,
+        "compile_scope": "model",
+    },
+    "ours_pf_bf16_b64_compile": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 64,
+        "torch_compile": True,
+    },
+    "ours_pf_bf16_b48_liger_nonorm_compile": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 48,
+        "liger": True,
+        "torch_compile": True,
+        "liger_kernel_config": {"rms_norm": False},
+    },
     "ours_pf_bf16_b16_liger_compile": {
         "padding_free": True,
         "model_dtype": "bfloat16",
@@ -78,6 +99,12 @@ PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (
         "padding_free": True,
         "model_dtype": "bfloat16",
         "traces_per_batch": 16,
+        "torch_compile": True,
+    },
+    "ours_pf_bf16_b32_compile": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "traces_per_batch": 32,
         "torch_compile": True,
     },
 }

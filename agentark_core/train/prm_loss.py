@@ -42,12 +42,11 @@ def contrastive_loss(
     logits = torch.sigmoid(scores) / temperature
     negatives = (groups[:, None] == groups[None, :]) & (labels[None, :] == 0)  # [i, j]: j is a negative of i
     valid = (labels == 1) & negatives.any(dim=1)
-    if not valid.any():
-        return scores.sum() * 0.0
     negative_logits = logits[None, :].expand(len(logits), -1).masked_fill(~negatives, float("-inf"))
     candidates = torch.cat([logits[:, None], negative_logits], dim=1)
     per_positive = torch.logsumexp(candidates, dim=1) - logits
-    return per_positive[valid].mean()
+    # a masked mean, not per_positive[valid]: no data-dependent shape, so no host sync per batch
+    return torch.where(valid, per_positive, 0.0).sum() / valid.sum().clamp(min=1)
 
 
 @PRM_LOSSES.register("bce")

@@ -140,10 +140,9 @@ class PRM(nn.Module):
 
     def last_block(self) -> nn.Module:
         """The backbone's last transformer block (the last item of its longest ``ModuleList``)."""
-        stacks = [m for m in self.backbone.modules() if isinstance(m, nn.ModuleList)]
-        if not stacks:
-            raise ValueError(f"cannot find the transformer blocks of {type(self.backbone).__name__}")
-        return max(stacks, key=len)[-1]
+        from agentark_core.train.speed import transformer_blocks
+
+        return transformer_blocks(self.backbone)[-1]
 
     @property
     def device(self) -> torch.device:
@@ -214,5 +213,15 @@ class PRM(nn.Module):
 
 
 def _to_device(batch: dict, device) -> dict:
-    """Move a collated batch's tensors to ``device`` (ints such as ``max_length_q`` stay as they are)."""
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    """Move a collated batch's tensors to ``device`` (ints such as ``max_length_q`` stay as they are).
+
+    To CUDA the copies go through pinned memory without blocking: a plain copy from pageable memory
+    waits for the GPU to drain its queue first, a sync per tensor per batch.
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    return {
+        k: v.pin_memory().to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+        for k, v in batch.items()
+    }

@@ -79,7 +79,12 @@ class PRMConfig:
     use_liger_kernel: bool = field(
         default=False, metadata={"help": "Liger's RMSNorm/SwiGLU/RoPE kernels in the backbone (CUDA only)."}
     )
-    torch_compile: bool = field(default=False, metadata={"help": "torch.compile the backbone's forward."})
+    torch_compile: bool = field(
+        default=False,
+        metadata={
+            "help": "torch.compile each transformer block of the backbone (one compile, dynamic lengths)."
+        },
+    )
     save_steps: int = field(
         default=0, metadata={"help": "Write output_dir/checkpoint-N every N optimizer steps; 0 = never."}
     )
@@ -201,12 +206,18 @@ def _stage_steps(config: PRMConfig, stage: int, num_batches: int) -> int:
     return math.ceil(num_batches * epochs / config.gradient_accumulation_steps)
 
 
-def backward_batch(prm, batch: list[dict], config: PRMConfig) -> tuple[float, int]:
-    """Forward + backward one micro-batch (loss scaled by 1/accumulation). Returns (loss, tokens)."""
+def backward_batch(prm, batch: list[dict], config: PRMConfig):
+    """Forward + backward one micro-batch (loss scaled by 1/accumulation).
+
+    Returns:
+        ``(loss, tokens)``: the scaled loss as a detached 0-d tensor on the model's device (read it
+        when the step's row is written, so the batch needs no host sync) and the real token count.
+    """
     import torch
 
     from agentark_core.train.prm_model import _to_device
 
+    tokens = sum(len(t["input_ids"]) for t in batch)
     tensors = _to_device(batch_tensors(batch, prm.tokenizer.pad_token_id, config.padding_free), prm.device)
     labels, groups = tensors.pop("labels"), tensors.pop("groups")
     use_bf16 = prm.device.type == "cuda" and (config.bf16 if config.bf16 is not None else True)
@@ -214,12 +225,7 @@ def backward_batch(prm, batch: list[dict], config: PRMConfig) -> tuple[float, in
         scores = prm(**tensors)
     loss = PRM_LOSSES.get(config.loss)(scores.float(), labels, groups, config.temperature)
     (loss / config.gradient_accumulation_steps).backward()
-    return loss.item() / config.gradient_accumulation_steps, _real_tokens(tensors)
-
-
-def _real_tokens(tensors: dict) -> int:
-    mask = tensors.get("attention_mask")
-    return int(tensors["input_ids"].numel() if mask is None else mask.sum())
+    return loss.detach() / config.gradient_accumulation_steps, tokens
 
 
 def run_stage(
@@ -268,15 +274,31 @@ def run_stage(
         ]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         row = {"step": first_step + step, "stage": stage, "loss": sum(loss for loss, _ in results)}
-        row.update(learning_rate=scheduler.get_last_lr()[0], grad_norm=float(grad_norm))
+        row.update(learning_rate=scheduler.get_last_lr()[0], grad_norm=grad_norm.detach())
         curve.append({**row, "num_tokens": sum(tokens for _, tokens in results)})
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         if checkpoint_dir and config.save_steps and (first_step + step) % config.save_steps == 0:
             state = {"stage": stage, "stage_step": step, "optimizer": optimizer, "scheduler": scheduler}
-            save_checkpoint(prm, checkpoint_dir, first_step + step, state, list(history) + curve)
+            save_checkpoint(prm, checkpoint_dir, first_step + step, state, list(history) + _read(curve))
+    curve = _read(curve)
     logger.info("PRM stage %d: %d steps, last loss %.4f", stage, total, curve[-1]["loss"])
+    return curve
+
+
+def _read(curve: list[dict]) -> list[dict]:
+    """The curve with its tensors (loss, grad norm: kept on the device during the stage so steps need
+    no host sync) read as floats, in one transfer."""
+    import torch
+
+    pending = [(i, key) for i, row in enumerate(curve) for key, v in row.items() if torch.is_tensor(v)]
+    if not pending:
+        return curve
+    values = torch.stack([curve[i][key].float() for i, key in pending]).tolist()
+    curve = [dict(row) for row in curve]
+    for (i, key), value in zip(pending, values):
+        curve[i][key] = value
     return curve
 
 
@@ -285,7 +307,10 @@ def _optimizer(params: list, config: PRMConfig, stage: int, total: int):
     from transformers import get_scheduler
 
     lr = getattr(config, f"stage{stage}_learning_rate")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    fused = all(
+        p.device.type == "cuda" for p in params
+    )  # one kernel set per step instead of per-tensor loops
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay, fused=fused or None)
     scheduler = get_scheduler(
         config.lr_scheduler_type,
         optimizer,
@@ -350,7 +375,6 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
         ``stage1_steps``, ``stage2_steps``.
     """
     import torch
-
 
     start = time.perf_counter()
     torch.manual_seed(config.seed)

@@ -189,16 +189,20 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
     """Tokenise ``examples`` and build the weighted-loss SFTTrainer (arguments as in :func:`train_sft`).
 
     ``padding_free`` is handled by :func:`weighted_collator` (TRL's own refuses a custom collator), the
-    attention kernel and weight dtype go to ``model_init_kwargs`` and ``lora_r > 0`` wraps the model in LoRA.
+    attention kernel and weight dtype go to ``model_init_kwargs``, ``lora_r > 0`` wraps the model in LoRA
+    and ``torch_compile`` with ``compile_scope="blocks"`` compiles each transformer block here instead of
+    letting transformers compile the whole model.
     """
     from transformers import AutoTokenizer
 
-    from agentark_core.train.speed import model_kwargs
+    from agentark_core.train.speed import compile_blocks, model_kwargs
 
     padding_free = config.padding_free
+    block_compile = config.torch_compile and config.compile_scope == "blocks"
     config = dataclasses.replace(
         config,
         output_dir=output_dir,
+        torch_compile=config.torch_compile and not block_compile,
         remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True},
         padding_free=False,
@@ -211,7 +215,7 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dataset = build_dataset(tokenizer, examples, config.answer_loss_weight, config.max_length)
-    return _trainer_class()(
+    trainer = _trainer_class()(
         model=model_path,
         args=config,
         train_dataset=dataset,
@@ -219,6 +223,9 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
         data_collator=weighted_collator(tokenizer.pad_token_id, padding_free),
         peft_config=_lora_config(config),
     )
+    if block_compile:
+        compile_blocks(trainer.model)
+    return trainer
 
 
 def _lora_config(config):

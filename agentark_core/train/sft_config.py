@@ -17,6 +17,8 @@ from trl import SFTConfig
 
 from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
 
+COMPILE_SCOPES = ("blocks", "model")
+
 
 @dataclass
 class AgentArkSFTConfig(SFTConfig):
@@ -58,6 +60,14 @@ class AgentArkSFTConfig(SFTConfig):
             "help": f"Weight dtype, one of {MODEL_DTYPES}; float32 = fp32 master weights + bf16 autocast."
         },
     )
+    compile_scope: str = field(
+        default="blocks",
+        metadata={
+            "help": f"With torch_compile: one of {COMPILE_SCOPES}; blocks = compile each transformer block "
+            "(one compile shared by all blocks, dynamic lengths: seconds to start, no recompiles on "
+            "variable-length batches), model = transformers' whole-model torch.compile."
+        },
+    )
     ddp_find_unused_parameters: bool | None = field(
         default=False,
         metadata={
@@ -87,6 +97,8 @@ class AgentArkSFTConfig(SFTConfig):
                 "use padding_free=True to drop the padding instead"
             )
         check_speed_options(self.attn_implementation, self.model_dtype)
+        if self.compile_scope not in COMPILE_SCOPES:
+            raise ValueError(f"compile_scope {self.compile_scope!r} unknown; valid: {list(COMPILE_SCOPES)}")
         if self.lora_r < 0 or not 0 <= self.lora_dropout < 1:
             raise ValueError(
                 f"lora_r must be >= 0 and lora_dropout in [0, 1), got {self.lora_r}, {self.lora_dropout}"
