@@ -131,52 +131,54 @@ def weighted_collator(pad_token_id: int, padding_free: bool = False):
         if padding_free:  # the collator unlabels each example's first token; its weight follows
             weights[batch["labels"] == -100] = 0.0
         batch["token_weights"] = weights
+        batch.update(scored_positions(batch["labels"], weights))
         return batch
 
     return collate
 
 
+def scored_positions(labels, token_weights) -> dict:
+    """The LM-head loss inputs of a collated batch, computed on the host so the device needs no sync:
+    ``lm_positions`` (flat indices into ``(batch · seq_len)`` of the hidden states that predict a
+    labelled token), ``lm_targets`` (those tokens) and ``lm_weights`` (their loss weights)."""
+    scored = labels[:, 1:] != -100
+    rows, cols = scored.nonzero(as_tuple=True)
+    return {
+        "lm_positions": rows * labels.shape[1] + cols,
+        "lm_targets": labels[:, 1:][scored],
+        "lm_weights": token_weights[:, 1:][scored],
+    }
+
+
 def _trainer_class():
     from trl import SFTTrainer
 
+    from agentark_core.train.lm_head_loss import add_weighted_lm_head
+
     class WeightedSFTTrainer(SFTTrainer):
-        """SFTTrainer whose loss is ``Σ token_weight · nll / N`` (N = completion tokens in the batch)."""
+        """SFTTrainer whose loss is ``Σ token_weight · nll / N`` (N = completion tokens in the batch),
+        taken through :func:`~agentark_core.train.lm_head_loss.weighted_lm_head_loss` on the scored
+        positions only (no full logits, no recomputed LM head, no metric-only outputs)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+            add_weighted_lm_head(model)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            weights = inputs.pop("token_weights")[:, 1:]
-            outputs, log_probs, label_mask = _label_log_probs(model, inputs)
-            num_tokens = label_mask.sum() if num_items_in_batch is None else num_items_in_batch
-            loss = -(log_probs.float() * weights.to(log_probs.device)).sum()  # fp32 sum
-            loss = loss / _as_tensor(num_tokens, loss).clamp(min=1)
+            inputs = {k: v for k, v in inputs.items() if k not in ("labels", "token_weights")}
+            total = model(**inputs)
+            num_tokens = len(inputs["lm_targets"]) if num_items_in_batch is None else num_items_in_batch
+            loss = total / _as_tensor(num_tokens, total).clamp(min=1)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
             if model.training:
                 mask = inputs.get("attention_mask")
                 self._total_train_tokens += int(inputs["input_ids"].numel() if mask is None else mask.sum())
                 self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
-            return (loss, outputs) if return_outputs else loss
+            return (loss, {"loss": loss}) if return_outputs else loss
 
     return WeightedSFTTrainer
-
-
-def _label_log_probs(model, inputs: dict):
-    """``(outputs, log p(label), label mask)`` over shifted labels, shapes ``(batch, seq_len - 1)``.
-
-    On CUDA, TRL's fused LM head (chunked, never materialising the full logits) saves memory
-    with large vocabularies; on the CPU its chunked kernel is ~2x slower than plain logits, so
-    the CPU path computes log-softmax directly.
-    """
-    import torch
-
-    if next(model.parameters()).device.type == "cuda":
-        outputs = model(**inputs, use_cache=False, fused_lm_head=True)
-        return outputs, outputs.log_probs, outputs.label_mask
-    labels = inputs["labels"][:, 1:]
-    outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
-    mask = labels != -100
-    log_probs = torch.log_softmax(outputs.logits[:, :-1].float(), dim=-1)
-    picked = log_probs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return outputs, picked * mask, mask
 
 
 def _as_tensor(value, like):
