@@ -205,6 +205,9 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
         config,
         output_dir=output_dir,
         torch_compile=config.torch_compile and not block_compile,
+        # transformers turns torch_compile back on when a backend is set (its __post_init__ set one)
+        torch_compile_backend=None if block_compile else config.torch_compile_backend,
+        torch_compile_mode=None if block_compile else config.torch_compile_mode,
         remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True},
         padding_free=False,

@@ -88,8 +88,9 @@ class AgentArkSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
-        if self.accelerator_config is None or (
-            isinstance(self.accelerator_config, dict) and "non_blocking" not in self.accelerator_config
+        if not self.use_cpu and (
+            self.accelerator_config is None
+            or (isinstance(self.accelerator_config, dict) and "non_blocking" not in self.accelerator_config)
         ):  # pinned batches copied without blocking: a blocking copy waits for the GPU's queue to drain
             self.accelerator_config = {**(self.accelerator_config or {}), "non_blocking": True}
         super().__post_init__()

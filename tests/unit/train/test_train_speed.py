@@ -112,6 +112,7 @@ def test_block_compile_trains_to_the_eager_losses(tiny_model_path, tmp_path):
         )
         trainer = build_trainer(tiny_model_path, _rows(4), str(out), config)
         compiled = [b._compiled_call_impl is not None for b in transformer_blocks(trainer.model)]
+        assert not trainer.args.torch_compile  # blocks only: transformers must not compile the model too
         trainer.train()
         trainer.save_model(str(out / "final"))
         return [r["loss"] for r in trainer.state.log_history if "loss" in r], compiled
