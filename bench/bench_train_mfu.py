@@ -22,34 +22,40 @@ Timing: ``--warmup`` steps, then ``--steps`` timed steps between two CUDA syncs 
 real training). Each variant runs in its own process (Liger patches the model classes globally, so a
 later variant of the same process would silently run with Liger kernels).
 
-Measured (H100 80GB HBM3, 2026-11-23, Qwen3-0.6B shape, completions of 100-700 words; MFU of 989 TFLOP/s):
+Measured (H100 80GB HBM3, Qwen3-0.6B shape, completions of 100-700 words; MFU of 989 TFLOP/s).
+
+Latest run (session 3, 15 timed steps; torch_compile = each transformer block compiled once with
+dynamic lengths; SFT loss through ``lm_head_loss`` (no recomputed LM head); PRM steps free of host syncs,
+fused AdamW):
+
+    | variant                               | tokens/s | MFU   | vs plain | step ms | tokens/step | peak GiB |
+    | sft/plain_hf (batch 4)                |   7,942  |  3.3% |  1.0x    |  741.6  |   5,890     | 45.0     |
+    | sft/ours_pf_bf16_b16_compile          |  69,692  | 26.6% |  8.1x    |  215.1  |  14,993     | 30.3     |
+    | sft/ours_pf_bf16_b32_compile          |  88,355  | 33.7% | 10.3x    |  337.7  |  29,839     | 51.4     |
+    | prm/plain (padded, sdpa)              |  21,441  |  6.9% |  1.0x    |  494.5  |  10,602     | 46.6     |
+    | prm/ours_pf_bf16_b16_compile          | 109,840  | 35.2% |  5.1x    |  199.0  |  21,862     | 37.3     |
+    | prm/ours_pf_bf16_b32_compile          | 117,508  | 37.7% |  5.5x    |  374.3  |  43,986     | 66.3     |
+
+Before these changes (session 2, same workload): PRM b16 eager 15.8%, +Liger 23.4%, + block compile
+30.5% (the step then had ~13 host syncs: loss.item(), grad-norm float(), boolean masking, blocking
+batch copies); SFT b32 + Liger(SwiGLU/RoPE) + whole-model compile 33.7%, b32 whole-model compile 32.9%.
+SFT b48/b64 do not fit in 80 GB (activations ~1.3 MB per token); Liger's kernels fail to trace under
+the block compile (a Triton "float has no .to" error; it falls back), so Liger and compile do not stack.
+
+Earlier rows (session 2, one process per variant, TRL's chunked LM head):
 
     | variant                                  | tokens/s | MFU   | vs plain HF | peak GiB |
-    | sft/plain_hf (batch 4)                   |   7,793  |  3.2% | 1.0x        | 45.6     |
     | sft/ours_pf_bf16_b16                     |  42,024  | 16.0% | 5.0x        | 36.0     |
-    | sft/ours_pf_bf16_b16_liger_nonorm        |  49,221  | 18.7% | 5.8x        | 33.5     |
     | sft/ours_pf_bf16_b16_liger               |  60,626  | 23.1% | 7.2x        | 25.0     |
-    | sft/ours_pf_bf16_b16_compile             |  77,970  | 29.7% | 9.3x        | 24.9     |
     | sft/ours_pf_bf16_b32_liger               |  84,005  | 32.0% | 10.0x       | 44.6     |
-    | sft/ours_pf_bf16_b32_compile             |  86,341  | 32.9% | 10.3x       | 44.6     |
-    | sft/ours_pf_bf16_b32_liger_nonorm_compile|  88,334  | 33.7% | 10.5x       | 44.6     |
     | sft/ours_pf_bf16_b32 (no Liger, eager)   |  out of memory                          |
-    | sft/ours_pf_bf16_b48_compile             |  did not finish in 500 s (compiling)    |
-    | prm/plain (padded, sdpa)                 |  23,570  |  7.6% | 1.0x        | 46.6     |
-    | prm/ours_pf_bf16_b16                     |  48,897  | 15.8% | 2.1x        | 56.2     |
-    | prm/ours_pf_bf16_b16_liger               |  72,415  | 23.4% | 3.1x        | 37.5     |
-    | prm/ours_pf_bf16_b16_compile             |  did not finish in 280 s                |
 
-(An earlier run of all variants in one process gave prm/ours_pf_bf16_b16 28.0%: it ran Liger-patched
-after the SFT Liger variants. Hence one process per variant.)
-
-The issue's goal, 40%, is not met. ``profile_train_step.py`` on sft/ours_pf_bf16_b16_liger: per step
-~160 ms of kernels (matmul 74 at ~680 TFLOP/s, norms/activations/adds 42, flash-attention 31 of which
-backward 18, AdamW 5, copies 5) in a ~240 ms step: the GPU idles a third of the time while Python
-launches ~1,000 kernels (Liger's RMSNorm alone ~1 ms host time per backward call), and even a never-idle
-GPU would sit at ~35% with these kernels. torch.compile (fused norms/activations, fewer launches)
-and larger batches (host time hidden) reach 33.7%; the rest needs fused norm+residual kernels and a
-Hopper attention kernel, not settings.
+The issue's goal, 40%, is not met (best: PRM 37.7%, SFT 33.7%). ``profile_train_step.py`` on
+sft/ours_pf_bf16_b32 with block compile: per step ~150 ms of GEMMs at ~750 TFLOP/s, attention ~61 ms
+(PyTorch's FlashAttention-2 varlen kernel: ``bench_attention.py`` measures it at 99-146 TFLOP/s
+forward + backward on these lengths, a tenth of the H100's peak), fused norm/RoPE/SwiGLU/copies ~80 ms.
+Attention is ~11% of the model FLOPs and ~20% of the step; a Hopper attention kernel (FA3 / cuDNN) at
+~2x would bring both routes to ~40%.
 
 Run:
     PYTHONPATH=. python bench/bench_train_mfu.py --tiny                      # CPU smoke test
