@@ -107,21 +107,46 @@ def launch(route: str, args_json: str, num_gpus: int = 1, accelerate_config: str
     Args:
         route: a name in :data:`ROUTES` (``sft``, ``prm``).
         args_json: path of the run file (``model_path``, ``examples``, ``output_dir``, ``config``).
-        num_gpus: processes to start; 0 or 1 trains in this process.
+        num_gpus: processes to start; 0 or 1 trains in this process (in one child process that sees
+            only the first GPU when several are visible: :func:`one_device_env`).
         accelerate_config: ``ddp`` / ``zero2`` / ``zero3`` or a YAML path (multi-GPU only; None = ddp).
 
     Returns:
         The route's metrics dict.
     """
     args = json.loads(Path(args_json).read_text())
-    if num_gpus <= 1:
+    env = one_device_env() if num_gpus <= 1 else None
+    if num_gpus <= 1 and env is None:
         return run_route(route, args)
     with tempfile.TemporaryDirectory() as tmp:
         metrics = Path(tmp) / "metrics.json"
-        command = accelerate_command(route, args_json, num_gpus, accelerate_config, str(metrics))
+        if env is None:
+            command = accelerate_command(route, args_json, num_gpus, accelerate_config, str(metrics))
+        else:  # one GPU asked for, several visible: a child that sees one (else Trainer uses DataParallel)
+            ROUTES.get(route)
+            command = [sys.executable, "-m", "agentark_core.train.launch", "--route", route,
+                       "--args", str(args_json), "--metrics", str(metrics)]  # fmt: skip
         logger.info("launching: %s", " ".join(command))
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, env=env)
         return json.loads(metrics.read_text())
+
+
+def one_device_env(device_count: int | None = None) -> dict | None:
+    """The environment of a child process that sees only the first visible GPU, or None when this
+    process already sees at most one (then training runs in-process).
+
+    The transformers Trainer spreads a single process over every visible GPU with ``DataParallel``
+    (a slow, replicated model), so "one GPU" on a multi-GPU machine must hide the others, which only
+    a new process can (CUDA reads ``CUDA_VISIBLE_DEVICES`` once).
+    """
+    if device_count is None:
+        import torch
+
+        device_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device_count <= 1:
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip() or "0"
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": visible}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,3 +64,25 @@ def test_in_process_launch_trains_from_a_parquet_file(tiny_model_path, tmp_path)
     with pytest.raises(ValueError, match="missing key"):
         (tmp_path / "bad.json").write_text(json.dumps({"model_path": tiny_model_path}))
         launch("sft", str(tmp_path / "bad.json"))
+
+
+def test_one_gpu_on_a_multi_gpu_machine_trains_in_a_child_that_sees_one(
+    tiny_model_path, tmp_path, monkeypatch
+):
+    """With several GPUs visible, num_gpus=1 must not train in-process (transformers' Trainer would
+    wrap the model in DataParallel over all of them): a child process sees only the first one."""
+    from agentark_core.train import launch as launch_module
+
+    assert launch_module.one_device_env(1) is None and launch_module.one_device_env(0) is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert launch_module.one_device_env(2)["CUDA_VISIBLE_DEVICES"] == "3"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the CPU child sees no GPU either way
+    monkeypatch.setattr(
+        launch_module, "one_device_env", lambda: {**__import__("os").environ, "AGENTARK_CHILD": "1"}
+    )
+    monkeypatch.setattr(launch_module, "run_route", lambda *a: pytest.fail("trained in-process"))
+    rows = [
+        {"prompt": "What is 1 + 1?", "reasoning": "1 + 1 = 2.", "answer": "Final Answer: 2", "weight": 1.0}
+    ] * 4
+    metrics = launch("sft", str(_run_file(tmp_path, tiny_model_path, rows)), num_gpus=1)
+    assert metrics["global_step"] == 2 and (tmp_path / "out" / "config.json").exists()
