@@ -20,6 +20,7 @@ import copy
 import logging
 from typing import Any
 
+from agentark_core.train.lora import lora_config, save_merged
 from agentark_core.train.rl_common import build_reward_funcs, load_prompts
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def build_grpo_trainer(
         args=config,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
+        peft_config=lora_config(config),
     )
     if prm is not None:
         prm.to(trainer.accelerator.device)
@@ -86,8 +88,7 @@ def train_grpo(
     """
     trainer, dropped = build_grpo_trainer(model_path, prompts_df, output_dir, config, prm_path)
     result = trainer.train()
-    trainer.save_model(output_dir)
-    trainer.processing_class.save_pretrained(output_dir)
+    save_merged(trainer, output_dir)
     curve = [_log_row(entry) for entry in trainer.state.log_history if "loss" in entry]
     metrics = {
         "loss_curve": curve,

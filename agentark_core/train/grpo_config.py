@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from agentark_core.train.lora import LoraOptions
 from agentark_core.train.rl_common import RewardOptions
 
 
 @dataclass
-class AgentArkGRPOConfig(RewardOptions, GRPOConfig):
-    """``trl.GRPOConfig`` + :class:`RewardOptions`, with defaults from the paper / reference where they differ."""
+class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
+    """``trl.GRPOConfig`` + :class:`RewardOptions` + LoRA (:class:`LoraOptions`: with ``lora_r > 0`` the KL
+    reference is the adapter-free base model, no second copy), with defaults from the paper / reference where they differ."""
 
     beta: float = field(
         default=0.001,
@@ -46,6 +48,7 @@ class AgentArkGRPOConfig(RewardOptions, GRPOConfig):
     def __post_init__(self):
         super().__post_init__()
         self.check_reward_options()
+        self.check_lora_options()
         if self.reward_weights is not None:
             raise ValueError(
                 "reward_weights is derived from prm_weight and verifiable_weight; set those instead"

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from agentark_core.train.lora import lora_config, save_merged
 from agentark_core.train.records import as_records, check_weight
 
 logger = logging.getLogger(__name__)
@@ -226,26 +227,11 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
         train_dataset=dataset,
         processing_class=tokenizer,
         data_collator=weighted_collator(tokenizer.pad_token_id, padding_free),
-        peft_config=_lora_config(config),
+        peft_config=lora_config(config),
     )
     if block_compile:
         compile_blocks(trainer.model)
     return trainer
-
-
-def _lora_config(config):
-    """A peft ``LoraConfig`` when ``config.lora_r > 0``, else None (full fine-tuning)."""
-    if config.lora_r == 0:
-        return None
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=config.lora_target_modules or "all-linear",
-        task_type="CAUSAL_LM",
-    )
 
 
 def last_checkpoint(output_dir: str) -> str | None:
@@ -255,19 +241,6 @@ def last_checkpoint(output_dir: str) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
-
-
-def save_merged(trainer, output_dir: str) -> None:
-    """Save a plain HF checkpoint: LoRA adapters are merged into the base weights first."""
-    from peft import PeftModel
-
-    model = trainer.model
-    if isinstance(model, PeftModel):
-        model = model.merge_and_unload()
-        model.save_pretrained(output_dir)
-    else:
-        trainer.save_model(output_dir)
-    trainer.processing_class.save_pretrained(output_dir)
 
 
 def train_sft(model_path: str, examples: Any, output_dir: str, config) -> dict:

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 from trl import SFTConfig
 
+from agentark_core.train.lora import LoraOptions
 from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
 
 COMPILE_SCOPES = ("blocks", "model")
 
 
 @dataclass
-class AgentArkSFTConfig(SFTConfig):
+class AgentArkSFTConfig(LoraOptions, SFTConfig):
     """``trl.SFTConfig`` with the AgentArk R-SFT objective's extra knobs.
 
     The loss is ``Σ_i ω_i (Σ_{t∈reasoning_i} nll_t + w · Σ_{t∈answer_i} nll_t) / N`` where ``ω_i`` is the
@@ -74,12 +75,6 @@ class AgentArkSFTConfig(SFTConfig):
             "help": "DDP: search the graph for unused parameters every step (every parameter is used here)."
         },
     )
-    lora_r: int = field(default=0, metadata={"help": "LoRA rank; 0 = full fine-tuning."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch."})
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "Module names LoRA wraps; None = every linear layer but the LM head."}
-    )
     resume: bool = field(
         default=True,
         metadata={
@@ -104,7 +99,4 @@ class AgentArkSFTConfig(SFTConfig):
         check_speed_options(self.attn_implementation, self.model_dtype)
         if self.compile_scope not in COMPILE_SCOPES:
             raise ValueError(f"compile_scope {self.compile_scope!r} unknown; valid: {list(COMPILE_SCOPES)}")
-        if self.lora_r < 0 or not 0 <= self.lora_dropout < 1:
-            raise ValueError(
-                f"lora_r must be >= 0 and lora_dropout in [0, 1), got {self.lora_r}, {self.lora_dropout}"
-            )
+        self.check_lora_options()

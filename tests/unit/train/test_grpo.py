@@ -165,3 +165,27 @@ def test_train_grpo_moves_every_parameter_and_saves_a_reloadable_checkpoint(tiny
     assert (
         AutoTokenizer.from_pretrained(out).chat_template == AutoTokenizer.from_pretrained(tiny).chat_template
     )
+
+
+def test_grpo_with_lora_trains_adapters_only_and_saves_a_merged_model(tiny, prm_dir, tmp_path):
+    """lora_r > 0: the trained parameters are the LoRA adapters (the base stays frozen, the KL
+    reference is the adapter-free model), and the saved checkpoint is a plain model with them merged."""
+    from agentark_core.train.grpo import build_grpo_trainer
+
+    config = _config(tmp_path / "run", lora_r=4, lora_alpha=8)
+    trainer, _ = build_grpo_trainer(tiny, _rows(), str(tmp_path / "unused"), config, prm_path=prm_dir)
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert trainer.ref_model is None  # no second copy of the student for the KL term
+
+    out = str(tmp_path / "ckpt")
+    metrics = train_grpo(tiny, _rows(), out, config, prm_path=prm_dir)
+    assert metrics["global_step"] == 2 and all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
+    merged, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
+    assert not any(info.values()), info
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    base = AutoModelForCausalLM.from_pretrained(tiny)
+    ids = torch.tensor([[1, 5, 9, 40, 2]])
+    assert not torch.allclose(base(ids).logits, merged(ids).logits)
+    with pytest.raises(ValueError, match="lora_r must be >= 0"):
+        _config(tmp_path, lora_r=-1)

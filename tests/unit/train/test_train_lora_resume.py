@@ -45,7 +45,7 @@ def test_lora_trains_only_adapters_and_saves_a_merged_model(tiny_model_path, tmp
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     lora = {k for k in before if "lora_" in k}
     assert lora and changed == {k for k in lora if "lora_B" in k or "lora_A" in k}  # base weights frozen
-    from agentark_core.train.sft import save_merged
+    from agentark_core.train.lora import save_merged
 
     save_merged(trainer, str(tmp_path / "merged"))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
