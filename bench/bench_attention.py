@@ -10,6 +10,8 @@ of ``--batch`` sequences with lengths uniform in ``[--min-len, --max-len]`` (Qwe
   native GQA;
 - ``cudnn_ragged``: cuDNN's fused attention on the same packed (ragged) layout through
   ``aten._cudnn_attention_forward/backward`` with sequence offsets (kv heads repeated: no GQA there);
+- ``sdpa_nested_cudnn``: ``scaled_dot_product_attention`` on nested jagged tensors with only the cuDNN
+  backend allowed (the public route to cuDNN for packed sequences; not yet run on a GPU);
 - ``flex_document``: compiled FlexAttention over the packed row with a causal document mask.
 
 It prints time per forward + backward, achieved TFLOP/s (``6 · heads · head_dim · Σ L²``, causal) and the
@@ -118,7 +120,26 @@ def flex_document(q, k, v, cu_seq, max_len):
     return out[0].transpose(0, 1)
 
 
-KERNELS = {"fa2_varlen": fa2_varlen, "cudnn_ragged": cudnn_ragged, "flex_document": flex_document}
+def sdpa_nested_cudnn(q, k, v, cu_seq, max_len):
+    """Public route to cuDNN on packed sequences: SDPA over nested jagged tensors, cuDNN backend only."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    groups = q.shape[1] // k.shape[1]
+    k, v = (t.repeat_interleave(groups, dim=1) for t in (k, v))
+    offsets = cu_seq.long()
+    q, k, v = (torch.nested.nested_tensor_from_jagged(t, offsets).transpose(1, 2) for t in (q, k, v))
+    with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return out.transpose(1, 2).values()
+
+
+KERNELS = {
+    "fa2_varlen": fa2_varlen,
+    "cudnn_ragged": cudnn_ragged,
+    "sdpa_nested_cudnn": sdpa_nested_cudnn,
+    "flex_document": flex_document,
+}
 
 
 def time_kernel(fn, q, k, v, cu_seq, max_len, iters: int) -> tuple[float, torch.Tensor, torch.Tensor]:
