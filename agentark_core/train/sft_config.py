@@ -45,6 +45,14 @@ class AgentArkSFTConfig(LoraOptions, SFTConfig):
         },
     )
 
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace nan/inf step losses in the logged average (transformers' default True checks every "
+            "step's loss on the host: a GPU sync per micro-batch). Off: a nan shows up in the log as it is."
+        },
+    )
+
     padding_free: bool = field(
         default=True,
         metadata={"help": "One unpadded row per micro-batch (position_ids restart per example); same loss."},

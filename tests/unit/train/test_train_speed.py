@@ -128,3 +128,32 @@ def test_block_compile_trains_to_the_eager_losses(tiny_model_path, tmp_path):
 def test_compile_scope_is_checked(tmp_path):
     with pytest.raises(ValueError, match=r"compile_scope 'layers' unknown; valid: \['blocks', 'model'\]"):
         _config(tmp_path, compile_scope="layers")
+
+
+def test_sft_steps_read_nothing_back_from_the_device(tiny_model_path, tmp_path, monkeypatch):
+    """Between logging steps a training step converts no tensor to a Python value outside the collator
+    (each such read is a GPU sync that drains the queue): transformers' nan/inf loss filter is off."""
+    import traceback
+
+    reads = []
+    for name in ("item", "__bool__", "__int__", "__float__"):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, _real=real, _name=name):
+            frames = [f for f in traceback.extract_stack()[:-1] if "/torch/" not in f.filename]
+            if not any("collat" in f.filename or "collat" in f.name for f in frames):
+                reads.append(f"{_name} at {frames[-1].filename}:{frames[-1].lineno}")
+            return _real(self)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    config = _config(
+        tmp_path, max_steps=3, per_device_train_batch_size=2, logging_steps=10**6, save_strategy="no"
+    )
+    assert config.logging_nan_inf_filter is False
+    trainer = build_trainer(tiny_model_path, _rows(6), str(tmp_path), config)
+    reads.clear()
+    trainer.train()
+    # masking_utils: the CPU sdpa path's packed-sequence check (varlen on CUDA skips it);
+    # lm_head_loss: its vocabulary check, CPU tensors only
+    in_steps = [r for r in reads if "masking_utils" not in r and "lm_head_loss" not in r]
+    assert len(in_steps) <= 2, in_steps  # get_batch_samples' token count and the final loss average
