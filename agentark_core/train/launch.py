@@ -96,9 +96,15 @@ def accelerate_command(
         sys.executable, "-m", "accelerate.commands.launch",
         "--num_processes", str(num_gpus),
         "--config_file", str(accelerate_config_path(accelerate_config)),
-        "-m", "agentark_core.train.launch",
-        "--route", route, "--args", str(args_json), "--metrics", str(metrics_json),
+        *entry_args(route, args_json, metrics_json),
     ]  # fmt: skip
+
+
+def entry_args(route: str, args_json: str, metrics_json: str) -> list[str]:
+    """``-m agentark_core.train.launch --route … --args … --metrics …``: what every training child runs."""
+    ROUTES.get(route)  # unknown routes fail here, before any process starts
+    return ["-m", "agentark_core.train.launch", "--route", route,
+            "--args", str(args_json), "--metrics", str(metrics_json)]  # fmt: skip
 
 
 def launch(route: str, args_json: str, num_gpus: int = 1, accelerate_config: str | None = None) -> dict:
@@ -123,9 +129,7 @@ def launch(route: str, args_json: str, num_gpus: int = 1, accelerate_config: str
         if env is None:
             command = accelerate_command(route, args_json, num_gpus, accelerate_config, str(metrics))
         else:  # one GPU asked for, several visible: a child that sees one (else Trainer uses DataParallel)
-            ROUTES.get(route)
-            command = [sys.executable, "-m", "agentark_core.train.launch", "--route", route,
-                       "--args", str(args_json), "--metrics", str(metrics)]  # fmt: skip
+            command = [sys.executable, *entry_args(route, args_json, str(metrics))]
         logger.info("launching: %s", " ".join(command))
         subprocess.run(command, check=True, env=env)
         return json.loads(metrics.read_text())

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import torch
 
-CHUNK_TOKENS = (
-    8192  # tokens per logits chunk: 8192 × 152k bf16 logits = 2.5 GB, plus as much for their gradient
-)
+# tokens per logits chunk: 8192 × 152k bf16 logits = 2.5 GB, plus as much for their gradient
+CHUNK_TOKENS = 8192
 
 
 def tile_terms(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor):
@@ -117,7 +116,8 @@ def weighted_lm_head_loss(
         autocast dtype; the log-sum-exp is always fp32.
 
     Raises:
-        ValueError: mismatched lengths or a target outside the vocabulary.
+        ValueError: mismatched lengths, or a target outside the vocabulary (checked for CPU targets
+            only: on a GPU the check would read the ids back, a sync per batch).
     """
     n = hidden.shape[0]
     if targets.shape != (n,) or weights.shape != (n,) or hidden.shape[-1] != weight.shape[1]:

@@ -16,21 +16,19 @@ from __future__ import annotations
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from agentark_core.train.prm_checkpoint import load_checkpoint, save_checkpoint
 from agentark_core.train.prm_loss import PRM_LOSSES
 from agentark_core.train.records import as_records
 from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "training_state.pt"
 PRM_COLUMNS = {"question_id": str, "trace_id": str, "prompt": str, "steps": list, "step_labels": list}
 
 
@@ -307,9 +305,8 @@ def _optimizer(params: list, config: PRMConfig, stage: int, total: int):
     from transformers import get_scheduler
 
     lr = getattr(config, f"stage{stage}_learning_rate")
-    fused = all(
-        p.device.type == "cuda" for p in params
-    )  # one kernel set per step instead of per-tensor loops
+    # fused: one kernel set per step instead of per-tensor loops
+    fused = all(p.device.type == "cuda" for p in params)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay, fused=fused or None)
     scheduler = get_scheduler(
         config.lr_scheduler_type,
@@ -318,44 +315,6 @@ def _optimizer(params: list, config: PRMConfig, stage: int, total: int):
         num_training_steps=total,
     )
     return optimizer, scheduler
-
-
-def save_checkpoint(prm, output_dir: str, global_step: int, state: dict, curve: list[dict]) -> Path:
-    """Write ``output_dir/checkpoint-<global_step>/training_state.pt`` (weights, optimizer, scheduler, stage,
-    step, curve so far), replacing older checkpoints; written to a temp folder then renamed."""
-    import torch
-
-    final = Path(output_dir) / f"checkpoint-{global_step}"
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    payload = {
-        "model": prm.state_dict(),
-        "optimizer": state["optimizer"].state_dict(),
-        "scheduler": state["scheduler"].state_dict(),
-        "stage": state["stage"],
-        "stage_step": state["stage_step"],
-        "curve": curve,
-    }
-    torch.save(payload, tmp / STATE_FILE)
-    for old in Path(output_dir).glob("checkpoint-*"):
-        if old != tmp:
-            shutil.rmtree(old)
-    tmp.rename(final)
-    return final
-
-
-def load_checkpoint(output_dir: str) -> dict | None:
-    """The state saved by :func:`save_checkpoint` in ``output_dir`` (newest), or None when there is none."""
-    import torch
-
-    found = sorted(Path(output_dir).glob(f"checkpoint-*/{STATE_FILE}"), key=lambda f: _step_of(f.parent))
-    return torch.load(found[-1], map_location="cpu", weights_only=True) if found else None
-
-
-def _step_of(folder: Path) -> int:
-    suffix = folder.name.split("-", 1)[1]
-    return int(suffix) if suffix.isdigit() else -1
 
 
 def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig) -> dict:
