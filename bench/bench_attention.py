@@ -53,47 +53,17 @@ def packed_batch(lengths: list[int], heads: int, kv_heads: int, head_dim: int, d
 
 
 def fa2_varlen(q, k, v, cu_seq, max_len):
+    import inspect
+
     from torch.nn.attention.varlen import varlen_attn
 
-    from agentark_core.train.speed import _varlen_options
-
-    support = _varlen_options()
-    options = dict(support["causal"])
-    if support["gqa"]:
+    params = inspect.signature(varlen_attn).parameters  # causal: a window in newer versions
+    options = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    if "enable_gqa" in params:
         options["enable_gqa"] = True
     else:
         k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
     return varlen_attn(q, k, v, cu_seq, cu_seq, max_len, max_len, **options)
-
-
-class CudnnRagged(torch.autograd.Function):
-    """cuDNN fused attention over packed sequences (causal), forward and backward through the aten ops."""
-
-    @staticmethod
-    def forward(ctx, q, k, v, cu_seq, max_len):
-        out = torch.ops.aten._cudnn_attention_forward(
-            q, k, v, None, cu_seq, cu_seq, max_len, max_len, True, 0.0, True, False
-        )
-        output, lse, seed, offset = out[0], out[1], out[6], out[7]
-        ctx.save_for_backward(q, k, v, output, lse, seed, offset, cu_seq)
-        ctx.max_len = max_len
-        return output
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, output, lse, seed, offset, cu_seq = ctx.saved_tensors
-        empty = torch.empty(0, device=q.device)
-        dq, dk, dv = torch.ops.aten._cudnn_attention_backward(
-            grad_out.contiguous(), q, k, v, output, lse, seed, offset, empty,
-            cu_seq, cu_seq, ctx.max_len, ctx.max_len, 0.0, True,
-        )  # fmt: skip
-        return dq, dk, dv, None, None
-
-
-def cudnn_ragged(q, k, v, cu_seq, max_len):
-    groups = q.shape[1] // k.shape[1]
-    k, v = (t.repeat_interleave(groups, dim=1) for t in (k, v))
-    return CudnnRagged.apply(q, k, v, cu_seq, max_len)
 
 
 _FLEX: dict = {}
@@ -120,31 +90,79 @@ def flex_document(q, k, v, cu_seq, max_len):
     return out[0].transpose(0, 1)
 
 
-def sdpa_nested_cudnn(q, k, v, cu_seq, max_len):
-    """Public route to cuDNN on packed sequences: SDPA over nested jagged tensors, cuDNN backend only."""
-    import torch.nn.functional as F
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+def cudnn_frontend(q, k, v, cu_seq, max_len, bucket: int = 1):
+    """cuDNN through the cudnn-frontend package's differentiable varlen op (``torch.ops.cudnn.sdpa_fwd``);
+    ``bucket`` rounds the declared longest length up (one cuDNN graph per bucket instead of per length)."""
+    from cudnn.sdpa.fwd.torch_op import sdpa
 
-    groups = q.shape[1] // k.shape[1]
-    k, v = (t.repeat_interleave(groups, dim=1) for t in (k, v))
-    offsets = cu_seq.long()
-    q, k, v = (torch.nested.nested_tensor_from_jagged(t, offsets).transpose(1, 2) for t in (q, k, v))
-    with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    return out.transpose(1, 2).values()
+    max_len = -(-max_len // bucket) * bucket
+    out, _ = sdpa(
+        q, k, v, is_causal=True, cu_seqlens_q=cu_seq, cu_seqlens_kv=cu_seq,
+        max_seqlen_q=max_len, max_seqlen_kv=max_len, return_lse=True,
+    )  # fmt: skip
+    return out
+
+
+def cudnn_frontend_b256(q, k, v, cu_seq, max_len):
+    return cudnn_frontend(q, k, v, cu_seq, max_len, bucket=256)
+
+
+def ours(backward: str):
+    """``agentark_core.train.varlen_attention`` (what ``attn_implementation="varlen"`` runs) with the
+    given backward kernel."""
+    from agentark_core.train.varlen_attention import set_backward, varlen_causal_attention
+
+    def run(q, k, v, cu_seq, max_len):
+        set_backward(backward)
+        return varlen_causal_attention(q, k, v, cu_seq, max_len)
+
+    return run
 
 
 KERNELS = {
     "fa2_varlen": fa2_varlen,
-    "cudnn_ragged": cudnn_ragged,
-    "sdpa_nested_cudnn": sdpa_nested_cudnn,
     "flex_document": flex_document,
+    "cudnn_frontend": cudnn_frontend,
+    "cudnn_frontend_b256": cudnn_frontend_b256,
+    "ours_flash_bwd": ours("flash"),
+    "ours_cudnn_bwd": ours("cudnn"),
 }
 
 
-def time_kernel(fn, q, k, v, cu_seq, max_len, iters: int) -> tuple[float, torch.Tensor, torch.Tensor]:
-    """Mean ms of forward + backward over ``iters`` runs (after 3 warm-ups); the output and dq of one run."""
-    grad = torch.randn_like(q)
+def reference(q, k, v, cu_seq, grad, n_seq: int = 3):
+    """fp32 causal attention of the first ``n_seq`` sequences, one by one: output and dq rows."""
+    outs, dqs = [], []
+    bounds = cu_seq.tolist()
+    for i in range(n_seq):
+        sl = slice(bounds[i], bounds[i + 1])
+        qs = q[sl].detach().float().requires_grad_()
+        groups = q.shape[1] // k.shape[1]
+        ks, vs = (t[sl].detach().float().repeat_interleave(groups, dim=1) for t in (k, v))
+        scores = torch.einsum("qhd,khd->hqk", qs, ks) / q.shape[-1] ** 0.5
+        n = qs.shape[0]
+        mask = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
+        out = torch.einsum("hqk,khd->qhd", scores.masked_fill(~mask, float("-inf")).softmax(-1), vs)
+        out.backward(grad[sl].float())
+        outs.append(out.detach())
+        dqs.append(qs.grad)
+    return torch.cat(outs), torch.cat(dqs), bounds[n_seq]
+
+
+def time_kernel(
+    fn, q, k, v, cu_seq, max_len, iters: int, grad
+) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """Mean ms of the forward alone and of forward + backward over ``iters`` runs (after 3 warm-ups);
+    the output and dq of one run."""
+    with torch.no_grad():
+        for _ in range(3):
+            fn(q, k, v, cu_seq, max_len)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            fn(q, k, v, cu_seq, max_len)
+        end.record()
+        torch.cuda.synchronize()
+        fwd_ms = start.elapsed_time(end) / iters
 
     def step():
         for t in (q, k, v):
@@ -161,7 +179,7 @@ def time_kernel(fn, q, k, v, cu_seq, max_len, iters: int) -> tuple[float, torch.
         step()
     end.record()
     torch.cuda.synchronize()
-    return start.elapsed_time(end) / iters, out.detach().float(), q.grad.detach().float()
+    return fwd_ms, start.elapsed_time(end) / iters, out.detach().float(), q.grad.detach().float()
 
 
 def main() -> None:
@@ -180,18 +198,23 @@ def main() -> None:
     lengths = [rng.randint(args.min_len, args.max_len) for _ in range(args.batch)]
     q, k, v, cu_seq = packed_batch(lengths, args.heads, args.kv_heads, args.head_dim, "cuda")
     flops = 6 * args.heads * args.head_dim * sum(n * n for n in lengths)
-    rows, reference = [], None
+    grad = torch.randn_like(q)
+    ref_out, ref_dq, ref_rows = reference(q, k, v, cu_seq, grad)
+    rows = []
     for name, fn in KERNELS.items():
         try:
-            ms, out, dq = time_kernel(fn, q, k, v, cu_seq, max(lengths), args.iters)
+            fwd_ms, ms, out, dq = time_kernel(fn, q, k, v, cu_seq, max(lengths), args.iters, grad)
         except Exception as err:  # noqa: BLE001 -- a kernel this build or GPU lacks: report the row, go on
             rows.append(f"| {name} | failed: {str(err).splitlines()[0][:150]} |")
             continue
-        reference = reference or (out, dq)
-        diff = max((out - reference[0]).abs().max().item(), (dq - reference[1]).abs().max().item())
-        rows.append(f"| {name} | {ms:.2f} | {flops / ms / 1e9:.0f} | {diff:.3g} |")
+        d_out = (out[:ref_rows] - ref_out).abs().max().item()
+        d_dq = (dq[:ref_rows] - ref_dq).abs().max().item()
+        rows.append(
+            f"| {name} | {fwd_ms:.2f} | {ms - fwd_ms:.2f} | {ms:.2f} | {flops / ms / 1e9:.0f} | {d_out:.3g} | {d_dq:.3g} |"
+        )
     print(f"{args.batch} sequences, {sum(lengths)} tokens, lengths {args.min_len}-{args.max_len}")
-    print("| kernel | fwd+bwd ms | TFLOP/s | max diff vs first |\n|---|---|---|---|")
+    print("| kernel | fwd ms | bwd ms | fwd+bwd ms | TFLOP/s | out diff vs fp32 | dq diff vs fp32 |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -140,6 +140,7 @@ def summarize(name: str, clock: StepClock, shape: dict, args, lm_head: bool) -> 
     }
     if torch.cuda.is_available():
         row["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        row["alloc_retries"] = torch.cuda.memory_stats().get("num_alloc_retries", 0)
         torch.cuda.reset_peak_memory_stats()
     logger.info("%s", row)
     return row

@@ -41,6 +41,12 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
         "batch": 32,
         "torch_compile": True,
     },
+    "ours_pf_bf16_b40_compile": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 40,
+        "torch_compile": True,
+    },
     "ours_pf_bf16_b48_compile": {
         "padding_free": True,
         "model_dtype": "bfloat16",

@@ -4,8 +4,8 @@ padding-free batches and the model-loading keyword arguments the speed options t
 Padding-free batches put every example of a micro-batch into one row (``position_ids`` restart at 0
 per example, ``cu_seq_lens_q`` marks the boundaries). Plain ``sdpa`` then needs a block-diagonal
 mask over the whole row (attention cost grows with the square of the *row*), so on CUDA the
-``"varlen"`` attention below calls PyTorch's own flash kernel for variable-length sequences
-(``torch.nn.attention.varlen.varlen_attn``) and attends only within each example.
+``"varlen"`` attention below attends only within each example (FlashAttention-2 forward, cuDNN or
+FlashAttention-2 backward: :mod:`agentark_core.train.varlen_attention`).
 
 Example:
     >>> kwargs = model_kwargs("varlen", "bfloat16")   # doctest: +SKIP
@@ -14,14 +14,12 @@ Example:
 
 from __future__ import annotations
 
-import inspect
-
 ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager", "flex_attention", "varlen")
 MODEL_DTYPES = ("float32", "bfloat16")
 
 
 def varlen_attention_forward(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-    """Causal attention over the examples of a (padding-free) batch with PyTorch's varlen flash kernel.
+    """Causal attention over the examples of a (padding-free) batch (:mod:`.varlen_attention`).
 
     Args:
         module: the attention layer (unused beyond the transformers signature).
@@ -37,7 +35,8 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout=
         ``(attn_output (batch, seq_len, heads, head_dim), None)`` as transformers expects.
     """
     import torch
-    from torch.nn.attention.varlen import varlen_attn
+
+    from agentark_core.train.varlen_attention import varlen_causal_attention
 
     if dropout:
         raise ValueError("varlen attention does not support attention dropout")
@@ -52,38 +51,15 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout=
         t.transpose(1, 2).reshape(batch * seq_len, t.shape[1], head_dim).to(dtype)
         for t in (query, key, value)
     )
-    support = _VARLEN_OPTIONS or _varlen_options()
-    options = dict(support["causal"])
-    if k.shape[1] != heads:  # grouped-query attention: native where the kernel has it, else copies
-        if support["gqa"]:
-            options["enable_gqa"] = True
-        else:
-            k = k.repeat_interleave(heads // k.shape[1], dim=1)
-            v = v.repeat_interleave(heads // v.shape[1], dim=1)
     cu_seq = cu_seq.to(device=query.device, dtype=torch.int32)
-    out = varlen_attn(q, k, v, cu_seq, cu_seq, int(max_len), int(max_len), scale=scaling, **options)
+    out = varlen_causal_attention(q, k, v, cu_seq, int(max_len), scale=scaling)
     return out.reshape(batch, seq_len, heads, head_dim).to(query.dtype), None
-
-
-_VARLEN_OPTIONS: dict = {}  # filled once by register_varlen_attention (a plain dict read compiles cleanly)
-
-
-def _varlen_options() -> dict:
-    """What this PyTorch's ``varlen_attn`` takes: "causal" is ``is_causal=True`` in older versions and a
-    window in newer ones; ``gqa`` says whether it shares kv heads itself (``enable_gqa``). Read once."""
-    from torch.nn.attention.varlen import varlen_attn
-
-    params = inspect.signature(varlen_attn).parameters
-    causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
-    _VARLEN_OPTIONS.update(causal=causal, gqa="enable_gqa" in params)
-    return _VARLEN_OPTIONS
 
 
 def register_varlen_attention() -> None:
     """Make ``attn_implementation="varlen"`` available to transformers models (idempotent)."""
     from transformers import AttentionInterface
 
-    _varlen_options()
     AttentionInterface.register("varlen", varlen_attention_forward)
 
 

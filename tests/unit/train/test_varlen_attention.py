@@ -1,0 +1,53 @@
+"""The varlen attention op's choices and checks that hold without a GPU (kernels: tests/gpu)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agentark_core.train import varlen_attention
+
+
+@pytest.fixture(autouse=True)
+def _fresh_choice(monkeypatch):
+    monkeypatch.setattr(varlen_attention, "_CHOICE", {})
+
+
+def test_unknown_backward_is_named():
+    with pytest.raises(ValueError, match="'fast' unknown.*auto.*flash.*cudnn"):
+        varlen_attention.set_backward("fast")
+
+
+def test_env_var_chooses_and_bad_value_fails(monkeypatch):
+    monkeypatch.setenv(varlen_attention.ENV_VAR, "flash")
+    assert varlen_attention._requested() == "flash"
+    monkeypatch.setattr(varlen_attention, "_CHOICE", {})
+    monkeypatch.setenv(varlen_attention.ENV_VAR, "cuDNN")
+    with pytest.raises(ValueError, match="'cuDNN' unknown"):
+        varlen_attention._requested()
+
+
+def test_off_cuda_the_backward_is_flash_and_the_op_refuses():
+    varlen_attention.set_backward("cudnn")
+    assert varlen_attention.backward_kernel(torch.device("cpu")) == "flash"
+    q = torch.zeros(4, 2, 8, dtype=torch.bfloat16)
+    cu = torch.tensor([0, 4], dtype=torch.int32)
+    with pytest.raises(ValueError, match="CUDA only"):
+        varlen_attention.varlen_causal_attention(q, q[:, :1], q[:, :1], cu, 4)
+
+
+def test_shape_functions_describe_the_kernels_outputs():
+    """The fake (meta) implementations compile traces rely on: output like q, (heads, tokens) fp32
+    log-sum-exp, and gradients shaped like their inputs (grouped kv heads included)."""
+    q = torch.empty(10, 4, 8, dtype=torch.bfloat16, device="meta")
+    k = torch.empty(10, 2, 8, dtype=torch.bfloat16, device="meta")
+    cu = torch.empty(3, dtype=torch.int32, device="meta")
+    out, lse = varlen_attention._forward_shape(q, k, k, cu, 6, 0.35)
+    assert out.shape == q.shape and out.dtype == q.dtype
+    assert lse.shape == (4, 10) and lse.dtype == torch.float32
+    dq, dk, dv = varlen_attention._backward_shape(out, q, k, k, out, lse, cu, 6, 0.35)
+    assert (dq.shape, dk.shape, dv.shape) == (q.shape, k.shape, k.shape)
+
+
+def test_the_ops_are_registered_with_torch():
+    assert hasattr(torch.ops.agentark, "varlen_attn_fwd") and hasattr(torch.ops.agentark, "varlen_attn_bwd")
