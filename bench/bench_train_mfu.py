@@ -243,7 +243,11 @@ def run_variant(
     """Run one variant in a fresh temp dir; a failure (OOM, missing package) is reported, not fatal."""
     boundaries = frozenset({args.warmup - 1, args.warmup + args.steps - 1})
     clock = StepClock(sync=args.device == "cuda", on_step=on_step, sync_at=boundaries)
-    options = (SFT_VARIANTS if kind == "sft" else PRM_VARIANTS)[name]
+    options = dict((SFT_VARIANTS if kind == "sft" else PRM_VARIANTS)[name])
+    if "varlen_backward" in options:  # the attention backward kernel is a process-wide choice
+        from agentark_core.train.varlen_attention import set_backward
+
+        set_backward(options.pop("varlen_backward"))
     try:
         with tempfile.TemporaryDirectory() as out:
             if kind == "sft":

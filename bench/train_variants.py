@@ -41,6 +41,13 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
         "batch": 32,
         "torch_compile": True,
     },
+    "ours_pf_bf16_b32_compile_fa2bwd": {  # FlashAttention-2's attention backward instead of cuDNN's
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 32,
+        "torch_compile": True,
+        "varlen_backward": "flash",
+    },
     "ours_pf_bf16_b40_compile": {
         "padding_free": True,
         "model_dtype": "bfloat16",
@@ -112,5 +119,12 @@ PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (
         "model_dtype": "bfloat16",
         "traces_per_batch": 32,
         "torch_compile": True,
+    },
+    "ours_pf_bf16_b32_compile_fa2bwd": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "traces_per_batch": 32,
+        "torch_compile": True,
+        "varlen_backward": "flash",
     },
 }

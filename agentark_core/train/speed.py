@@ -60,6 +60,9 @@ def register_varlen_attention() -> None:
     """Make ``attn_implementation="varlen"`` available to transformers models (idempotent)."""
     from transformers import AttentionInterface
 
+    from agentark_core.train.varlen_attention import requested_backward
+
+    requested_backward()  # the backward kernel is chosen (and a bad choice fails) before any compile traces it
     AttentionInterface.register("varlen", varlen_attention_forward)
 
 

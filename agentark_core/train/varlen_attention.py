@@ -2,18 +2,21 @@
 
 Padding-free batches pack every example of a micro-batch into one row; attention must stay inside
 each example. The forward is PyTorch's FlashAttention-2 kernel for variable-length sequences
-(``aten._flash_attention_forward`` with its causal specialisation, grouped-query heads native). The
-backward runs on one of two kernels, both reading the forward's output and log-sum-exp as they are:
+(``aten._flash_attention_forward`` with its causal specialisation, grouped-query heads native; torch's
+public ``varlen_attn`` expresses causality as a window and runs the slower local-attention kernel:
+0.61 vs 0.44 ms on 16 sequences of 400-2000 tokens on an H100). The backward runs on one of two
+kernels, both reading the forward's output and log-sum-exp as they are:
 
+- ``"flash"`` (default): FlashAttention-2's backward.
 - ``"cudnn"``: cuDNN's fused attention backward through the ``nvidia-cudnn-frontend`` package
-  (``torch.ops.cudnn.sdpa_bwd`` on the packed layout; Hopper or newer). On an H100 it is ~1.4x faster
-  than FlashAttention-2's backward on training-length sequences (``bench/bench_attention.py``), which
-  makes attention ~1.3x faster over forward + backward.
-- ``"flash"``: FlashAttention-2's backward (always available with CUDA).
+  (``torch.ops.cudnn.sdpa_bwd`` on the packed layout; Hopper or newer; the ``gpu`` extra installs it).
+  On its own it is ~1.5x faster than FlashAttention-2's on training-length sequences
+  (``bench/bench_attention.py``: 0.97 vs 1.44 ms), but whole training steps measured slower with it
+  (H100, Qwen3-0.6B shape, same run: SFT 33.0% vs 38.5% MFU, PRM 37.3% vs 37.9%); the cause is not
+  yet found, so it is opt-in.
 
-``"auto"`` (the default) takes cuDNN where the package imports and the GPU is Hopper or newer, else
-FlashAttention-2. The environment variable ``AGENTARK_VARLEN_BACKWARD`` (``auto|flash|cudnn``) or
-:func:`set_backward` chooses; asking for ``"cudnn"`` where it cannot run is an error, not a fallback.
+The environment variable ``AGENTARK_VARLEN_BACKWARD`` (``flash|cudnn``) or :func:`set_backward`
+chooses; asking for ``"cudnn"`` where it cannot run is an error that names why, not a fallback.
 
 Both halves are registered as PyTorch custom ops (``agentark::varlen_attn_fwd`` / ``_bwd``) with shape
 functions, so compiled transformer blocks trace through them without graph breaks.
@@ -25,24 +28,24 @@ Example:
 from __future__ import annotations
 
 import functools
-import logging
 import os
 
 import torch
 
-logger = logging.getLogger(__name__)
-
-BACKWARDS = ("auto", "flash", "cudnn")
+BACKWARDS = ("flash", "cudnn")
 ENV_VAR = "AGENTARK_VARLEN_BACKWARD"
-# cuDNN builds one execution graph per (batch, longest length); lengths are rounded up to this many
-# tokens so that a run of variable-length batches reuses a handful of graphs
-CUDNN_LENGTH_BUCKET = 256
+# cuDNN builds (and may compile) one execution graph per (batch, longest length, packed total). So that
+# variable-length batches share a few graphs, the longest length is declared rounded up to a power of
+# two (at least CUDNN_MIN_LENGTH; the kernel skips the tiles past each sequence's real length) and the
+# packed rows are padded to a multiple of CUDNN_TOKEN_BUCKET (rows outside every sequence are never read)
+CUDNN_MIN_LENGTH = 256
+CUDNN_TOKEN_BUCKET = 8192
 
 _CHOICE: dict = {}
 
 
 def set_backward(kind: str) -> None:
-    """Choose the backward kernel for this process (``auto``, ``flash`` or ``cudnn``).
+    """Choose the backward kernel for this process (``flash`` or ``cudnn``).
 
     Raises:
         ValueError: an unknown kind.
@@ -52,9 +55,11 @@ def set_backward(kind: str) -> None:
     _CHOICE["backward"] = kind
 
 
-def _requested() -> str:
+def requested_backward() -> str:
+    """The chosen backward (read from ``AGENTARK_VARLEN_BACKWARD`` the first time, ``flash`` when unset).
+    Called where the attention is registered, so compiled code only reads the stored choice."""
     if "backward" not in _CHOICE:
-        set_backward(os.environ.get(ENV_VAR, "auto"))
+        set_backward(os.environ.get(ENV_VAR, "flash"))
     return _CHOICE["backward"]
 
 
@@ -77,23 +82,23 @@ def backward_kernel(device: torch.device) -> str:
     Raises:
         RuntimeError: ``cudnn`` was asked for but cannot run here (the reason is named).
     """
-    requested = _requested()
-    if requested == "flash" or device.type != "cuda":
+    if requested_backward() == "flash" or device.type != "cuda":
         return "flash"
     reason = cudnn_backward_status(device.index if device.index is not None else torch.cuda.current_device())
-    if reason is None:
-        return "cudnn"
-    if requested == "cudnn":
+    if reason is not None:
         raise RuntimeError(f"{ENV_VAR}=cudnn: {reason}")
-    if not _CHOICE.get("warned"):
-        logger.info("varlen attention: FlashAttention-2 backward (%s)", reason)
-        _CHOICE["warned"] = True
-    return "flash"
+    return "cudnn"
 
 
 @torch.library.custom_op("agentark::varlen_attn_fwd", mutates_args=())
 def _forward(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seq: torch.Tensor, max_len: int, scale: float
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seq: torch.Tensor,
+    max_len: int,
+    scale: float,
+    total: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     out, lse, _rng, _, _ = torch.ops.aten._flash_attention_forward(
         q, k, v, cu_seq, cu_seq, max_len, max_len, 0.0, True, False, scale=scale
@@ -102,7 +107,7 @@ def _forward(
 
 
 @_forward.register_fake
-def _forward_shape(q, k, v, cu_seq, max_len, scale):
+def _forward_shape(q, k, v, cu_seq, max_len, scale, total):
     return torch.empty_like(q), q.new_empty((q.shape[1], q.shape[0]), dtype=torch.float32)
 
 
@@ -117,14 +122,15 @@ def _backward_op(
     cu_seq: torch.Tensor,
     max_len: int,
     scale: float,
+    total: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     grad = grad.contiguous()
     if backward_kernel(q.device) == "cudnn":
         from cudnn.sdpa.fwd.torch_op import thd_lse_to_padded
 
-        n = -(-max_len // CUDNN_LENGTH_BUCKET) * CUDNN_LENGTH_BUCKET
-        # FlashAttention's (heads, tokens) log-sum-exp -> cuDNN's padded (batch, heads, n, 1)
-        lse_padded = thd_lse_to_padded(lse.transpose(0, 1), cu_seq, n)
+        n = max(CUDNN_MIN_LENGTH, 1 << (max_len - 1).bit_length())
+        # FlashAttention's (heads, tokens) log-sum-exp of the real rows -> cuDNN's (batch, heads, n, 1)
+        lse_padded = thd_lse_to_padded(lse[:, :total].transpose(0, 1), cu_seq, n)
         return torch.ops.cudnn.sdpa_bwd(
             grad, q, k, v, out, lse_padded, scale, is_causal=True,
             cu_seqlens_q=cu_seq, cu_seqlens_kv=cu_seq, max_seqlen_q=n, max_seqlen_kv=n,
@@ -139,21 +145,21 @@ def _backward_op(
 
 
 @_backward_op.register_fake
-def _backward_shape(grad, q, k, v, out, lse, cu_seq, max_len, scale):
+def _backward_shape(grad, q, k, v, out, lse, cu_seq, max_len, scale, total):
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
 def _save(ctx, inputs, output):
-    q, k, v, cu_seq, max_len, scale = inputs
+    q, k, v, cu_seq, max_len, scale, total = inputs
     out, lse = output
     ctx.save_for_backward(q, k, v, out, lse, cu_seq)
-    ctx.max_len, ctx.scale = max_len, scale
+    ctx.max_len, ctx.scale, ctx.total = max_len, scale, total
 
 
 def _differentiate(ctx, grad_out, _grad_lse):
     q, k, v, out, lse, cu_seq = ctx.saved_tensors
-    dq, dk, dv = _backward_op(grad_out, q, k, v, out, lse, cu_seq, ctx.max_len, ctx.scale)
-    return dq, dk, dv, None, None, None
+    dq, dk, dv = _backward_op(grad_out, q, k, v, out, lse, cu_seq, ctx.max_len, ctx.scale, ctx.total)
+    return dq, dk, dv, None, None, None, None
 
 
 _forward.register_autograd(_differentiate, setup_context=_save)
@@ -194,5 +200,9 @@ def varlen_causal_attention(
             "(tokens, heads, dim) / (tokens, kv_heads, dim) with kv_heads dividing heads"
         )
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
-    out, _ = torch.ops.agentark.varlen_attn_fwd(q, k, v, cu_seq, int(max_len), scale)
-    return out
+    total = q.shape[0]
+    if (_CHOICE.get("backward") or requested_backward()) == "cudnn":  # set at registration: a dict read
+        pad = -(-total // CUDNN_TOKEN_BUCKET) * CUDNN_TOKEN_BUCKET - total
+        q, k, v = (torch.nn.functional.pad(t, (0, 0, 0, 0, 0, pad)) for t in (q, k, v))
+    out, _ = torch.ops.agentark.varlen_attn_fwd(q, k, v, cu_seq, int(max_len), scale, total)
+    return out[:total]

@@ -110,16 +110,25 @@ def test_lm_head_loss_on_cuda_matches_full_logits():
         assert (got - want).norm() / want.norm() < 2e-2
 
 
-def test_sft_block_compile_trains(tiny_model_path, tmp_path):
+@pytest.mark.parametrize("backward", ["flash", "cudnn"])
+def test_sft_block_compile_trains(tiny_model_path, tmp_path, backward):
+    from agentark_core.train import varlen_attention
     from agentark_core.train.sft import train_sft
     from agentark_core.train.sft_config import AgentArkSFTConfig
+
+    if backward == "cudnn" and varlen_attention.cudnn_backward_status(0):
+        pytest.skip(varlen_attention.cudnn_backward_status(0))
 
     config = AgentArkSFTConfig(
         output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, learning_rate=1e-2,
         bf16=True, model_dtype="bfloat16", logging_steps=1, report_to="none", save_strategy="no",
         torch_compile=True,
     )  # fmt: skip
-    metrics = train_sft(tiny_model_path, _sft_rows(), str(tmp_path / "out"), config)
+    varlen_attention.set_backward(backward)
+    try:
+        metrics = train_sft(tiny_model_path, _sft_rows(), str(tmp_path / "out"), config)
+    finally:
+        varlen_attention.set_backward("flash")
     assert len(metrics["loss_curve"]) == 3 and all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
 
 
@@ -162,7 +171,7 @@ def test_varlen_attention_matches_fp32_reference(backward):
         out = varlen_attention.varlen_causal_attention(q, k, v, cu, max(lengths))
         out.backward(grad)
     finally:
-        varlen_attention.set_backward("auto")
+        varlen_attention.set_backward("flash")
     want = _reference_attention(q, k, v, lengths, grad)
     for got, ref in zip((out, q.grad, k.grad, v.grad), want):
         assert (got.float() - ref).norm() / ref.norm() < 2e-2

@@ -14,17 +14,20 @@ def _fresh_choice(monkeypatch):
 
 
 def test_unknown_backward_is_named():
-    with pytest.raises(ValueError, match="'fast' unknown.*auto.*flash.*cudnn"):
+    with pytest.raises(ValueError, match="'fast' unknown.*flash.*cudnn"):
         varlen_attention.set_backward("fast")
 
 
-def test_env_var_chooses_and_bad_value_fails(monkeypatch):
-    monkeypatch.setenv(varlen_attention.ENV_VAR, "flash")
-    assert varlen_attention._requested() == "flash"
+def test_default_is_flash_and_env_var_chooses_and_bad_value_fails(monkeypatch):
+    monkeypatch.delenv(varlen_attention.ENV_VAR, raising=False)
+    assert varlen_attention.requested_backward() == "flash"
+    monkeypatch.setattr(varlen_attention, "_CHOICE", {})
+    monkeypatch.setenv(varlen_attention.ENV_VAR, "cudnn")
+    assert varlen_attention.requested_backward() == "cudnn"
     monkeypatch.setattr(varlen_attention, "_CHOICE", {})
     monkeypatch.setenv(varlen_attention.ENV_VAR, "cuDNN")
     with pytest.raises(ValueError, match="'cuDNN' unknown"):
-        varlen_attention._requested()
+        varlen_attention.requested_backward()
 
 
 def test_off_cuda_the_backward_is_flash_and_the_op_refuses():
@@ -42,10 +45,10 @@ def test_shape_functions_describe_the_kernels_outputs():
     q = torch.empty(10, 4, 8, dtype=torch.bfloat16, device="meta")
     k = torch.empty(10, 2, 8, dtype=torch.bfloat16, device="meta")
     cu = torch.empty(3, dtype=torch.int32, device="meta")
-    out, lse = varlen_attention._forward_shape(q, k, k, cu, 6, 0.35)
+    out, lse = varlen_attention._forward_shape(q, k, k, cu, 6, 0.35, 10)
     assert out.shape == q.shape and out.dtype == q.dtype
     assert lse.shape == (4, 10) and lse.dtype == torch.float32
-    dq, dk, dv = varlen_attention._backward_shape(out, q, k, k, out, lse, cu, 6, 0.35)
+    dq, dk, dv = varlen_attention._backward_shape(out, q, k, k, out, lse, cu, 6, 0.35, 10)
     assert (dq.shape, dk.shape, dv.shape) == (q.shape, k.shape, k.shape)
 
 
