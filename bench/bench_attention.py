@@ -1,31 +1,37 @@
 """Benchmark: causal variable-length attention kernels on the training batches' shapes (forward + backward).
 
-The speed of training a small student is bounded by attention once the matmuls are fused and
-launched back to back (``profile_train_step.py``: PyTorch's varlen FlashAttention-2 runs at
-~170-200 TFLOP/s on an H100 and takes a fifth of an SFT step). This compares, on one packed batch
-of ``--batch`` sequences with lengths uniform in ``[--min-len, --max-len]`` (Qwen3-0.6B heads:
-16 query heads, 8 kv heads, head dim 128, bf16):
+Attention is the slowest part of a training step once the matmuls are fused and launched back to
+back (``profile_train_step.py``: ~20% of an SFT step, more for the PRM's longer traces). This compares,
+on one packed batch of ``--batch`` sequences with lengths uniform in ``[--min-len, --max-len]``
+(Qwen3-0.6B heads: 16 query heads, 8 kv heads, head dim 128, bf16):
 
-- ``fa2_varlen``: ``torch.nn.attention.varlen.varlen_attn`` (what ``attn_implementation="varlen"`` runs),
-  native GQA;
-- ``cudnn_ragged``: cuDNN's fused attention on the same packed (ragged) layout through
-  ``aten._cudnn_attention_forward/backward`` with sequence offsets (kv heads repeated: no GQA there);
-- ``sdpa_nested_cudnn``: ``scaled_dot_product_attention`` on nested jagged tensors with only the cuDNN
-  backend allowed (the public route to cuDNN for packed sequences; not yet run on a GPU);
-- ``flex_document``: compiled FlexAttention over the packed row with a causal document mask.
+- ``fa2_varlen``: torch's public ``torch.nn.attention.varlen.varlen_attn`` (causal as a window, which
+  runs FlashAttention-2's local-attention kernel), native GQA;
+- ``flex_document``: compiled FlexAttention over the packed row with a causal document mask;
+- ``cudnn_frontend`` / ``_b256``: cuDNN forward + backward through the ``nvidia-cudnn-frontend`` package's
+  differentiable varlen op (longest length exact / rounded up to 256);
+- ``ours_flash_bwd`` / ``ours_cudnn_bwd``: :mod:`agentark_core.train.varlen_attention` (what
+  ``attn_implementation="varlen"`` runs): FlashAttention-2's causal forward, then FlashAttention-2's
+  or cuDNN's backward.
 
-It prints time per forward + backward, achieved TFLOP/s (``6 · heads · head_dim · Σ L²``, causal) and the
-largest difference of outputs and query gradients from FA2 (a wrong kernel shows up there).
+It prints the forward alone, the backward (forward + backward minus forward), achieved TFLOP/s
+(``6 · heads · head_dim · Σ L²``, causal) and the largest differences of the output and the query
+gradient from fp32 attention computed sequence by sequence (first three sequences).
 
-Measured (H100 80GB HBM3, torch 2.11, session 3):
+Measured (H100 80GB HBM3, torch 2.11, cuDNN 9.19, nvidia-cudnn-frontend 1.32, session 4, one run):
 
-    | lengths (batch)  | fa2_varlen            | cudnn_ragged                    | flex_document              |
-    | 200-1000 (32)    | 1.64 ms, 99 TFLOP/s   | failed: "Dimension out of range" | 1.87 ms, 87 TFLOP/s, diff 6.4 |
-    | 400-2000 (16)    | 2.05 ms, 146 TFLOP/s  | failed: same                     | 2.48 ms, 121 TFLOP/s, diff 8.0 |
+    | 16 sequences, 400-2000 tokens | fwd ms | bwd ms | fwd+bwd ms | TFLOP/s | out / dq diff vs fp32 |
+    | fa2_varlen                    | 0.61   | 1.70   | 2.31       | 130     | 0.0082 / 0.0116       |
+    | flex_document                 | 0.53   | 1.95   | 2.47       | 121     | 0.0082 / 0.0116       |
+    | cudnn_frontend                | 0.39   | 1.92   | 2.31       | 130     | 0.0082 / 0.0145       |
+    | cudnn_frontend_b256           | 0.46   | 1.49   | 1.94       | 154     | 0.0082 / 0.0145       |
+    | ours_flash_bwd                | 0.44   | 1.44   | 1.87       | 160     | 0.0082 / 0.0116       |
+    | ours_cudnn_bwd                | 0.43   | 0.97   | 1.40       | 215     | 0.0082 / 0.0145       |
 
-FA2 varlen is the one validated against padded sdpa (``tests/gpu``); the flex outputs differ from it
-(this wiring of the document mask is not verified) and the aten cuDNN op rejects the packed 3-D layout,
-so neither is a drop-in yet. Both measured slower anyway; the way up is a Hopper kernel (FA3).
+An earlier run (32 sequences of 200-1000 tokens): fa2_varlen 1.63 ms (0.53 fwd), FA2 causal forward
+via aten 0.36 ms, FA2 forward + cuDNN backward 1.17 ms. Two routes tried before and dropped: aten's
+``_cudnn_attention_forward`` rejects the packed 3-D layout ("Dimension out of range"), and SDPA on nested
+jagged tensors with the cuDNN backend took 134-171 ms (and its dq differed from fp32 by ~4).
 
 Run (H100): ``PYTHONPATH=. python bench/bench_attention.py``
 """

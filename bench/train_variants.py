@@ -41,12 +41,12 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
         "batch": 32,
         "torch_compile": True,
     },
-    "ours_pf_bf16_b32_compile_fa2bwd": {  # FlashAttention-2's attention backward instead of cuDNN's
+    "ours_pf_bf16_b32_compile_cudnnbwd": {  # cuDNN's attention backward instead of FlashAttention-2's
         "padding_free": True,
         "model_dtype": "bfloat16",
         "batch": 32,
         "torch_compile": True,
-        "varlen_backward": "flash",
+        "varlen_backward": "cudnn",
     },
     "ours_pf_bf16_b40_compile": {
         "padding_free": True,
@@ -120,11 +120,11 @@ PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (
         "traces_per_batch": 32,
         "torch_compile": True,
     },
-    "ours_pf_bf16_b32_compile_fa2bwd": {
+    "ours_pf_bf16_b32_compile_cudnnbwd": {
         "padding_free": True,
         "model_dtype": "bfloat16",
         "traces_per_batch": 32,
         "torch_compile": True,
-        "varlen_backward": "flash",
+        "varlen_backward": "cudnn",
     },
 }

@@ -11,9 +11,11 @@ kernels, both reading the forward's output and log-sum-exp as they are:
 - ``"cudnn"``: cuDNN's fused attention backward through the ``nvidia-cudnn-frontend`` package
   (``torch.ops.cudnn.sdpa_bwd`` on the packed layout; Hopper or newer; the ``gpu`` extra installs it).
   On its own it is ~1.5x faster than FlashAttention-2's on training-length sequences
-  (``bench/bench_attention.py``: 0.97 vs 1.44 ms), but whole training steps measured slower with it
-  (H100, Qwen3-0.6B shape, same run: SFT 33.0% vs 38.5% MFU, PRM 37.3% vs 37.9%); the cause is not
-  yet found, so it is opt-in.
+  (``bench/bench_attention.py``, H100: 0.97 vs 1.44 ms for 16 sequences of 400-2000 tokens). The
+  frontend builds one execution graph per packed total, so in training (a new total every batch) it
+  first measured *slower* (H100, Qwen3-0.6B shape, same run: SFT 33.0% vs 38.5% MFU, PRM 37.3% vs
+  37.9%); the packed rows are now padded to token buckets so a few graphs serve a whole run
+  (correctness tested on a GPU, end-to-end speed not yet re-measured), hence opt-in for now.
 
 The environment variable ``AGENTARK_VARLEN_BACKWARD`` (``flash|cudnn``) or :func:`set_backward`
 chooses; asking for ``"cudnn"`` where it cannot run is an error that names why, not a fallback.
