@@ -58,11 +58,16 @@ def varlen_attention_forward(module, query, key, value, attention_mask, dropout=
 
 def register_varlen_attention() -> None:
     """Make ``attn_implementation="varlen"`` available to transformers models (idempotent)."""
+    import torch
     from transformers import AttentionInterface
 
-    from agentark_core.train.varlen_attention import requested_backward
+    from agentark_core.train.varlen_attention import backward_kernel, requested_backward
 
-    requested_backward()  # the backward kernel is chosen (and a bad choice fails) before any compile traces it
+    # the backward kernel is chosen before any compile traces the attention, and a choice that cannot
+    # run here (cudnn without the package or before Hopper) fails now, not at the first backward
+    requested_backward()
+    if torch.cuda.is_available():
+        backward_kernel(torch.device("cuda"))
     AttentionInterface.register("varlen", varlen_attention_forward)
 
 

@@ -54,3 +54,11 @@ def test_shape_functions_describe_the_kernels_outputs():
 
 def test_the_ops_are_registered_with_torch():
     assert hasattr(torch.ops.agentark, "varlen_attn_fwd") and hasattr(torch.ops.agentark, "varlen_attn_bwd")
+
+
+def test_registering_the_attention_fails_early_on_a_bad_choice(monkeypatch):
+    from agentark_core.train.speed import register_varlen_attention
+
+    monkeypatch.setenv(varlen_attention.ENV_VAR, "fa3")
+    with pytest.raises(ValueError, match="'fa3' unknown"):
+        register_varlen_attention()
