@@ -136,22 +136,13 @@ KERNELS = {
 
 
 def reference(q, k, v, cu_seq, grad, n_seq: int = 3):
-    """fp32 causal attention of the first ``n_seq`` sequences, one by one: output and dq rows."""
-    outs, dqs = [], []
-    bounds = cu_seq.tolist()
-    for i in range(n_seq):
-        sl = slice(bounds[i], bounds[i + 1])
-        qs = q[sl].detach().float().requires_grad_()
-        groups = q.shape[1] // k.shape[1]
-        ks, vs = (t[sl].detach().float().repeat_interleave(groups, dim=1) for t in (k, v))
-        scores = torch.einsum("qhd,khd->hqk", qs, ks) / q.shape[-1] ** 0.5
-        n = qs.shape[0]
-        mask = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
-        out = torch.einsum("hqk,khd->qhd", scores.masked_fill(~mask, float("-inf")).softmax(-1), vs)
-        out.backward(grad[sl].float())
-        outs.append(out.detach())
-        dqs.append(qs.grad)
-    return torch.cat(outs), torch.cat(dqs), bounds[n_seq]
+    """fp32 causal attention of the first ``n_seq`` sequences: output and dq rows, and their count."""
+    from agentark_core.train.varlen_attention import reference_attention
+
+    qs, ks, vs = (t.detach().float().requires_grad_() for t in (q, k, v))
+    out = reference_attention(qs, ks, vs, cu_seq[: n_seq + 1])
+    out.backward(grad[: out.shape[0]].float())
+    return out.detach(), qs.grad[: out.shape[0]], out.shape[0]
 
 
 def time_kernel(

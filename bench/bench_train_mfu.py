@@ -66,8 +66,9 @@ fused AdamW):
 Before these changes (session 2, same workload): PRM b16 eager 15.8%, +Liger 23.4%, + block compile
 30.5% (the step then had ~13 host syncs: loss.item(), grad-norm float(), boolean masking, blocking
 batch copies); SFT b32 + Liger(SwiGLU/RoPE) + whole-model compile 33.7%, b32 whole-model compile 32.9%.
-The session-3 SFT rows still ran with transformers' nan/inf loss filter (a host sync per micro-batch). SFT b48/b64 do not fit in 80 GB (activations ~1.3 MB per token); Liger's kernels fail to trace under
-the block compile (a Triton "float has no .to" error; it falls back), so Liger and compile do not stack.
+The session-3 SFT rows still ran with transformers' nan/inf loss filter (a host sync per micro-batch).
+SFT b48/b64 do not fit in 80 GB (activations ~1.3 MB per token); Liger's kernels fail to trace under the
+block compile (a Triton "float has no .to" error; it falls back), so Liger and compile do not stack.
 
 Earlier rows (session 2, one process per variant, TRL's chunked LM head):
 

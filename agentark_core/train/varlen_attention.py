@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 
 import torch
@@ -203,8 +204,25 @@ def varlen_causal_attention(
         )
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
     total = q.shape[0]
-    if (_CHOICE.get("backward") or requested_backward()) == "cudnn":  # set at registration: a dict read
+    if requested_backward() == "cudnn":  # chosen at registration: compiled code sees a constant
         pad = -(-total // CUDNN_TOKEN_BUCKET) * CUDNN_TOKEN_BUCKET - total
         q, k, v = (torch.nn.functional.pad(t, (0, 0, 0, 0, 0, pad)) for t in (q, k, v))
     out, _ = torch.ops.agentark.varlen_attn_fwd(q, k, v, cu_seq, int(max_len), scale, total)
     return out[:total]
+
+
+def reference_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seq: torch.Tensor, scale: float | None = None
+) -> torch.Tensor:
+    """The same causal attention in plain PyTorch, one sequence at a time, in the inputs' dtype (any
+    device; slow): the reference the kernels are checked against. Rows past ``cu_seq[-1]`` are left out."""
+    bounds = cu_seq.tolist()
+    groups = q.shape[1] // k.shape[1]
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    outs = []
+    for start, end in itertools.pairwise(bounds):
+        ks, vs = (t[start:end].repeat_interleave(groups, dim=1) for t in (k, v))
+        scores = torch.einsum("qhd,khd->hqk", q[start:end], ks) * scale
+        causal = torch.ones(end - start, end - start, dtype=torch.bool, device=q.device).tril()
+        outs.append(torch.einsum("hqk,khd->qhd", scores.masked_fill(~causal, float("-inf")).softmax(-1), vs))
+    return torch.cat(outs)

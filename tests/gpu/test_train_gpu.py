@@ -132,23 +132,6 @@ def test_sft_block_compile_trains(tiny_model_path, tmp_path, backward):
     assert len(metrics["loss_curve"]) == 3 and all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
 
 
-def _reference_attention(q, k, v, lengths, grad):
-    """fp32 causal attention sequence by sequence: output and the gradients of q, k, v."""
-    q, k, v = (t.detach().float().requires_grad_() for t in (q, k, v))
-    outs, start = [], 0
-    for n in lengths:
-        sl = slice(start, start + n)
-        groups = q.shape[1] // k.shape[1]
-        ks, vs = (t[sl].repeat_interleave(groups, dim=1) for t in (k, v))
-        scores = torch.einsum("qhd,khd->hqk", q[sl], ks) * q.shape[-1] ** -0.5
-        causal = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
-        outs.append(torch.einsum("hqk,khd->qhd", scores.masked_fill(~causal, float("-inf")).softmax(-1), vs))
-        start += n
-    out = torch.cat(outs)
-    out.backward(grad.float())
-    return out.detach(), q.grad, k.grad, v.grad
-
-
 @pytest.mark.parametrize("backward", ["flash", "cudnn"])
 def test_varlen_attention_matches_fp32_reference(backward):
     """Output and all three gradients of the packed causal attention (GQA 8/2 heads) match fp32 math."""
@@ -172,6 +155,9 @@ def test_varlen_attention_matches_fp32_reference(backward):
         out.backward(grad)
     finally:
         varlen_attention.set_backward("flash")
-    want = _reference_attention(q, k, v, lengths, grad)
+    fp32 = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    ref = varlen_attention.reference_attention(*fp32, cu)
+    ref.backward(grad.float())
+    want = (ref.detach(), *(t.grad for t in fp32))
     for got, ref in zip((out, q.grad, k.grad, v.grad), want):
         assert (got.float() - ref).norm() / ref.norm() < 2e-2

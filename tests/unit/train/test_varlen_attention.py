@@ -62,3 +62,16 @@ def test_registering_the_attention_fails_early_on_a_bad_choice(monkeypatch):
     monkeypatch.setenv(varlen_attention.ENV_VAR, "fa3")
     with pytest.raises(ValueError, match="'fa3' unknown"):
         register_varlen_attention()
+
+
+def test_reference_attention_matches_sdpa_sequence_by_sequence():
+    """The fp32 reference the GPU kernels are checked against: causal sdpa per sequence, shared kv heads."""
+    torch.manual_seed(0)
+    lengths = [3, 7, 1]
+    q, k, v = (torch.randn(sum(lengths), h, 8) for h in (4, 2, 2))
+    cu = torch.tensor([0, 3, 10, 11], dtype=torch.int32)
+    out = varlen_attention.reference_attention(q, k, v, cu)
+    for start, end in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        qs, ks, vs = (t[start:end].transpose(0, 1) for t in (q, k, v))
+        want = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, is_causal=True, enable_gqa=True)
+        torch.testing.assert_close(out[start:end], want.transpose(0, 1))
