@@ -55,6 +55,16 @@ def _tile_fn(device: torch.device):
     return _COMPILED_TILE["cuda"]
 
 
+def _accumulate_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """``acc += a @ b`` for an fp32 ``acc``: on CUDA one GEMM that accumulates the half-precision product
+    in fp32 straight into ``acc`` (no rounded bf16 product, no separate add over the ``V × H`` gradient);
+    elsewhere a matmul and an add."""
+    if acc.is_cuda and a.dtype in (torch.bfloat16, torch.float16):
+        torch.addmm(acc, a, b, out_dtype=torch.float32, out=acc)
+    else:
+        acc += a @ b
+
+
 class _WeightedLinearNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, targets, weights, needs: tuple[bool, bool], chunk: int):
@@ -76,7 +86,7 @@ class _WeightedLinearNLL(torch.autograd.Function):
             if need_hidden:
                 torch.mm(grad, w, out=grad_hidden[start:end])
             if need_weight:
-                grad_weight += grad.t() @ h
+                _accumulate_fp32(grad_weight, grad.t(), h)
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.dtypes = (hidden.dtype, weight.dtype)
         return total
