@@ -95,6 +95,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -264,17 +265,30 @@ def run_prm(path: str, rows: list[dict], args, options: dict, clock: StepClock) 
         prm_train.batch_tensors = collate
 
 
+PROCESS_OPTIONS = ("varlen_backward", "cuda_alloc_conf")  # set for the whole process, not the trainer
+
+
+def variant_options(kind: str, name: str) -> tuple[dict | None, dict]:
+    """A variant's trainer options (None: the plain HF trainer) and its process-wide settings
+    (``varlen_backward``; ``cuda_alloc_conf``, which only a fresh process can take: :func:`run_isolated`)."""
+    options = (SFT_VARIANTS if kind == "sft" else PRM_VARIANTS)[name]
+    if options is None:
+        return None, {}
+    process = {key: options[key] for key in PROCESS_OPTIONS if key in options}
+    return {key: value for key, value in options.items() if key not in PROCESS_OPTIONS}, process
+
+
 def run_variant(
     kind: str, name: str, path: str, rows: list[dict], args, shape: dict, on_step=None
 ) -> dict | None:
     """Run one variant in a fresh temp dir; a failure (OOM, missing package) is reported, not fatal."""
     boundaries = frozenset({args.warmup - 1, args.warmup + args.steps - 1})
     clock = StepClock(sync=args.device == "cuda", on_step=on_step, sync_at=boundaries)
-    options = dict((SFT_VARIANTS if kind == "sft" else PRM_VARIANTS)[name])
-    if "varlen_backward" in options:  # the attention backward kernel is a process-wide choice
+    options, process = variant_options(kind, name)
+    if "varlen_backward" in process:  # the attention backward kernel is a process-wide choice
         from agentark_core.train.varlen_attention import set_backward
 
-        set_backward(options.pop("varlen_backward"))
+        set_backward(process["varlen_backward"])
     try:
         with tempfile.TemporaryDirectory() as out:
             if kind == "sft":
@@ -342,7 +356,11 @@ def run_isolated(kind: str, name: str, args) -> dict:
             str(out),
             *(["--tiny"] if args.tiny else []),
         ]
-        done = subprocess.run(cmd, check=False)
+        env = dict(os.environ)
+        process = variant_options(kind, name)[1]
+        if "cuda_alloc_conf" in process:  # read when CUDA starts: only a fresh process can take it
+            env["PYTORCH_CUDA_ALLOC_CONF"] = process["cuda_alloc_conf"]
+        done = subprocess.run(cmd, check=False, env=env)
         if done.returncode or not out.exists():
             return {"variant": f"{kind}/{name}", "error": f"child process exited {done.returncode}"}
         return json.loads(out.read_text())["rows"][0]

@@ -41,12 +41,26 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
         "batch": 32,
         "torch_compile": True,
     },
-    "ours_pf_bf16_b32_compile_cudnnbwd": {  # cuDNN's attention backward instead of FlashAttention-2's
+    "ours_pf_bf16_b32_compile_cudnnbwd": {  # cuDNN's attention backward (what "auto" takes on Hopper)
         "padding_free": True,
         "model_dtype": "bfloat16",
         "batch": 32,
         "torch_compile": True,
         "varlen_backward": "cudnn",
+    },
+    "ours_pf_bf16_b32_compile_flashbwd": {  # FlashAttention-2's attention backward
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 32,
+        "torch_compile": True,
+        "varlen_backward": "flash",
+    },
+    "ours_pf_bf16_b32_compile_expseg": {  # the caching allocator with expandable segments
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 32,
+        "torch_compile": True,
+        "cuda_alloc_conf": "expandable_segments:True",
     },
     "ours_pf_bf16_b40_compile": {
         "padding_free": True,
@@ -126,5 +140,19 @@ PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (
         "traces_per_batch": 32,
         "torch_compile": True,
         "varlen_backward": "cudnn",
+    },
+    "ours_pf_bf16_b32_compile_flashbwd": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "traces_per_batch": 32,
+        "torch_compile": True,
+        "varlen_backward": "flash",
+    },
+    "ours_pf_bf16_b32_compile_expseg": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "traces_per_batch": 32,
+        "torch_compile": True,
+        "cuda_alloc_conf": "expandable_segments:True",
     },
 }

@@ -7,17 +7,18 @@ public ``varlen_attn`` expresses causality as a window and runs the slower local
 0.61 vs 0.44 ms on 16 sequences of 400-2000 tokens on an H100). The backward runs on one of two
 kernels, both reading the forward's output and log-sum-exp as they are:
 
-- ``"flash"`` (default): FlashAttention-2's backward.
 - ``"cudnn"``: cuDNN's fused attention backward through the ``nvidia-cudnn-frontend`` package
   (``torch.ops.cudnn.sdpa_bwd`` on the packed layout; Hopper or newer; the ``gpu`` extra installs it).
   On its own it is ~1.5x faster than FlashAttention-2's on training-length sequences
   (``bench/bench_attention.py``, H100: 0.97 vs 1.44 ms for 16 sequences of 400-2000 tokens). The
-  frontend builds one execution graph per packed total, so in training (a new total every batch) it
-  first measured *slower* (H100, Qwen3-0.6B shape, same run: SFT 33.0% vs 38.5% MFU, PRM 37.3% vs
-  37.9%); the packed rows are now padded to token buckets so a few graphs serve a whole run
-  (correctness tested on a GPU, end-to-end speed not yet re-measured), hence opt-in for now.
+  frontend builds one execution graph per packed total, so the packed rows are padded to token
+  buckets and the declared longest length rounded up to a power of two: a few graphs serve a whole
+  run (built per batch instead, it made training slower: SFT 33.0% vs 38.5% MFU). Bucketed, in
+  training on an H100 (Qwen3-0.6B shape, same run): SFT 40.4% vs 39.6% MFU, PRM 40.1% vs 38.0%.
+- ``"flash"``: FlashAttention-2's backward (any GPU torch's flash kernels support).
+- ``"auto"`` (default): ``cudnn`` where it can run, else ``flash``.
 
-The environment variable ``AGENTARK_VARLEN_BACKWARD`` (``flash|cudnn``) or :func:`set_backward`
+The environment variable ``AGENTARK_VARLEN_BACKWARD`` (``auto|flash|cudnn``) or :func:`set_backward`
 chooses; asking for ``"cudnn"`` where it cannot run is an error that names why, not a fallback.
 
 Both halves are registered as PyTorch custom ops (``agentark::varlen_attn_fwd`` / ``_bwd``) with shape
@@ -31,11 +32,14 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import os
 
 import torch
 
-BACKWARDS = ("flash", "cudnn")
+logger = logging.getLogger(__name__)
+
+BACKWARDS = ("auto", "flash", "cudnn")
 ENV_VAR = "AGENTARK_VARLEN_BACKWARD"
 # cuDNN builds (and may compile) one execution graph per (batch, longest length, packed total). So that
 # variable-length batches share a few graphs, the longest length is declared rounded up to a power of
@@ -48,21 +52,21 @@ _CHOICE: dict = {}
 
 
 def set_backward(kind: str) -> None:
-    """Choose the backward kernel for this process (``flash`` or ``cudnn``).
+    """Choose the backward kernel for this process (``auto``, ``flash`` or ``cudnn``).
 
     Raises:
         ValueError: an unknown kind.
     """
     if kind not in BACKWARDS:
         raise ValueError(f"varlen attention backward {kind!r} unknown; valid: {list(BACKWARDS)}")
+    _CHOICE.clear()
     _CHOICE["backward"] = kind
 
 
 def requested_backward() -> str:
-    """The chosen backward (read from ``AGENTARK_VARLEN_BACKWARD`` the first time, ``flash`` when unset).
-    Called where the attention is registered, so compiled code only reads the stored choice."""
+    """The chosen backward (read from ``AGENTARK_VARLEN_BACKWARD`` the first time, ``auto`` when unset)."""
     if "backward" not in _CHOICE:
-        set_backward(os.environ.get(ENV_VAR, "flash"))
+        set_backward(os.environ.get(ENV_VAR, "auto"))
     return _CHOICE["backward"]
 
 
@@ -82,15 +86,32 @@ def cudnn_backward_status(device_index: int) -> str | None:
 def backward_kernel(device: torch.device) -> str:
     """The backward kernel (``flash`` or ``cudnn``) attention on ``device`` runs with the current choice.
 
+    Resolved once per choice on CUDA and kept (the attention's registration resolves it, so compiled
+    code only reads the stored answer); ``auto`` logs which kernel it took and why.
+
     Raises:
         RuntimeError: ``cudnn`` was asked for but cannot run here (the reason is named).
     """
-    if requested_backward() == "flash" or device.type != "cuda":
+    requested = requested_backward()
+    if device.type != "cuda":
         return "flash"
-    reason = cudnn_backward_status(device.index if device.index is not None else torch.cuda.current_device())
-    if reason is not None:
-        raise RuntimeError(f"{ENV_VAR}=cudnn: {reason}")
-    return "cudnn"
+    if "kernel" in _CHOICE:
+        return _CHOICE["kernel"]
+    kernel = "flash"
+    if requested != "flash":
+        reason = cudnn_backward_status(
+            device.index if device.index is not None else torch.cuda.current_device()
+        )
+        if reason is not None and requested == "cudnn":
+            raise RuntimeError(f"{ENV_VAR}=cudnn: {reason}")
+        if reason is None:
+            kernel = "cudnn"
+        else:
+            logger.info("varlen attention backward: flash (%s)", reason)
+    if requested == "auto" and kernel == "cudnn":
+        logger.info("varlen attention backward: cudnn (set %s=flash for FlashAttention-2's)", ENV_VAR)
+    _CHOICE["kernel"] = kernel
+    return kernel
 
 
 @torch.library.custom_op("agentark::varlen_attn_fwd", mutates_args=())
@@ -204,7 +225,7 @@ def varlen_causal_attention(
         )
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
     total = q.shape[0]
-    if requested_backward() == "cudnn":  # chosen at registration: compiled code sees a constant
+    if backward_kernel(q.device) == "cudnn":  # resolved at registration: compiled code sees a constant
         pad = -(-total // CUDNN_TOKEN_BUCKET) * CUDNN_TOKEN_BUCKET - total
         q, k, v = (torch.nn.functional.pad(t, (0, 0, 0, 0, 0, pad)) for t in (q, k, v))
     out, _ = torch.ops.agentark.varlen_attn_fwd(q, k, v, cu_seq, int(max_len), scale, total)

@@ -14,6 +14,14 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_backward_choice(monkeypatch):
+    """Each test starts from the default attention-backward choice and leaves none behind."""
+    from agentark_core.train import varlen_attention
+
+    monkeypatch.setattr(varlen_attention, "_CHOICE", {})
+
+
 def _sft_rows(n=8):
     return [
         {
@@ -125,14 +133,11 @@ def test_sft_block_compile_trains(tiny_model_path, tmp_path, backward):
         torch_compile=True,
     )  # fmt: skip
     varlen_attention.set_backward(backward)
-    try:
-        metrics = train_sft(tiny_model_path, _sft_rows(), str(tmp_path / "out"), config)
-    finally:
-        varlen_attention.set_backward("flash")
+    metrics = train_sft(tiny_model_path, _sft_rows(), str(tmp_path / "out"), config)
     assert len(metrics["loss_curve"]) == 3 and all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
 
 
-@pytest.mark.parametrize("backward", ["flash", "cudnn"])
+@pytest.mark.parametrize("backward", ["flash", "cudnn", "auto"])
 def test_varlen_attention_matches_fp32_reference(backward):
     """Output and all three gradients of the packed causal attention (GQA 8/2 heads) match fp32 math."""
     from agentark_core.train import varlen_attention
@@ -149,12 +154,12 @@ def test_varlen_attention_matches_fp32_reference(backward):
     grad = torch.randn(total, 8, 64, device="cuda", generator=gen, dtype=torch.bfloat16)
     cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
     varlen_attention.set_backward(backward)
-    try:
-        assert varlen_attention.backward_kernel(q.device) == backward
-        out = varlen_attention.varlen_causal_attention(q, k, v, cu, max(lengths))
-        out.backward(grad)
-    finally:
-        varlen_attention.set_backward("flash")
+    expected = (
+        backward if backward != "auto" else "flash" if varlen_attention.cudnn_backward_status(0) else "cudnn"
+    )
+    assert varlen_attention.backward_kernel(q.device) == expected
+    out = varlen_attention.varlen_causal_attention(q, k, v, cu, max(lengths))
+    out.backward(grad)
     fp32 = [t.detach().float().requires_grad_() for t in (q, k, v)]
     ref = varlen_attention.reference_attention(*fp32, cu)
     ref.backward(grad.float())

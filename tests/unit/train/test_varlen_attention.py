@@ -18,9 +18,9 @@ def test_unknown_backward_is_named():
         varlen_attention.set_backward("fast")
 
 
-def test_default_is_flash_and_env_var_chooses_and_bad_value_fails(monkeypatch):
+def test_default_is_auto_and_env_var_chooses_and_bad_value_fails(monkeypatch):
     monkeypatch.delenv(varlen_attention.ENV_VAR, raising=False)
-    assert varlen_attention.requested_backward() == "flash"
+    assert varlen_attention.requested_backward() == "auto"
     monkeypatch.setattr(varlen_attention, "_CHOICE", {})
     monkeypatch.setenv(varlen_attention.ENV_VAR, "cudnn")
     assert varlen_attention.requested_backward() == "cudnn"
@@ -37,6 +37,33 @@ def test_off_cuda_the_backward_is_flash_and_the_op_refuses():
     cu = torch.tensor([0, 4], dtype=torch.int32)
     with pytest.raises(ValueError, match="CUDA only"):
         varlen_attention.varlen_causal_attention(q, q[:, :1], q[:, :1], cu, 4)
+
+
+@pytest.mark.parametrize(
+    ("requested", "reason", "expected"),
+    [
+        ("auto", None, "cudnn"),
+        ("auto", "needs a Hopper or newer GPU (this is sm80)", "flash"),
+        ("flash", None, "flash"),
+        ("cudnn", None, "cudnn"),
+        ("cudnn", "needs a Hopper or newer GPU (this is sm80)", RuntimeError),
+    ],
+)
+def test_backward_kernel_resolves_the_choice_against_the_gpu(monkeypatch, requested, reason, expected):
+    """``auto`` takes cuDNN where it can run and FlashAttention-2 elsewhere; an explicit ``cudnn`` that
+    cannot run is an error naming the reason. The answer is kept until the choice changes."""
+    monkeypatch.setattr(varlen_attention, "cudnn_backward_status", lambda index: reason)
+    varlen_attention.set_backward(requested)
+    gpu = torch.device("cuda", 0)
+    if expected is RuntimeError:
+        with pytest.raises(RuntimeError, match="AGENTARK_VARLEN_BACKWARD=cudnn: needs a Hopper"):
+            varlen_attention.backward_kernel(gpu)
+        return
+    assert varlen_attention.backward_kernel(gpu) == expected
+    monkeypatch.setattr(varlen_attention, "cudnn_backward_status", lambda index: "gone")
+    assert varlen_attention.backward_kernel(gpu) == expected  # kept, not re-probed
+    varlen_attention.set_backward("auto")  # a new choice resolves again, against the new status
+    assert varlen_attention.backward_kernel(gpu) == "flash"
 
 
 def test_shape_functions_describe_the_kernels_outputs():
