@@ -55,12 +55,12 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
         "torch_compile": True,
         "varlen_backward": "flash",
     },
-    "ours_pf_bf16_b32_compile_expseg": {  # the caching allocator with expandable segments
+    "ours_pf_bf16_b32_compile_fixedseg": {  # the allocator without expandable segments (user-set)
         "padding_free": True,
         "model_dtype": "bfloat16",
         "batch": 32,
         "torch_compile": True,
-        "cuda_alloc_conf": "expandable_segments:True",
+        "cuda_alloc_conf": "expandable_segments:False",
     },
     "ours_pf_bf16_b40_compile": {
         "padding_free": True,
@@ -148,11 +148,11 @@ PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (
         "torch_compile": True,
         "varlen_backward": "flash",
     },
-    "ours_pf_bf16_b32_compile_expseg": {
+    "ours_pf_bf16_b32_compile_fixedseg": {
         "padding_free": True,
         "model_dtype": "bfloat16",
         "traces_per_batch": 32,
         "torch_compile": True,
-        "cuda_alloc_conf": "expandable_segments:True",
+        "cuda_alloc_conf": "expandable_segments:False",
     },
 }

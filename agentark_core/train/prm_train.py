@@ -368,8 +368,9 @@ def build_prm(model_path: str, config: PRMConfig, device: str | None = None):
     import torch
 
     from agentark_core.train.prm_model import PRM
-    from agentark_core.train.speed import apply_kernels
+    from agentark_core.train.speed import apply_kernels, prefer_expandable_segments
 
+    prefer_expandable_segments()
     prm = PRM.from_student(model_path, config.step_separator, **_load_kwargs(config))
     prm.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     apply_kernels(prm.backbone, liger=config.use_liger_kernel, compile_model=config.torch_compile)

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from trl import SFTConfig
 
 from agentark_core.train.lora import LoraOptions
-from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
+from agentark_core.train.speed import (
+    ATTN_IMPLEMENTATIONS,
+    MODEL_DTYPES,
+    check_speed_options,
+    prefer_expandable_segments,
+)
 
 COMPILE_SCOPES = ("blocks", "model")
 
@@ -91,6 +96,8 @@ class AgentArkSFTConfig(LoraOptions, SFTConfig):
     )
 
     def __post_init__(self):
+        # before transformers' own set-up, which may start CUDA (and with it the allocator)
+        prefer_expandable_segments()
         if not self.use_cpu and (
             self.accelerator_config is None
             or (isinstance(self.accelerator_config, dict) and "non_blocking" not in self.accelerator_config)

@@ -166,3 +166,39 @@ def test_varlen_attention_matches_fp32_reference(backward):
     want = (ref.detach(), *(t.grad for t in fp32))
     for got, ref in zip((out, q.grad, k.grad, v.grad), want):
         assert (got.float() - ref).norm() / ref.norm() < 2e-2
+
+
+_ALLOCATOR_PROBE = """
+import json, os, tempfile, torch
+from agentark_core.train.sft_config import AgentArkSFTConfig
+AgentArkSFTConfig(output_dir=tempfile.mkdtemp(), bf16=True, report_to="none")
+kept = [torch.empty(100 << 20, dtype=torch.uint8, device="cuda") for _ in range(3)]
+print(json.dumps({"conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"), "segments": len(torch.cuda.memory_snapshot())}))
+"""
+
+
+def test_sft_config_turns_on_expandable_segments_unless_the_user_set_the_allocator():
+    """Built before CUDA starts, the config's choice reaches the allocator: three 100 MB tensors share
+    one growable segment; with the user's ``expandable_segments:False`` they take three."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    base = {k: v for k, v in os.environ.items() if k not in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")}
+    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    runs = {}
+    for name, extra in (("ours", {}), ("user", {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:False"})):
+        done = subprocess.run(
+            [sys.executable, "-c", _ALLOCATOR_PROBE],
+            env={**base, **extra},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert runs["ours"] == {"conf": "expandable_segments:True", "segments": 1}
+    assert runs["user"] == {"conf": "expandable_segments:False", "segments": 3}

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_variant_options_split_trainer_from_process_settings():
     assert variant_options("sft", "plain_hf") == (None, {})
-    options, process = variant_options("prm", "ours_pf_bf16_b32_compile_expseg")
-    assert process == {"cuda_alloc_conf": "expandable_segments:True"}
+    options, process = variant_options("prm", "ours_pf_bf16_b32_compile_fixedseg")
+    assert process == {"cuda_alloc_conf": "expandable_segments:False"}
     assert "cuda_alloc_conf" not in options and options["traces_per_batch"] == 32
     options, process = variant_options("sft", "ours_pf_bf16_b32_compile_flashbwd")
     assert process == {"varlen_backward": "flash"} and options["batch"] == 32

@@ -157,3 +157,40 @@ def test_sft_steps_read_nothing_back_from_the_device(tiny_model_path, tmp_path, 
     # lm_head_loss: its vocabulary check, CPU tensors only
     in_steps = [r for r in reads if "masking_utils" not in r and "lm_head_loss" not in r]
     assert len(in_steps) <= 2, in_steps  # get_batch_samples' token count and the final loss average
+
+
+@pytest.mark.parametrize(
+    ("cuda", "started", "user_setting", "made"),
+    [
+        (True, False, None, True),  # the case it exists for: set before CUDA starts
+        (False, False, None, False),  # no CUDA: nothing to configure
+        (True, False, "garbage_collection_threshold:0.6", False),  # the user's setting wins
+        (True, True, None, False),  # too late: the allocator has read its settings
+    ],
+)
+def test_expandable_segments_are_preferred_only_where_they_can_take_effect(
+    monkeypatch, cuda, started, user_setting, made
+):
+    from agentark_core.train import speed
+
+    for var in speed.ALLOC_CONF_VARS:
+        monkeypatch.delenv(var, raising=False)
+    if user_setting:
+        monkeypatch.setenv("PYTORCH_ALLOC_CONF", user_setting)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: started)
+    assert speed.prefer_expandable_segments() is made
+    want = "expandable_segments:True" if made else None
+    assert speed.os.environ.get("PYTORCH_CUDA_ALLOC_CONF") == want
+    assert speed.os.environ.get("PYTORCH_ALLOC_CONF") == user_setting
+
+
+def test_sft_config_prefers_expandable_segments_before_cuda_starts(tmp_path, monkeypatch):
+    """The SFT config is built before any model: it is where the allocator choice is made
+    (its effect on a real allocator: tests/gpu)."""
+    from agentark_core.train import sft_config
+
+    calls = []
+    monkeypatch.setattr(sft_config, "prefer_expandable_segments", lambda: calls.append("asked"))
+    _config(tmp_path)
+    assert calls == ["asked"]
