@@ -25,7 +25,7 @@ from bench.bench_train_mfu import run_variant
 from bench.train_workload import model_shape, prm_rows, sft_rows
 
 FAMILIES = (  # (family, substrings of kernel names), first match wins
-    ("attention", ("flash", "fmha", "varlen", "attn")),
+    ("attention", ("flash", "fmha", "varlen", "attn", "sdpa")),  # sdpa: cuDNN's fused attention kernels
     ("cross_entropy", ("cross_entropy", "log_softmax", "logsumexp", "softmax", "nll")),
     ("optimizer", ("multi_tensor", "adam", "foreach")),
     ("matmul", ("gemm", "nvjet", "cutlass", "sm90_", "sm80_", "xmma", "matmul", "mm_")),
