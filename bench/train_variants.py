@@ -62,6 +62,13 @@ SFT_VARIANTS = {  # name -> build_trainer options (None = vanilla transformers T
         "torch_compile": True,
         "cuda_alloc_conf": "expandable_segments:False",
     },
+    "ours_pf_bf16_b32_compile_autotune": {  # inductor benchmarks GEMM/kernel choices while compiling
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "batch": 32,
+        "torch_compile": True,
+        "torch_compile_mode": "max-autotune-no-cudagraphs",
+    },
     "ours_pf_bf16_b40_compile": {
         "padding_free": True,
         "model_dtype": "bfloat16",
@@ -154,5 +161,12 @@ PRM_VARIANTS = {  # name -> PRMConfig options; "plain" = padded batches + sdpa (
         "traces_per_batch": 32,
         "torch_compile": True,
         "cuda_alloc_conf": "expandable_segments:False",
+    },
+    "ours_pf_bf16_b32_compile_autotune": {
+        "padding_free": True,
+        "model_dtype": "bfloat16",
+        "traces_per_batch": 32,
+        "torch_compile": True,
+        "torch_compile_mode": "max-autotune-no-cudagraphs",
     },
 }

@@ -25,7 +25,13 @@ from typing import Any
 from agentark_core.train.prm_checkpoint import load_checkpoint, save_checkpoint
 from agentark_core.train.prm_loss import PRM_LOSSES
 from agentark_core.train.records import as_records
-from agentark_core.train.speed import ATTN_IMPLEMENTATIONS, MODEL_DTYPES, check_speed_options
+from agentark_core.train.speed import (
+    ATTN_IMPLEMENTATIONS,
+    COMPILE_MODES,
+    MODEL_DTYPES,
+    check_compile_mode,
+    check_speed_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +89,12 @@ class PRMConfig:
             "help": "torch.compile each transformer block of the backbone (one compile, dynamic lengths)."
         },
     )
+    torch_compile_mode: str | None = field(
+        default=None,
+        metadata={
+            "help": f"torch.compile mode of the blocks, one of {list(COMPILE_MODES)} (None = default)."
+        },
+    )
     save_steps: int = field(
         default=0, metadata={"help": "Write output_dir/checkpoint-N every N optimizer steps; 0 = never."}
     )
@@ -93,6 +105,7 @@ class PRMConfig:
     def __post_init__(self):
         PRM_LOSSES.get(self.loss)  # unknown names fail with the valid list
         check_speed_options(self.attn_implementation, self.model_dtype)
+        check_compile_mode(self.torch_compile_mode)
         checks = {
             "temperature": self.temperature > 0,
             "stage1_epochs": self.stage1_epochs >= 0,
@@ -373,7 +386,12 @@ def build_prm(model_path: str, config: PRMConfig, device: str | None = None):
     prefer_expandable_segments()
     prm = PRM.from_student(model_path, config.step_separator, **_load_kwargs(config))
     prm.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    apply_kernels(prm.backbone, liger=config.use_liger_kernel, compile_model=config.torch_compile)
+    apply_kernels(
+        prm.backbone,
+        liger=config.use_liger_kernel,
+        compile_model=config.torch_compile,
+        compile_mode=config.torch_compile_mode,
+    )
     return prm
 
 

@@ -202,6 +202,7 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
 
     padding_free = config.padding_free
     block_compile = config.torch_compile and config.compile_scope == "blocks"
+    compile_mode = config.torch_compile_mode
     config = dataclasses.replace(
         config,
         output_dir=output_dir,
@@ -230,7 +231,7 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
         peft_config=lora_config(config),
     )
     if block_compile:
-        compile_blocks(trainer.model)
+        compile_blocks(trainer.model, mode=compile_mode)
     return trainer
 
 

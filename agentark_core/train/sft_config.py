@@ -19,6 +19,7 @@ from agentark_core.train.lora import LoraOptions
 from agentark_core.train.speed import (
     ATTN_IMPLEMENTATIONS,
     MODEL_DTYPES,
+    check_compile_mode,
     check_speed_options,
     prefer_expandable_segments,
 )
@@ -112,6 +113,7 @@ class AgentArkSFTConfig(LoraOptions, SFTConfig):
                 "use padding_free=True to drop the padding instead"
             )
         check_speed_options(self.attn_implementation, self.model_dtype)
+        check_compile_mode(self.torch_compile_mode)
         if self.compile_scope not in COMPILE_SCOPES:
             raise ValueError(f"compile_scope {self.compile_scope!r} unknown; valid: {list(COMPILE_SCOPES)}")
         self.check_lora_options()

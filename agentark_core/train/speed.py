@@ -23,6 +23,8 @@ ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager", "flex_attention", "varlen")
 # PyTorch reads its allocator settings from either variable (the first is the older, CUDA-only name)
 ALLOC_CONF_VARS = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")
 MODEL_DTYPES = ("float32", "bfloat16")
+# torch.compile modes (None = "default"); the max-autotune ones benchmark GEMM/kernel choices at compile time
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def prefer_expandable_segments() -> bool:
@@ -134,6 +136,12 @@ def check_speed_options(attn_implementation: str, dtype: str) -> None:
         raise ValueError(f"model dtype {dtype!r} unknown; valid: {list(MODEL_DTYPES)}")
 
 
+def check_compile_mode(mode: str | None) -> None:
+    """Fail early, naming the valid choices, on an unknown ``torch.compile`` mode."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"torch_compile_mode {mode!r} unknown; valid: {list(COMPILE_MODES)}")
+
+
 def transformer_blocks(model):
     """The model's stack of transformer blocks: its longest ``nn.ModuleList``.
 
@@ -148,7 +156,7 @@ def transformer_blocks(model):
     return max(stacks, key=len)
 
 
-def compile_blocks(model, dynamic: bool = True):
+def compile_blocks(model, dynamic: bool = True, mode: str | None = None):
     """``torch.compile`` each transformer block in place (regional compilation).
 
     The blocks share one code object, so one compilation serves all of them; ``dynamic=True``
@@ -156,18 +164,22 @@ def compile_blocks(model, dynamic: bool = True):
     not recompile. Compared with compiling the whole model, start-up is one block's compile
     (seconds, not minutes) and the graph never spans the embedding or the LM head. Parameter
     names, and so checkpoints, are unchanged (``nn.Module.compile`` wraps the call, not the module).
+    ``mode`` is ``torch.compile``'s (:data:`COMPILE_MODES`).
     """
+    check_compile_mode(mode)
     for block in transformer_blocks(model):
-        block.compile(dynamic=dynamic)
+        block.compile(dynamic=dynamic, mode=mode)
     return model
 
 
-def apply_kernels(model, *, liger: bool = False, compile_model: bool = False):
+def apply_kernels(
+    model, *, liger: bool = False, compile_model: bool = False, compile_mode: str | None = None
+):
     """Speed up a transformers model in place: Liger's Triton kernels and/or ``torch.compile``.
 
     Liger (CUDA only) swaps in its RMSNorm, SwiGLU and RoPE kernels; the LM-head losses are left
     alone (a backbone has none, and patching them would change every causal-LM class of the
-    process). ``compile_model`` compiles each transformer block (:func:`compile_blocks`).
+    process). ``compile_model`` compiles each transformer block (:func:`compile_blocks`, in ``compile_mode``).
 
     Raises:
         ValueError: ``liger`` without a CUDA device.
@@ -181,5 +193,5 @@ def apply_kernels(model, *, liger: bool = False, compile_model: bool = False):
 
         _apply_liger_kernel_to_instance(model=model, cross_entropy=False, fused_linear_cross_entropy=False)
     if compile_model:
-        compile_blocks(model)
+        compile_blocks(model, mode=compile_mode)
     return model

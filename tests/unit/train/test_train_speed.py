@@ -130,6 +130,33 @@ def test_compile_scope_is_checked(tmp_path):
         _config(tmp_path, compile_scope="layers")
 
 
+def test_compile_mode_is_checked_and_reaches_every_block(tiny_model_path, tmp_path, monkeypatch):
+    """``torch_compile_mode`` (e.g. max-autotune) is validated by both configs and handed to each
+    block's ``compile``, for SFT and for the PRM backbone."""
+    from torch import nn
+
+    from agentark_core.train.prm_train import build_prm
+    from agentark_core.train.speed import transformer_blocks
+
+    with pytest.raises(ValueError, match=r"torch_compile_mode 'fast' unknown; valid: \[None, 'default'"):
+        _config(tmp_path, torch_compile_mode="fast")
+    with pytest.raises(ValueError, match=r"torch_compile_mode 'turbo' unknown"):
+        PRMConfig(torch_compile_mode="turbo")
+    seen = []
+    monkeypatch.setattr(nn.Module, "compile", lambda self, **kw: seen.append((type(self).__name__, kw)))
+    mode = "max-autotune-no-cudagraphs"
+    trainer = build_trainer(
+        tiny_model_path,
+        _rows(2),
+        str(tmp_path),
+        _config(tmp_path, torch_compile=True, torch_compile_mode=mode),
+    )
+    prm = build_prm(tiny_model_path, PRMConfig(torch_compile=True, torch_compile_mode=mode), "cpu")
+    blocks = len(transformer_blocks(trainer.model)) + len(transformer_blocks(prm.backbone))
+    assert len(seen) == blocks and {kw["mode"] for _, kw in seen} == {mode}
+    assert all(kw["dynamic"] for _, kw in seen)
+
+
 def test_sft_steps_read_nothing_back_from_the_device(tiny_model_path, tmp_path, monkeypatch):
     """Between logging steps a training step converts no tensor to a Python value outside the collator
     (each such read is a GPU sync that drains the queue): transformers' nan/inf loss filter is off."""
