@@ -18,7 +18,7 @@ from trl import GRPOConfig
 
 from agentark_core.train.lora import LoraOptions
 from agentark_core.train.rl_common import RewardOptions
-from agentark_core.train.speed import prefer_expandable_segments
+from agentark_core.train.speed import prefer_expandable_segments, readable_matmul_precision
 
 
 @dataclass
@@ -49,6 +49,7 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
     def __post_init__(self):
         prefer_expandable_segments()  # before transformers' own set-up, which may start CUDA
         super().__post_init__()
+        readable_matmul_precision()
         self.check_reward_options()
         self.check_lora_options()
         if self.reward_weights is not None:

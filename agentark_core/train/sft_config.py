@@ -22,6 +22,7 @@ from agentark_core.train.speed import (
     check_compile_mode,
     check_speed_options,
     prefer_expandable_segments,
+    readable_matmul_precision,
 )
 
 COMPILE_SCOPES = ("blocks", "model")
@@ -105,6 +106,7 @@ class AgentArkSFTConfig(LoraOptions, SFTConfig):
         ):  # pinned batches copied without blocking: a blocking copy waits for the GPU's queue to drain
             self.accelerator_config = {**(self.accelerator_config or {}), "non_blocking": True}
         super().__post_init__()
+        readable_matmul_precision()
         if not self.answer_loss_weight >= 0:  # also rejects NaN
             raise ValueError(f"answer_loss_weight must be >= 0, got {self.answer_loss_weight!r}")
         if self.packing:

@@ -136,6 +136,20 @@ def check_speed_options(attn_implementation: str, dtype: str) -> None:
         raise ValueError(f"model dtype {dtype!r} unknown; valid: {list(MODEL_DTYPES)}")
 
 
+def readable_matmul_precision() -> None:
+    """Restate a TF32 choice that transformers made through torch's generic ``torch.backends.fp32_precision``
+    (its TrainingArguments do so under ``torch_compile`` or ``tf32``) through ``set_float32_matmul_precision``,
+    which sets the same choice for every backend. Left as it is, ``torch.get_float32_matmul_precision()``
+    raises ("mix of the legacy and new APIs"), and inductor reads it when it autotunes GEMMs
+    (``torch_compile_mode="max-autotune*"`` failed with an InductorError on an H100)."""
+    import torch
+
+    try:
+        torch.get_float32_matmul_precision()
+    except RuntimeError:
+        torch.set_float32_matmul_precision("high" if torch.backends.fp32_precision == "tf32" else "highest")
+
+
 def check_compile_mode(mode: str | None) -> None:
     """Fail early, naming the valid choices, on an unknown ``torch.compile`` mode."""
     if mode not in COMPILE_MODES:

@@ -221,3 +221,19 @@ def test_sft_config_prefers_expandable_segments_before_cuda_starts(tmp_path, mon
     monkeypatch.setattr(sft_config, "prefer_expandable_segments", lambda: calls.append("asked"))
     _config(tmp_path)
     assert calls == ["asked"]
+
+
+def test_sft_config_leaves_the_matmul_precision_readable(tmp_path):
+    """transformers switches TF32 through torch's generic ``fp32_precision`` (on GPUs with TF32), after
+    which ``torch.get_float32_matmul_precision()`` raises and inductor's GEMM autotuning fails; the
+    config restates the same choice so that it reads back."""
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.backends.fp32_precision = "tf32"  # what transformers' enable_tf32(True) does
+        with pytest.raises(RuntimeError, match="mix of the legacy and new APIs"):
+            torch.get_float32_matmul_precision()
+        _config(tmp_path)
+        assert torch.get_float32_matmul_precision() == "high"
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+    finally:
+        torch.set_float32_matmul_precision(before)
