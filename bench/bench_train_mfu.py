@@ -37,6 +37,9 @@ segments turned on by the training configs; each call a fresh machine, compare w
     | run E: prm/ours b32 compile, FA2 / cuDNN bwd            | 38.0% / 40.1% |  | 374.3 / 354.3 | 44,227 | 63.0 / 66.6 |
     | run F: sft plain / cuDNN / FA2 / cuDNN + expandable     | 5.7% / 40.7% / 39.8% / 40.5% | 7.1x | 277.1 (cuDNN) | 29,568 | 48.3 |
     | run G: prm plain / cuDNN / FA2 / cuDNN + expandable     | 8.1% / out of memory / 37.7% / 40.3% | 5.0x | 352.5 | 44,227 | 66.6 |
+    | run I: prm/ours b32 compile, defaults / max-autotune    | 40.0% / 40.4% |  | 355.0 / 351.8 | 44,227 | 66.6 |
+    | run I: sft/ours b32 compile, defaults                   | 39.9% |          |  282.5  |  29,568     | 48.3     |
+    | run J: sft/ours b32 compile, defaults / max-autotune    | 38.7% / 37.6% |  | 291.5 / 300.0 | 29,568 | 48.3 |
 
 Run E ran every variant with ``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``; runs F and G
 without it (before the configs set it), where PRM with the cuDNN backward ran out of memory: 65 GiB
@@ -44,6 +47,11 @@ allocated and 12 GiB reserved but fragmented (padded token buckets add ~3.6 GiB 
 the code as shipped. The cuDNN backward (token-bucketed) gains 0.8-0.9 points of MFU on SFT and 2.1-2.6
 on PRM over FA2's; expandable segments are neutral for speed on SFT (40.5 vs 40.7) and make PRM fit.
 The plain HF SFT baseline varies by machine (2.4-5.7%): its padded steps depend on the allocator more.
+Over the five machines of session 5 the defaults gave SFT 38.7-40.7% (median 40.3%) and PRM 40.0-40.3%
+(cuDNN backward + expandable segments); run J's machine was slow for every variant. ``max-autotune``
+(``torch_compile_mode="max-autotune-no-cudagraphs"``, ~5 min of autotuning per compile) is not worth it:
+SFT 1.1 points slower, PRM 0.4 faster, so the default mode stays. In run I it failed for SFT until the
+configs restated transformers' TF32 switch (``speed.readable_matmul_precision``).
 
 Session 4 (``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``; each row's run named; every call got a
 fresh machine, and the same attention kernel timed 12% apart on two of them, so compare within a run):
