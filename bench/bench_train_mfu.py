@@ -53,58 +53,8 @@ Over the five machines of session 5 the defaults gave SFT 38.7-40.7% (median 40.
 SFT 1.1 points slower, PRM 0.4 faster, so the default mode stays. In run I it failed for SFT until the
 configs restated transformers' TF32 switch (``speed.readable_matmul_precision``).
 
-Session 4 (``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``; each row's run named; every call got a
-fresh machine, and the same attention kernel timed 12% apart on two of them, so compare within a run):
-
-    | variant (run)                                        | MFU   | vs plain | step ms | tokens/step | peak GiB |
-    | run A: sft/ours_pf_bf16_b32_compile, torch varlen_attn |39.6% |          |  284.2  |  29,548     | 51.3     |
-    | run A: prm/ours_pf_bf16_b32_compile, torch varlen_attn |38.5% |          |  361.1  |  43,412     | 66.5     |
-    | run A: sft/ours_pf_bf16_b40_compile                  | 30.1% |          |  466.0  |  36,836     | 61.1     |
-    | run B: sft/plain_hf (batch 4)                        |  2.4% |  1.0x    |  943.7  |   5,485     | 46.0     |
-    | run B: sft/ours b32 compile, cuDNN bwd (graph/step)  | 32.3% | 13.5x    |  348.7  |  29,548     | 47.9     |
-    | run B: prm/plain (padded, sdpa)                      |  8.1% |  1.0x    |  466.1  |  11,599     | 46.6     |
-    | run B: prm/ours b32 compile, cuDNN bwd (graph/step)  | 37.3% |  4.6x    |  373.3  |  43,412     | 61.8     |
-    | run C: sft/ours b32 compile, our op, FA2 bwd         | 38.5% |          |  293.2  |  29,568     | 47.7     |
-    | run C: sft/ours b32 compile, cuDNN bwd (graph/step)  | 33.0% |          |  342.2  |  29,568     | 47.7     |
-    | run C: prm/plain (padded, sdpa)                      |  4.6% |  1.0x    |  791.7  |  11,356     | 46.6     |
-    | run C: prm/ours b32 compile, our op, FA2 bwd         | 37.9% |  8.2x    |  374.7  |  44,227     | 63.0     |
-    | run C: prm/ours b32 compile, cuDNN bwd (graph/step)  | 37.3% |  8.0x    |  380.8  |  44,227     | 63.4     |
-    | run D: sft/ours b32 compile, our op, FA2 bwd (twice) | 38.3% / 38.0% |  |  291.9  |  29,366     | 47.9     |
-    | run D: prm/ours b32 compile, our op, FA2 bwd         | 37.3% |          |  376.1  |  43,717     | 61.4     |
-
-Without transformers' per-micro-batch nan/inf loss check (a host sync, off by default since session 3)
-SFT b32 went from 33.7% to 39.0% (run without expandable segments) / 39.6% (run A). "cuDNN bwd
-(graph/step)" is the cuDNN attention backward before its packed rows were padded to token buckets: the
-frontend then built a new execution graph for nearly every batch (padded: session 5's rows). b40 is
-slower than b32 though it fits (not explained). sft/plain_hf failed in run C: the bench passed None
-options through ``dict()`` (fixed in session 5, with a CPU test that runs the plain rows).
-
-Session 3 (15 timed steps; torch_compile = each transformer block compiled once with
-dynamic lengths; SFT loss through ``lm_head_loss`` (no recomputed LM head); PRM steps free of host syncs,
-fused AdamW):
-
-    | variant                               | tokens/s | MFU   | vs plain | step ms | tokens/step | peak GiB |
-    | sft/plain_hf (batch 4)                |   7,942  |  3.3% |  1.0x    |  741.6  |   5,890     | 45.0     |
-    | sft/ours_pf_bf16_b16_compile          |  69,692  | 26.6% |  8.1x    |  215.1  |  14,993     | 30.3     |
-    | sft/ours_pf_bf16_b32_compile          |  88,355  | 33.7% | 10.3x    |  337.7  |  29,839     | 51.4     |
-    | prm/plain (padded, sdpa)              |  21,441  |  6.9% |  1.0x    |  494.5  |  10,602     | 46.6     |
-    | prm/ours_pf_bf16_b16_compile          | 109,840  | 35.2% |  5.1x    |  199.0  |  21,862     | 37.3     |
-    | prm/ours_pf_bf16_b32_compile          | 117,508  | 37.7% |  5.5x    |  374.3  |  43,986     | 66.3     |
-
-Before these changes (session 2, same workload): PRM b16 eager 15.8%, +Liger 23.4%, + block compile
-30.5% (the step then had ~13 host syncs: loss.item(), grad-norm float(), boolean masking, blocking
-batch copies); SFT b32 + Liger(SwiGLU/RoPE) + whole-model compile 33.7%, b32 whole-model compile 32.9%.
-The session-3 SFT rows still ran with transformers' nan/inf loss filter (a host sync per micro-batch).
-SFT b48/b64 do not fit in 80 GB (activations ~1.3 MB per token); Liger's kernels fail to trace under the
-block compile (a Triton "float has no .to" error; it falls back), so Liger and compile do not stack.
-
-Earlier rows (session 2, one process per variant, TRL's chunked LM head):
-
-    | variant                                  | tokens/s | MFU   | vs plain HF | peak GiB |
-    | sft/ours_pf_bf16_b16                     |  42,024  | 16.0% | 5.0x        | 36.0     |
-    | sft/ours_pf_bf16_b16_liger               |  60,626  | 23.1% | 7.2x        | 25.0     |
-    | sft/ours_pf_bf16_b32_liger               |  84,005  | 32.0% | 10.0x       | 44.6     |
-    | sft/ours_pf_bf16_b32 (no Liger, eager)   |  out of memory                          |
+Earlier sessions' rows (session 2-4: Liger, compile scopes, batch sizes, FA2 vs cuDNN before the
+token buckets): ``bench/results_train_mfu.md``.
 
 Where the step goes (``profile_train_step.py``, session 4, SFT b32 block compile, nan check off, per
 step): GEMMs ~137 ms, attention ~65 ms (FA2 backward 39 ms, forward 17 ms, its dq/dO helpers 9 ms),

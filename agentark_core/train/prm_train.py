@@ -90,10 +90,7 @@ class PRMConfig:
         },
     )
     torch_compile_mode: str | None = field(
-        default=None,
-        metadata={
-            "help": f"torch.compile mode of the blocks, one of {list(COMPILE_MODES)} (None = default)."
-        },
+        default=None, metadata={"help": f"torch.compile mode: {list(COMPILE_MODES)}."}
     )
     save_steps: int = field(
         default=0, metadata={"help": "Write output_dir/checkpoint-N every N optimizer steps; 0 = never."}

@@ -94,13 +94,11 @@ def register_varlen_attention() -> None:
     import torch
     from transformers import AttentionInterface
 
-    from agentark_core.train.varlen_attention import backward_kernel, requested_backward
+    from agentark_core.train.varlen_attention import backward_kernel
 
-    # the backward kernel is chosen before any compile traces the attention, and a choice that cannot
-    # run here (cudnn without the package or before Hopper) fails now, not at the first backward
-    requested_backward()
-    if torch.cuda.is_available():
-        backward_kernel(torch.device("cuda"))
+    # the backward kernel is chosen before any compile traces the attention, and a bad or unrunnable
+    # choice (cudnn without the package or before Hopper) fails now, not at the first backward
+    backward_kernel(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     AttentionInterface.register("varlen", varlen_attention_forward)
 
 

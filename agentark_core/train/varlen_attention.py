@@ -104,12 +104,9 @@ def backward_kernel(device: torch.device) -> str:
         )
         if reason is not None and requested == "cudnn":
             raise RuntimeError(f"{ENV_VAR}=cudnn: {reason}")
-        if reason is None:
-            kernel = "cudnn"
-        else:
-            logger.info("varlen attention backward: flash (%s)", reason)
-    if requested == "auto" and kernel == "cudnn":
-        logger.info("varlen attention backward: cudnn (set %s=flash for FlashAttention-2's)", ENV_VAR)
+        kernel = "flash" if reason else "cudnn"
+        if requested == "auto":
+            logger.info("varlen attention backward: %s (auto; %s)", kernel, reason or f"{ENV_VAR} forces one")
     _CHOICE["kernel"] = kernel
     return kernel
 
