@@ -1,11 +1,13 @@
 """A lease on one artifact key so that two runs racing on the same key do the work once.
 
-The first run creates ``_lock.json`` exclusively (O_EXCL locally, If-None-Match on S3) and
-refreshes its heartbeat while it computes; the other run waits for the manifest and reuses
-the artifact. A lock whose owner died (same host and its PID is gone, or no heartbeat for
-``ttl_s``) is taken over, so a killed run never blocks its rerun. Correctness never rests on
-the lock alone: shards are deterministic and published atomically, so at worst work is
-repeated, never corrupted.
+The first run creates ``_lock.json`` exclusively, content and all in one step (a temp file
+hard-linked into place locally, one If-None-Match PUT on S3), and refreshes its heartbeat
+while it computes; the other run waits for the manifest and reuses the artifact. A lock whose
+owner died (same host and its PID is gone, or no heartbeat for ``ttl_s``) is taken over, so a
+killed run never blocks its rerun. A lock that cannot be read (empty, truncated, garbage, left
+by some other writer) is judged by its file time: older than ``ttl_s`` means stale. Correctness
+never rests on the lock alone: shards are deterministic and published atomically, so at worst
+work is repeated, never corrupted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from typing import Self
 
 from tasks.store import ArtifactStore
 
@@ -48,19 +51,17 @@ class ArtifactLock:
                 self._start_heartbeat()
                 return True
             holder = self._read()
-            if holder is not None and self._is_stale(holder):
-                log.warning("taking over stale lock on %s/%s (owner %s)", self.stage, self.key, holder.get("pid"))
-                if self._read() == holder:
-                    self.store.remove(self.path)
+            if self._take_over_if_stale(holder):
                 continue
             if not waited:
                 log.info("%s/%s is being computed by another run; waiting for it", self.stage, self.key)
                 waited = True
             if deadline is not None and time.monotonic() > deadline:
-                raise LockTimeout(f"{self.stage}/{self.key} still locked by {holder} after {timeout_s}s")
+                raise LockTimeout(f"{self.path} still held by {holder or 'an unreadable lock'} after {timeout_s}s")
             time.sleep(self.poll_s)
 
     def release(self) -> None:
+        """Stop the heartbeat and delete the lock if it is still ours."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join(timeout=5)
@@ -68,11 +69,17 @@ class ArtifactLock:
         if holder is not None and holder.get("run_id") == self.run_id:
             self.store.remove(self.path)
 
-    def __enter__(self) -> ArtifactLock:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.release()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is None:
+            self.release()
+            return
+        try:  # the body's error is the one to report; a failed release only leaves a lock that expires
+            self.release()
+        except (OSError, ValueError) as release_error:
+            log.warning("could not release the lock on %s/%s: %s", self.stage, self.key, release_error)
 
     # ---- internals --------------------------------------------------------------------------
     def _info(self) -> dict:
@@ -88,18 +95,37 @@ class ArtifactLock:
         return holder is not None and holder.get("run_id") == self.run_id
 
     def _read(self) -> dict | None:
+        """The holder's record; None when there is no lock or it cannot be read as one."""
         text = self.store.read_text(self.path)
         if not text:
             return None
         try:
-            return json.loads(text)
-        except ValueError:
+            holder = json.loads(text)
+            _ = float(holder["heartbeat"]), int(holder["pid"])  # the fields staleness is judged by
+        except (ValueError, TypeError, KeyError):
             return None
+        return holder
+
+    def _take_over_if_stale(self, holder: dict | None) -> bool:
+        """Delete a stale lock (True); False while its holder may still be alive."""
+        if holder is not None:
+            if not self._is_stale(holder) or self._read() != holder:
+                return False
+            log.warning("taking over stale lock on %s/%s (owner %s)", self.stage, self.key, holder.get("pid"))
+        else:
+            modified = self.store.modified(self.path)
+            if modified is None:
+                return True  # gone meanwhile: try to create it again
+            if time.time() - modified <= self.ttl_s or self._read() is not None:
+                return False
+            log.warning("taking over unreadable lock %s (unchanged for %.0f s)", self.path, time.time() - modified)
+        self.store.remove(self.path)
+        return True
 
     def _is_stale(self, holder: dict) -> bool:
-        if time.time() - float(holder.get("heartbeat", 0)) > self.ttl_s:
+        if time.time() - float(holder["heartbeat"]) > self.ttl_s:
             return True
-        return holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", -1)))
+        return holder.get("host") == socket.gethostname() and not _pid_alive(int(holder["pid"]))
 
     def _start_heartbeat(self) -> None:
         def beat() -> None:
@@ -108,7 +134,10 @@ class ArtifactLock:
                 if holder is None or holder.get("run_id") != self.run_id:
                     log.warning("lost the lock on %s/%s", self.stage, self.key)
                     return
-                self.store.write_text(self.path, json.dumps(self._info()))
+                try:
+                    self.store.write_text(self.path, json.dumps(self._info()))
+                except OSError as exc:  # a store hiccup: the next beat tries again
+                    log.warning("lock heartbeat on %s/%s failed: %s", self.stage, self.key, exc)
 
         self._beat = threading.Thread(target=beat, name=f"lock-{self.key}", daemon=True)
         self._beat.start()

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 import agentark_core
 from agentark_core.config_loader import select, to_dict
 from schemas import get_schema, validate
+from tasks.integrity import ShardDigest, check_question_ids
 from tasks.lock import ArtifactLock
 from tasks.store import ArtifactNotFound, ArtifactStore
 
@@ -104,12 +105,15 @@ class StageContext:
     def input_frame(self, name: str) -> pd.DataFrame:
         """The whole input artifact, validated against its schema."""
         ref = self.inputs[name]
-        return validate(self.store.read_frame(ref.stage, ref.key), ref.schema)
+        frame = validate(self.store.read_frame(ref.stage, ref.key), ref.schema)
+        if ref.schema == "questions":
+            check_question_ids(frame, f"{ref.stage}/{ref.key}")
+        return frame
 
     def output_frames(self) -> Iterator[pd.DataFrame]:
         """This stage's own published shards, in order (for ``summarize``)."""
         for index in sorted(self.store.done_shards(self.stage.name, self.key)):
-            yield self.store.read_shard(self.stage.name, self.key, index)
+            yield self.store.read_shard(self.stage.name, self.key, index, verify=False)
 
     def input_frames(self, name: str) -> Iterator[pd.DataFrame]:
         """The input artifact shard by shard, each validated (bounded memory)."""
@@ -193,15 +197,17 @@ def _compute_and_commit(ctx: StageContext, progress: bool) -> None:
     done = store.done_shards(stage.name, key)
     if done:
         log.info("%s/%s: resuming, %d of %d shards already published", stage.name, key, len(done), n_shards)
-    shard_seconds = _publish_shards(ctx, [i for i in range(n_shards) if i not in done], progress)
-    rows = [store.shard_rows(stage.name, key, i) for i in range(n_shards)]
+    shard_seconds, digests = _publish_shards(ctx, [i for i in range(n_shards) if i not in done], progress)
+    # Shards of an earlier (killed) run or of fan-out workers are read once to record their digest.
+    shards = [digests[i] if i in digests else store.shard_digest(stage.name, key, i) for i in range(n_shards)]
     metrics = stage.summarize(ctx) if stage.summarize else {}
-    store.commit(stage.name, key, _manifest(ctx, n_shards, rows, shard_seconds, started, metrics))
+    store.commit(stage.name, key, _manifest(ctx, shards, shard_seconds, started, metrics))
 
 
-def _publish_shards(ctx: StageContext, indices: list[int], progress: bool) -> dict[int, float]:
-    """Compute, validate and publish the given shards; returns seconds per shard."""
-    stage, seconds = ctx.stage, {}
+def _publish_shards(ctx: StageContext, indices: list[int],
+                    progress: bool) -> tuple[dict[int, float], dict[int, ShardDigest]]:
+    """Compute, validate and publish the given shards; returns seconds and digest per shard."""
+    stage, seconds, digests = ctx.stage, {}, {}
     for index in tqdm(indices, desc=stage.name, unit="shard", disable=not progress or len(indices) < 2):
         t0 = time.perf_counter()
         try:
@@ -214,9 +220,9 @@ def _publish_shards(ctx: StageContext, indices: list[int], progress: bool) -> di
             frame = validate(frame, stage.schema)
         except ValueError as exc:
             raise ValueError(f"stage {stage.name!r} shard {index}: output violates its schema:\n{exc}") from None
-        ctx.store.write_shard(stage.name, ctx.key, index, frame)
+        digests[index] = ctx.store.write_shard(stage.name, ctx.key, index, frame)
         seconds[index] = round(time.perf_counter() - t0, 4)
-    return seconds
+    return seconds, digests
 
 
 def stage_plan(stage: Stage, recipe: Any, store: ArtifactStore, input_keys: dict[str, str]) -> tuple[str, int]:
@@ -241,7 +247,7 @@ def run_shards(stage: Stage, recipe: Any, store: ArtifactStore, input_keys: dict
     return todo
 
 
-def _manifest(ctx: StageContext, n_shards: int, rows: list[int], shard_s: dict, started: float,
+def _manifest(ctx: StageContext, shards: list[ShardDigest], shard_s: dict, started: float,
               metrics: dict) -> dict:
     stage = ctx.stage
     spec = get_schema(stage.schema)
@@ -256,9 +262,10 @@ def _manifest(ctx: StageContext, n_shards: int, rows: list[int], shard_s: dict, 
         "config": {path: to_dict(select(ctx.recipe, path)) for path in stage.reads},
         "code": {"package_version": agentark_core.__version__, "stage_version": stage.version,
                  "digest": code_digest(stage_modules(stage))},
-        "n_shards": n_shards,
-        "rows": int(sum(rows)),
-        "shard_rows": rows,
+        "n_shards": len(shards),
+        "rows": sum(s.rows for s in shards),
+        "shard_rows": [s.rows for s in shards],
+        "shard_sha256": [s.sha256 for s in shards],
         "timings": {"started_at": _iso(started), "finished_at": _iso(finished),
                     "wall_s": round(finished - started, 4), "computed_shard_s": shard_s},
         "metrics": metrics,

@@ -7,9 +7,11 @@ Layout (DESIGN.md, "Artifact store")::
     {root}/{stage}/{key}/_manifest.json            written last: the commit marker
     {root}/{stage}/{key}/_lock.json                held while a run computes the artifact
 
-Readers trust only committed artifacts (a manifest exists). Credentials are never stored:
-s3fs reads them from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-AWS_ENDPOINT_URL) or from ``storage_options`` passed at run time.
+Readers trust only committed artifacts (a manifest exists), and check what they read against
+it (``tasks/integrity.py``). Credentials are never stored: s3fs reads them from the environment
+(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL) or from ``storage_options`` passed
+at run time. S3 calls have connect/read timeouts and a bounded retry (:data:`S3_CONFIG`), and a
+failed call raises :class:`StoreError` naming the operation and the object.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,14 +32,34 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.integrity import (
+    ArtifactCorrupt,
+    ShardDigest,
+    check_manifest,
+    check_shard,
+    check_shard_files,
+    recompute_hint,
+    sha256_hex,
+)
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
+TEMP_PREFIX = ".tmp-"
 SHARD_RE = re.compile(r"part-(\d{5})\.parquet$")
+KEY_PREFIX_RE = re.compile(r"[0-9a-f]{4,64}")
+# botocore.client.Config for S3: a dead or frozen endpoint fails within about
+# s3fs.retries x max_attempts x read_timeout instead of hanging.
+S3_CONFIG = {"connect_timeout": 5, "read_timeout": 20, "retries": {"max_attempts": 2, "mode": "standard"}}
+S3_FS_RETRIES = 2
 
 
 class ArtifactNotFound(LookupError):
     """No committed artifact matches the stage/key asked for."""
+
+
+class StoreError(OSError):
+    """A storage call failed (endpoint unreachable, credentials refused, timeout): names what and where."""
 
 
 def redact_uri(uri: str) -> str:
@@ -55,9 +79,19 @@ class ArtifactStore:
     def __init__(self, root: str, storage_options: dict | None = None) -> None:
         if "://" not in root:
             root = str(Path(root).expanduser().resolve())
-        self.fs, self._root = fsspec.core.url_to_fs(root, **(storage_options or {}))
+        options = dict(storage_options or {})
+        if urlsplit(root).scheme in ("s3", "s3a"):
+            options["config_kwargs"] = {**S3_CONFIG, **options.get("config_kwargs", {})}
+        self._secrets = [str(v) for k, v in options.items() if k in ("key", "secret", "token") and v]
+        self._secrets += [os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if os.environ.get(k)]
+        self._root = root
+        with self._io("open store", ""):
+            self.fs, self._root = fsspec.core.url_to_fs(root, **options)
+        if hasattr(self.fs, "retries"):
+            self.fs.retries = min(self.fs.retries, S3_FS_RETRIES)
         self._root = self._root.rstrip("/")
         self.root_uri = redact_uri(self.fs.unstrip_protocol(self._root))
+        self._verified: dict[tuple[str, str], dict] = {}
         if self.is_local:
             self.fs.makedirs(self._root, exist_ok=True)
 
@@ -66,6 +100,11 @@ class ArtifactStore:
         return "file" in _protocols(self.fs)
 
     # ---- paths ---------------------------------------------------------------------------
+    @property
+    def root_path(self) -> str:
+        """The root as the filesystem sees it (no protocol)."""
+        return self._root
+
     def path(self, stage: str, key: str, name: str = "") -> str:
         base = f"{self._root}/{stage}/{key}"
         return f"{base}/{name}" if name else base
@@ -74,32 +113,41 @@ class ArtifactStore:
         return redact_uri(self.fs.unstrip_protocol(self.path(stage, key, name)))
 
     # ---- shards --------------------------------------------------------------------------
-    def write_shard(self, stage: str, key: str, index: int, df: pd.DataFrame) -> None:
-        """Write shard ``index`` under a temporary name, then publish it atomically."""
+    def write_shard(self, stage: str, key: str, index: int, df: pd.DataFrame) -> ShardDigest:
+        """Write shard ``index`` under a temporary name, then publish it atomically; returns its digest."""
         buf = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), buf)
-        self._publish(self.path(stage, key, shard_name(index)), buf.getvalue())
+        data = buf.getvalue()
+        self._publish(self.path(stage, key, shard_name(index)), data)
+        return ShardDigest(sha256_hex(data), len(df))
 
     def done_shards(self, stage: str, key: str) -> set[int]:
         """Indices of shards already published (temp files excluded)."""
         base = self.path(stage, key)
-        if not self.fs.exists(base):
-            return set()
-        names = (p.rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False))
+        with self._io("list", base):
+            if not self.fs.exists(base):
+                return set()
+            names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False)]
         return {int(m.group(1)) for n in names if (m := SHARD_RE.fullmatch(n))}
 
-    def read_shard(self, stage: str, key: str, index: int) -> pd.DataFrame:
-        with self.fs.open(self.path(stage, key, shard_name(index)), "rb") as fh:
-            return pq.read_table(fh).to_pandas()
+    def read_shard(self, stage: str, key: str, index: int, verify: bool = True) -> pd.DataFrame:
+        """One shard; of a committed artifact (``verify``) checked against its manifest while read."""
+        manifest = self.verified_manifest(stage, key) if verify else None
+        data = self._read_bytes(self.path(stage, key, shard_name(index)), "read shard")
+        table = pq.read_table(io.BytesIO(data))
+        if manifest is not None:
+            check_shard(manifest, index, ShardDigest(sha256_hex(data), table.num_rows), f"{stage}/{key}",
+                        self.uri(stage, key, shard_name(index)))
+        return table.to_pandas()
 
-    def shard_rows(self, stage: str, key: str, index: int) -> int:
-        """Row count from the Parquet footer, without reading the data."""
-        with self.fs.open(self.path(stage, key, shard_name(index)), "rb") as fh:
-            return pq.ParquetFile(fh).metadata.num_rows
+    def shard_digest(self, stage: str, key: str, index: int) -> ShardDigest:
+        """SHA-256 and row count of a published shard (read once, e.g. shards of an earlier run)."""
+        data = self._read_bytes(self.path(stage, key, shard_name(index)), "read shard")
+        return ShardDigest(sha256_hex(data), pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)
 
     def iter_frames(self, stage: str, key: str) -> Iterator[pd.DataFrame]:
-        """Committed artifact's shards in order, one frame at a time (bounded memory)."""
-        manifest = self.read_manifest(stage, key)
+        """Committed artifact's shards in order, one frame at a time (bounded memory), each verified."""
+        manifest = self.verified_manifest(stage, key)
         for index in range(manifest["n_shards"]):
             yield self.read_shard(stage, key, index)
 
@@ -109,48 +157,80 @@ class ArtifactStore:
 
     # ---- manifests -----------------------------------------------------------------------
     def is_committed(self, stage: str, key: str) -> bool:
-        return self.fs.exists(self.path(stage, key, MANIFEST))
+        path = self.path(stage, key, MANIFEST)
+        with self._io("check", path):
+            return self.fs.exists(path)
 
     def commit(self, stage: str, key: str, manifest: dict) -> None:
         """Publish the manifest last: from now on readers see the artifact."""
         data = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode()
         self._publish(self.path(stage, key, MANIFEST), data)
+        self._verified.pop((stage, key), None)
 
     def read_manifest(self, stage: str, key: str) -> dict:
-        path = self.path(stage, key, MANIFEST)
-        try:
-            with self.fs.open(path, "rb") as fh:
-                return json.loads(fh.read())
-        except FileNotFoundError:
-            raise ArtifactNotFound(f"no committed artifact {stage}/{key} under {self.root_uri}") from None
+        """The committed manifest, its integrity fields checked; unparsable -> :class:`ArtifactCorrupt`."""
+        return self._load_manifest(self.path(stage, key, MANIFEST), f"{stage}/{key}")
+
+    def verified_manifest(self, stage: str, key: str) -> dict:
+        """The manifest, once per artifact and store also checked against the shard files present."""
+        if (stage, key) not in self._verified:
+            manifest = self.read_manifest(stage, key)
+            check_shard_files(manifest, self.done_shards(stage, key), f"{stage}/{key}")
+            self._verified[(stage, key)] = manifest
+        return self._verified[(stage, key)]
 
     def manifests(self, stage: str | None = None) -> list[dict]:
-        """All committed manifests (optionally of one stage), newest first."""
+        """All committed manifests (optionally of one stage), newest first.
+
+        An unreadable manifest is listed as ``{"stage", "key", "status": "corrupt", "path", "error"}``
+        so one bad artifact does not hide the others.
+        """
         pattern = f"{self._root}/{stage or '*'}/*/{MANIFEST}"
+        with self._io("list manifests", pattern):
+            paths = self.fs.glob(pattern)
         out = []
-        for path in self.fs.glob(pattern):
-            with self.fs.open(path, "rb") as fh:
-                out.append(json.loads(fh.read()))
+        for path in paths:
+            stage_name, key = path.rsplit("/", 3)[-3:-1]
+            try:
+                out.append(self._load_manifest(path, f"{stage_name}/{key}"))
+            except ArtifactCorrupt as exc:
+                out.append({"stage": stage_name, "key": key, "status": "corrupt",
+                            "path": self.fs.unstrip_protocol(path), "error": str(exc)})
         return sorted(out, key=lambda m: m.get("created_at", ""), reverse=True)
 
-    def find(self, key_prefix: str) -> dict:
-        """The manifest whose key starts with ``key_prefix`` (any stage); ambiguity is an error."""
-        if not re.fullmatch(r"[0-9a-f]{4,64}", key_prefix):
+    def find_key(self, key_prefix: str) -> tuple[str, str]:
+        """(stage, key) of the one committed artifact whose key starts with ``key_prefix``."""
+        if not KEY_PREFIX_RE.fullmatch(key_prefix):
             raise ArtifactNotFound(f"{key_prefix!r} is not an artifact key (4+ hex characters)")
-        matches = self.fs.glob(f"{self._root}/*/{key_prefix}*/{MANIFEST}")
+        pattern = f"{self._root}/*/{key_prefix}*/{MANIFEST}"
+        with self._io("list manifests", pattern):
+            matches = self.fs.glob(pattern)
         if not matches:
             raise ArtifactNotFound(f"no committed artifact with key {key_prefix!r} under {self.root_uri}")
         if len(matches) > 1:
             keys = sorted(p.rsplit("/", 2)[-2] for p in matches)
             raise ArtifactNotFound(f"key prefix {key_prefix!r} is ambiguous: {', '.join(keys)}")
-        with self.fs.open(matches[0], "rb") as fh:
-            return json.loads(fh.read())
+        stage, key = matches[0].rsplit("/", 3)[-3:-1]
+        return stage, key
+
+    def find(self, key_prefix: str) -> dict:
+        """The manifest whose key starts with ``key_prefix`` (any stage); ambiguity is an error."""
+        return self.read_manifest(*self.find_key(key_prefix))
+
+    def remove_artifact(self, stage: str, key: str) -> None:
+        """Delete the artifact's whole folder (manifest first, so readers never see a partial one)."""
+        self.remove(self.path(stage, key, MANIFEST))
+        with self._io("remove", self.path(stage, key)):
+            if self.fs.exists(self.path(stage, key)):
+                self.fs.rm(self.path(stage, key), recursive=True)
+        self._verified.pop((stage, key), None)
 
     # ---- files (checkpoints, reports) --------------------------------------------------------
     def put_dir(self, local_dir: str | Path, stage: str, key: str, name: str) -> str:
         """Upload a local folder to ``{artifact}/files/{name}``; returns its URI."""
         target = self.path(stage, key, f"files/{name}")
-        self.fs.makedirs(target, exist_ok=True)
+        with self._io("create folder", target):
+            self.fs.makedirs(target, exist_ok=True)
         for src in sorted(Path(local_dir).rglob("*")):
             if src.is_file():
                 rel = src.relative_to(local_dir).as_posix()
@@ -166,43 +246,128 @@ class ArtifactStore:
         dest = Path(cache_root) / stage / key / name
         if not (dest / ".complete").exists():
             dest.mkdir(parents=True, exist_ok=True)
-            self.fs.get(src + "/", str(dest) + "/", recursive=True)
+            with self._io("download", src):
+                self.fs.get(src + "/", str(dest) + "/", recursive=True)
             (dest / ".complete").touch()
         return str(dest)
 
     # ---- primitives -----------------------------------------------------------------------------
     def _publish(self, final_path: str, data: bytes) -> None:
+        """Write ``data`` to a temp name beside ``final_path``, then move it there (atomic locally)."""
         parent = final_path.rsplit("/", 1)[0]
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{final_path.rsplit('/', 1)[-1]}"
-        self.fs.makedirs(parent, exist_ok=True)
-        with self.fs.open(tmp, "wb") as fh:
-            fh.write(data)
-        self.fs.mv(tmp, final_path)
+        tmp = f"{parent}/{TEMP_PREFIX}{uuid.uuid4().hex}-{final_path.rsplit('/', 1)[-1]}"
+        with self._io("write", final_path):
+            self.fs.makedirs(parent, exist_ok=True)
+            with self.fs.open(tmp, "wb") as fh:
+                fh.write(data)
+            self.fs.mv(tmp, final_path)
 
     def write_text(self, path: str, text: str, exclusive: bool = False) -> None:
-        """Write a small file; ``exclusive`` fails with FileExistsError when it exists."""
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        try:
-            with self.fs.open(path, "xb" if exclusive else "wb") as fh:
-                fh.write(text.encode())
-        except OSError as exc:
-            # s3fs reports a failed If-None-Match as a generic OSError.
-            if exclusive and "PreconditionFailed" in repr(getattr(exc, "__cause__", None)):
-                raise FileExistsError(path) from exc
-            raise
+        """Write a small file whole: readers see the old content or the new, never a part.
+
+        Locally the text goes to a temp file first, then is renamed (or hard-linked with
+        ``exclusive``, which fails with FileExistsError when ``path`` exists); on S3 one PUT
+        is atomic (``exclusive``: If-None-Match).
+        """
+        if self.is_local and not exclusive:
+            return self._publish(path, text.encode())
+        if self.is_local:
+            return self._link_new(path, text.encode())
+        with self._io("write", path):
+            try:
+                with self.fs.open(path, "xb" if exclusive else "wb") as fh:
+                    fh.write(text.encode())
+            except OSError as exc:
+                # s3fs reports a failed If-None-Match as a generic OSError.
+                if exclusive and "PreconditionFailed" in repr(getattr(exc, "__cause__", None)):
+                    raise FileExistsError(path) from exc
+                raise
+
+    def _link_new(self, path: str, data: bytes) -> None:
+        parent = path.rsplit("/", 1)[0]
+        tmp = f"{parent}/{TEMP_PREFIX}{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
+        with self._io("write", path):
+            os.makedirs(parent, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            try:
+                os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
 
     def read_text(self, path: str) -> str | None:
+        """The file's text, None if it does not exist; bytes that are not UTF-8 are replaced."""
         try:
-            with self.fs.open(path, "rb") as fh:
-                return fh.read().decode()
+            return self._read_bytes(path, "read").decode(errors="replace")
         except FileNotFoundError:
             return None
 
+    def modified(self, path: str) -> float | None:
+        """The file's modification time (seconds since the epoch), None if it does not exist."""
+        with self._io("stat", path):
+            try:
+                info = self.fs.info(path)
+            except FileNotFoundError:
+                return None
+        stamp = info.get("mtime", info.get("LastModified"))
+        return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp or 0)
+
     def remove(self, path: str) -> None:
+        with self._io("remove", path):
+            try:
+                self.fs.rm(path)
+            except FileNotFoundError:
+                pass
+
+    def _read_bytes(self, path: str, op: str) -> bytes:
+        with self._io(op, path), self.fs.open(path, "rb") as fh:
+            return fh.read()
+
+    def _load_manifest(self, path: str, name: str) -> dict:
+        stage, key = name.split("/", 1)
         try:
-            self.fs.rm(path)
+            raw = self._read_bytes(path, "read manifest")
         except FileNotFoundError:
-            pass
+            raise ArtifactNotFound(f"no committed artifact {name} under {self.root_uri}") from None
+        where = f"{self.fs.unstrip_protocol(path)}"
+        try:
+            manifest = json.loads(raw)
+        except ValueError as exc:
+            raise ArtifactCorrupt(f"manifest {where} is not valid JSON ({exc}); {recompute_hint(key)}") from None
+        check_manifest(manifest, where)
+        if manifest.get("key", key) != key or manifest.get("stage", stage) != stage:
+            raise ArtifactCorrupt(f"manifest {where} names artifact {manifest.get('stage')}/{manifest.get('key')}, "
+                                  f"not {name}; {recompute_hint(key)}")
+        return manifest
+
+    @contextmanager
+    def _io(self, op: str, path: str) -> Iterator[None]:
+        """Turn a storage failure into one :class:`StoreError` naming ``op`` and ``path``."""
+        try:
+            yield
+        except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, StoreError):
+            raise
+        except Exception as exc:
+            if not _is_storage_error(exc):
+                raise
+            where = redact_uri(self.fs.unstrip_protocol(path)) if path and hasattr(self, "fs") else self._root
+            raise StoreError(f"store: {op} {where} failed: {self._reason(exc)}") from exc
+
+    def _reason(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        hint = ""
+        if isinstance(exc, PermissionError) or re.search(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|"
+                                                         r"credentials", text):
+            hint = " (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or store.credentials_block)"
+        return f"{type(exc).__name__}: {text[:300]}{hint}"
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    """OS-level and S3-client failures; anything else is a bug and keeps its traceback."""
+    module = type(exc).__module__ or ""
+    return isinstance(exc, OSError) or module.split(".")[0] in ("botocore", "aiobotocore", "aiohttp", "s3fs")
 
 
 def shard_name(index: int) -> str:

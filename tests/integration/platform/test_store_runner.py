@@ -10,7 +10,7 @@ import pytest
 
 from schemas import SchemaViolation
 from tasks.runner import compute_key, run_stage
-from tasks.store import ArtifactNotFound, ArtifactStore
+from tasks.store import ArtifactNotFound, ArtifactStore, StoreError
 from tests.stage_fixtures import COUNT, UPPER, CountRecipe, body_log
 
 
@@ -139,8 +139,9 @@ def test_credentials_never_in_manifest(s3_server, tmp_path):
     raw = store.fs.cat(store.path("count", ref.key, "_manifest.json")).decode()
     assert s3_server.secret_key not in raw and s3_server.access_key not in raw
     wrong = dict(s3_server.storage_options(), secret="not-the-secret")
-    with pytest.raises(PermissionError):
+    with pytest.raises(StoreError, match="read manifest .*_manifest.json failed") as refused:
         ArtifactStore(store.root_uri, storage_options=wrong).read_manifest("count", ref.key)
+    assert s3_server.secret_key not in str(refused.value) and "not-the-secret" not in str(refused.value)
 
 
 def test_shard_groups_then_commit(store, tmp_path):
