@@ -41,6 +41,9 @@ def build_grpo_trainer(
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
+    from agentark_core.train.speed import prepare_training_process
+
+    prepare_training_process()
     config = copy.deepcopy(config)  # dataclasses.replace would re-run GRPOConfig's batch-size derivation
     config.output_dir = output_dir
     tokenizer = AutoTokenizer.from_pretrained(model_path)

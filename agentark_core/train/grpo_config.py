@@ -18,7 +18,6 @@ from trl import GRPOConfig
 
 from agentark_core.train.lora import LoraOptions
 from agentark_core.train.rl_common import RewardOptions
-from agentark_core.train.speed import prefer_expandable_segments, readable_matmul_precision
 
 
 @dataclass
@@ -47,9 +46,8 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
     )
 
     def __post_init__(self):
-        prefer_expandable_segments()  # before transformers' own set-up, which may start CUDA
+        # process-wide settings are made where training starts (grpo.build_grpo_trainer)
         super().__post_init__()
-        readable_matmul_precision()
         self.check_reward_options()
         self.check_lora_options()
         if self.reward_weights is not None:

@@ -245,9 +245,9 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
     """
     from transformers import AutoTokenizer
 
-    from agentark_core.train.speed import prefer_expandable_segments
+    from agentark_core.train.speed import prepare_training_process
 
-    prefer_expandable_segments()
+    prepare_training_process()
     start = time.perf_counter()
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(config.seed)

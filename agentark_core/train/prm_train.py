@@ -378,9 +378,9 @@ def build_prm(model_path: str, config: PRMConfig, device: str | None = None):
     import torch
 
     from agentark_core.train.prm_model import PRM
-    from agentark_core.train.speed import apply_kernels, prefer_expandable_segments
+    from agentark_core.train.speed import apply_kernels, prepare_training_process
 
-    prefer_expandable_segments()
+    prepare_training_process()
     prm = PRM.from_student(model_path, config.step_separator, **_load_kwargs(config))
     prm.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     apply_kernels(

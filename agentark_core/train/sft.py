@@ -198,8 +198,9 @@ def build_trainer(model_path: str, examples: Any, output_dir: str, config):
     """
     from transformers import AutoTokenizer
 
-    from agentark_core.train.speed import compile_blocks, model_kwargs
+    from agentark_core.train.speed import compile_blocks, model_kwargs, prepare_training_process
 
+    prepare_training_process()
     padding_free = config.padding_free
     block_compile = config.torch_compile and config.compile_scope == "blocks"
     compile_mode = config.torch_compile_mode

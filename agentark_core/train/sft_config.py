@@ -21,8 +21,6 @@ from agentark_core.train.speed import (
     MODEL_DTYPES,
     check_compile_mode,
     check_speed_options,
-    prefer_expandable_segments,
-    readable_matmul_precision,
 )
 
 COMPILE_SCOPES = ("blocks", "model")
@@ -98,15 +96,14 @@ class AgentArkSFTConfig(LoraOptions, SFTConfig):
     )
 
     def __post_init__(self):
-        # before transformers' own set-up, which may start CUDA (and with it the allocator)
-        prefer_expandable_segments()
+        # process-wide settings (allocator, matmul precision) are made where training starts:
+        # speed.prepare_training_process, called by sft.build_trainer
         if not self.use_cpu and (
             self.accelerator_config is None
             or (isinstance(self.accelerator_config, dict) and "non_blocking" not in self.accelerator_config)
         ):  # pinned batches copied without blocking: a blocking copy waits for the GPU's queue to drain
             self.accelerator_config = {**(self.accelerator_config or {}), "non_blocking": True}
         super().__post_init__()
-        readable_matmul_precision()
         if not self.answer_loss_weight >= 0:  # also rejects NaN
             raise ValueError(f"answer_loss_weight must be >= 0, got {self.answer_loss_weight!r}")
         if self.packing:

@@ -27,27 +27,41 @@ MODEL_DTYPES = ("float32", "bfloat16")
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
+def prepare_training_process() -> None:
+    """The process-wide settings training wants, made where training starts (the trainer builders
+    call it), never by a config's constructor: building a config, e.g. to validate a recipe before
+    any stage runs, changes nothing in the process."""
+    prefer_expandable_segments()
+    readable_matmul_precision()
+
+
 def prefer_expandable_segments() -> bool:
     """Let CUDA's caching allocator grow segments in place (``expandable_segments:True``) for this process.
 
     Padding-free batches change their shapes every step; with fixed-size segments the freed blocks
     fragment and large micro-batches run out of memory with gigabytes reserved but unusable (PRM,
     32 traces per batch, H100 80 GB: out of memory at 65 GiB allocated + 12 GiB reserved-unused; with
-    expandable segments it peaks at 66.6 GiB and trains). Call it before CUDA starts; it leaves a
-    setting the user made alone.
+    expandable segments it peaks at 66.6 GiB and trains). Before CUDA starts the environment variable
+    does it (child processes inherit it); once CUDA has started (a ``TrainingArguments`` starts it when
+    built on a GPU machine) torch's allocator-settings call applies it to the segments made from then
+    on. A setting the user made is left alone.
 
     Returns:
-        Whether the setting was made (False: no CUDA, the user configured the allocator, or CUDA has
-        already started and the allocator is fixed for this process).
+        Whether the setting was made (False: no CUDA, the user configured the allocator, or this torch
+        cannot change the allocator of a started CUDA).
     """
     import torch
 
     if not torch.cuda.is_available() or any(var in os.environ for var in ALLOC_CONF_VARS):
         return False
+    setting = "expandable_segments:True"
     if torch.cuda.is_initialized():
-        logger.info("CUDA already started: the allocator keeps its settings (no expandable segments)")
-        return False
-    os.environ[ALLOC_CONF_VARS[0]] = "expandable_segments:True"
+        change = getattr(torch._C, "_accelerator_setAllocatorSettings", None)
+        if change is None:
+            logger.info("CUDA already started and this torch cannot change its allocator: no expandable segments")
+            return False
+        change(setting)
+    os.environ[ALLOC_CONF_VARS[0]] = setting
     return True
 
 

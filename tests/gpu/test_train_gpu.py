@@ -171,15 +171,18 @@ def test_varlen_attention_matches_fp32_reference(backward):
 _ALLOCATOR_PROBE = """
 import json, os, tempfile, torch
 from agentark_core.train.sft_config import AgentArkSFTConfig
-AgentArkSFTConfig(output_dir=tempfile.mkdtemp(), bf16=True, report_to="none")
+from agentark_core.train.speed import prepare_training_process
+AgentArkSFTConfig(output_dir=tempfile.mkdtemp(), bf16=True, report_to="none")  # starts CUDA, sets nothing
+prepare_training_process()  # what the trainer builders call first
 kept = [torch.empty(100 << 20, dtype=torch.uint8, device="cuda") for _ in range(3)]
 print(json.dumps({"conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"), "segments": len(torch.cuda.memory_snapshot())}))
 """
 
 
-def test_sft_config_turns_on_expandable_segments_unless_the_user_set_the_allocator():
-    """Built before CUDA starts, the config's choice reaches the allocator: three 100 MB tensors share
-    one growable segment; with the user's ``expandable_segments:False`` they take three."""
+def test_training_turns_on_expandable_segments_unless_the_user_set_the_allocator():
+    """Made where training starts (after the config has started CUDA), the choice reaches the allocator:
+    three 100 MB tensors share one growable segment; with the user's ``expandable_segments:False`` they
+    take three."""
     import json
     import os
     import subprocess

@@ -187,16 +187,17 @@ def test_sft_steps_read_nothing_back_from_the_device(tiny_model_path, tmp_path, 
 
 
 @pytest.mark.parametrize(
-    ("cuda", "started", "user_setting", "made"),
+    ("cuda", "started", "user_setting", "changeable", "made"),
     [
-        (True, False, None, True),  # the case it exists for: set before CUDA starts
-        (False, False, None, False),  # no CUDA: nothing to configure
-        (True, False, "garbage_collection_threshold:0.6", False),  # the user's setting wins
-        (True, True, None, False),  # too late: the allocator has read its settings
+        (True, False, None, True, True),  # before CUDA starts: the environment variable does it
+        (False, False, None, True, False),  # no CUDA: nothing to configure
+        (True, False, "garbage_collection_threshold:0.6", True, False),  # the user's setting wins
+        (True, True, None, True, True),  # CUDA started (a TrainingArguments did it): torch's settings call
+        (True, True, None, False, False),  # ... unless this torch has no such call
     ],
 )
 def test_expandable_segments_are_preferred_only_where_they_can_take_effect(
-    monkeypatch, cuda, started, user_setting, made
+    monkeypatch, cuda, started, user_setting, changeable, made
 ):
     from agentark_core.train import speed
 
@@ -206,34 +207,92 @@ def test_expandable_segments_are_preferred_only_where_they_can_take_effect(
         monkeypatch.setenv("PYTORCH_ALLOC_CONF", user_setting)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: started)
+    changed = []
+    if changeable:
+        monkeypatch.setattr(torch._C, "_accelerator_setAllocatorSettings", changed.append, raising=False)
+    else:
+        monkeypatch.delattr(torch._C, "_accelerator_setAllocatorSettings", raising=False)
     assert speed.prefer_expandable_segments() is made
     want = "expandable_segments:True" if made else None
     assert speed.os.environ.get("PYTORCH_CUDA_ALLOC_CONF") == want
     assert speed.os.environ.get("PYTORCH_ALLOC_CONF") == user_setting
+    assert changed == (["expandable_segments:True"] if made and started else [])
 
 
-def test_sft_config_prefers_expandable_segments_before_cuda_starts(tmp_path, monkeypatch):
-    """The SFT config is built before any model: it is where the allocator choice is made
-    (its effect on a real allocator: tests/gpu)."""
-    from agentark_core.train import sft_config
+_PRECISION_SWITCHES = (
+    (torch.backends, "fp32_precision"),
+    (torch.backends.cuda.matmul, "fp32_precision"),
+    (torch.backends.mkldnn.matmul, "fp32_precision"),
+)
 
-    calls = []
-    monkeypatch.setattr(sft_config, "prefer_expandable_segments", lambda: calls.append("asked"))
+
+@pytest.fixture
+def mixed_matmul_precision():
+    """The state transformers' ``enable_tf32(True)`` leaves on GPUs with TF32 in a fresh process: torch's
+    generic ``fp32_precision`` set, after which ``torch.get_float32_matmul_precision()`` raises (and
+    inductor's GEMM autotuning with it). The switches are put back afterwards."""
+    saved = [getattr(obj, name) for obj, name in _PRECISION_SWITCHES]
+    for obj, name in reversed(_PRECISION_SWITCHES):
+        setattr(obj, name, "none")  # the leaves inherit the generic switch again, as in a fresh process
+    torch.backends.fp32_precision = "tf32"
+    with pytest.raises(RuntimeError, match="mix of the legacy and new APIs"):
+        torch.get_float32_matmul_precision()
+    yield
+    for obj, name in reversed(_PRECISION_SWITCHES):
+        setattr(obj, name, "none")
+    for (obj, name), value in zip(_PRECISION_SWITCHES, saved):
+        setattr(obj, name, value)
+
+
+def test_configs_change_nothing_in_the_process(tmp_path, monkeypatch, mixed_matmul_precision):
+    """Building a config (as recipe validation does for every planned stage) sets no environment
+    variable and leaves the matmul precision as it is, even where CUDA could be configured."""
+    from agentark_core.train import speed
+    from agentark_core.train.grpo_config import AgentArkGRPOConfig
+    from agentark_core.train.ppo_config import AgentArkPPOConfig
+
+    for var in speed.ALLOC_CONF_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     _config(tmp_path)
-    assert calls == ["asked"]
+    AgentArkGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none")
+    AgentArkPPOConfig()
+    PRMConfig()
+    with pytest.raises(RuntimeError, match="mix of the legacy and new APIs"):
+        torch.get_float32_matmul_precision()  # not restated by any constructor
+    assert not any(var in speed.os.environ for var in speed.ALLOC_CONF_VARS)
 
 
-def test_sft_config_leaves_the_matmul_precision_readable(tmp_path):
-    """transformers switches TF32 through torch's generic ``fp32_precision`` (on GPUs with TF32), after
-    which ``torch.get_float32_matmul_precision()`` raises and inductor's GEMM autotuning fails; the
-    config restates the same choice so that it reads back."""
-    before = torch.get_float32_matmul_precision()
-    try:
-        torch.backends.fp32_precision = "tf32"  # what transformers' enable_tf32(True) does
-        with pytest.raises(RuntimeError, match="mix of the legacy and new APIs"):
-            torch.get_float32_matmul_precision()
-        _config(tmp_path)
-        assert torch.get_float32_matmul_precision() == "high"
-        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
-    finally:
-        torch.set_float32_matmul_precision(before)
+@pytest.mark.parametrize("entry", ["sft", "prm", "grpo", "ppo"])
+def test_every_trainer_prepares_the_process_before_it_loads_anything(entry, tmp_path, monkeypatch):
+    """Each trainer makes the process-wide settings first (before any model or tokenizer is loaded)."""
+    from agentark_core.train import grpo, ppo, prm_train, sft, speed
+    from agentark_core.train.grpo_config import AgentArkGRPOConfig
+    from agentark_core.train.ppo_config import AgentArkPPOConfig
+
+    class Prepared(Exception):
+        pass
+
+    def prepare():
+        raise Prepared
+
+    monkeypatch.setattr(speed, "prepare_training_process", prepare)
+    missing = str(tmp_path / "no-model")  # loading it would fail with another error
+    calls = {
+        "sft": lambda: sft.train_sft(missing, _rows(), str(tmp_path), _config(tmp_path)),
+        "prm": lambda: prm_train.train_prm(missing, [], str(tmp_path), PRMConfig()),
+        "grpo": lambda: grpo.train_grpo(missing, [], str(tmp_path), AgentArkGRPOConfig(
+            output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none")),
+        "ppo": lambda: ppo.train_ppo(missing, [], str(tmp_path), AgentArkPPOConfig()),
+    }
+    with pytest.raises(Prepared):
+        calls[entry]()
+
+
+def test_training_restates_the_matmul_precision_readably(tiny_model_path, tmp_path, mixed_matmul_precision):
+    """Where training starts, a TF32 choice made through the generic switch is restated through
+    ``set_float32_matmul_precision`` so that it reads back (inductor's autotuning reads it)."""
+    build_trainer(tiny_model_path, _rows(), str(tmp_path), _config(tmp_path))
+    assert torch.get_float32_matmul_precision() == "high"
+    assert torch.backends.cuda.matmul.fp32_precision == "tf32"
