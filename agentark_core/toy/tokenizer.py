@@ -51,11 +51,39 @@ def template_words(texts: Iterable[str]) -> set[str]:
     return words
 
 
-def toy_vocab(prompt_texts: Iterable[str]) -> dict[str, int]:
-    """Token -> id: special tokens, newline, punctuation, the integers 0..MAX_VALUE, then words (sorted)."""
+def toy_vocab(prompt_texts: Iterable[str], vocab_size: int | None = None) -> dict[str, int]:
+    """Token -> id: special tokens, newline, punctuation, the integers 0..MAX_VALUE, then words (sorted).
+
+    With ``vocab_size``, filler words (``"xqa"``, ``"xqb"``, ... letters only, so each stays one piece)
+    pad the vocab to exactly that size: a random-init model of a real shape (e.g. Qwen3's 151,936-row
+    embedding) then decodes every id it samples, and the decoded text re-encodes to the same ids.
+    """
     words = template_words([*TEMPLATES, *NAMES, *ITEMS, *ROLES, *prompt_texts])
     tokens = [*SPECIAL_TOKENS, "\n", *string.punctuation, *map(str, range(MAX_VALUE + 1)), *sorted(words)]
-    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+    if vocab_size is None:
+        return vocab
+    if vocab_size < len(vocab):
+        raise ValueError(f"vocab_size {vocab_size} is smaller than the toy vocab ({len(vocab)} tokens)")
+    for word in _filler_words():
+        if len(vocab) == vocab_size:
+            break
+        vocab.setdefault(word, len(vocab))
+    return vocab
+
+
+def _filler_words():
+    """Endless distinct letter-only words: ``xqa .. xqz, xqba .. xqzz, xqbaa ...`` (base 26, no leading a)."""
+    n = 0
+    while True:
+        digits, rest = "", n
+        while True:
+            digits = string.ascii_lowercase[rest % 26] + digits
+            rest //= 26
+            if rest == 0:
+                break
+        yield "xq" + digits
+        n += 1
 
 
 def _decoder():
@@ -74,12 +102,14 @@ def _decoder():
     )
 
 
-def build_toy_tokenizer(prompt_texts: Iterable[str] | None = None):
+def build_toy_tokenizer(prompt_texts: Iterable[str] | None = None, vocab_size: int | None = None):
     """Build the toy word-level tokenizer as a ``PreTrainedTokenizerFast`` (save/load with HF methods).
 
     Args:
         prompt_texts: texts whose words join the vocab (MAS prompt templates); None = the templates
             of ``agentark_core.mas.prompts.TEMPLATES``.
+        vocab_size: pad the vocab with filler words to exactly this many tokens (see ``toy_vocab``);
+            None keeps the toy vocab's own size.
 
     Returns:
         A left-padding ``PreTrainedTokenizerFast`` with pad ``<|pad|>``, eos ``<|im_end|>``, unk
@@ -90,7 +120,7 @@ def build_toy_tokenizer(prompt_texts: Iterable[str] | None = None):
 
     if prompt_texts is None:
         from agentark_core.mas.prompts import TEMPLATES as prompt_texts
-    tok = Tokenizer(models.WordLevel(toy_vocab(prompt_texts), unk_token="<|unk|>"))
+    tok = Tokenizer(models.WordLevel(toy_vocab(prompt_texts, vocab_size), unk_token="<|unk|>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(PIECE_PATTERN), behavior="removed", invert=True)
     tok.decoder = _decoder()
     tok.add_special_tokens(list(SPECIAL_TOKENS))

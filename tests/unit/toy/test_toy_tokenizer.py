@@ -82,3 +82,12 @@ def test_save_and_reload_keep_everything(tok, problems, tmp_path):
     assert len(loaded) == len(tok) and loaded.get_vocab() == tok.get_vocab()
     assert (loaded.pad_token, loaded.eos_token, loaded.unk_token) == ("<|pad|>", "<|im_end|>", "<|unk|>")
     assert loaded.padding_side == "left" and loaded.chat_template == tok.chat_template
+
+
+def test_vocab_pads_to_a_model_size_and_every_id_round_trips():
+    tok = build_toy_tokenizer(vocab_size=6000)
+    assert len(tok) == 6000
+    filler = list(range(5950, 6000))  # ids past the toy vocab: what a random model of that size samples
+    assert tok(tok.decode(filler), add_special_tokens=False)["input_ids"] == filler
+    with pytest.raises(ValueError, match="smaller than the toy vocab"):
+        build_toy_tokenizer(vocab_size=10)

@@ -1,0 +1,274 @@
+"""Benchmark: debate-round generation on one GPU — raw vLLM vs our vllm backend vs the debate protocol
+vs the transformers backend, on the same prompts, against the memory-bandwidth floor (issue 18).
+
+Setting P1: a random-init Qwen3-0.6B-shaped model in bf16 (vLLM's ``load_format="dummy"``: no checkpoint
+written), the toy word-level tokenizer padded to the model's 151,936-token vocabulary (so every sampled id
+decodes and re-encodes), 32 questions x 5 agents = 160 round-1 debate requests whose rendered prompts are
+exactly 609 tokens, 256 new tokens each, temperature 0.7, top-p 1. A random model almost never samples its
+one EOS id, so every path generates ~160 x 256 tokens; tokens/s counts the tokens each path reports.
+
+Rows (every vLLM row on one engine, its prefix cache reset before each run; median of ``--reps``):
+- ``raw LLM.generate``: pre-tokenized prompts in the protocol's order, one shared ``SamplingParams`` — the
+  engine's own speed, the denominator of the ratio column;
+- ``raw LLM.generate, per-request seeds``: the same with ``seed=i`` per request (what the backend sends);
+- ``raw LLM.chat, per-request seeds``: the previous backend's path (vLLM renders each chat);
+- ``vllm backend (Generator.generate)``: ``VLLMGenerator.generate`` on ChatRequests, seeded: batched
+  chat rendering + tokenization, prefix-sharing order, per-request seeds;
+- ``debate protocol, 1 round``: ``run_protocol("debate", rounds=1)`` through the backend — what the
+  ``debate`` stage's ``run_shard`` calls (slots, prompts, answer extraction, Turn rows) — minus the time of
+  its aggregator call (timed separately by a wrapper), so it covers the same 160 requests. The stage
+  itself (``tasks.runner``) needs prefect/pandera, which the GPU image lacks; only the parquet write is
+  left out;
+- ``transformers backend, micro-batch 16 / 160``: the HF backend for reference (``--skip-hf`` skips).
+
+Floor: per decode step the weights (all parameters, bf16; the tied embedding is read once as the LM
+head) plus every request's KV cache up to its current length are read once; summed over the 256 steps
+and divided by the GPU's bandwidth, measured here as a device-to-device copy (bytes read + written).
+
+Measured: see the table at the end of this docstring (filled in from the GPU run).
+
+Run (on the GPU machine, vLLM installed; ~3 min without the transformers rows):
+    PYTHONPATH=. python bench/bench_generation_gpu.py [--skip-hf] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+
+QUESTIONS, AGENTS, PROMPT_TOKENS, NEW_TOKENS = 32, 5, 609, 256
+log = logging.getLogger("bench_generation_gpu")
+
+
+@dataclass
+class Row:
+    """One measured path: generated tokens and wall seconds of each repetition."""
+
+    path: str
+    tokens: list[int]
+    seconds: list[float]
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(t / s for t, s in zip(self.tokens, self.seconds))
+
+
+def build_model_folder(path: str, with_weights: bool):
+    """Save the Qwen3-0.6B-shaped config and the padded toy tokenizer (and random weights if asked)."""
+    from transformers import Qwen3Config
+
+    from agentark_core.toy.tiny import save_random_init
+    from agentark_core.toy.tokenizer import build_toy_tokenizer
+    from bench.bench_grpo_step import QWEN3_06B
+
+    config = Qwen3Config(**QWEN3_06B)
+    tokenizer = build_toy_tokenizer(vocab_size=config.vocab_size)
+    if with_weights:
+        save_random_init(path, tokenizer, config)
+    else:
+        config.pad_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+        config.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+    return config, tokenizer
+
+
+def debate_questions(tokenizer, n: int, prompt_tokens: int):
+    """n distinct math questions whose round-1 debate prompt renders to exactly ``prompt_tokens`` ids."""
+    from agentark_core.data.question import Question
+    from agentark_core.mas import prompts
+
+    def rendered_length(question) -> int:
+        chat = [{"role": "user", "content": prompts.first_prompt(question)}]
+        text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    out = []
+    for i in range(n):
+        numbers = [str((i * 7919 + j * 104729) % 4000) for j in range(prompt_tokens)]
+        opening = f"Tom has {i} apples . "
+        k = prompt_tokens - (rendered_length(Question("toy", "test", "math", opening + numbers[0], "1")) - 1)
+        question = Question("toy", "test", "math", opening + " ".join(numbers[:k]), "1")  # a number is a token
+        if rendered_length(question) != prompt_tokens:
+            raise RuntimeError(f"question {i} renders to {rendered_length(question)} tokens, not {prompt_tokens}")
+        out.append(question)
+    return out
+
+
+def floor_seconds(config, prompt_lengths: list[int], new_tokens: int, bandwidth: float) -> float:
+    """Seconds to read the weights plus every request's KV cache once per decode step, at ``bandwidth``."""
+    h, hd, layers = config.hidden_size, config.head_dim, config.num_hidden_layers
+    attention = h * hd * (2 * config.num_attention_heads + 2 * config.num_key_value_heads)
+    per_layer = attention + 3 * h * config.intermediate_size + 2 * h + 2 * hd
+    params = config.vocab_size * h * (1 if config.tie_word_embeddings else 2) + layers * per_layer + h
+    kv_per_token = layers * 2 * config.num_key_value_heads * hd * 2
+    total = sum(2 * params + kv_per_token * sum(p + t for p in prompt_lengths) for t in range(new_tokens))
+    return total / bandwidth
+
+
+def copy_bandwidth(gib: int = 2, reps: int = 20) -> float:
+    """Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written."""
+    import torch
+
+    src = torch.empty(gib << 30, dtype=torch.uint8, device="cuda").random_()
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        dst.copy_(src)
+    end.record()
+    torch.cuda.synchronize()
+    rate = 2 * src.numel() * reps / (start.elapsed_time(end) / 1e3)
+    del src, dst
+    torch.cuda.empty_cache()
+    return rate
+
+
+class CallTimer:
+    """A Generator wrapper recording (requests, completion tokens, seconds) of every ``generate`` call."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, []
+
+    def generate(self, requests, params):
+        start = time.perf_counter()
+        out = self.inner.generate(requests, params)
+        self.calls.append((len(requests), sum(c.completion_tokens for c in out), time.perf_counter() - start))
+        return out
+
+
+def vllm_paths(gen, questions, params) -> dict:
+    """Name -> zero-argument function returning (generated tokens, seconds) for every vLLM row."""
+    import vllm
+
+    from agentark_core.llm.types import ChatRequest
+    from agentark_core.mas import DebateConfig, prompts, run_protocol
+
+    requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(AGENTS)]
+    ids = [{"prompt_token_ids": p} for p in gen.render(requests)]
+    convs = [list(r.messages) for r in requests]
+    one = vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens)
+    seeded = [vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p,
+                                  max_tokens=params.max_tokens, seed=i) for i in range(len(requests))]
+
+    def engine(call):
+        start = time.perf_counter()
+        outputs = call()
+        return sum(len(o.outputs[0].token_ids) for o in outputs), time.perf_counter() - start
+
+    def backend():
+        start = time.perf_counter()
+        out = gen.generate(requests, params)
+        return sum(c.completion_tokens for c in out), time.perf_counter() - start
+
+    def protocol():
+        timer = CallTimer(gen)
+        config = DebateConfig(n_agents=AGENTS, rounds=1, consensus_stop=False, temperature=params.temperature,
+                              top_p=params.top_p, max_tokens=params.max_tokens, seed=params.seed)
+        start = time.perf_counter()
+        run_protocol("debate", questions, timer, config)
+        (_, round_tokens, _), (_, _, aggregator_s) = timer.calls
+        return round_tokens, time.perf_counter() - start - aggregator_s
+
+    return {
+        "raw LLM.generate": lambda: engine(lambda: gen.llm.generate(ids, one, use_tqdm=False)),
+        "raw LLM.generate, per-request seeds": lambda: engine(lambda: gen.llm.generate(ids, seeded, use_tqdm=False)),
+        "raw LLM.chat, per-request seeds (old backend)": lambda: engine(lambda: gen.llm.chat(convs, seeded, use_tqdm=False)),
+        "vllm backend (Generator.generate)": backend,
+        "debate protocol, 1 round (stage's run_shard)": protocol,
+    }
+
+
+def run_vllm_rows(path: str, questions, params, reps: int) -> tuple[list[Row], float]:
+    """Start one engine, warm it up, time every vLLM path ``reps`` times (interleaved); close it."""
+    from agentark_core.llm.vllm_backend import VLLMGenerator
+
+    start = time.perf_counter()
+    gen = VLLMGenerator(model=path, load_format="dummy", dtype="bfloat16", gpu_memory_utilization=0.8,
+                        show_progress=False)
+    engine_start = time.perf_counter() - start
+    paths = vllm_paths(gen, questions, params)
+    paths["vllm backend (Generator.generate)"]()  # warm-up: the full batch once
+    rows = {name: Row(name, [], []) for name in paths}
+    for _ in range(reps):
+        for name, run in paths.items():
+            gen.llm.reset_prefix_cache()
+            tokens, seconds = run()
+            rows[name].tokens.append(tokens)
+            rows[name].seconds.append(seconds)
+            log.info("%s: %d tokens in %.2f s", name, tokens, seconds)
+    gen.close()
+    return list(rows.values()), engine_start
+
+
+def run_hf_rows(path: str, questions, params, micro_batches: list[int]) -> list[Row]:
+    """The transformers backend over the same 160 requests, once per micro-batch size."""
+    import torch
+
+    from agentark_core.llm.hf_backend import TransformersGenerator
+    from agentark_core.llm.types import ChatRequest
+    from agentark_core.mas import prompts
+
+    requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(AGENTS)]
+    gen = TransformersGenerator(model=path, dtype="bfloat16", device="cuda", show_progress=False)
+    gen.generate(requests[:4], params)  # warm-up
+    rows = []
+    for size in micro_batches:
+        gen.micro_batch_size = size
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = gen.generate(requests, params)
+        rows.append(Row(f"transformers backend, micro-batch {size}", [sum(c.completion_tokens for c in out)],
+                        [time.perf_counter() - start]))
+    del gen
+    torch.cuda.empty_cache()
+    return rows
+
+
+def print_table(rows: list[Row], floor_rate: float, device: str, bandwidth: float) -> None:
+    """The markdown table: path | tokens/s | share of floor | ratio to raw vLLM."""
+    raw = rows[0].rate
+    print(f"\ndevice: {device}; copy bandwidth {bandwidth / 1e12:.2f} TB/s; floor {floor_rate:,.0f} tok/s")
+    print("| path | tokens/s | share of floor | ratio to raw vLLM |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print(f"| {row.path} | {row.rate:,.0f} | {row.rate / floor_rate:.1%} | {row.rate / raw:.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--skip-hf", action="store_true", help="leave out the transformers rows")
+    parser.add_argument("--hf-micro-batches", type=int, nargs="+", default=[16, 160])
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    import torch
+
+    from agentark_core.llm.types import SamplingParams
+
+    params = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=NEW_TOKENS, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        config, tokenizer = build_model_folder(tmp, with_weights=not args.skip_hf)
+        questions = debate_questions(tokenizer, QUESTIONS, PROMPT_TOKENS)
+        rows, engine_start = run_vllm_rows(tmp, questions, params, args.reps)  # before this process uses CUDA
+        print(f"vLLM engine start (load, compile, CUDA graphs): {engine_start:.1f} s")
+        if not args.skip_hf:
+            rows += run_hf_rows(tmp, questions, params, args.hf_micro_batches)
+    bandwidth = copy_bandwidth()
+    floor = floor_seconds(config, [PROMPT_TOKENS] * QUESTIONS * AGENTS, NEW_TOKENS, bandwidth)
+    device = torch.cuda.get_device_name()
+    print_table(rows, QUESTIONS * AGENTS * NEW_TOKENS / floor, device, bandwidth)
+    nominal = {"H100": 3.35e12, "H200": 4.8e12}
+    for name, value in nominal.items():
+        if name in device:
+            seconds = floor_seconds(config, [PROMPT_TOKENS] * QUESTIONS * AGENTS, NEW_TOKENS, value)
+            print(f"(at the nominal {value / 1e12:.2f} TB/s the floor is {QUESTIONS * AGENTS * NEW_TOKENS / seconds:,.0f} tok/s)")
+
+
+if __name__ == "__main__":
+    main()
