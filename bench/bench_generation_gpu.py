@@ -40,7 +40,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-QUESTIONS, AGENTS, PROMPT_TOKENS, NEW_TOKENS = 32, 5, 609, 256
+QUESTIONS, AGENTS, PROMPT_TOKENS, NEW_TOKENS = 32, 5, 609, 256  # the P1 setting (issue 18)
 log = logging.getLogger("bench_generation_gpu")
 
 
@@ -141,14 +141,14 @@ class CallTimer:
         return out
 
 
-def vllm_paths(gen, questions, params) -> dict:
+def vllm_paths(gen, questions, agents: int, params) -> dict:
     """Name -> zero-argument function returning (generated tokens, seconds) for every vLLM row."""
     import vllm
 
     from agentark_core.llm.types import ChatRequest
     from agentark_core.mas import DebateConfig, prompts, run_protocol
 
-    requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(AGENTS)]
+    requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(agents)]
     ids = [{"prompt_token_ids": p} for p in gen.render(requests)]
     convs = [list(r.messages) for r in requests]
     one = vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens)
@@ -167,7 +167,7 @@ def vllm_paths(gen, questions, params) -> dict:
 
     def protocol():
         timer = CallTimer(gen)
-        config = DebateConfig(n_agents=AGENTS, rounds=1, consensus_stop=False, temperature=params.temperature,
+        config = DebateConfig(n_agents=agents, rounds=1, consensus_stop=False, temperature=params.temperature,
                               top_p=params.top_p, max_tokens=params.max_tokens, seed=params.seed)
         start = time.perf_counter()
         run_protocol("debate", questions, timer, config)
@@ -183,7 +183,7 @@ def vllm_paths(gen, questions, params) -> dict:
     }
 
 
-def run_vllm_rows(path: str, questions, params, reps: int) -> tuple[list[Row], float]:
+def run_vllm_rows(path: str, questions, agents: int, params, reps: int) -> tuple[list[Row], float]:
     """Start one engine, warm it up, time every vLLM path ``reps`` times (interleaved); close it."""
     from agentark_core.llm.vllm_backend import VLLMGenerator
 
@@ -191,7 +191,7 @@ def run_vllm_rows(path: str, questions, params, reps: int) -> tuple[list[Row], f
     gen = VLLMGenerator(model=path, load_format="dummy", dtype="bfloat16", gpu_memory_utilization=0.8,
                         show_progress=False)
     engine_start = time.perf_counter() - start
-    paths = vllm_paths(gen, questions, params)
+    paths = vllm_paths(gen, questions, agents, params)
     paths["vllm backend (Generator.generate)"]()  # warm-up: the full batch once
     rows = {name: Row(name, [], []) for name in paths}
     for _ in range(reps):
@@ -205,7 +205,7 @@ def run_vllm_rows(path: str, questions, params, reps: int) -> tuple[list[Row], f
     return list(rows.values()), engine_start
 
 
-def run_hf_rows(path: str, questions, params, micro_batches: list[int]) -> list[Row]:
+def run_hf_rows(path: str, questions, agents: int, params, micro_batches: list[int]) -> list[Row]:
     """The transformers backend over the same 160 requests, once per micro-batch size."""
     import torch
 
@@ -213,30 +213,49 @@ def run_hf_rows(path: str, questions, params, micro_batches: list[int]) -> list[
     from agentark_core.llm.types import ChatRequest
     from agentark_core.mas import prompts
 
-    requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(AGENTS)]
-    gen = TransformersGenerator(model=path, dtype="bfloat16", device="cuda", show_progress=False)
+    requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(agents)]
+    gen = TransformersGenerator(model=path, dtype="bfloat16", show_progress=False)
     gen.generate(requests[:4], params)  # warm-up
     rows = []
     for size in micro_batches:
         gen.micro_batch_size = size
-        torch.cuda.synchronize()
         start = time.perf_counter()
         out = gen.generate(requests, params)
         rows.append(Row(f"transformers backend, micro-batch {size}", [sum(c.completion_tokens for c in out)],
                         [time.perf_counter() - start]))
     del gen
-    torch.cuda.empty_cache()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     return rows
 
 
-def print_table(rows: list[Row], floor_rate: float, device: str, bandwidth: float) -> None:
+def print_table(rows: list[Row], floor_rate: float | None, device: str) -> None:
     """The markdown table: path | tokens/s | share of floor | ratio to raw vLLM."""
     raw = rows[0].rate
-    print(f"\ndevice: {device}; copy bandwidth {bandwidth / 1e12:.2f} TB/s; floor {floor_rate:,.0f} tok/s")
+    print(f"\ndevice: {device}")
     print("| path | tokens/s | share of floor | ratio to raw vLLM |")
     print("|---|---|---|---|")
     for row in rows:
-        print(f"| {row.path} | {row.rate:,.0f} | {row.rate / floor_rate:.1%} | {row.rate / raw:.3f} |")
+        share = f"{row.rate / floor_rate:.1%}" if floor_rate else "-"
+        print(f"| {row.path} | {row.rate:,.0f} | {share} | {row.rate / raw:.3f} |")
+
+
+def report(rows: list[Row], config, prompt_lengths: list[int], new_tokens: int) -> None:
+    """Measure the copy bandwidth (CUDA only), print the floor and the table."""
+    import torch
+
+    if not torch.cuda.is_available():
+        print_table(rows, None, "cpu (no floor)")
+        return
+    device, bandwidth = torch.cuda.get_device_name(), copy_bandwidth()
+    tokens = len(prompt_lengths) * new_tokens
+    floor_rate = tokens / floor_seconds(config, prompt_lengths, new_tokens, bandwidth)
+    print(f"copy bandwidth {bandwidth / 1e12:.2f} TB/s (read + write); floor {floor_rate:,.0f} tok/s")
+    for name, nominal in {"H100": 3.35e12, "H200": 4.8e12}.items():
+        if name in device:
+            at_nominal = tokens / floor_seconds(config, prompt_lengths, new_tokens, nominal)
+            print(f"at the nominal {nominal / 1e12:.2f} TB/s the floor is {at_nominal:,.0f} tok/s")
+    print_table(rows, floor_rate, device)
 
 
 def main() -> None:
@@ -244,30 +263,25 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--skip-hf", action="store_true", help="leave out the transformers rows")
     parser.add_argument("--hf-micro-batches", type=int, nargs="+", default=[16, 160])
+    parser.add_argument("--questions", type=int, default=QUESTIONS)
+    parser.add_argument("--agents", type=int, default=AGENTS)
+    parser.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS)
+    parser.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    import torch
-
     from agentark_core.llm.types import SamplingParams
 
-    params = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=NEW_TOKENS, seed=0)
+    params = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=args.new_tokens, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         config, tokenizer = build_model_folder(tmp, with_weights=not args.skip_hf)
-        questions = debate_questions(tokenizer, QUESTIONS, PROMPT_TOKENS)
-        rows, engine_start = run_vllm_rows(tmp, questions, params, args.reps)  # before this process uses CUDA
+        questions = debate_questions(tokenizer, args.questions, args.prompt_tokens)
+        # the engine starts before this process touches CUDA (else vLLM must spawn, not fork, its workers)
+        rows, engine_start = run_vllm_rows(tmp, questions, args.agents, params, args.reps)
         print(f"vLLM engine start (load, compile, CUDA graphs): {engine_start:.1f} s")
         if not args.skip_hf:
-            rows += run_hf_rows(tmp, questions, params, args.hf_micro_batches)
-    bandwidth = copy_bandwidth()
-    floor = floor_seconds(config, [PROMPT_TOKENS] * QUESTIONS * AGENTS, NEW_TOKENS, bandwidth)
-    device = torch.cuda.get_device_name()
-    print_table(rows, QUESTIONS * AGENTS * NEW_TOKENS / floor, device, bandwidth)
-    nominal = {"H100": 3.35e12, "H200": 4.8e12}
-    for name, value in nominal.items():
-        if name in device:
-            seconds = floor_seconds(config, [PROMPT_TOKENS] * QUESTIONS * AGENTS, NEW_TOKENS, value)
-            print(f"(at the nominal {value / 1e12:.2f} TB/s the floor is {QUESTIONS * AGENTS * NEW_TOKENS / seconds:,.0f} tok/s)")
+            rows += run_hf_rows(tmp, questions, args.agents, params, args.hf_micro_batches)
+    report(rows, config, [args.prompt_tokens] * args.questions * args.agents, args.new_tokens)
 
 
 if __name__ == "__main__":

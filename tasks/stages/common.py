@@ -27,7 +27,12 @@ def questions_from_frame(frame: pd.DataFrame) -> list[Question]:
 
 
 def generator_for(ctx: StageContext, input_name: str, backend: str, options: dict[str, Any]):
-    """One generator per (model, backend) per process, so shards reuse the loaded model."""
+    """One generator per (model, backend, options) per process, so shards reuse the loaded model
+    (a vLLM engine start costs a minute; a debate round on it seconds).
+
+    One model is resident at a time: a different key closes the cached generator (``close()``, where it
+    has one: a vLLM engine holds its GPU memory until its engine process stops) before building the new one.
+    """
     from agentark_core.llm import make_generator
     from tasks.stages.checkpoints import model_location
 
@@ -35,7 +40,9 @@ def generator_for(ctx: StageContext, input_name: str, backend: str, options: dic
     cache_key = ("generator", location, backend, json.dumps(options, sort_keys=True))
     with _GENERATORS_LOCK:  # grid cells may run stages in threads of one process
         if cache_key not in _GENERATORS:
-            _GENERATORS.clear()  # one model resident at a time
+            for old in _GENERATORS.values():
+                getattr(old, "close", lambda: None)()
+            _GENERATORS.clear()
             _GENERATORS[cache_key] = make_generator(backend, model=location, **options)
         return _GENERATORS[cache_key]
 
