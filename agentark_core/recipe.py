@@ -204,6 +204,20 @@ class EvalSection:
 
 
 @dataclass
+class OrchestrationSection:
+    """How the pipeline flow schedules stages (read by the flow, by no stage, so it never changes an
+    artifact key). ``max_concurrency`` = stages running at once: independent stages (the extraction
+    sets, the trainings, the evaluations) overlap up to this bound; 1 = strictly one after another.
+    On one GPU with large models keep it at 1 so two model stages never share the card."""
+
+    max_concurrency: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+
+
+@dataclass
 class FanoutSection:
     """Spreading the debate stage over GPU workers (read by the pipeline flow, by no stage, so it
     never changes an artifact key): ``deployment`` = a ``debate-shard-group/<name>`` deployment;
@@ -238,6 +252,7 @@ class Recipe:
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
     fanout: FanoutSection = field(default_factory=FanoutSection)
+    orchestration: OrchestrationSection = field(default_factory=OrchestrationSection)
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

@@ -16,15 +16,13 @@ after the others finish, and a rerun computes only the shards still missing.
 
 from __future__ import annotations
 
-import contextvars
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
-from prefect import flow
+from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from agentark_core.recipe import load_recipe
 from flows.stages import STAGE_FLOWS
-from flows.subflows import without_subflow_heartbeats
 from tasks.prefect_stage import store_for, upstream_keys
 from tasks.runner import run_shards, stage_plan
 from tasks.stages import STAGES
@@ -60,22 +58,26 @@ def shard_groups(indices: list[int], shards_per_run: int) -> list[list[int]]:
     return [indices[i:i + shards_per_run] for i in range(0, len(indices), shards_per_run)]
 
 
+@task(name="debate-shard-group-run", task_run_name="debate-shards-{group}")
+def run_group(deployment: str, parameters: dict, group: list[int], timeout_s: float | None) -> str | None:
+    """Run one group through the deployment and wait for it; None when it completed, else its state."""
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(deployment, parameters={**parameters, "indices": group}, timeout=timeout_s,
+                         poll_interval=2, flow_run_name=f"debate-shards-{group}")
+    if run.state is not None and run.state.is_completed():
+        return None
+    return run.state.name if run.state else "no state"
+
+
 def run_groups_through(deployment: str, groups: list[list[int]], parameters: dict, max_concurrency: int,
                        timeout_s: float | None) -> None:
     """One ``deployment`` run per group, ``max_concurrency`` at a time; raises if any did not complete."""
-    from prefect.deployments import run_deployment
-
-    def one(group: list[int]):
-        run = run_deployment(deployment, parameters={**parameters, "indices": group}, timeout=timeout_s,
-                             poll_interval=2, flow_run_name=f"debate-shards-{group}")
-        return group, run.state
-
-    with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
-        # each thread gets the flow run's context so the runs show as its subflows
-        futures = [pool.submit(contextvars.copy_context().run, one, group) for group in groups]
-        results = [f.result() for f in futures]
-    failed = [f"shards {group}: {state.name if state else 'no state'}" for group, state in results
-              if state is None or not state.is_completed()]
+    with ThreadPoolTaskRunner(max_workers=max(1, max_concurrency)) as runner:
+        futures = [runner.submit(run_group, {"deployment": deployment, "parameters": parameters, "group": group,
+                                             "timeout_s": timeout_s}) for group in groups]
+        states = [f.result() for f in futures]
+    failed = [f"shards {group}: {state}" for group, state in zip(groups, states) if state is not None]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(groups)} shard group run(s) of {deployment!r} did not complete: "
                            + "; ".join(failed))
@@ -113,7 +115,5 @@ def debate_fanout(recipe: str | None = None, overrides: list[str] | None = None,
             run_groups_through(deployment, groups, parameters, max_concurrency, timeout_s)
         else:
             for group in groups:
-                with without_subflow_heartbeats():
-                    debate_shard_group(**parameters, indices=group)
-    with without_subflow_heartbeats():
-        return STAGE_FLOWS[STAGE](recipe=recipe, overrides=overrides, inputs=keys)
+                debate_shard_group(**parameters, indices=group)
+    return STAGE_FLOWS[STAGE](recipe=recipe, overrides=overrides, inputs=keys)

@@ -24,19 +24,18 @@ A grid spec file (YAML)::
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import itertools
 import json
 import logging
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
-from prefect import flow
+from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from agentark_core.config_loader import ConfigError
 from agentark_core.evaluate.report import OPTIONAL, REQUIRED, SETTINGS, write_report
@@ -128,6 +127,7 @@ def cell_summary(refs: dict[str, dict], recipe: Recipe, cell: dict[str, Any]) ->
     return frame.assign(cell=cell_label(cell))
 
 
+@task(name="grid-cell", task_run_name="cell-{cell}")
 def run_cell(base_recipe: str | None, overrides: list[str], cell: dict[str, Any]) -> dict[str, Any]:
     """Run one cell's pipeline; a failure is returned as ``status="failed"`` with its error."""
     cell_set = overrides + cell_overrides(cell)
@@ -186,7 +186,7 @@ def grid(base_recipe: str | None = None, axes: dict[str, list] | None = None, ma
     Args:
         base_recipe: recipe YAML every cell starts from (None = the demo recipe).
         axes: ``{dotted recipe field: [values]}``; cells are their cartesian product.
-        max_concurrency: cells running at once (threads, each a pipeline subflow).
+        max_concurrency: cells running at once (Prefect tasks, each running the pipeline as a subflow).
         overrides: ``a.b=value`` overrides applied to every cell (before the axis values).
         out_dir: local folder for the report; default: the artifact store (``grid/{key}``).
 
@@ -207,9 +207,8 @@ def grid(base_recipe: str | None = None, axes: dict[str, list] | None = None, ma
         except ConfigError as exc:
             raise ConfigError(f"grid cell {cell_label(cell)}: {exc}") from exc
     log.info("grid: %d cell(s), %d at a time", len(cells), max_concurrency)
-    with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="grid-cell") as pool:
-        # each thread gets a copy of this flow run's context so the pipelines are its subflows
-        futures = [pool.submit(contextvars.copy_context().run, run_cell, base_recipe, overrides, cell)
+    with ThreadPoolTaskRunner(max_workers=max_concurrency) as runner:
+        futures = [runner.submit(run_cell, {"base_recipe": base_recipe, "overrides": overrides, "cell": cell})
                    for cell in cells]
         results = [f.result() for f in futures]
     report = write_grid_report(results, axes, base_recipe, overrides, out_dir)

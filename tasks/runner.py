@@ -32,6 +32,7 @@ import agentark_core
 from agentark_core.config_loader import select, to_dict
 from schemas import get_schema, validate
 from tasks.integrity import ShardDigest, check_question_ids
+from tasks import progress as shard_progress
 from tasks.lock import ArtifactLock
 from tasks.store import ArtifactNotFound, ArtifactStore
 
@@ -197,6 +198,7 @@ def _compute_and_commit(ctx: StageContext, progress: bool) -> None:
     done = store.done_shards(stage.name, key)
     if done:
         log.info("%s/%s: resuming, %d of %d shards already published", stage.name, key, len(done), n_shards)
+    shard_progress.started(stage.name, key, n_shards, len(done))
     shard_seconds, digests = _publish_shards(ctx, [i for i in range(n_shards) if i not in done], progress)
     # Shards of an earlier (killed) run or of fan-out workers are read once to record their digest.
     shards = [digests[i] if i in digests else store.shard_digest(stage.name, key, i) for i in range(n_shards)]
@@ -222,6 +224,7 @@ def _publish_shards(ctx: StageContext, indices: list[int],
             raise ValueError(f"stage {stage.name!r} shard {index}: output violates its schema:\n{exc}") from None
         digests[index] = ctx.store.write_shard(stage.name, ctx.key, index, frame)
         seconds[index] = round(time.perf_counter() - t0, 4)
+        shard_progress.advanced(stage.name, ctx.key)
     return seconds, digests
 
 
