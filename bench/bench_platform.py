@@ -5,12 +5,17 @@ A. Fully cached rerun of a multi-stage pipeline (ingest -> teacher -> debate -> 
    rerun (target 0) and wall time (target <= 10 s); the ephemeral-mode time is printed too.
 B. Orchestration overhead per stage (Prefect task + store + validation) vs the stage's own work,
    on a 100k-row, 10-shard stage.
+C. Concurrent vs sequential stages: the demo recipe cold, once with ``orchestration.max_concurrency=1``
+   (one stage at a time) and once with the recipe's bound, each into a fresh store against the same
+   Prefect server; prints both wall times and their ratio. ``--demo-set KEY=VALUE`` shrinks the demo
+   (e.g. ``--demo-set toy.preset=quick``) and ``--concurrency N`` picks the concurrent bound.
 
-Run: ``python bench/bench_platform.py`` (about 2 minutes on 2 cores).
+Run: ``python bench/bench_platform.py [--only A,B,C]`` (A+B about 2 minutes on 2 cores; C twice a cold demo).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -47,10 +52,14 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
     raise TimeoutError("prefect server did not start")
 
 
-def cli_run(recipe: Path, env: dict) -> tuple[float, list[dict]]:
+def cli_run(recipe: Path | None, env: dict, overrides: tuple[str, ...] = ()) -> tuple[float, dict]:
+    """``agentark run RECIPE --json`` (None = the demo recipe); returns (wall seconds, refs)."""
     t0 = time.perf_counter()
+    args = [str(recipe)] if recipe is not None else []
+    for item in overrides:
+        args += ["--set", item]
     out = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", str(recipe), "--json"],
+        [sys.executable, "-m", "flows.cli", "run", *args, "--json"],
         check=False,
         env=env,
         cwd=REPO,
@@ -175,13 +184,35 @@ def bench_overhead(work: Path, api_url: str) -> None:
     )
 
 
+def bench_concurrency(work: Path, api_url: str, demo_set: list[str], concurrency: int) -> None:
+    env = {**os.environ, "PREFECT_HOME": str(work / "prefect"), "PREFECT_API_URL": api_url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(REPO)}
+    walls = {}
+    for bound in (1, concurrency):
+        overrides = (*demo_set, f"store.root={work / f'store-c{bound}'}", f"orchestration.max_concurrency={bound}")
+        walls[bound], refs = cli_run(REPO / "recipes" / "demo.yaml", env, overrides)
+        computed = sum(not r["reused"] for r in refs.values())
+        print(f"C. demo cold, max_concurrency={bound}: {walls[bound]:.1f} s ({computed} stages computed)")
+    print(f"   sequential / concurrent wall: {walls[1] / walls[concurrency]:.2f}x  (demo overrides: {demo_set or 'none'})")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="A,B,C", help="comma-separated parts to run (A, B, C)")
+    parser.add_argument("--demo-set", action="append", default=[], help="demo recipe override for part C")
+    parser.add_argument("--concurrency", type=int, default=2, help="part C's concurrent bound")
+    args = parser.parse_args()
+    parts = set(args.only.upper().split(","))
     with tempfile.TemporaryDirectory(prefix="agentark-bench-") as tmp:
         work = Path(tmp)
         server, url = start_server(work / "prefect")
         try:
-            bench_cached_rerun(work, url)
-            bench_overhead(work, url)
+            if "A" in parts:
+                bench_cached_rerun(work, url)
+            if "B" in parts:
+                bench_overhead(work, url)
+            if "C" in parts:
+                bench_concurrency(work, url, args.demo_set, args.concurrency)
         finally:
             server.terminate()
             server.wait(timeout=30)
