@@ -4,6 +4,8 @@
     agentark demo
     agentark artifacts ls [--stage debate] [--recipe demo] [--since 2026-11-01]
     agentark artifacts show KEY [--rows 20]
+    agentark artifacts rm KEY
+    agentark store gc [--yes]
     agentark recipe show [RECIPE] [--set k=v]
 
 Bad input ends with one clear line and a non-zero exit code; ``--debug`` shows the traceback.
@@ -21,28 +23,36 @@ from rich.console import Console
 from rich.table import Table
 
 from agentark_core.config_loader import ConfigError, to_dict
-from agentark_core.recipe import StoreSection, load_recipe
+from agentark_core.recipe import StoreSection, load_recipe, recipe_source
 from flows.server import server_app
+from tasks.store_io import StoreError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="AgentArk: distil multi-agent debate into one LLM.")
 artifacts_app = typer.Typer(no_args_is_help=True, help="Browse committed artifacts.")
 recipe_app = typer.Typer(no_args_is_help=True, help="Inspect recipes.")
+store_app = typer.Typer(no_args_is_help=True, help="Maintain the artifact store.")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(recipe_app, name="recipe")
+app.add_typer(store_app, name="store")
 app.add_typer(server_app, name="server")
 console = Console()
 err = Console(stderr=True)
 STATE = {"debug": False}
 
-USER_ERRORS = (ConfigError, LookupError, ValueError, FileNotFoundError, TimeoutError)
+# Expected failures: bad input, missing or corrupt artifacts, storage errors (tasks.store.StoreError
+# is an OSError), lock timeouts. Each ends in one line and exit code 2.
+USER_ERRORS = (ConfigError, LookupError, ValueError, OSError, TimeoutError)
 
 
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
     STATE["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "urllib3", "botocore", "s3fs", "aiobotocore"):
+    for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+    # S3 clients log request headers at DEBUG, access key id included: never below WARNING.
+    for talks_credentials in ("botocore", "aiobotocore", "s3fs", "boto3"):
+        logging.getLogger(talks_credentials).setLevel(logging.WARNING)
 
 
 def fail(exc: BaseException) -> None:
@@ -52,6 +62,8 @@ def fail(exc: BaseException) -> None:
     message = str(exc).strip() or type(exc).__name__
     if isinstance(exc, KeyError) and message.startswith(("'", '"')):
         message = message[1:-1]
+    if isinstance(exc, OSError) and not isinstance(exc, StoreError) and exc.filename:
+        message = f"{exc.strerror or type(exc).__name__}: {exc.filename}"
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
@@ -165,8 +177,12 @@ def artifacts_ls(
     for col in ("stage", "key", "rows", "schema", "recipe", "created"):
         table.add_column(col)
     for m in manifests:
-        table.add_row(m["stage"], m["key"], str(m["rows"]), f"{m['schema']['name']} v{m['schema']['version']}",
-                      m.get("recipe", ""), m.get("created_at", "")[:19])
+        if m.get("status") == "corrupt":  # listed, not trusted: its manifest could not be read
+            table.add_row(m["stage"], m["key"], "corrupt", m["path"], "", "", style="red")
+            continue
+        schema = m.get("schema") or {}
+        table.add_row(m["stage"], m["key"], str(m.get("rows", "?")), f"{schema.get('name')} v{schema.get('version')}",
+                      str(m.get("recipe", "")), str(m.get("created_at", ""))[:19])
     console.print(table)
 
 
@@ -191,6 +207,48 @@ def artifacts_show(
         for record in frame.astype(str).itertuples(index=False):
             table.add_row(*[v[:200] for v in record])
         console.print(table)
+
+
+@artifacts_app.command("rm")
+def artifacts_rm(
+    key: str = typer.Argument(..., help="Artifact key (or a unique prefix)."),
+    store: str | None = typer.Option(None, help="Store root URI."),
+) -> None:
+    """Delete one artifact (corrupt or not); the next run that needs it recomputes it."""
+    try:
+        st = _store(store)
+        stage, full_key = st.find_key(key)
+        uri = st.uri(stage, full_key)
+        st.remove_artifact(stage, full_key)
+    except USER_ERRORS as exc:
+        fail(exc)
+    console.print(f"removed {stage}/{full_key} ({uri})")
+
+
+@store_app.command("gc")
+def store_gc(
+    yes: bool = typer.Option(False, "--yes", help="Delete (default: only list what would be deleted)."),
+    temp_age: float = typer.Option(3600.0, help="Temp files older than this many seconds are leftovers."),
+    lock_ttl: float = typer.Option(300.0, help="Locks without a live holder for this many seconds are stale."),
+    store: str | None = typer.Option(None, help="Store root URI."),
+) -> None:
+    """List (or with --yes delete) temp files of killed writes, stale locks and empty folders."""
+    from tasks.store_gc import find_leftovers, remove_leftovers
+
+    try:
+        st = _store(store)
+        leftovers = find_leftovers(st, temp_age_s=temp_age, lock_ttl_s=lock_ttl)
+        if yes:
+            remove_leftovers(st, leftovers)
+    except USER_ERRORS as exc:
+        fail(exc)
+    table = Table(title=f"{len(leftovers)} leftover(s) under {st.root_uri}")
+    for col in ("kind", "path", "why"):
+        table.add_column(col, overflow="fold")
+    for item in leftovers:
+        table.add_row(item.kind, item.path, item.reason)
+    console.print(table)
+    console.print(f"removed {len(leftovers)}" if yes else "dry run: nothing deleted; rerun with --yes to delete")
 
 
 @app.command()

@@ -106,6 +106,14 @@ class ArtifactLock:
             return None
         return holder
 
+    def is_stale(self) -> bool:
+        """Whether the lock file (if any) belongs to nobody alive: what ``acquire`` would take over."""
+        holder = self._read()
+        if holder is not None:
+            return self._is_stale(holder)
+        modified = self.store.modified(self.path)
+        return modified is not None and time.time() - modified > self.ttl_s
+
     def _take_over_if_stale(self, holder: dict | None) -> bool:
         """Delete a stale lock (True); False while its holder may still be alive."""
         if holder is not None:

@@ -6,6 +6,7 @@ as Cached; when the store has lost the artifact the cache is refreshed and the s
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -17,13 +18,17 @@ from tasks.publish import publish_stage_artifacts
 from tasks.progress import listening
 from tasks.runner import plan_keys, run_stage
 from tasks.stages import STAGES, pipeline_order
-from tasks.store import ArtifactNotFound, ArtifactStore, open_store
+from tasks.store import ArtifactNotFound, ArtifactStore, canonical_root, open_store
 
 log = logging.getLogger(__name__)
 
 
 def _cache_key(_context, parameters: dict) -> str:
-    return f"agentark-{parameters['stage_name']}-{parameters['key']}"
+    """The artifact key and the store holding it: one key in two stores is two artifacts, so a
+    shared PREFECT_HOME never hands one store's artifact to a run against another."""
+    recipe = build(Recipe, parameters["recipe_data"], source="<flow parameters>")
+    root = hashlib.sha256(canonical_root(recipe.store.resolved_root()).encode()).hexdigest()[:12]
+    return f"agentark-{parameters['stage_name']}-{parameters['key']}-{root}"
 
 
 @task(name="stage", cache_key_fn=_cache_key, persist_result=True, result_serializer="json",

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import fsspec
 import pandas as pd
@@ -41,6 +41,10 @@ from tasks.integrity import (
     recompute_hint,
     sha256_hex,
 )
+from tasks.store_io import StoreError, canonical_root, info_time, is_storage_error, redact_uri, store_error
+
+__all__ = ["ArtifactNotFound", "ArtifactStore", "StoreError", "canonical_root", "info_time", "open_store",
+           "redact_uri", "shard_name"]
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +60,6 @@ S3_FS_RETRIES = 2
 
 class ArtifactNotFound(LookupError):
     """No committed artifact matches the stage/key asked for."""
-
-
-class StoreError(OSError):
-    """A storage call failed (endpoint unreachable, credentials refused, timeout): names what and where."""
-
-
-def redact_uri(uri: str) -> str:
-    """Drop any user:password@ from a URI so it can go into manifests and logs."""
-    parts = urlsplit(uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return uri
 
 
 class ArtifactStore:
@@ -306,11 +295,18 @@ class ArtifactStore:
         """The file's modification time (seconds since the epoch), None if it does not exist."""
         with self._io("stat", path):
             try:
-                info = self.fs.info(path)
+                return info_time(self.fs.info(path))
             except FileNotFoundError:
                 return None
-        stamp = info.get("mtime", info.get("LastModified"))
-        return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp or 0)
+
+    def walk(self) -> dict[str, dict]:
+        """Every file and folder under the root: path -> fsspec info (``type``, ``size``, time)."""
+        with self._io("list", self._root):
+            return self.fs.find(self._root, withdirs=True, detail=True)
+
+    def remove_empty_dir(self, path: str) -> None:
+        with self._io("remove folder", path):
+            self.fs.rmdir(path)
 
     def remove(self, path: str) -> None:
         with self._io("remove", path):
@@ -348,26 +344,10 @@ class ArtifactStore:
         except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, StoreError):
             raise
         except Exception as exc:
-            if not _is_storage_error(exc):
+            if not is_storage_error(exc):
                 raise
             where = redact_uri(self.fs.unstrip_protocol(path)) if path and hasattr(self, "fs") else self._root
-            raise StoreError(f"store: {op} {where} failed: {self._reason(exc)}") from exc
-
-    def _reason(self, exc: BaseException) -> str:
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        hint = ""
-        if isinstance(exc, PermissionError) or re.search(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|"
-                                                         r"credentials", text):
-            hint = " (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or store.credentials_block)"
-        return f"{type(exc).__name__}: {text[:300]}{hint}"
-
-
-def _is_storage_error(exc: BaseException) -> bool:
-    """OS-level and S3-client failures; anything else is a bug and keeps its traceback."""
-    module = type(exc).__module__ or ""
-    return isinstance(exc, OSError) or module.split(".")[0] in ("botocore", "aiobotocore", "aiohttp", "s3fs")
+            raise store_error(op, where, exc, self._secrets) from exc
 
 
 def shard_name(index: int) -> str:

@@ -9,7 +9,7 @@ gold evidence); ``all_paragraphs=True`` gives all ten paragraphs, distractors in
 
 from __future__ import annotations
 
-from agentark_core.data.base import DATASETS, RowAdapter, RowError, get
+from agentark_core.data.base import DATASETS, RowAdapter, RowError, get, text
 from agentark_core.data.question import Question
 
 
@@ -45,7 +45,7 @@ def hotpotqa_row(row: dict, *, dataset: str, split: str, all_paragraphs: bool = 
         kept = {title: [paragraphs[title][i] for i in sorted(found)] for title, found in ids.items()}
     context = "\n".join(f"{title}: {''.join(sents).strip()}" for title, sents in kept.items())
     return [
-        Question(dataset, split, "short", get(row, "question").strip(), get(row, "answer").strip(), context)
+        Question(dataset, split, "short", text(row, "question").strip(), text(row, "answer").strip(), context)
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from agentark_core.answers.extract import last_boxed
-from agentark_core.data.base import DATASETS, RowAdapter, RowError, get
+from agentark_core.data.base import DATASETS, RowAdapter, RowError, text
 from agentark_core.data.question import Question
 
 MATH_SUBJECTS = (
@@ -33,7 +33,7 @@ def gsm8k_row(row: dict, *, dataset: str, split: str) -> list[Question]:
 
     The gold reasoning drops the ``<<48/2=24>>`` calculator annotations.
     """
-    answer = get(row, "answer")
+    answer = text(row, "answer")
     if "####" not in answer:
         raise RowError("field 'answer' has no '#### <final answer>' line")
     reasoning, final = answer.rsplit("####", 1)
@@ -41,7 +41,7 @@ def gsm8k_row(row: dict, *, dataset: str, split: str) -> list[Question]:
     if not gt:
         raise RowError("field 'answer' has an empty '####' line")
     gold = _CALCULATOR.sub("", reasoning).strip()
-    return [Question(dataset, split, "math", get(row, "question").strip(), gt, gold_reasoning=gold)]
+    return [Question(dataset, split, "math", text(row, "question").strip(), gt, gold_reasoning=gold)]
 
 
 def math_row(row: dict, *, dataset: str, split: str) -> list[Question]:
@@ -49,24 +49,24 @@ def math_row(row: dict, *, dataset: str, split: str) -> list[Question]:
 
     ``gt`` is the ``answer`` field when present (MATH-500), else the last ``\\boxed{}`` of the solution.
     """
-    solution = get(row, "solution")
+    solution = text(row, "solution")
     gt = (row.get("answer") or "").strip() or last_boxed(solution)
     if not gt:
         raise RowError("no 'answer' field and no \\boxed{} answer in field 'solution'")
     return [
-        Question(dataset, split, "math", get(row, "problem").strip(), gt, gold_reasoning=solution.strip())
+        Question(dataset, split, "math", text(row, "problem").strip(), gt, gold_reasoning=solution.strip())
     ]
 
 
 def metamathqa_row(row: dict, *, dataset: str, split: str) -> list[Question]:
     """MetaMathQA (``query``, ``response`` ending in ``The answer is: X``) -> one math question."""
-    response = get(row, "response")
+    response = text(row, "response")
     at = response.rfind(_METAMATH_MARK)
     gt = response[at + len(_METAMATH_MARK) :].lstrip(":").strip() if at >= 0 else ""
     if not gt:
         raise RowError(f"field 'response' does not end with '{_METAMATH_MARK}: X'")
     gold = response[:at].strip()
-    return [Question(dataset, split, "math", get(row, "query").strip(), gt, gold_reasoning=gold)]
+    return [Question(dataset, split, "math", text(row, "query").strip(), gt, gold_reasoning=gold)]
 
 
 DATASETS.register("gsm8k")(RowAdapter("openai/gsm8k", gsm8k_row, configs=("main",)))

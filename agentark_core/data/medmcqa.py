@@ -7,7 +7,7 @@ The hub ``test`` split is unlabelled (``cop = -1``); use ``validation`` for eval
 
 from __future__ import annotations
 
-from agentark_core.data.base import DATASETS, RowAdapter, RowError, get
+from agentark_core.data.base import DATASETS, RowAdapter, RowError, get, text
 from agentark_core.data.question import Question
 
 OPTION_FIELDS = ("opa", "opb", "opc", "opd")
@@ -23,7 +23,7 @@ def medmcqa_row(row: dict, *, dataset: str, split: str) -> list[Question]:
     if not isinstance(cop, int) or not 0 <= cop < len(LETTERS):
         hint = " (the hub test split is unlabelled; use split='validation')" if cop == -1 else ""
         raise RowError(f"field 'cop' must be an option index 0-3, got {cop!r}{hint}")
-    query = get(row, "question").strip()
+    query = text(row, "question").strip()
     gold = (row.get("exp") or "").strip()
     return [Question(dataset, split, "mcq", query, LETTERS[cop], choices=choices, gold_reasoning=gold)]
 

@@ -11,7 +11,7 @@ gives title, abstract and the whole paper instead.
 
 from __future__ import annotations
 
-from agentark_core.data.base import DATASETS, RowAdapter, RowError, get, records
+from agentark_core.data.base import DATASETS, RowAdapter, RowError, get, records, text
 from agentark_core.data.question import Question
 
 UNANSWERABLE = "unanswerable"
@@ -33,9 +33,9 @@ def best_answer(annotations: list[dict]) -> tuple[str, list[str]]:
     """``(answer, evidence paragraphs)`` by preference free-form > extractive > yes/no > unanswerable."""
     for kind in ("free_form", "extractive", "yes_no", "unanswerable"):
         for annotation in annotations:
-            text = _answer_text(annotation, kind)
-            if text:
-                return text, [e for e in annotation.get("evidence") or [] if e.strip()]
+            answer = _answer_text(annotation, kind)
+            if answer:
+                return answer, [e for e in annotation.get("evidence") or [] if e.strip()]
     raise RowError("no annotator gave a free-form, extractive, yes/no or unanswerable answer")
 
 
@@ -64,7 +64,7 @@ def qasper_row(row: dict, *, dataset: str, split: str, full_text: bool = False) 
         except RowError as err:
             raise RowError(f"qas[{i}]: {err}") from None
         context = paper if full_text or not evidence else "\n\n".join(evidence)
-        questions.append(Question(dataset, split, "longform", get(qa, "question").strip(), gt, context))
+        questions.append(Question(dataset, split, "longform", text(qa, "question").strip(), gt, context))
     return questions
 
 

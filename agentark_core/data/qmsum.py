@@ -15,7 +15,7 @@ The context is the meeting transcript (``Speaker: words`` lines).
 
 from __future__ import annotations
 
-from agentark_core.data.base import DATASETS, RowAdapter, RowError, get, records
+from agentark_core.data.base import DATASETS, RowAdapter, RowError, get, records, text
 from agentark_core.data.question import Question
 
 QUERY_LISTS = {"general": ("general_query_list",), "specific": ("specific_query_list",)}
@@ -24,11 +24,11 @@ QUERY_LISTS["all"] = QUERY_LISTS["general"] + QUERY_LISTS["specific"]
 
 def _scrolls(row: dict, dataset: str, split: str) -> list[Question]:
     """SCROLLS layout: the query is the first paragraph of ``input``."""
-    query, sep, transcript = get(row, "input").partition("\n\n")
+    query, sep, transcript = text(row, "input").partition("\n\n")
     if not sep or not query.strip():
         raise RowError("field 'input' must be '<query>\\n\\n<transcript>'")
     return [
-        Question(dataset, split, "longform", query.strip(), get(row, "output").strip(), transcript.strip())
+        Question(dataset, split, "longform", query.strip(), text(row, "output").strip(), transcript.strip())
     ]
 
 
@@ -47,7 +47,7 @@ def qmsum_row(row: dict, *, dataset: str, split: str, queries: str = "all") -> l
     turns = records(get(row, "meeting_transcripts"), "meeting_transcripts")
     transcript = "\n".join(f"{get(t, 'speaker')}: {get(t, 'content').strip()}" for t in turns)
     return [
-        Question(dataset, split, "longform", get(q, "query").strip(), get(q, "answer").strip(), transcript)
+        Question(dataset, split, "longform", text(q, "query").strip(), text(q, "answer").strip(), transcript)
         for name in QUERY_LISTS[queries]
         for q in records(row.get(name) or [], name)
     ]

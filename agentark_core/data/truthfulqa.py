@@ -10,7 +10,7 @@ to grade as short answers.
 
 from __future__ import annotations
 
-from agentark_core.data.base import DATASETS, RowAdapter, get
+from agentark_core.data.base import DATASETS, RowAdapter, text
 from agentark_core.data.question import Question
 
 TASK_TYPES = ("short", "longform")
@@ -21,7 +21,7 @@ def truthfulqa_row(row: dict, *, dataset: str, split: str, task_type: str = "lon
     if task_type not in TASK_TYPES:
         raise ValueError(f"truthfulqa task_type must be one of {TASK_TYPES}, got {task_type!r}")
     return [
-        Question(dataset, split, task_type, get(row, "question").strip(), get(row, "best_answer").strip())
+        Question(dataset, split, task_type, text(row, "question").strip(), text(row, "best_answer").strip())
     ]
 
 

@@ -81,7 +81,9 @@ def test_hub_ids_are_passed_to_load_dataset(monkeypatch):
 
     def fake_load_dataset(path, name=None, split=None, **kwargs):
         calls.append((path, name, split, kwargs))
-        return datasets.Dataset.from_list(GSM8K_ROWS if path == "openai/gsm8k" else [MATH_ROW])
+        # one distinct problem per config, so concatenation is visible (identical rows would be one question)
+        return datasets.Dataset.from_list(GSM8K_ROWS if path == "openai/gsm8k"
+                                          else [{**MATH_ROW, "problem": f"{MATH_ROW['problem']} ({name})"}])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     qs = load_questions("gsm8k", split="train")
