@@ -14,7 +14,8 @@ is accepted as an escape hatch for user plugins.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -45,6 +46,16 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+    def registered(self) -> list[str]:
+        """Names in registration order."""
+        return list(self._items)
+
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (KeyError with the valid names when absent)."""
+        if name not in self._items:
+            raise KeyError(f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self._items))}")
+        del self._items[name]
 
     def __contains__(self, name: str) -> bool:
         return name in self._items

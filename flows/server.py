@@ -9,7 +9,9 @@
 ``up`` starts ``prefect server start`` bound to 127.0.0.1 in the background (SQLite under
 ``$PREFECT_HOME`` by default; PostgreSQL through asyncpg when ``--postgres`` is given), waits
 for its health endpoint, creates the work pools of ``infra/work_pools/pools.yaml`` from their
-base job templates, deploys every deployment of ``prefect.yaml`` and prints the UI address.
+base job templates, deploys every deployment of ``prefect.yaml`` plus one per registered stage
+(generated from the stage registry, on the pool each ``Stage.pool`` names) and prints the UI
+address. ``agentark server deployments --out FILE`` writes that file for ``prefect deploy`` by hand.
 ``down`` stops it (pid file ``$PREFECT_HOME/agentark-server.json``).
 
 Deployments run code from the project folder: ``$AGENTARK_PROJECT_DIR``, else the folder that
@@ -201,8 +203,26 @@ def create_work_pools(api_url: str, gpu_pool: str = "process") -> list[str]:
     return list(specs)
 
 
+def stage_deployments(definitions: dict) -> list[dict]:
+    """One deployment per registered stage (``flows/stages.py:<stage>``) on the work pool its
+    ``Stage.pool`` names, with the stage flow parameters of prefect.yaml's ``definitions``."""
+    from tasks.stages import STAGES
+
+    pools = definitions["work_pools"]
+    out = []
+    for name in STAGES.registered():
+        pool = STAGES.get(name).pool
+        if pool not in pools:
+            raise ValueError(f"stage {name!r}: unknown pool {pool!r}; prefect.yaml defines {', '.join(pools)}")
+        out.append({"name": "default", "description": f"The {name!r} stage alone (upstream artifacts must be committed).",
+                    "entrypoint": f"flows/stages.py:{name}", "tags": ["agentark", "stage", pool],
+                    "parameters": dict(definitions["parameters"]["stage"]), "work_pool": dict(pools[pool])})
+    return out
+
+
 def deploy_file(source: str, out: Path) -> Path:
-    """Write prefect.yaml with the chosen pull variant (``local``: the project folder, absolute)."""
+    """Write prefect.yaml with the chosen pull variant (``local``: the project folder, absolute) and
+    every stage's deployment (:func:`stage_deployments`) after the hand-written ones."""
     project = project_dir()
     config = yaml.safe_load((project / "prefect.yaml").read_text())
     variants = config["definitions"]["pull"]
@@ -210,6 +230,7 @@ def deploy_file(source: str, out: Path) -> Path:
         raise ValueError(f"unknown source {source!r}; valid: {', '.join(variants)}")
     steps = json.loads(json.dumps(variants[source]).replace("{{ $AGENTARK_PROJECT_DIR }}", str(project)))
     config["pull"] = steps
+    config["deployments"] = config["deployments"] + stage_deployments(config["definitions"])
     out.write_text(yaml.safe_dump(config, sort_keys=False))
     return out
 
@@ -246,6 +267,15 @@ def up(
     typer.echo(f"Prefect UI: {info['ui_url']}  (work pools: {', '.join(pools)}; log {info['log']})")
     typer.echo(f"export PREFECT_API_URL={info['api_url']}")
     typer.echo("then: prefect worker start --pool agentark-cpu   (and --pool agentark-gpu on GPU hosts)")
+
+
+@server_app.command("deployments")
+def deployments(
+    out: str = typer.Option("prefect.deploy.yaml", help="Where to write the deployment file."),
+    source: str = typer.Option("local", help="Where workers get the code: local (this folder) | git."),
+) -> None:
+    """Write prefect.yaml plus every stage's deployment, for `prefect deploy --all --prefect-file OUT`."""
+    typer.echo(str(deploy_file(source, Path(out))))
 
 
 @server_app.command("down")

@@ -24,5 +24,22 @@ def stage_flow(stage_name: str) -> Flow:
     return flow(name=stage_name.replace("_", "-"), flow_run_name=f"{stage_name}-{{recipe}}", retries=0)(body)
 
 
-STAGE_FLOWS: dict[str, Flow] = {name: stage_flow(name) for name in STAGES.names()}
-globals().update(STAGE_FLOWS)  # module attributes for deployment entrypoints (prefect.yaml)
+class StageFlows(dict):
+    """``{stage name: flow}``, built on first use, so a stage registered later (a route added through
+    ``tasks.stages.routes.register_route``) has its flow too; an unknown name fails with the valid list."""
+
+    def __missing__(self, name: str) -> Flow:
+        STAGES.get(name)
+        self[name] = stage_flow(name)
+        return self[name]
+
+
+STAGE_FLOWS: dict[str, Flow] = StageFlows({name: stage_flow(name) for name in STAGES.names()})
+globals().update(STAGE_FLOWS)  # module attributes for deployment entrypoints (flows/server.py)
+
+
+def __getattr__(name: str) -> Flow:
+    """Entrypoint ``flows/stages.py:<stage>`` of a stage registered after this module was imported."""
+    if name in STAGES:
+        return STAGE_FLOWS[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -57,6 +57,8 @@ class Stage:
         summarize: optional ``ctx -> dict`` of metrics for the manifest, run after all shards exist.
         fingerprint: optional ``recipe -> JSON-able`` content digest of local inputs the recipe
             names (files, model folders), so the key follows their content, not just their path.
+        pool: the hardware its work needs, ``cpu`` | ``gpu``: the work pool of its Prefect
+            deployment (``flows/server.py``); never part of the key.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Stage:
     code: tuple[str, ...] = ()
     summarize: Callable[[StageContext], dict] | None = None
     fingerprint: Callable[[Any], Any] | None = None
+    pool: str = "cpu"
 
     def inputs_for(self, recipe: Any) -> tuple[str, ...]:
         return tuple(self.inputs(recipe)) if callable(self.inputs) else self.inputs

@@ -8,7 +8,9 @@ a grid adds its cell coordinates as further columns.
 
 ``route`` names what was evaluated: ``teacher`` (teacher, single agent), ``mas`` (teacher,
 multi-agent debate), ``base`` (the untrained student) - the reference rows - and the
-distillation routes ``rsft``, ``da``, ``pad``, ``rsft_da``, ``pad_da``.
+distillation routes (``rsft``, ``da``, ``pad``, ``rsft_da``, ``pad_da``, or any registered one).
+Routes are listed in ``route_order`` (the pipeline passes its route registry's order), then the
+others alphabetically.
 
 Example:
     >>> table = paper_table(summary)               # rows (train_set, route), columns test sets
@@ -21,6 +23,7 @@ from __future__ import annotations
 import html
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,6 @@ REQUIRED = ("benchmark", "model", "protocol", "route", "metric", "value", "n")
 OPTIONAL = ("train_set", "teacher", "student", "n_agents", "data_size")
 SETTINGS = ("teacher", "student", "n_agents", "data_size")
 REFERENCE_ROUTES = ("teacher", "mas", "base")
-TRAINED_ROUTES = ("rsft", "da", "pad", "rsft_da", "pad_da")
 REFERENCE = "reference"
 COST_METRIC = "completion_tokens_per_question"
 # metrics that get a results table, in this order (then any ``judge_*`` reasoning score)
@@ -56,9 +58,11 @@ def normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _route_order(routes) -> list[str]:
-    known = [r for r in (*REFERENCE_ROUTES, *TRAINED_ROUTES) if r in set(routes)]
-    return known + sorted(set(routes) - set(known))
+def _route_order(routes, route_order: Sequence[str] = ()) -> list[str]:
+    """Reference routes first, then ``route_order``'s, then any other alphabetically."""
+    present = set(routes)
+    known = list(dict.fromkeys(r for r in (*REFERENCE_ROUTES, *route_order) if r in present))
+    return known + sorted(present - set(known))
 
 
 def _one_value(group: pd.DataFrame, where: str) -> float:
@@ -75,13 +79,15 @@ def _one_value(group: pd.DataFrame, where: str) -> float:
     return float(values[0])
 
 
-def paper_table(summary: pd.DataFrame, metric: str = "accuracy", average: bool = True) -> pd.DataFrame:
+def paper_table(summary: pd.DataFrame, metric: str = "accuracy", average: bool = True,
+                route_order: Sequence[str] = ()) -> pd.DataFrame:
     """The paper's results layout for one setting (teacher, student, n agents, data size).
 
     Args:
         summary: summary rows (see the module docstring).
         metric: the metric shown in the cells.
         average: add an ``avg`` column (mean over the test sets present in the row).
+        route_order: the order of the trained routes' rows (others follow alphabetically).
 
     Returns:
         A frame indexed by (``train_set``, ``route``) with one column per test set. Reference
@@ -103,7 +109,7 @@ def paper_table(summary: pd.DataFrame, metric: str = "accuracy", average: bool =
         cells[(train_set, route, benchmark)] = _one_value(group, where)
     benchmarks = sorted({b for _, _, b in cells})
     train_sets = [REFERENCE] + sorted({t for t, _, _ in cells} - {REFERENCE})
-    index = [(t, r) for t in train_sets for r in _route_order({r for tt, r, _ in cells if tt == t})]
+    index = [(t, r) for t in train_sets for r in _route_order({r for tt, r, _ in cells if tt == t}, route_order)]
     table = pd.DataFrame(
         [[cells.get((t, r, b), math.nan) for b in benchmarks] for t, r in index],
         index=pd.MultiIndex.from_tuples(index, names=["train_set", "route"]),
@@ -160,8 +166,8 @@ def _route_means(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
     return rows.groupby(["route", "benchmark"])["value"].mean().unstack("benchmark")
 
 
-def headline(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The headline comparisons, each averaged over train sets and settings.
+def headline(summary: pd.DataFrame, route_order: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
+    """The headline comparisons, each averaged over train sets and settings (routes in ``route_order``).
 
     Returns:
         ``debate``: per test set, single-agent vs MAS teacher accuracy and the gain;
@@ -176,7 +182,7 @@ def headline(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
         debate = acc.loc[["teacher", "mas"]].T.dropna()
         debate["gain"] = debate["mas"] - debate["teacher"]
     gains = []
-    for route in _route_order(set(acc.index) - set(REFERENCE_ROUTES)):
+    for route in _route_order(set(acc.index) - set(REFERENCE_ROUTES), route_order):
         if "base" not in acc.index:
             break
         both = acc.loc[[route, "base"]].T.dropna()
@@ -185,7 +191,7 @@ def headline(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
                           "gain": (both[route] - both["base"]).mean(), "test_sets": len(both)})
     routes = pd.DataFrame(gains, columns=["route", "accuracy", "base", "gain", "test_sets"]).set_index("route")
     tokens = _route_means(rows, COST_METRIC).mean(axis=1)
-    cost = pd.DataFrame({"tokens_per_question": tokens.reindex(_route_order(tokens.index))})
+    cost = pd.DataFrame({"tokens_per_question": tokens.reindex(_route_order(tokens.index, route_order))})
     cost["mas_over_route"] = tokens.get("mas", math.nan) / cost["tokens_per_question"]
     return {"debate": debate, "routes": routes, "cost": cost}
 
@@ -222,13 +228,13 @@ def setting_groups(summary: pd.DataFrame, settings=SETTINGS) -> list[tuple[str, 
     return [(", ".join(f"{c}={v}" for c, v in zip(varying, key)), group) for key, group in groups]
 
 
-def _table_blocks(rows: pd.DataFrame, metric: str, settings) -> list[tuple]:
+def _table_blocks(rows: pd.DataFrame, metric: str, settings, route_order: Sequence[str]) -> list[tuple]:
     blocks: list[tuple] = [("h2", f"Results: {metric}")]
     for label, group in setting_groups(rows, settings):
         if label:
             blocks.append(("h3", label))
         try:
-            blocks.append(("table", paper_table(group, metric)))
+            blocks.append(("table", paper_table(group, metric, route_order=route_order)))
         except ValueError as exc:
             log.warning("report: no %s table for %s: %s", metric, label or "all rows", exc)
             blocks.append(("p", f"No table: {exc}"))
@@ -236,12 +242,13 @@ def _table_blocks(rows: pd.DataFrame, metric: str, settings) -> list[tuple]:
 
 
 def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str,
-                  extra_sections: dict[str, str | pd.DataFrame] | None, settings=SETTINGS) -> list[tuple]:
+                  extra_sections: dict[str, str | pd.DataFrame] | None, settings=SETTINGS,
+                  route_order: Sequence[str] = ()) -> list[tuple]:
     """The report as blocks (``h1``/``h2``/``h3``/``p``/``list``/``table``/``img``), rendered to both formats."""
     from agentark_core.evaluate.plots import PLOTS
 
     rows = normalize_summary(summary)
-    numbers = headline(rows)
+    numbers = headline(rows, route_order)
     blocks: list[tuple] = [("h1", title), ("h2", "Headline"), ("list", headline_lines(numbers))]
     for name, caption in (("debate", "Teacher: single agent vs debate (accuracy)"),
                           ("routes", "Routes vs base student (accuracy)"),
@@ -252,7 +259,7 @@ def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str,
     judged = sorted(m for m in present if m.startswith("judge_"))
     for metric in (*TABLE_METRICS, *judged):
         if metric in present:
-            blocks += _table_blocks(rows, metric, settings)
+            blocks += _table_blocks(rows, metric, settings, route_order)
     figures = [(name, plot(rows, image_dir / f"{name}.png")) for name, plot in PLOTS.items()]
     if any(path for _, path in figures):
         blocks.append(("h2", "Figures"))
@@ -313,7 +320,8 @@ def _html_table(df: pd.DataFrame, digits: int = 3) -> str:
 
 
 def write_report(summary: pd.DataFrame, out_dir: str | Path, title: str = "AgentArk report",
-                 extra_sections: dict[str, str | pd.DataFrame] | None = None, settings=SETTINGS) -> dict[str, Any]:
+                 extra_sections: dict[str, str | pd.DataFrame] | None = None, settings=SETTINGS,
+                 route_order: Sequence[str] = ()) -> dict[str, Any]:
     """Write ``report.md``, ``report.html`` and ``images/*.png`` into ``out_dir``.
 
     Args:
@@ -322,13 +330,14 @@ def write_report(summary: pd.DataFrame, out_dir: str | Path, title: str = "Agent
         title: the report's title.
         extra_sections: ``{heading: markdown text or a frame (shown as a table)}`` after the figures.
         settings: columns whose distinct values get separate results tables (a grid adds its axes).
+        route_order: the order of the trained routes in tables (the pipeline's route registry order).
 
     Returns:
         ``{"markdown": path, "html": path, "images": [paths]}``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = report_blocks(summary, out / "images", title, extra_sections, settings)
+    blocks = report_blocks(summary, out / "images", title, extra_sections, settings, route_order)
     markdown, page = out / "report.md", out / "report.html"
     markdown.write_text(render_markdown(blocks, out))
     page.write_text(render_html(blocks, out, title))

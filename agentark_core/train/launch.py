@@ -1,11 +1,14 @@
-"""Run a training route (paper §3.3: R-SFT/DA, PRM) in-process on one device or under ``accelerate launch``.
+"""Run a trainer (paper §3.3: SFT for R-SFT/DA, PRM, GRPO, PPO) in-process or under ``accelerate launch``.
 
-The arguments of a run live in one JSON file: ``{"model_path", "examples", "output_dir", "config"}``
-where ``examples`` is a ``.parquet`` / ``.jsonl`` path (or inline rows) and ``config`` the fields of
-the route's config class. With more than one GPU the same file is handed to
+The arguments of a run live in one JSON file: ``{"model_path", "examples", "output_dir", "config",
+"helpers"}`` where ``examples`` is a ``.parquet`` / ``.jsonl`` path (or inline rows), ``config`` the
+fields of the trainer's config class and ``helpers`` extra keyword paths (GRPO/PPO: ``prm_path``).
+With more than one GPU the same file is handed to
 ``accelerate launch --num_processes N --config_file infra/accelerate/<ddp|zero2|zero3>.yaml -m
-agentark_core.train.launch --route <route> --args <file> --metrics <file>``; every process trains its
-shard and rank 0 writes the metrics JSON that :func:`launch` returns.
+agentark_core.train.launch --route <trainer> --args <file> --metrics <file>``; every process trains
+its shard and rank 0 writes the metrics JSON that :func:`launch` returns. The pipeline reaches this
+through a route's launcher (``tasks.stages.routes.accelerate_launcher``), which writes the run file
+from the config object (:func:`config_fields`) and picks the trainer by its class (:func:`trainer_for`).
 
 Example:
     >>> launch("sft", "run.json", num_gpus=8, accelerate_config="zero2")   # doctest: +SKIP
@@ -15,6 +18,9 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import enum
+import importlib
 import json
 import logging
 import os
@@ -29,25 +35,100 @@ from agentark_core.registry import Registry
 logger = logging.getLogger(__name__)
 
 ACCELERATE_DIR = Path(__file__).resolve().parents[2] / "infra" / "accelerate"
-ROUTES: Registry = Registry("training route")
-DISTRIBUTED_ROUTES = ("sft",)  # the PRM loop is single-device: several processes would not share gradients
 
 
-@ROUTES.register("sft")
-def _sft(model_path: str, examples: Any, output_dir: str, config: dict) -> dict:
-    from agentark_core.train.sft import train_sft
-    from agentark_core.train.sft_config import AgentArkSFTConfig
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """A launchable trainer: the config class a run file's ``config`` fields build, and the train function.
 
-    return train_sft(
-        model_path, examples, output_dir, AgentArkSFTConfig(**{**config, "output_dir": output_dir})
-    )
+    ``train(model_path, examples, output_dir, config, **helpers)``; ``distributed`` = it may run as
+    several ``accelerate`` processes (the PRM and PPO loops are single-device: several processes
+    would not share gradients; GRPO is not yet tried under accelerate here).
+    """
+
+    config_class: str  # "module:Class"
+    train: str  # "module:function"
+    distributed: bool = False
+
+    def build_config(self, fields: dict, output_dir: str) -> Any:
+        cls = _attr(self.config_class)
+        if "output_dir" in {f.name for f in dataclasses.fields(cls)}:
+            fields = {**fields, "output_dir": output_dir}
+        return cls(**fields)
 
 
-@ROUTES.register("prm")
-def _prm(model_path: str, examples: Any, output_dir: str, config: dict) -> dict:
-    from agentark_core.train.prm_train import PRMConfig, train_prm
+ROUTES: Registry[Trainer] = Registry("training route")
+ROUTES.register("sft")(Trainer("agentark_core.train.sft_config:AgentArkSFTConfig", "agentark_core.train.sft:train_sft",
+                               distributed=True))
+ROUTES.register("prm")(Trainer("agentark_core.train.prm_train:PRMConfig", "agentark_core.train.prm_train:train_prm"))
+ROUTES.register("grpo")(Trainer("agentark_core.train.grpo_config:AgentArkGRPOConfig",
+                                "agentark_core.train.grpo:train_grpo"))
+ROUTES.register("ppo")(Trainer("agentark_core.train.ppo_config:AgentArkPPOConfig", "agentark_core.train.ppo:train_ppo"))
 
-    return train_prm(model_path, examples, output_dir, PRMConfig(**config))
+
+def _attr(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def trainer_for(config: Any) -> str:
+    """The ``ROUTES`` name whose config class ``config`` is an instance of.
+
+    Raises:
+        ValueError: no trainer takes this config class.
+    """
+    for name in ROUTES:
+        if type(config) is _attr(ROUTES.get(name).config_class):
+            return name
+    raise ValueError(f"no launchable trainer takes a {type(config).__name__}; trainers: {ROUTES.names()}")
+
+
+def _init_state(config: Any) -> dict:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init}
+
+
+def _json_value(name: str, value: Any) -> Any:
+    value = value.value if isinstance(value, enum.Enum) else value
+    value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    try:
+        json.dumps(value)
+    except TypeError:
+        raise ValueError(f"config field {name!r} = {value!r} cannot be written to a run file") from None
+    return value
+
+
+def config_fields(config: Any) -> dict:
+    """The fewest constructor fields that rebuild ``config`` (a dataclass config), as JSON values.
+
+    Fields a config derives in ``__post_init__`` (e.g. GRPO's generation batch from the world size)
+    are left out when the rebuild derives the same value, so each ``accelerate`` process derives
+    them for itself. The rebuild is checked here, before any process starts.
+
+    Raises:
+        ValueError: a field is not JSON-able or the fields do not rebuild an equal config.
+    """
+    cls, state = type(config), _init_state(config)
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(config) if f.init and (f.default is not dataclasses.MISSING
+                                                                   or f.default_factory is not dataclasses.MISSING)}
+    kept = {name: value for name, value in state.items() if name not in defaults or value != defaults[name]}
+
+    def rebuilds(fields: dict) -> bool:
+        try:
+            return _init_state(cls(**fields)) == state
+        except (TypeError, ValueError):
+            return False
+
+    changed = True
+    while changed:  # dropping one derived field can make another droppable (GRPO's batch pair)
+        changed = False
+        for name in list(kept):
+            fewer = {k: v for k, v in kept.items() if k != name}
+            if rebuilds(fewer):
+                kept, changed = fewer, True
+    if not rebuilds(kept):
+        raise ValueError(f"{cls.__name__}: its fields do not rebuild the same config; launch it in-process")
+    return {name: _json_value(name, value) for name, value in kept.items()}
 
 
 def load_examples(examples: Any) -> Any:
@@ -69,8 +150,10 @@ def run_route(route: str, args: dict) -> dict:
     missing = [k for k in ("model_path", "examples", "output_dir") if k not in args]
     if missing:
         raise ValueError(f"training args: missing key(s) {missing}")
-    fn = ROUTES.get(route)
-    return fn(args["model_path"], load_examples(args["examples"]), args["output_dir"], args.get("config", {}))
+    trainer = ROUTES.get(route)
+    config = trainer.build_config(args.get("config", {}), args["output_dir"])
+    return _attr(trainer.train)(args["model_path"], load_examples(args["examples"]), args["output_dir"], config,
+                                **args.get("helpers", {}))
 
 
 def accelerate_config_path(accelerate_config: str | None) -> Path:
@@ -87,11 +170,9 @@ def accelerate_command(
     route: str, args_json: str, num_gpus: int, accelerate_config: str | None, metrics_json: str
 ) -> list[str]:
     """The ``accelerate launch`` command line that runs ``route`` on ``num_gpus`` processes."""
-    ROUTES.get(route)  # unknown routes fail here, before any process starts
-    if route not in DISTRIBUTED_ROUTES:
-        raise ValueError(
-            f"route {route!r} trains on one device; multi-GPU routes: {list(DISTRIBUTED_ROUTES)}"
-        )
+    if not ROUTES.get(route).distributed:  # unknown routes fail here, before any process starts
+        multi = [name for name in ROUTES if ROUTES.get(name).distributed]
+        raise ValueError(f"route {route!r} trains on one device; multi-GPU routes: {multi}")
     return [
         sys.executable, "-m", "accelerate.commands.launch",
         "--num_processes", str(num_gpus),
@@ -111,8 +192,9 @@ def launch(route: str, args_json: str, num_gpus: int = 1, accelerate_config: str
     """Train ``route`` with the run file ``args_json``: in-process on ≤ 1 GPU, else under accelerate.
 
     Args:
-        route: a name in :data:`ROUTES` (``sft``, ``prm``).
-        args_json: path of the run file (``model_path``, ``examples``, ``output_dir``, ``config``).
+        route: a name in :data:`ROUTES` (``sft``, ``prm``, ``grpo``, ``ppo``).
+        args_json: path of the run file (``model_path``, ``examples``, ``output_dir``, ``config``,
+            optional ``helpers``).
         num_gpus: processes to start; 0 or 1 trains in this process (in one child process that sees
             only the first GPU when several are visible: :func:`one_device_env`).
         accelerate_config: ``ddp`` / ``zero2`` / ``zero3`` or a YAML path (multi-GPU only; None = ddp).

@@ -76,4 +76,5 @@ DEBATE = add(Stage(
     run_shard=run_shard,
     code=("agentark_core.mas", "agentark_core.llm", "agentark_core.answers"),
     summarize=summarize,
+    pool="gpu",
 ))

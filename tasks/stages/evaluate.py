@@ -1,6 +1,8 @@
 """Evaluation stages (PAPER.md stage 4): one ``eval_*`` stage per evaluated model -> ``eval_records``,
 then ``report`` -> ``eval_summary`` plus a markdown/HTML report with plots in its files.
 
+``eval_teacher``, ``eval_mas`` and ``eval_base`` (the untrained student) are defined here; a
+route's ``eval_<route>`` is derived from its registration (``tasks/stages/routes.py``).
 Single-agent and MAS evaluation go through the same code (``evaluate_questions``): the
 teacher's MAS row (``eval_mas``) runs the recipe's debate protocol, every other model ``cot``.
 Each eval stage's manifest also holds reasoning-token perplexity on the gold traces (when the
@@ -14,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from agentark_core.recipe import ROUTES
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
 from tasks.stages.checkpoints import model_location
@@ -22,8 +23,7 @@ from tasks.stages.common import frame_of, generator_for, questions_from_frame
 
 COLUMNS = ["question_id", "benchmark", "model", "protocol", "response", "answer", "status", "correct", "score",
            "prompt_tokens", "completion_tokens", "calls", "latency_s"]
-ROUTE_MODELS = {"base": "student", "rsft": "train_rsft", "da": "train_da", "pad": "train_pad",
-                "rsft_da": "train_rsft_da", "pad_da": "train_pad_da"}
+BASE = "base"  # the untrained student's route name in eval.routes and the report
 CODE = ("agentark_core.evaluate", "agentark_core.mas", "agentark_core.answers", "agentark_core.llm")
 
 
@@ -67,7 +67,7 @@ def eval_stage(label: str, model_input: str, mas: bool) -> Stage:
              "eval.judge_sample", f"{role}.backend", f"{role}.options") + (("debate",) if mas else ())
     return add(Stage(name=f"eval_{label}", version="1", schema="eval_records", reads=reads,
                      inputs=("ingest_eval", model_input), plan=plan, run_shard=run_shard, code=CODE,
-                     summarize=lambda ctx: eval_metrics(ctx, model_input, mas)))
+                     summarize=lambda ctx: eval_metrics(ctx, model_input, mas), pool="gpu"))
 
 
 def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
@@ -113,6 +113,7 @@ def _judge_scores(ctx: StageContext, records: pd.DataFrame, questions: pd.DataFr
     return {"means": result.means, "n_judged": result.n_judged, "n_invalid": result.n_invalid}
 
 
+# The reference rows; every route's ``eval_<route>`` comes with its registration (tasks/stages/routes.py).
 EVAL_STAGES = {"teacher": eval_stage("teacher", "teacher", mas=False),
-               "mas": eval_stage("mas", "teacher", mas=True)}
-EVAL_STAGES |= {route: eval_stage(route, ROUTE_MODELS[route], mas=False) for route in ROUTES}
+               "mas": eval_stage("mas", "teacher", mas=True),
+               BASE: eval_stage(BASE, "student", mas=False)}

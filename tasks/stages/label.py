@@ -87,4 +87,5 @@ LABEL = add(Stage(
     code=("agentark_core.verify", "agentark_core.answers"),
     summarize=summarize,
     fingerprint=lambda recipe: fingerprint(recipe.label.model.model),
+    pool="gpu",
 ))

@@ -11,12 +11,15 @@ import pandas as pd
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
 from tasks.stages.common import frame_of, questions_from_frame
+from tasks.stages.routes import check_eval_routes, evaluable_routes
 
 COLUMNS = ["benchmark", "model", "protocol", "metric", "value", "n"]
 EXTRA_METRICS = ("reasoning_perplexity",)
 
 
 def report_inputs(recipe) -> tuple[str, ...]:
+    """The evaluations the report gathers: the teacher's (``eval.teacher``) and ``eval.routes``'."""
+    check_eval_routes(recipe)
     names = [f"eval_{route}" for route in recipe.eval.routes]
     if recipe.eval.teacher:
         names = ["eval_teacher", "eval_mas"] + names
@@ -53,7 +56,8 @@ def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
     frame = frame_of(summary_rows(ctx), COLUMNS)
     with tempfile.TemporaryDirectory(prefix="agentark-report-") as tmp:
         table = frame.assign(route=frame["model"], train_set=ctx.recipe.data.dataset)
-        write_report(table, Path(tmp), title=f"AgentArk report: {ctx.recipe.name}")
+        write_report(table, Path(tmp), title=f"AgentArk report: {ctx.recipe.name}",
+                     route_order=evaluable_routes())
         ctx.store.put_dir(tmp, ctx.stage.name, ctx.key, "report")
     return frame
 

@@ -71,7 +71,7 @@ def summarize(ctx: StageContext) -> dict:
 
 TOY_MODELS = add(Stage(name="toy_models", version="1", schema="checkpoints", reads=("toy",),
                        plan=lambda ctx: 1, run_shard=run_shard, code=("agentark_core.toy", "agentark_core.train"),
-                       summarize=summarize))
+                       summarize=summarize, pool="gpu"))
 
 
 def toy_role(model: str) -> str | None:

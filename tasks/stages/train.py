@@ -1,23 +1,23 @@
-"""Distillation stages (PAPER.md stage 3) -> ``checkpoints`` artifacts holding HF-format folders.
+"""The distillation routes (PAPER.md stage 3), each one ``register_route`` call -> a ``train_<route>``
+stage writing a ``checkpoints`` artifact with an HF-format folder (``tasks/stages/routes.py``).
 
-``train_rsft`` (R-SFT, §3.3.1), ``train_da`` (DA, §3.3.2), ``train_prm`` (PRM, two-stage,
-App. B.1), ``train_pad`` (GRPO — or the PPO ablation — with PRM + verifiable reward, §3.3.3),
-and the two-step combinations ``train_rsft_da`` / ``train_pad_da`` (App. F), which continue
-from the first route's checkpoint.
+``rsft`` (R-SFT, §3.3.1), ``da`` (DA, §3.3.2), ``prm`` (PRM, two-stage, App. B.1; a helper route
+PAD's reward needs, not evaluated), ``pad`` (GRPO — or the PPO ablation, ``train.rl`` — with PRM +
+verifiable reward, §3.3.3), and the two-step combinations ``rsft_da`` / ``pad_da`` (App. F), which
+continue from the first route's checkpoint. The recipe -> core config builders live here too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
-from tasks.runner import Stage, StageContext
-from tasks.stages import add
-from tasks.stages.checkpoints import checkpoint_row, model_location, store_trained
+from tasks.runner import StageContext
+from tasks.stages.routes import Route, register_route
 
-CODE = ("agentark_core.train",)
 STEP_SEPARATORS = {"paragraph": "\n\n", "line": "\n", "step": "\n"}
 
 
@@ -72,47 +72,46 @@ def rl_config(recipe, output_dir: str):
                   **(_trainer_defaults() | recipe.train.grpo))
 
 
-def _examples(ctx: StageContext, name: str) -> pd.DataFrame:
-    frame = ctx.input_frame(name)
-    if frame.empty:
-        raise ValueError(f"stage {ctx.stage.name}: input {name} ({ctx.inputs[name].key}) has no examples; "
-                         "did any question reach extract.min_correct correct agents?")
-    return frame
+def sft_builder(section: str) -> Callable[[Any, str], Any]:
+    """The config builder of an SFT route trained with recipe section ``train.<section>``."""
+
+    def build(recipe, output_dir: str):
+        return sft_config(getattr(recipe.train, section), output_dir, f"train.{section}")
+
+    build.__name__ = f"{section}_config"
+    return build
 
 
-def sft_route(name: str, route: str, base: str, data: str, section: str) -> Stage:
-    """An SFT route: fine-tune checkpoint input ``base`` on the ``data`` examples."""
+def train_sft(model_path: str, examples: pd.DataFrame, output_dir: str, config) -> dict:
+    from agentark_core.train.sft import train_sft as train
 
-    def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
-        from agentark_core.train.sft import train_sft
-
-        model = model_location(ctx, base)
-        examples = _examples(ctx, data)
-        config_section = getattr(ctx.recipe.train, section)
-        return store_trained(
-            ctx, lambda out: train_sft(model, examples, out, sft_config(config_section, out, f"train.{section}")),
-            route=route, base_model=checkpoint_row(ctx, base)["base_model"])
-
-    return add(Stage(name=name, version="1", schema="checkpoints", reads=(f"train.{section}",),
-                     inputs=(base, data), plan=lambda ctx: 1, run_shard=run_shard, code=CODE,
-                     summarize=training_summary))
+    return train(model_path, examples, output_dir, config)
 
 
-def prm_shard(ctx: StageContext, index: int) -> pd.DataFrame:
-    from agentark_core.train.prm_train import train_prm
+def train_prm(model_path: str, examples: pd.DataFrame, output_dir: str, config) -> dict:
+    from agentark_core.train.prm_train import train_prm as train
 
-    model = model_location(ctx, "student")
-    examples = _examples(ctx, "prm_data")
-    config = prm_config(ctx.recipe)
-    return store_trained(ctx, lambda out: train_prm(model, examples, out, config), route="prm",
-                         base_model=checkpoint_row(ctx, "student")["base_model"], kind="prm")
+    return train(model_path, examples, output_dir, config)
 
 
-def rl_prompts(ctx: StageContext) -> pd.DataFrame:
+def train_policy(model_path: str, prompts: pd.DataFrame, output_dir: str, config, prm_path: str) -> dict:
+    """PAD's policy optimisation: GRPO (paper) or PPO (ablation), chosen by ``train.rl`` through the config."""
+    from agentark_core.train.ppo_config import AgentArkPPOConfig
+
+    if isinstance(config, AgentArkPPOConfig):
+        from agentark_core.train.ppo import train_ppo
+
+        return train_ppo(model_path, prompts, output_dir, config, prm_path=prm_path)
+    from agentark_core.train.grpo import train_grpo
+
+    return train_grpo(model_path, prompts, output_dir, config, prm_path=prm_path)
+
+
+def rl_prompts(ctx: StageContext, data: str) -> pd.DataFrame:
     """GRPO/PPO prompts: the single-student prompt of every training question, with its answer."""
     from agentark_core.extract import student_prompt
 
-    questions = ctx.input_frame("ingest")
+    questions = ctx.input_frame(data)
     return pd.DataFrame({
         "question_id": questions["question_id"],
         "prompt": [student_prompt(row) for row in questions.to_dict(orient="records")],
@@ -120,47 +119,17 @@ def rl_prompts(ctx: StageContext) -> pd.DataFrame:
     })
 
 
-def pad_shard(ctx: StageContext, index: int) -> pd.DataFrame:
-    model = model_location(ctx, "student")
-    prm_path = model_location(ctx, "train_prm")
-    prompts = rl_prompts(ctx)
-
-    def train(out: str) -> dict:
-        config = rl_config(ctx.recipe, out)
-        if ctx.recipe.train.rl == "ppo":
-            from agentark_core.train.ppo import train_ppo
-
-            return train_ppo(model, prompts, out, config, prm_path=prm_path)
-        from agentark_core.train.grpo import train_grpo
-
-        return train_grpo(model, prompts, out, config, prm_path=prm_path)
-
-    return store_trained(ctx, train, route="pad", base_model=checkpoint_row(ctx, "student")["base_model"])
-
-
-def training_summary(ctx: StageContext) -> dict:
-    """Headline training numbers of the checkpoint (the full loss curve stays in metrics_json)."""
-    row = next(ctx.output_frames()).iloc[0]
-    metrics = json.loads(row["metrics_json"])
-    curve = metrics.get("loss_curve") or []
-    return {
-        "route": row["route"],
-        "steps": metrics.get("global_step", len(curve)),
-        "first_loss": curve[0]["loss"] if curve else None,
-        "last_loss": curve[-1]["loss"] if curve else None,
-        "train_runtime_s": round(float(metrics.get("train_runtime", 0.0)), 2),
-        "loss_curve": [[p["step"], round(p["loss"], 5)] for p in curve],
-    }
-
-
-TRAIN_RSFT = sft_route("train_rsft", "rsft", "student", "sft_rsft", "sft")
-TRAIN_DA = sft_route("train_da", "da", "student", "sft_da", "da")
-TRAIN_RSFT_DA = sft_route("train_rsft_da", "rsft_da", "train_rsft", "sft_da", "da")
-TRAIN_PRM = add(Stage(name="train_prm", version="1", schema="checkpoints",
-                      reads=("train.prm", "extract.prm_splitter"), inputs=("student", "prm_data"),
-                      plan=lambda ctx: 1, run_shard=prm_shard, code=CODE, summarize=training_summary))
-TRAIN_PAD = add(Stage(name="train_pad", version="1", schema="checkpoints",
-                      reads=("train.rl", "train.grpo", "train.ppo"), inputs=("student", "train_prm", "ingest"),
-                      plan=lambda ctx: 1, run_shard=pad_shard, code=CODE + ("agentark_core.answers",),
-                      summarize=training_summary))
-TRAIN_PAD_DA = sft_route("train_pad_da", "pad_da", "train_pad", "sft_da", "da")
+RSFT = register_route(Route(name="rsft", data="sft_rsft", reads=("train.sft",), config=sft_builder("sft"),
+                            train=train_sft))
+DA = register_route(Route(name="da", data="sft_da", reads=("train.da",), config=sft_builder("da"),
+                          train=train_sft))
+PRM = register_route(Route(name="prm", data="prm_data", reads=("train.prm", "extract.prm_splitter"),
+                           config=lambda recipe, output_dir: prm_config(recipe), train=train_prm,
+                           evaluated=False, kind="prm"))
+PAD = register_route(Route(name="pad", data="ingest", reads=("train.rl", "train.grpo", "train.ppo"),
+                           config=rl_config, train=train_policy, examples=rl_prompts,
+                           helpers=(("prm_path", "prm"),), code=("agentark_core.train", "agentark_core.answers")))
+RSFT_DA = register_route(Route(name="rsft_da", start="rsft", data="sft_da", reads=("train.da",),
+                               config=sft_builder("da"), train=train_sft))
+PAD_DA = register_route(Route(name="pad_da", start="pad", data="sft_da", reads=("train.da",),
+                              config=sft_builder("da"), train=train_sft))

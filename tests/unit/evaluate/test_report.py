@@ -49,12 +49,14 @@ def summary_rows(cells=CELLS, **setting) -> pd.DataFrame:
 
 
 def test_paper_table_layout_and_values():
-    table = paper_table(summary_rows())
+    table = paper_table(summary_rows(), route_order=["rsft", "da"])
     assert list(table.columns) == ["gsm8k", "math", "avg"]
     assert list(table.index) == [
         ("reference", "teacher"), ("reference", "mas"), ("reference", "base"),
         ("gsm8k", "rsft"), ("gsm8k", "da"), ("math", "rsft"),
     ]
+    # without an order (the pipeline passes its route registry's) trained routes sort by name
+    assert list(paper_table(summary_rows()).index)[3:5] == [("gsm8k", "da"), ("gsm8k", "rsft")]
     assert table.loc[("gsm8k", "da"), "math"] == pytest.approx(0.35)
     assert table.loc[("reference", "mas"), "gsm8k"] == pytest.approx(0.70)
     assert table.loc[("gsm8k", "rsft"), "avg"] == pytest.approx((0.40 + 0.25) / 2)
@@ -85,6 +87,8 @@ def test_optional_columns_default_and_unknown_routes_last():
     ])
     table = paper_table(frame, average=False)
     assert list(table.index) == [("reference", "base"), ("-", "pad"), ("-", "zeta")]
+    ordered = paper_table(frame, average=False, route_order=["zeta", "rsft", "pad"])
+    assert list(ordered.index) == [("reference", "base"), ("-", "zeta"), ("-", "pad")]
 
 
 def test_markdown_table_exact():

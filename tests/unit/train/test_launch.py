@@ -1,4 +1,5 @@
-"""Training launch: the accelerate command line for multi-GPU SFT, and the in-process path on CPU."""
+"""Training launch: the accelerate command line for multi-GPU SFT, the in-process path on CPU, and
+config objects written to run files (the pipeline's accelerate launcher)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import sys
 import pandas as pd
 import pytest
 
-from agentark_core.train.launch import ACCELERATE_DIR, accelerate_command, launch, main
+from agentark_core.train.launch import (
+    ACCELERATE_DIR,
+    ROUTES,
+    accelerate_command,
+    config_fields,
+    launch,
+    main,
+    trainer_for,
+)
 
 
 def _run_file(tmp_path, model_path, examples):
@@ -40,7 +49,7 @@ def test_accelerate_command_line(tmp_path):
 
 
 def test_bad_routes_and_configs_fail_with_valid_names():
-    with pytest.raises(KeyError, match="prm, sft"):
+    with pytest.raises(KeyError, match="grpo, ppo, prm, sft"):
         accelerate_command("dpo", "r.json", 2, None, "m.json")
     with pytest.raises(ValueError, match=r"'zero9' not found; valid names: \['ddp', 'zero2', 'zero3'\]"):
         accelerate_command("sft", "r.json", 2, "zero9", "m.json")
@@ -86,3 +95,32 @@ def test_one_gpu_on_a_multi_gpu_machine_trains_in_a_child_that_sees_one(
     ] * 4
     metrics = launch("sft", str(_run_file(tmp_path, tiny_model_path, rows)), num_gpus=1)
     assert metrics["global_step"] == 2 and (tmp_path / "out" / "config.json").exists()
+
+
+def test_config_objects_round_trip_through_run_file_fields():
+    """Each trainer's config rebuilds equal from ``config_fields`` (JSON), keeping fields that
+    ``__post_init__`` derives out (GRPO's generation batch depends on the number of processes)."""
+    from agentark_core.train.grpo_config import AgentArkGRPOConfig
+    from agentark_core.train.prm_train import PRMConfig
+    from agentark_core.train.sft_config import AgentArkSFTConfig
+
+    configs = [
+        AgentArkSFTConfig(output_dir="/tmp/o", learning_rate=3e-4, max_steps=2, use_cpu=True, bf16=False,
+                          report_to="none", lr_scheduler_type="cosine"),
+        AgentArkGRPOConfig(output_dir="/tmp/o", max_steps=1, num_generations=2, per_device_train_batch_size=2,
+                           use_cpu=True, bf16=False, report_to="none"),
+        PRMConfig(stage1_max_steps=3, traces_per_batch=4),
+    ]
+    for config in configs:
+        fields = json.loads(json.dumps(config_fields(config)))
+        trainer = ROUTES.get(trainer_for(config))
+        rebuilt = trainer.build_config({k: v for k, v in fields.items() if k != "output_dir"}, "/tmp/o")
+        assert type(rebuilt) is type(config)
+        assert {f: getattr(rebuilt, f) for f in fields} == {f: getattr(config, f) for f in fields}
+        assert rebuilt == config if not hasattr(config, "to_dict") else rebuilt.to_dict() == config.to_dict()
+    sft, grpo, prm = (config_fields(c) for c in configs)
+    assert sft["learning_rate"] == 3e-4 and sft["lr_scheduler_type"] == "cosine"
+    assert "generation_batch_size" not in grpo and "steps_per_generation" not in grpo
+    assert prm == {"stage1_max_steps": 3, "traces_per_batch": 4}
+    with pytest.raises(ValueError, match="no launchable trainer takes a dict"):
+        trainer_for({})

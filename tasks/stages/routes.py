@@ -1,0 +1,225 @@
+"""Distillation routes as registered objects: one ``Route`` holds everything the pipeline needs.
+
+A route names the training-set stage it learns from, the checkpoint it starts from (the student
+or another route), the recipe fields its config reads, its config builder, its train function
+and the launcher that runs the training (in this process by default; ``accelerate_launcher`` goes
+through ``agentark_core.train.launch``, on several GPUs under ``accelerate launch``).
+``register_route`` derives from it the training stage ``train_<name>`` and, unless the route is a
+helper (the PRM, which PAD's reward needs), the evaluation stage ``eval_<name>``; the report's
+route order, the check of ``eval.routes`` and the per-stage Prefect deployments (``flows/server.py``)
+read the registry. Adding a route is one ``register_route`` call (PAPER.md §3.3).
+
+Example:
+    >>> register_route(Route(name="rsft_lr3", data="sft_rsft", reads=("train.sft",),
+    ...                      config=my_config, train=train_sft))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from agentark_core.config_loader import ConfigError
+from agentark_core.registry import Registry
+from tasks.runner import Stage, StageContext
+from tasks.stages import STAGES, add
+from tasks.stages.checkpoints import checkpoint_row, model_location, store_trained
+from tasks.stages.evaluate import BASE, eval_stage
+
+STUDENT = "student"
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One training run, as a launcher receives it.
+
+    ``helpers`` maps a keyword of the train function to a local model folder (PAD: ``prm_path``).
+    """
+
+    route: Route
+    recipe: Any
+    model_path: str
+    examples: pd.DataFrame
+    output_dir: str
+    config: Any
+    helpers: dict[str, str] = field(default_factory=dict)
+
+
+Launcher = Callable[[TrainJob], dict]
+
+
+def in_process(job: TrainJob) -> dict:
+    """Train in this process on the device it sees (the default launcher)."""
+    return job.route.train(job.model_path, job.examples, job.output_dir, job.config, **job.helpers)
+
+
+def accelerate_launcher(num_gpus: int = 1, accelerate_config: str | None = None) -> Launcher:
+    """A launcher that hands the job to ``agentark_core.train.launch`` through a run file.
+
+    The launch entry is the one registered for the config's class (``sft``, ``prm``, ...); with
+    ``num_gpus`` > 1 it runs under ``accelerate launch`` with ``infra/accelerate/<accelerate_config>``.
+    The config travels as the fields it was built from, so every process rebuilds it (derived
+    fields such as a world-size-dependent batch are computed where they apply).
+    """
+
+    def launch_job(job: TrainJob) -> dict:
+        from agentark_core.train.launch import config_fields, launch, trainer_for
+
+        with tempfile.TemporaryDirectory(prefix=f"agentark-launch-{job.route.name}-") as tmp:
+            examples = Path(tmp) / "examples.parquet"
+            job.examples.to_parquet(examples)
+            run_file = Path(tmp) / "run.json"
+            run_file.write_text(json.dumps({
+                "model_path": job.model_path, "examples": str(examples), "output_dir": job.output_dir,
+                "config": config_fields(job.config), "helpers": job.helpers}))
+            return launch(trainer_for(job.config), str(run_file), num_gpus, accelerate_config)
+
+    return launch_job
+
+
+def training_set(ctx: StageContext, data: str) -> pd.DataFrame:
+    """The route's training examples (the ``data`` input), which must not be empty."""
+    frame = ctx.input_frame(data)
+    if frame.empty:
+        raise ValueError(f"stage {ctx.stage.name}: input {data} ({ctx.inputs[data].key}) has no examples; "
+                         "did any question reach extract.min_correct correct agents?")
+    return frame
+
+
+@dataclass(frozen=True)
+class Route:
+    """One distillation route.
+
+    Args:
+        name: the route's name in ``eval.routes`` and the report; its stages are ``train_<name>``
+            and ``eval_<name>``.
+        data: the stage whose artifact it trains on (``sft_rsft``, ``sft_da``, ``prm_data``, ``ingest``).
+        reads: the recipe fields the config builder reads (they enter the training stage's key).
+        config: ``(recipe, output_dir) -> config object`` for ``train``.
+        train: ``(model_path, examples, output_dir, config, **helpers) -> metrics`` (saves the model).
+        start: the checkpoint it starts from: ``"student"`` or an earlier route's name.
+        examples: ``(ctx, data) -> DataFrame`` turning the ``data`` input into ``train``'s examples.
+        helpers: ``(keyword, route)`` pairs: the checkpoint of ``route`` is passed to ``train`` as
+            a local folder under ``keyword`` (PAD gets the PRM as ``prm_path``).
+        launcher: ``TrainJob -> metrics``; :func:`in_process` or :func:`accelerate_launcher`.
+        evaluated: False for helper routes (the PRM), which get no eval stage.
+        kind: the checkpoint row's ``kind`` (``causal_lm`` | ``prm``).
+        version: the training stage's version.
+        code: modules whose source enters the training stage's key (besides the route's own).
+    """
+
+    name: str
+    data: str
+    reads: tuple[str, ...]
+    config: Callable[[Any, str], Any]
+    train: Callable[..., dict]
+    start: str = STUDENT
+    examples: Callable[[StageContext, str], pd.DataFrame] = training_set
+    helpers: tuple[tuple[str, str], ...] = ()
+    launcher: Launcher = in_process
+    evaluated: bool = True
+    kind: str = "causal_lm"
+    version: str = "1"
+    code: tuple[str, ...] = ("agentark_core.train",)
+
+    @property
+    def stage(self) -> str:
+        return f"train_{self.name}"
+
+    @property
+    def start_stage(self) -> str:
+        return STUDENT if self.start == STUDENT else ROUTES.get(self.start).stage
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.start_stage, self.data, *(ROUTES.get(route).stage for _, route in self.helpers))
+
+
+ROUTES: Registry[Route] = Registry("route")
+
+
+def train_shard(route: Route) -> Callable[[StageContext, int], pd.DataFrame]:
+    """The training stage's body: load the inputs, build the config, launch, store the checkpoint."""
+
+    def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
+        model = model_location(ctx, route.start_stage)
+        examples = route.examples(ctx, route.data)
+        helpers = {keyword: model_location(ctx, ROUTES.get(name).stage) for keyword, name in route.helpers}
+
+        def train(output_dir: str) -> dict:
+            job = TrainJob(route, ctx.recipe, model, examples, output_dir, route.config(ctx.recipe, output_dir),
+                           helpers)
+            return route.launcher(job)
+
+        return store_trained(ctx, train, route=route.name, kind=route.kind,
+                             base_model=checkpoint_row(ctx, route.start_stage)["base_model"])
+
+    return run_shard
+
+
+def training_summary(ctx: StageContext) -> dict:
+    """Headline training numbers of the checkpoint (the full loss curve stays in metrics_json)."""
+    row = next(ctx.output_frames()).iloc[0]
+    metrics = json.loads(row["metrics_json"])
+    curve = metrics.get("loss_curve") or []
+    return {
+        "route": row["route"],
+        "steps": metrics.get("global_step", len(curve)),
+        "first_loss": curve[0]["loss"] if curve else None,
+        "last_loss": curve[-1]["loss"] if curve else None,
+        "train_runtime_s": round(float(metrics.get("train_runtime", 0.0)), 2),
+        "loss_curve": [[p["step"], round(p["loss"], 5)] for p in curve],
+    }
+
+
+def register_route(route: Route) -> Route:
+    """Register ``route`` and its stages (``train_<name>``, and ``eval_<name>`` when evaluated).
+
+    Raises:
+        ValueError: the name is taken (as a route, ``base``, or a stage name).
+        KeyError: ``start`` or a helper names no registered route.
+    """
+    if route.name == BASE or route.stage in STAGES or f"eval_{route.name}" in STAGES:
+        raise ValueError(f"route {route.name!r}: the name or one of its stages is already registered")
+    inputs = route.inputs()  # unknown start/helper routes fail here, before anything is registered
+    code = (*route.code, route.train.__module__, route.config.__module__, route.examples.__module__)
+    stage = Stage(name=route.stage, version=route.version, schema="checkpoints", reads=route.reads,
+                  inputs=inputs, plan=lambda ctx: 1, run_shard=train_shard(route), code=code,
+                  summarize=training_summary, pool="gpu")
+    ROUTES.register(route.name)(route)
+    add(stage)
+    if route.evaluated:
+        eval_stage(route.name, route.stage, mas=False)  # registers itself
+    return route
+
+
+def unregister_route(name: str) -> None:
+    """Remove a route and its stages (tests that register a route of their own clean up with it)."""
+    route = ROUTES.get(name)
+    ROUTES.remove(name)
+    STAGES.remove(route.stage)
+    if route.evaluated:
+        STAGES.remove(f"eval_{name}")
+
+
+def evaluable_routes() -> list[str]:
+    """Valid ``eval.routes`` names: ``base`` then every evaluated route, in registration order."""
+    return [BASE, *(name for name in ROUTES.registered() if ROUTES.get(name).evaluated)]
+
+
+def check_eval_routes(recipe: Any) -> None:
+    """``eval.routes`` must name evaluable routes.
+
+    Raises:
+        ConfigError: naming the unknown route(s) and the valid ones.
+    """
+    valid = evaluable_routes()
+    unknown = [name for name in recipe.eval.routes if name not in valid]
+    if unknown:
+        raise ConfigError(f"recipe {getattr(recipe, 'name', '')!r}: eval.routes: unknown route(s) {unknown}; "
+                          f"valid: {', '.join(valid)}")
