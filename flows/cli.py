@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentark_core.config_loader import ConfigError, to_dict
-from agentark_core.recipe import StoreSection, load_recipe, recipe_source
+from agentark_core.recipe import StoreSection, load_recipe
 from flows.server import server_app
 from tasks.store_io import StoreError
 
