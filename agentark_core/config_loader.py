@@ -9,15 +9,22 @@ starts*, with a message naming the key and the file:
 
 Overrides use the CLI's ``--set a.b=value`` form; values are parsed as YAML scalars
 (``7`` -> int, ``true`` -> bool, ``[1, 2]`` -> list).
+
+A section that passes fields to a config class defined elsewhere (a trainer's config) is typed
+``Annotated[dict[str, Any], FieldsOf("pkg.module:Class")]``: it holds only the fields a recipe
+states, each checked against that class's fields and their types, and the class keeps the defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 
@@ -28,13 +35,41 @@ class ConfigError(ValueError):
     """A recipe or override is invalid; the message names the file and the dotted key."""
 
 
+@dataclass(frozen=True)
+class FieldsOf:
+    """Marks a recipe mapping as "some init fields of ``target``" (``"pkg.module:Class"``).
+
+    The mapping states only what differs, so the class's own defaults stay the one source of
+    defaults. Each key must be an init field of the class other than ``exclude`` (fields the
+    pipeline sets itself, e.g. ``output_dir``); each value is checked against that field's type.
+    The class is imported only for a non-empty mapping: an untouched section never imports a trainer.
+    """
+
+    target: str
+    exclude: tuple[str, ...] = ()
+
+    def resolve(self) -> type:
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of dataclass ``cls``'s field ``name`` (so a section can restate it without a copy)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is dataclasses.MISSING:
+        raise TypeError(f"{cls.__name__}.{name} has no default")
+    return f.default
+
+
 def build(cls: type, data: Any, source: str = "<recipe>", prefix: str = "") -> Any:
     """Instantiate dataclass ``cls`` from a mapping, checking every key and type."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {prefix or '<root>'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -64,6 +99,9 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
     args = typing.get_args(tp)
     if tp is Any:
         return value
+    if origin is Annotated:
+        spec = next((m for m in tp.__metadata__ if isinstance(m, FieldsOf)), None)
+        return _coerce(args[0], value, source, key) if spec is None else _coerce_fields(spec, value, source, key)
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -94,7 +132,35 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
     return _coerce_scalar(tp, value, source, key)
 
 
+def _coerce_fields(spec: FieldsOf, value: Any, source: str, key: str) -> dict:
+    """A ``FieldsOf`` mapping: known field names of the target class, values of the fields' types."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {key}: expected a mapping, got {type(value).__name__} {value!r}")
+    if not value:
+        return {}
+    cls = spec.resolve()
+    names = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in spec.exclude]
+    for name in value:
+        if name in spec.exclude:
+            raise ConfigError(f"{source}: unknown key {_join(key, str(name))!r}: set by the pipeline, not a recipe")
+        if name not in names:
+            close = difflib.get_close_matches(str(name), names, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else f"see the fields of {spec.target}"
+            raise ConfigError(f"{source}: unknown key {_join(key, str(name))!r}: not a field of "
+                              f"{cls.__name__}; {hint}")
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError, AttributeError):  # an annotation this interpreter cannot resolve: the
+        # class checks its values itself when it is built
+        hints = {}
+    return {name: _coerce(hints.get(name, Any), v, source, _join(key, name)) for name, v in value.items()}
+
+
 def _coerce_scalar(tp: type, value: Any, source: str, key: str) -> Any:
+    if not isinstance(tp, type):  # a typing construct this loader does not model: the config checks it
+        return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is bool and not isinstance(value, bool):

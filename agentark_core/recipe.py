@@ -12,9 +12,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from agentark_core.config_loader import ConfigError, apply_overrides, build, load_yaml, select
+from agentark_core.config_loader import (
+    ConfigError,
+    FieldsOf,
+    apply_overrides,
+    build,
+    default_of,
+    load_yaml,
+    select,
+)
+from agentark_core.mas.debate import DebateConfig
 
 DEMO = "demo"
 
@@ -70,17 +79,21 @@ class ModelSection:
 
 @dataclass
 class DebateSection:
-    """Multi-agent data generation (PAPER.md stage 1)."""
+    """Multi-agent data generation (PAPER.md stage 1).
+
+    The protocol's fields default to ``DebateConfig``'s (one source); the stage passes each
+    protocol the fields its config has. ``seed`` is the run's base seed (each shard derives its own).
+    """
 
     protocol: str = "debate"
-    n_agents: int = 5
-    rounds: int = 3
-    consensus_stop: bool = True
-    repeat_context: bool = False
-    temperature: float = 0.7
-    aggregator_temperature: float | None = None  # the aggregator's decoding; None = ``temperature``
-    top_p: float = 1.0
-    max_tokens: int = 512
+    n_agents: int = default_of(DebateConfig, "n_agents")
+    rounds: int = default_of(DebateConfig, "rounds")
+    consensus_stop: bool = default_of(DebateConfig, "consensus_stop")
+    repeat_context: bool = default_of(DebateConfig, "repeat_context")
+    temperature: float = default_of(DebateConfig, "temperature")
+    aggregator_temperature: float | None = default_of(DebateConfig, "aggregator_temperature")
+    top_p: float = default_of(DebateConfig, "top_p")
+    max_tokens: int = default_of(DebateConfig, "max_tokens")
     seed: int = 0
     shard_size: int = 64
 
@@ -122,6 +135,10 @@ class ExtractSection:
     judge: ModelSection = field(default_factory=ModelSection)
 
 
+TOY_MODEL_FIELDS = FieldsOf("agentark_core.toy.bootstrap:ModelSpec")
+TOY_PROBLEM_FIELDS = FieldsOf("agentark_core.toy.problems:ToyConfig")
+
+
 @dataclass
 class ToySection:
     """The toy world's bootstrap (``agentark_core.toy.bootstrap``): preset + field overrides.
@@ -131,45 +148,37 @@ class ToySection:
     """
 
     preset: str = "default"
-    teacher: dict[str, Any] = field(default_factory=dict)
-    student: dict[str, Any] = field(default_factory=dict)
+    teacher: Annotated[dict[str, Any], TOY_MODEL_FIELDS] = field(default_factory=dict)
+    student: Annotated[dict[str, Any], TOY_MODEL_FIELDS] = field(default_factory=dict)
     train_problems: int | None = None
-    difficulty: dict[str, Any] = field(default_factory=dict)
+    difficulty: Annotated[dict[str, Any], TOY_PROBLEM_FIELDS] = field(default_factory=dict)
     seed: int = 0
 
 
-@dataclass
-class SFTSection:
-    """R-SFT / DA fine-tuning (PAPER.md §3.3.1-3.3.2) on TRL's SFTTrainer.
-
-    ``options`` passes any other ``AgentArkSFTConfig`` / ``trl.SFTConfig`` field.
-    """
-
-    learning_rate: float = 1e-5
-    max_steps: int = -1
-    num_train_epochs: float = 1.0
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    answer_loss_weight: float = 1.0
-    max_length: int | None = 2048
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
+# Trainer configs whose fields the train sections pass through (``output_dir`` is the artifact's).
+SFT_FIELDS = FieldsOf("agentark_core.train.sft_config:AgentArkSFTConfig", exclude=("output_dir",))
+PRM_FIELDS = FieldsOf("agentark_core.train.prm_train:PRMConfig")
+GRPO_FIELDS = FieldsOf("agentark_core.train.grpo_config:AgentArkGRPOConfig", exclude=("output_dir",))
+PPO_FIELDS = FieldsOf("agentark_core.train.ppo_config:AgentArkPPOConfig")
 
 
 @dataclass
 class TrainSection:
-    """Distillation routes (PAPER.md stage 3).
+    """Distillation routes (PAPER.md stage 3): each mapping holds fields of a trainer config.
 
-    ``prm``, ``grpo`` and ``ppo`` pass fields of ``PRMConfig``, ``AgentArkGRPOConfig`` and
-    ``AgentArkPPOConfig``; ``rl`` picks the PAD policy optimiser (paper: GRPO; PPO ablation).
+    ``sft`` (R-SFT) and ``da`` take ``AgentArkSFTConfig`` fields (every ``trl.SFTConfig`` field),
+    ``prm`` ``PRMConfig``'s, ``grpo`` ``AgentArkGRPOConfig``'s, ``ppo`` ``AgentArkPPOConfig``'s; a
+    recipe states only what differs from the config's defaults (the one source of defaults), and
+    unknown keys or wrong types fail at load time. ``rl`` picks the PAD policy optimiser (paper:
+    GRPO; PPO ablation).
     """
 
-    sft: SFTSection = field(default_factory=SFTSection)
-    da: SFTSection = field(default_factory=SFTSection)
-    prm: dict[str, Any] = field(default_factory=dict)
+    sft: Annotated[dict[str, Any], SFT_FIELDS] = field(default_factory=dict)
+    da: Annotated[dict[str, Any], SFT_FIELDS] = field(default_factory=dict)
+    prm: Annotated[dict[str, Any], PRM_FIELDS] = field(default_factory=dict)
     rl: str = "grpo"
-    grpo: dict[str, Any] = field(default_factory=dict)
-    ppo: dict[str, Any] = field(default_factory=dict)
+    grpo: Annotated[dict[str, Any], GRPO_FIELDS] = field(default_factory=dict)
+    ppo: Annotated[dict[str, Any], PPO_FIELDS] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.rl not in ("grpo", "ppo"):
@@ -255,12 +264,17 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str
         ConfigError: unknown key, wrong type or missing field, naming the key and the file.
     """
     data = load_yaml(path) if path is not None else {}
-    source = str(path) if path is not None else "<demo recipe>"
     data = apply_overrides(data, list(overrides))
-    source = source if not overrides else f"{source} (+ --set overrides)"
+    source = recipe_source(path, overrides)
     recipe = build(Recipe, data, source=source)
     check_plugin_names(recipe, source)
     return recipe
+
+
+def recipe_source(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """How errors name a recipe: its file, ``<demo recipe>`` for none, plus ``(+ --set overrides)``."""
+    source = str(path) if path is not None else "<demo recipe>"
+    return source if not overrides else f"{source} (+ --set overrides)"
 
 
 def check_plugin_names(recipe: Recipe, source: str) -> None:
@@ -283,4 +297,4 @@ def check_plugin_names(recipe: Recipe, source: str) -> None:
             raise ConfigError(f"{source}: {key}: unknown {registry.kind} {name!r}; valid: {', '.join(registry.names())}")
 
 
-__all__ = ["ConfigError", "Recipe", "load_recipe"]
+__all__ = ["ConfigError", "Recipe", "load_recipe", "recipe_source"]

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentark_core.config_loader import ConfigError, to_dict
-from agentark_core.recipe import StoreSection, load_recipe
+from agentark_core.recipe import StoreSection, load_recipe, recipe_source
 from flows.server import server_app
 from tasks.store_io import StoreError
 
@@ -77,7 +77,10 @@ def run(
 ) -> dict:
     """Run a recipe's pipeline (reusing every unchanged stage)."""
     try:
+        from tasks.validate import validate_recipe
+
         loaded = load_recipe(recipe, set_)  # fail on bad input before any work starts
+        validate_recipe(loaded, recipe_source(recipe, set_), only)
         refs = None if only else all_reused(loaded)
         if refs is None:
             from flows.pipeline import pipeline
@@ -175,7 +178,7 @@ def artifacts_ls(
                  and (not since or m.get("created_at", "") >= since)]
     table = Table(title=f"{len(manifests)} artifact(s)")
     for col in ("stage", "key", "rows", "schema", "recipe", "created"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "key", overflow="fold")
     for m in manifests:
         if m.get("status") == "corrupt":  # listed, not trusted: its manifest could not be read
             table.add_row(m["stage"], m["key"], "corrupt", m["path"], "", "", style="red")

@@ -18,12 +18,13 @@ from prefect import flow, task
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from agentark_core.recipe import Recipe, load_recipe
+from agentark_core.recipe import Recipe, load_recipe, recipe_source
 from flows.fanout import debate_fanout
 from tasks.prefect_stage import stage_call, store_for
 from tasks.runner import Stage, plan_keys
 from tasks.stages import pipeline_order
 from tasks.store import ArtifactNotFound, ArtifactStore
+from tasks.validate import validate_recipe
 
 
 @task(name="debate-fanout", task_run_name="debate-fanout")
@@ -79,6 +80,7 @@ def pipeline(recipe: str | None = None, overrides: list[str] | None = None,
     """Run the recipe's stages; returns ``{stage: artifact ref}`` for the stages run."""
     overrides = list(overrides or [])
     loaded = load_recipe(recipe, overrides)
+    validate_recipe(loaded, recipe_source(recipe, overrides), only)  # the whole recipe, before any stage
     stages = selected_stages(loaded, only)
     keys = plan_keys(pipeline_order(loaded, loaded.stages), loaded)
     store = store_for(loaded)

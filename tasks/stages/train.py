@@ -9,8 +9,8 @@ continue from the first route's checkpoint. The recipe -> core config builders l
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import pandas as pd
@@ -27,13 +27,28 @@ def _on_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+# True while configs are built only to check a recipe (``tasks/validate.py``): see ``_checked``.
+CHECKING: ContextVar[bool] = ContextVar("agentark_checking_configs", default=False)
+
+
 def _trainer_defaults() -> dict:
     """TrainingArguments defaults that follow the hardware (bf16 and pinned memory on CUDA only)."""
-    import torch
-
     cuda = _on_cuda()
     return {"report_to": "none", "save_strategy": "no", "logging_steps": 1, "dataloader_pin_memory": cuda,
-            "bf16": bool(cuda and torch.cuda.is_bf16_supported())}
+            "bf16": cuda and not CHECKING.get() and _bf16_supported()}
+
+
+def _bf16_supported() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_bf16_supported())  # asks the device: starts CUDA in this process
+
+
+def _checked(kwargs: dict) -> dict:
+    """A TrainingArguments built only to check a recipe is built for the CPU without compile, so that
+    building it starts no CUDA and switches no TF32 in the checking process (transformers does both
+    for a GPU / ``torch_compile`` config); the training stage builds the real one."""
+    return kwargs | {"use_cpu": True, "torch_compile": False} if CHECKING.get() else kwargs
 
 
 def _build(cls, where: str, **kwargs):
@@ -43,15 +58,15 @@ def _build(cls, where: str, **kwargs):
         raise ValueError(f"recipe {where}: {exc}") from None
 
 
-def sft_config(section, output_dir: str, where: str):
-    """A recipe ``SFTSection`` -> ``AgentArkSFTConfig`` (its ``options`` pass any other field)."""
+def sft_config(section: dict, output_dir: str, where: str):
+    """A recipe ``train.sft`` / ``train.da`` mapping (``AgentArkSFTConfig`` fields) -> ``AgentArkSFTConfig``:
+    the config's defaults, then the hardware's trainer defaults, then the recipe's fields."""
     from agentark_core.train.sft_config import AgentArkSFTConfig
 
-    kwargs = {k: v for k, v in dataclasses.asdict(section).items() if k != "options"}
     # Padding-free rows need a varlen attention kernel (CUDA); with sdpa on the CPU a packed row
     # costs attention quadratic in the whole micro-batch (measured 2x slower on toy models).
-    kwargs |= _trainer_defaults() | {"padding_free": _on_cuda()} | section.options
-    return _build(AgentArkSFTConfig, where, output_dir=output_dir, **kwargs)
+    kwargs = _trainer_defaults() | {"padding_free": _on_cuda()} | section
+    return _build(AgentArkSFTConfig, where, output_dir=output_dir, **_checked(kwargs))
 
 
 def prm_config(recipe):
@@ -69,7 +84,7 @@ def rl_config(recipe, output_dir: str):
     from agentark_core.train.grpo_config import AgentArkGRPOConfig
 
     return _build(AgentArkGRPOConfig, "train.grpo", output_dir=output_dir,
-                  **(_trainer_defaults() | recipe.train.grpo))
+                  **_checked(_trainer_defaults() | recipe.train.grpo))
 
 
 def sft_builder(section: str) -> Callable[[Any, str], Any]:

@@ -1,0 +1,172 @@
+"""The whole recipe checked before any stage runs: stage names, plugins and every planned stage's config.
+
+``load_recipe`` already refuses unknown keys and wrong types. ``validate_recipe`` goes on to what
+only the stages know: it plans the run (the ``stages`` targets and ``--only`` names must be stages
+the run has), resolves the plugins the planned stages use (registered names and dotted
+``package.module:name`` paths, which must import) and builds, for each planned stage, the core
+config that stage builds when it runs: the debate protocol's config (temperature checks included),
+the toy bootstrap config, the verifier, the step splitters, the evaluation decoding, and each
+training route's trainer config with a placeholder ``output_dir``. So ``--set debate.temperature=-3``
+fails before ingest or the toy bootstrap runs, and the CLI ends with exit code 2 and one line.
+
+Nothing is written and no model is loaded; trainer configs are built in check mode
+(``tasks.stages.train.CHECKING``), which starts no CUDA and changes nothing process-wide.
+
+Example:
+    >>> recipe = load_recipe("recipes/demo.yaml", ["debate.temperature=-3"])   # doctest: +SKIP
+    >>> validate_recipe(recipe, "recipes/demo.yaml")                            # doctest: +SKIP
+    ConfigError: recipes/demo.yaml: debate: temperature must be >= 0, got -3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from agentark_core.config_loader import ConfigError
+from tasks.runner import Stage
+
+# What the trainer configs get for ``output_dir`` when built only to be checked (never created).
+PLACEHOLDER_OUTPUT = "<artifact>/files/model"
+# Errors a config builder raises on a bad value (a dotted plugin path that does not import: ImportError).
+BUILD_ERRORS = (ValueError, TypeError, KeyError, LookupError, ImportError, AttributeError)
+
+
+def validate_recipe(recipe: Any, source: str = "<recipe>", only: Iterable[str] | None = None) -> list[Stage]:
+    """Check the whole ``recipe`` for a run of its ``stages`` (limited to ``only``) before anything runs.
+
+    Args:
+        recipe: a loaded ``Recipe``.
+        source: the recipe's file (and ``+ --set overrides``), named in every error.
+        only: the ``--only`` stage names, if any.
+
+    Returns:
+        The planned stages in dependency order (all of them, ``only`` or not).
+
+    Raises:
+        ConfigError: one line naming the file, the recipe key and what is wrong.
+    """
+    from tasks.stages.train import CHECKING
+
+    _check_models(recipe, source)
+    order = _planned(recipe, source, list(only or []))
+    token = CHECKING.set(True)
+    try:
+        for field, check in _checks(order):
+            _run(check, recipe, source, field)
+    finally:
+        CHECKING.reset(token)
+    return order
+
+
+def _run(check: Callable[[Any], Any], recipe: Any, source: str, field: str) -> None:
+    try:
+        check(recipe)
+    except ConfigError:
+        raise
+    except BUILD_ERRORS as exc:
+        detail = (exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)).strip()
+        if detail.startswith("recipe ") and ": " in detail:  # a config builder named the section itself
+            field, detail = detail.removeprefix("recipe ").split(": ", 1)
+        raise ConfigError(f"{source}: {field}: {detail}") from exc
+
+
+def _check_models(recipe: Any, source: str) -> None:
+    """``toy:<role>`` model names must name a toy model (the stage plan depends on them)."""
+    from tasks.stages.checkpoints import toy_role
+
+    for role in ("teacher", "student"):
+        _run(lambda r, role=role: toy_role(getattr(r, role).model), recipe, source, f"{role}.model")
+
+
+def _planned(recipe: Any, source: str, only: list[str]) -> list[Stage]:
+    """The run's stages in dependency order; unknown ``stages`` / ``--only`` names fail with the valid ones."""
+    from tasks.stages import STAGES, pipeline_order
+
+    unknown = [name for name in recipe.stages if name not in STAGES]
+    if unknown:
+        raise ConfigError(f"{source}: stages: unknown stage(s) {unknown}; valid: {', '.join(STAGES.names())}")
+    order = pipeline_order(recipe, recipe.stages)
+    planned = [stage.name for stage in order]
+    outside = [name for name in only if name not in planned]
+    if outside:
+        raise ConfigError(f"--only: stage(s) {outside} not in the run of {source} (stages: "
+                          f"{list(recipe.stages)}); valid: {', '.join(planned)}")
+    return order
+
+
+def _checks(order: list[Stage]) -> list[tuple[str, Callable[[Any], Any]]]:
+    """The (recipe key, check) pairs of the planned stages, each once: a stage gets a check when
+    it reads that key or a field under it."""
+    table = stage_checks()
+    wanted: list[tuple[str, Callable[[Any], Any]]] = []
+    for stage in order:
+        for field, check in table:
+            reads_it = any(r == field or r.startswith(field + ".") or field.startswith(r + ".")
+                           for r in stage.reads)
+            if reads_it and (field, check) not in wanted:
+                wanted.append((field, check))
+    return wanted
+
+
+def stage_checks() -> list[tuple[str, Callable[[Any], Any]]]:
+    """Recipe key -> the core config a stage reading it builds (the stages' own builders)."""
+    from agentark_core.mas import make_config
+    from tasks.stages.debate import protocol_config
+    from tasks.stages.toy import bootstrap_config
+    from tasks.stages.train import prm_config, rl_config, sft_config
+
+    return [
+        ("data.dataset", lambda r: _plugin("dataset", r.data.dataset)),
+        ("eval.data.dataset", lambda r: _plugin("dataset", r.eval.data.dataset)),
+        ("toy", bootstrap_config),
+        ("teacher.backend", lambda r: _plugin("backend", r.teacher.backend)),
+        ("student.backend", lambda r: _plugin("backend", r.student.backend)),
+        ("debate", lambda r: protocol_config(r.debate, 0)),
+        ("label", _verifier),
+        ("extract.pattern_splitter", lambda r: _plugin("splitter", r.extract.pattern_splitter)),
+        ("extract.prm_splitter", lambda r: _plugin("splitter", r.extract.prm_splitter)),
+        ("extract.judge.backend", lambda r: r.extract.judge.model and _plugin("backend", r.extract.judge.backend)),
+        ("train.sft", lambda r: sft_config(r.train.sft, PLACEHOLDER_OUTPUT, "train.sft")),
+        ("train.da", lambda r: sft_config(r.train.da, PLACEHOLDER_OUTPUT, "train.da")),
+        ("train.prm", prm_config),
+        ("train.rl", lambda r: rl_config(r, PLACEHOLDER_OUTPUT)),
+        ("eval.temperature", lambda r: make_config("cot", {"temperature": r.eval.temperature,
+                                                           "max_tokens": r.eval.max_tokens, "seed": r.eval.seed})),
+        ("eval.judge", lambda r: r.eval.judge.model and _plugin("backend", r.eval.judge.backend)),
+    ]
+
+
+def _plugin(kind: str, name: str) -> Any:
+    """Resolve a plugin name in its registry (a dotted path is imported)."""
+    from agentark_core.data import DATASETS
+    from agentark_core.extract.steps import STEP_SPLITTERS
+    from agentark_core.llm import BACKENDS
+
+    registry = {"dataset": DATASETS, "backend": BACKENDS, "splitter": STEP_SPLITTERS}[kind]
+    try:
+        return registry.get(name)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f"{kind} {name!r} does not import: {exc}") from exc
+
+
+class _UnusedGenerator:
+    """Stands in for the verifier's LLM while its constructor is checked; never asked anything."""
+
+    def generate(self, requests, params):  # pragma: no cover - never called
+        raise RuntimeError("the validation placeholder generator cannot generate")
+
+
+def _verifier(recipe: Any) -> Any:
+    """Build the label verifier with its options (an LLM verifier gets a placeholder generator when
+    ``label.model`` names one, so a missing model still fails here)."""
+    from agentark_core.verify import build_verifier
+
+    section = recipe.label
+    if section.model.model:
+        _plugin("backend", section.model.backend)
+    generator = _UnusedGenerator() if section.model.model else None
+    try:
+        return build_verifier(section.verifier, generator=generator, **section.options)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f"verifier {section.verifier!r} does not import: {exc}") from exc

@@ -1,0 +1,91 @@
+"""The whole recipe is checked before any stage runs: stage names, plugin paths and every planned
+stage's core config (the stages' own builders), each failure one ConfigError naming the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentark_core.config_loader import ConfigError
+from agentark_core.recipe import load_recipe, recipe_source
+from tasks.validate import validate_recipe
+
+DEMO = Path(__file__).resolve().parents[3] / "recipes" / "demo.yaml"
+
+
+def _validate(overrides: list[str], only: list[str] | None = None):
+    recipe = load_recipe(DEMO, overrides)
+    return validate_recipe(recipe, recipe_source(DEMO, overrides), only)
+
+
+def test_the_demo_recipe_validates_and_plans_every_stage():
+    order = [stage.name for stage in _validate([])]
+    assert order[-1] == "report" and len(order) == len(set(order))
+    for name in ("ingest", "toy_models", "debate", "train_rsft", "train_pad", "eval_mas"):
+        assert name in order
+    assert order.index("train_prm") < order.index("train_pad")  # dependency order
+
+
+@pytest.mark.parametrize("overrides, key, message", [
+    (["debate.temperature=-3"], "debate", "temperature must be >= 0"),
+    (["debate.n_agents=1"], "debate", "n_agents must be >= 2"),
+    (["debate.protocol=nosuch.module:run"], "debate", "No module named 'nosuch'"),
+    (["train.grpo.beta=-1"], "train.grpo", "beta must be >= 0"),
+    (["train.grpo.reward_weights=[1.0]"], "train.grpo", "reward_weights is derived"),
+    (["train.rl=ppo", "train.ppo.gamma=2"], "train.ppo", "gamma must be in [0, 1]"),
+    (["train.sft.packing=true"], "train.sft", "packing is not supported"),
+    (["train.da.answer_loss_weight=-1"], "train.da", "answer_loss_weight must be >= 0"),
+    (["train.prm.loss=nope"], "train.prm", "unknown prm loss 'nope'"),
+    (["train.prm.temperature=0"], "train.prm", "invalid value for ['temperature']"),
+    (["toy.preset=big"], "toy", "unknown toy bootstrap preset 'big'"),
+    (["toy.teacher.hidden=-4"], "toy", "hidden must be >= 1"),
+    (["teacher.model=toy:professor"], "teacher.model", "unknown toy model 'toy:professor'"),
+    (["stages=[report, nosuch]"], "stages", "unknown stage(s) ['nosuch']"),
+    (["data.dataset=nosuch.module:Adapter"], "data.dataset", "does not import"),
+    (["teacher.backend=tests.fake_backends:no_such_factory"], "teacher.backend", "does not import"),
+    (["label.verifier=llm"], "label", "needs a generator"),
+    (["extract.prm_splitter=sentence"], "extract.prm_splitter", "unknown step splitter 'sentence'"),
+    (["eval.temperature=-1"], "eval.temperature", "temperature must be >= 0"),
+])
+def test_a_bad_value_fails_naming_the_key_and_the_file(overrides, key, message):
+    with pytest.raises(ConfigError) as info:
+        _validate(overrides)
+    text = str(info.value)
+    assert text.startswith(f"{DEMO} (+ --set overrides): {key}: "), text
+    assert message in text and "\n" not in text
+
+
+def test_only_a_planned_stage_runs():
+    with pytest.raises(ConfigError, match=r"--only: stage\(s\) \['debat'\] not in the run of .*valid: "):
+        _validate([], only=["debat"])
+    with pytest.raises(ConfigError, match=r"--only: stage\(s\) \['train_pad'\] not in the run"):
+        _validate(["stages=[label]"], only=["train_pad"])  # a stage, but not one this run plans
+    assert _validate([], only=["debate"])[-1].name == "report"
+
+
+def test_only_planned_stages_are_checked():
+    """A run of ``ingest`` alone does not build the debate's or the trainers' configs."""
+    order = _validate(["stages=[ingest]", "debate.temperature=-3", "train.grpo.beta=-1"])
+    assert [stage.name for stage in order] == ["ingest"]
+
+
+def test_checking_asks_the_device_nothing_and_builds_for_the_cpu(monkeypatch):
+    """On a GPU machine the real builders ask whether bf16 runs (which starts CUDA); the check must not,
+    and its trainer configs are CPU placed without compile (transformers would switch TF32 for it)."""
+    from tasks.stages import train
+
+    def asked():
+        raise AssertionError("validation asked the device for bf16 support")
+
+    monkeypatch.setattr(train, "_on_cuda", lambda: True)
+    monkeypatch.setattr(train, "_bf16_supported", asked)
+    _validate(["train.sft.torch_compile=true", "train.grpo.torch_compile=true"])
+    token = train.CHECKING.set(True)
+    try:
+        config = train.sft_config({"torch_compile": True}, "out", "train.sft")
+    finally:
+        train.CHECKING.reset(token)
+    assert config.use_cpu and not config.torch_compile and not config.bf16
+    with pytest.raises(AssertionError, match="asked the device"):
+        train.sft_config({}, "out", "train.sft")  # outside a check the builder does ask
