@@ -14,10 +14,12 @@ Nothing here imports Prefect: ``tasks/prefect_stage.py`` wraps it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -188,10 +190,23 @@ def run_stage(
     lock = ArtifactLock(store, stage.name, key, ttl_s=lock_ttl_s)
     if not lock.acquire():
         return _ref(store, stage, key, reused=True)
-    with lock:
+    with lock, model_turn(stage):
         ctx = StageContext(stage, recipe, key, store, inputs)
         _compute_and_commit(ctx, progress)
     return _ref(store, stage, key, reused=False)
+
+
+_MODEL_TURN = threading.Lock()
+
+
+def model_turn(stage: Stage):
+    """Held while a model stage (``pool == "gpu"``) computes: one at a time per process.
+
+    Stages running concurrently in one process share the accelerator, the resident generator
+    (``tasks/stages/common.py``) and torch's global RNG; two seeded model stages drawing from it in
+    turn would make their artifacts depend on thread timing. Other stages overlap freely.
+    """
+    return _MODEL_TURN if stage.pool == "gpu" else contextlib.nullcontext()
 
 
 def _compute_and_commit(ctx: StageContext, progress: bool) -> None:
@@ -249,7 +264,8 @@ def run_shards(stage: Stage, recipe: Any, store: ArtifactStore, input_keys: dict
     key = compute_key(stage, recipe, {k: input_keys[k] for k in stage.inputs_for(recipe)})
     done = store.done_shards(stage.name, key)
     todo = [i for i in indices if i not in done]
-    _publish_shards(StageContext(stage, recipe, key, store, inputs), todo, progress)
+    with model_turn(stage):
+        _publish_shards(StageContext(stage, recipe, key, store, inputs), todo, progress)
     return todo
 
 

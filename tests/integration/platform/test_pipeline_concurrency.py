@@ -64,6 +64,15 @@ def test_independent_stages_overlap_only_when_allowed(tmp_path, concurrency):
     assert overlapping == (concurrency > 1), runs
     # a dependency is never overlapped: the debate starts after ingest and the teacher ended
     assert runs["debate"][0] >= max(runs["ingest"][1], runs["teacher"][1])
+    # model stages compute one at a time (shared device, resident generator, global RNG)
+    store = ArtifactStore(str(tmp_path / "store"))
+    windows = sorted(_compute_window(store, name, refs[name]["key"]) for name in ("debate", "eval_teacher", "eval_mas"))
+    assert all(earlier[1] <= later[0] for earlier, later in zip(windows, windows[1:])), windows
+
+
+def _compute_window(store: ArtifactStore, stage: str, key: str) -> tuple[str, str]:
+    timings = store.read_manifest(stage, key)["timings"]
+    return timings["started_at"], timings["finished_at"]
 
 
 def test_failed_stage_stops_only_its_downstream(tmp_path):
