@@ -71,6 +71,9 @@ class ArtifactStore:
         options = dict(storage_options or {})
         if urlsplit(root).scheme in ("s3", "s3a"):
             options["config_kwargs"] = {**S3_CONFIG, **options.get("config_kwargs", {})}
+            # Own client per store: credentials and endpoint are read now (not from a cached
+            # client of earlier settings), and listings cached by one store never go stale in another.
+            options.setdefault("skip_instance_cache", True)
         self._secrets = [str(v) for k, v in options.items() if k in ("key", "secret", "token") and v]
         self._secrets += [os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if os.environ.get(k)]
         self._root = root
