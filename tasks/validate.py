@@ -73,7 +73,7 @@ def _run(check: Callable[[Any], Any], recipe: Any, source: str, field: str) -> N
 
 def _check_models(recipe: Any, source: str) -> None:
     """``toy:<role>`` model names must name a toy model (the stage plan depends on them)."""
-    from tasks.stages.checkpoints import toy_role
+    from tasks.stages.models import toy_role  # wherever the model stages take it from
 
     for role in ("teacher", "student"):
         _run(lambda r, role=role: toy_role(getattr(r, role).model), recipe, source, f"{role}.model")
