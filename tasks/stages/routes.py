@@ -9,6 +9,10 @@ helper (the PRM, which PAD's reward needs), the evaluation stage ``eval_<name>``
 route order, the check of ``eval.routes`` and the per-stage Prefect deployments (``flows/server.py``)
 read the registry. Adding a route is one ``register_route`` call (PAPER.md §3.3).
 
+Identical trainings train once: a training stage hashes what determines its model, not the
+route's name (train function, config values, start checkpoint, examples' content, code); when a
+committed training has the same identity, the new checkpoint row points at that model instead.
+
 Example:
     >>> register_route(Route(name="rsft_lr3", data="sft_rsft", reads=("train.sft",),
     ...                      config=my_config, train=train_sft))   # doctest: +SKIP
@@ -16,7 +20,9 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,12 +33,16 @@ import pandas as pd
 
 from agentark_core.config_loader import ConfigError
 from agentark_core.registry import Registry
-from tasks.runner import Stage, StageContext
+from tasks.lock import ArtifactLock
+from tasks.runner import Stage, StageContext, code_digest, stage_modules
 from tasks.stages import STAGES, add
-from tasks.stages.checkpoints import checkpoint_row, model_location, store_trained
+from tasks.stages.checkpoints import SCHEME, checkpoint_row, model_location, store_trained
 from tasks.stages.evaluate import BASE, eval_stage
 
+log = logging.getLogger(__name__)
 STUDENT = "student"
+SHARED_TRAINING = "_shared_training"  # the folder of training-identity locks (no artifact lives there)
+IDENTITY_OUTPUT_DIR = "/training-identity"  # the output_dir a config is built with for its identity
 
 
 @dataclass(frozen=True)
@@ -144,22 +154,83 @@ ROUTES: Registry[Route] = Registry("route")
 
 
 def train_shard(route: Route) -> Callable[[StageContext, int], pd.DataFrame]:
-    """The training stage's body: load the inputs, build the config, launch, store the checkpoint."""
+    """The training stage's body: load the inputs, build the config, launch, store the checkpoint.
+
+    A training identical to one already committed (:func:`training_identity`, whatever the route)
+    is not run again: the row points at that artifact's model. Identical trainings racing in one
+    pipeline take the identity's lock, so the second finds the first's checkpoint.
+    """
 
     def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
-        model = model_location(ctx, route.start_stage)
         examples = route.examples(ctx, route.data)
-        helpers = {keyword: model_location(ctx, ROUTES.get(name).stage) for keyword, name in route.helpers}
-
-        def train(output_dir: str) -> dict:
-            job = TrainJob(route, ctx.recipe, model, examples, output_dir, route.config(ctx.recipe, output_dir),
-                           helpers)
-            return route.launcher(job)
-
-        return store_trained(ctx, train, route=route.name, kind=route.kind,
-                             base_model=checkpoint_row(ctx, route.start_stage)["base_model"])
+        identity = training_identity(ctx, route, examples)
+        if identity is None:
+            return trained_row(ctx, route, examples)
+        ctx.scratch["training_identity"] = identity
+        lock = ArtifactLock(ctx.store, SHARED_TRAINING, identity)
+        lock.acquire()
+        with lock:
+            shared = shared_checkpoint(ctx.store, identity)
+            if shared is None:
+                return trained_row(ctx, route, examples)
+            ctx.scratch["shared_from"], frame = shared
+            log.info("%s: the same training is committed as %s; sharing its model", route.stage, shared[0])
+            return frame.assign(route=route.name)
 
     return run_shard
+
+
+def trained_row(ctx: StageContext, route: Route, examples: pd.DataFrame) -> pd.DataFrame:
+    """Train the route from its start checkpoint through its launcher; the stored checkpoint's row."""
+    model = model_location(ctx, route.start_stage)
+    helpers = {keyword: model_location(ctx, ROUTES.get(name).stage) for keyword, name in route.helpers}
+
+    def train(output_dir: str) -> dict:
+        job = TrainJob(route, ctx.recipe, model, examples, output_dir, route.config(ctx.recipe, output_dir), helpers)
+        return route.launcher(job)
+
+    return store_trained(ctx, train, route=route.name, kind=route.kind,
+                         base_model=checkpoint_row(ctx, route.start_stage)["base_model"])
+
+
+def checkpoint_identity(ctx: StageContext, input_name: str) -> str:
+    """A checkpoint input's content identity: a stored model's path names its content-keyed artifact;
+    a hub id or local folder also takes the input's key (which follows the folder's content)."""
+    path = checkpoint_row(ctx, input_name)["path"]
+    return path if path.startswith(SCHEME) else f"{path}@{ctx.inputs[input_name].key}"
+
+
+def training_identity(ctx: StageContext, route: Route, examples: pd.DataFrame) -> str | None:
+    """Hash of everything that determines the trained model, not the route's name: train function,
+    config values, start and helper checkpoints, the examples' content and the stage's code.
+
+    None when the config cannot be written as fields (that route then trains unshared).
+    """
+    from agentark_core.train.launch import config_fields
+
+    try:
+        config = config_fields(route.config(ctx.recipe, IDENTITY_OUTPUT_DIR))
+    except ValueError as exc:
+        log.info("%s: trained unshared (%s)", route.stage, exc)
+        return None
+    payload = {
+        "train": f"{route.train.__module__}:{route.train.__qualname__}", "kind": route.kind,
+        "version": route.version, "config": config, "start": checkpoint_identity(ctx, route.start_stage),
+        "helpers": {keyword: checkpoint_identity(ctx, ROUTES.get(name).stage) for keyword, name in route.helpers},
+        "examples": hashlib.sha256(examples.to_json(orient="records").encode()).hexdigest(),
+        "code": code_digest(stage_modules(ctx.stage)),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def shared_checkpoint(store, identity: str) -> tuple[str, pd.DataFrame] | None:
+    """(``stage/key``, checkpoint frame) of a committed training with this identity, if any."""
+    for name in ROUTES.registered():
+        stage = ROUTES.get(name).stage
+        for manifest in store.manifests(stage):
+            if (manifest.get("metrics") or {}).get("training_identity") == identity:
+                return f"{stage}/{manifest['key']}", store.read_frame(stage, manifest["key"])
+    return None
 
 
 def training_summary(ctx: StageContext) -> dict:
@@ -174,6 +245,7 @@ def training_summary(ctx: StageContext) -> dict:
         "last_loss": curve[-1]["loss"] if curve else None,
         "train_runtime_s": round(float(metrics.get("train_runtime", 0.0)), 2),
         "loss_curve": [[p["step"], round(p["loss"], 5)] for p in curve],
+        **{name: ctx.scratch[name] for name in ("training_identity", "shared_from") if name in ctx.scratch},
     }
 
 

@@ -1,6 +1,7 @@
 """A route added through the registry alone runs through the real Prefect pipeline: trained (through
 ``agentark_core.train.launch``, the multi-GPU launch path, here on one CPU process), evaluated and
-in the report, with no other module touched.
+in the report, with no other module touched. A second added route identical to R-SFT shares R-SFT's
+training instead of repeating it.
 
 The teacher is the scripted oracle; the student the toy world's ``quick`` student.
 """
@@ -37,14 +38,17 @@ def launch_recorded(job):
 
 
 @pytest.fixture
-def fast_rsft():
-    route = register_route(Route(name="rsft_fast", data="sft_rsft", reads=("train.sft",), config=fast_rsft_config,
-                                 train=train_sft, launcher=launch_recorded))
-    yield route
-    unregister_route(route.name)
+def added_routes():
+    fast = register_route(Route(name="rsft_fast", data="sft_rsft", reads=("train.sft",), config=fast_rsft_config,
+                                train=train_sft, launcher=launch_recorded))
+    twin = register_route(Route(name="rsft_twin", data="sft_rsft", reads=("train.sft",), config=sft_builder("sft"),
+                                train=train_sft))
+    yield fast, twin
+    unregister_route(fast.name)
+    unregister_route(twin.name)
 
 
-def test_a_route_added_through_the_registry_is_trained_evaluated_and_reported(fast_rsft, tmp_path):
+def test_a_route_added_through_the_registry_is_trained_evaluated_and_reported(added_routes, tmp_path):
     from flows.pipeline import pipeline
 
     answers = {q.query: q.gt for q in load_questions("toy", split="train", limit=6, seed=0)}
@@ -58,11 +62,11 @@ def test_a_route_added_through_the_registry_is_trained_evaluated_and_reported(fa
         "debate": {"n_agents": 3, "rounds": 2, "consensus_stop": False, "shard_size": 6},
         "train": {"sft": {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 0.001}},
         "eval": {"data": {"dataset": "toy", "split": "test", "limit": 4}, "max_tokens": 16, "teacher": False,
-                 "routes": ["base", "rsft_fast"]},
+                 "routes": ["base", "rsft", "rsft_twin", "rsft_fast"]},
     }))
     refs = pipeline(recipe=str(path))
     assert {"train_rsft_fast", "eval_rsft_fast", "eval_base", "report"} <= set(refs)
-    assert "train_rsft" not in refs and LAUNCHED == ["rsft_fast"]
+    assert "train_da" not in refs and LAUNCHED == ["rsft_fast"]
     store = ArtifactStore(str(tmp_path / "store"))
     key = refs["train_rsft_fast"]["key"]
     row = validate(store.read_frame("train_rsft_fast", key), "checkpoints").iloc[0]
@@ -74,8 +78,9 @@ def test_a_route_added_through_the_registry_is_trained_evaluated_and_reported(fa
     _assert_weights_changed(store, refs)
     records = validate(store.read_frame("eval_rsft_fast", refs["eval_rsft_fast"]["key"]), "eval_records")
     assert len(records) == 4 and set(records["model"]) == {"rsft_fast"}
+    _assert_identical_trainings_shared(store, refs)
     summary = validate(store.read_frame("report", refs["report"]["key"]), "eval_summary")
-    assert {"base", "rsft_fast"} <= set(summary[summary["metric"] == "accuracy"]["model"])
+    assert set(summary[summary["metric"] == "accuracy"]["model"]) == {"base", "rsft", "rsft_twin", "rsft_fast"}
     report = store.local_dir("report", refs["report"]["key"], "report", "/nonexistent")
     assert "rsft_fast" in Path(report, "report.md").read_text()
 
@@ -91,3 +96,20 @@ def _assert_weights_changed(store: ArtifactStore, refs: dict) -> None:
     before = AutoModelForCausalLM.from_pretrained(store.local_dir(stage, key, name, "/nonexistent")).state_dict()
     changed = [name for name, tensor in trained.state_dict().items() if not tensor.equal(before[name])]
     assert len(changed) > len(before) // 2, changed
+
+
+def _assert_identical_trainings_shared(store: ArtifactStore, refs: dict) -> None:
+    """R-SFT and its twin (same data, config, start, code) trained once: one shares the other's model,
+    whichever ran first; the faster-learning route, whose config differs, trained its own."""
+    stages = ("train_rsft", "train_rsft_twin", "train_rsft_fast")
+    rows = {s: validate(store.read_frame(s, refs[s]["key"]), "checkpoints").iloc[0] for s in stages}
+    metrics = {s: store.read_manifest(s, refs[s]["key"])["metrics"] for s in stages}
+    assert rows["train_rsft"]["path"] == rows["train_rsft_twin"]["path"] != rows["train_rsft_fast"]["path"]
+    assert rows["train_rsft_twin"]["route"] == "rsft_twin"
+    identity = metrics["train_rsft"]["training_identity"]
+    assert metrics["train_rsft_twin"]["training_identity"] == identity != metrics["train_rsft_fast"]["training_identity"]
+    shared = {s: metrics[s].get("shared_from") for s in stages if metrics[s].get("shared_from")}
+    assert len(shared) == 1, shared
+    [(stage, source)] = shared.items()
+    other = "train_rsft" if stage == "train_rsft_twin" else "train_rsft_twin"
+    assert source == f"{other}/{refs[other]['key']}"
