@@ -96,11 +96,19 @@ def _planned(recipe: Any, source: str, only: list[str]) -> list[Stage]:
 
 
 def _checks(order: list[Stage]) -> list[tuple[str, Callable[[Any], Any]]]:
-    """The (recipe key, check) pairs of the planned stages, each once: a stage gets a check when
-    it reads that key or a field under it."""
+    """The (recipe key, check) pairs of the planned stages, each once: a route's training stage
+    builds the route's config (``Route.config``), and any stage gets the checks of the keys it
+    reads (or of fields under them)."""
+    from tasks.stages.routes import ROUTES
+
+    routes = {ROUTES.get(name).stage: ROUTES.get(name) for name in ROUTES.names()}
     table = stage_checks()
     wanted: list[tuple[str, Callable[[Any], Any]]] = []
     for stage in order:
+        if stage.name in routes:
+            route = routes[stage.name]
+            wanted.append((route.reads[0] if route.reads else stage.name,
+                           lambda r, route=route: route.config(r, PLACEHOLDER_OUTPUT)))
         for field, check in table:
             reads_it = any(r == field or r.startswith(field + ".") or field.startswith(r + ".")
                            for r in stage.reads)
@@ -110,11 +118,11 @@ def _checks(order: list[Stage]) -> list[tuple[str, Callable[[Any], Any]]]:
 
 
 def stage_checks() -> list[tuple[str, Callable[[Any], Any]]]:
-    """Recipe key -> the core config a stage reading it builds (the stages' own builders)."""
+    """Recipe key -> the core config a stage reading it builds (the stages' own builders; the
+    training routes' configs come from the route registry)."""
     from agentark_core.mas import make_config
     from tasks.stages.debate import protocol_config
     from tasks.stages.toy import bootstrap_config
-    from tasks.stages.train import prm_config, rl_config, sft_config
 
     return [
         ("data.dataset", lambda r: _plugin("dataset", r.data.dataset)),
@@ -127,10 +135,6 @@ def stage_checks() -> list[tuple[str, Callable[[Any], Any]]]:
         ("extract.pattern_splitter", lambda r: _plugin("splitter", r.extract.pattern_splitter)),
         ("extract.prm_splitter", lambda r: _plugin("splitter", r.extract.prm_splitter)),
         ("extract.judge.backend", lambda r: r.extract.judge.model and _plugin("backend", r.extract.judge.backend)),
-        ("train.sft", lambda r: sft_config(r.train.sft, PLACEHOLDER_OUTPUT, "train.sft")),
-        ("train.da", lambda r: sft_config(r.train.da, PLACEHOLDER_OUTPUT, "train.da")),
-        ("train.prm", prm_config),
-        ("train.rl", lambda r: rl_config(r, PLACEHOLDER_OUTPUT)),
         ("eval.temperature", lambda r: make_config("cot", {"temperature": r.eval.temperature,
                                                            "max_tokens": r.eval.max_tokens, "seed": r.eval.seed})),
         ("eval.judge", lambda r: r.eval.judge.model and _plugin("backend", r.eval.judge.backend)),

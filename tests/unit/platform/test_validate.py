@@ -89,3 +89,23 @@ def test_checking_asks_the_device_nothing_and_builds_for_the_cpu(monkeypatch):
     assert config.use_cpu and not config.torch_compile and not config.bf16
     with pytest.raises(AssertionError, match="asked the device"):
         train.sft_config({}, "out", "train.sft")  # outside a check the builder does ask
+
+
+def test_a_registered_route_is_checked_through_its_own_config_builder():
+    """Routes come from the registry: a route added there gets its config built by validation too."""
+    from tasks.stages.routes import Route, register_route, unregister_route
+    from tasks.stages.train import train_sft
+
+    def strict_config(recipe, output_dir):
+        if recipe.train.sft.get("learning_rate", 0.0) > 0.01:
+            raise ValueError("recipe train.sft: this route trains at learning rates <= 0.01")
+        return output_dir
+
+    register_route(Route(name="strict_lr", data="sft_rsft", reads=("train.sft",), config=strict_config,
+                         train=train_sft))
+    try:
+        assert _validate(["stages=[train_strict_lr]"])[-1].name == "train_strict_lr"
+        with pytest.raises(ConfigError, match=r"\(\+ --set overrides\): train\.sft: this route trains at"):
+            _validate(["stages=[train_strict_lr]", "train.sft.learning_rate=0.5"])
+    finally:
+        unregister_route("strict_lr")
