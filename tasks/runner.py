@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import logging
 import threading
@@ -24,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -35,7 +33,9 @@ from agentark_core.config_loader import select, to_dict
 from schemas import get_schema, validate
 from tasks.integrity import ShardDigest, check_question_ids
 from tasks import progress as shard_progress
+from tasks.code_digest import code_digest
 from tasks.lock import ArtifactLock
+from tasks.recipe_view import DeclaredRecipe
 from tasks.store import ArtifactNotFound, ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,14 @@ class Stage:
         inputs: upstream stage names whose artifact keys this stage consumes, or a function of
             the recipe returning them (e.g. a model stage that needs the toy bootstrap only when
             the recipe asks for a toy model).
-        code: extra modules/packages whose source enters the key (plan/run_shard modules always do).
+        code: extra modules whose source (and imports) enter the key. Rarely needed: the modules
+            defining the stage's callables and every project module they import, transitively,
+            always do (``tasks.code_digest``); list only code the stage reaches by name.
         summarize: optional ``ctx -> dict`` of metrics for the manifest, run after all shards exist.
         fingerprint: optional ``recipe -> JSON-able`` content digest of local inputs the recipe
             names (files, model folders), so the key follows their content, not just their path.
+        unkeyed: recipe fields the body may read that cannot change its output (test hooks,
+            progress display); readable through ``ctx.recipe`` but kept out of the key.
         pool: the hardware its work needs, ``cpu`` | ``gpu``: the work pool of its Prefect
             deployment (``flows/server.py``); never part of the key.
     """
@@ -73,6 +77,7 @@ class Stage:
     code: tuple[str, ...] = ()
     summarize: Callable[[StageContext], dict] | None = None
     fingerprint: Callable[[Any], Any] | None = None
+    unkeyed: tuple[str, ...] = ()
     pool: str = "cpu"
 
     def inputs_for(self, recipe: Any) -> tuple[str, ...]:
@@ -96,7 +101,12 @@ class ArtifactRef:
 
 @dataclass
 class StageContext:
-    """What a stage body sees: its recipe, inputs, store and a per-run scratch dict."""
+    """What a stage body sees: its recipe, inputs, store and a per-run scratch dict.
+
+    ``recipe`` is given whole and handed to the body as a ``DeclaredRecipe``: reading a field
+    outside the stage's ``reads`` (and ``unkeyed``) raises, so a body cannot depend on config
+    its key does not hash. ``full_recipe`` keeps the recipe itself for the runner.
+    """
 
     stage: Stage
     recipe: Any
@@ -104,6 +114,11 @@ class StageContext:
     store: ArtifactStore
     inputs: dict[str, ArtifactRef]
     scratch: dict = field(default_factory=dict)
+    full_recipe: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.full_recipe = self.recipe
+        self.recipe = DeclaredRecipe(self.recipe, self.stage.reads + self.stage.unkeyed, self.stage.name)
 
     def config(self, dotted: str) -> Any:
         return select(self.recipe, dotted)
@@ -121,29 +136,12 @@ class StageContext:
         for index in sorted(self.store.done_shards(self.stage.name, self.key)):
             yield self.store.read_shard(self.stage.name, self.key, index, verify=False)
 
-    def input_frames(self, name: str) -> Iterator[pd.DataFrame]:
-        """The input artifact shard by shard, each validated (bounded memory)."""
-        ref = self.inputs[name]
-        for frame in self.store.iter_frames(ref.stage, ref.key):
-            yield validate(frame, ref.schema)
-
-
-def code_digest(modules: tuple[str, ...]) -> str:
-    """Hash of the source files of modules (packages: every .py file under them)."""
-    h = hashlib.sha256()
-    for name in sorted(set(modules)):
-        mod = importlib.import_module(name)
-        files = [Path(mod.__file__)]
-        if Path(mod.__file__).name == "__init__.py":
-            files = sorted(Path(mod.__file__).parent.rglob("*.py"))
-        for f in files:
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
 
 def stage_modules(stage: Stage) -> tuple[str, ...]:
-    return tuple({stage.plan.__module__, stage.run_shard.__module__, *stage.code})
+    """Modules defining the stage's callables, plus its extra ``code`` modules."""
+    callables = (stage.plan, stage.run_shard, stage.summarize, stage.fingerprint, stage.inputs)
+    named = {getattr(fn, "__module__", None) for fn in callables if callable(fn)}
+    return tuple(sorted((named - {None}) | set(stage.code)))
 
 
 def compute_key(stage: Stage, recipe: Any, input_keys: dict[str, str]) -> str:
@@ -278,10 +276,10 @@ def _manifest(ctx: StageContext, shards: list[ShardDigest], shard_s: dict, start
         "stage": stage.name,
         "key": ctx.key,
         "uri": ctx.store.uri(stage.name, ctx.key),
-        "recipe": getattr(ctx.recipe, "name", ""),
+        "recipe": getattr(ctx.full_recipe, "name", ""),
         "schema": {"name": spec.name, "version": spec.version},
         "inputs": {n: {"key": r.key, "uri": r.uri} for n, r in ctx.inputs.items()},
-        "config": {path: to_dict(select(ctx.recipe, path)) for path in stage.reads},
+        "config": {path: to_dict(select(ctx.full_recipe, path)) for path in stage.reads},
         "code": {"package_version": agentark_core.__version__, "stage_version": stage.version,
                  "digest": code_digest(stage_modules(stage))},
         "n_shards": len(shards),

@@ -68,10 +68,12 @@ def upper_shard(ctx: StageContext, index: int) -> pd.DataFrame:
     return frame.assign(query=frame["query"].str.upper())
 
 
+# The log, sleep and failure knobs are test hooks: readable by the bodies, kept out of the keys.
+HOOKS = ("log_path", "sleep_s", "fail_on_shard")
 COUNT = Stage(name="count", version="1", schema="questions", reads=("n_shards", "rows_per_shard"),
-              plan=plan, run_shard=run_shard)
+              plan=plan, run_shard=run_shard, unkeyed=HOOKS)
 UPPER = Stage(name="upper", version="1", schema="questions", reads=(), plan=upper_plan,
-              run_shard=upper_shard, inputs=("count",))
+              run_shard=upper_shard, inputs=("count",), unkeyed=HOOKS)
 
 
 def body_log(path) -> list[str]:

@@ -17,6 +17,22 @@ from tasks.stages.common import CACHE_DIR
 
 COLUMNS = ["route", "base_model", "path", "kind", "metrics_json"]
 SCHEME = "artifact://"
+TOY_PREFIX = "toy:"
+TOY_ROLES = ("teacher", "student")
+
+
+def toy_role(model: str) -> str | None:
+    """``"toy:teacher"`` -> ``"teacher"``; None for any other model name.
+
+    Here, not in the toy stage's module, so that resolving a model name does not import the toy
+    bootstrap (and with it the training code) into the model stages' code digests.
+    """
+    if not model.startswith(TOY_PREFIX):
+        return None
+    role = model[len(TOY_PREFIX):]
+    if role not in TOY_ROLES:
+        raise ValueError(f"unknown toy model {model!r}; valid: {[TOY_PREFIX + r for r in TOY_ROLES]}")
+    return role
 
 
 def stored_path(stage: str, key: str, name: str) -> str:

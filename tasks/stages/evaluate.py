@@ -63,8 +63,8 @@ def eval_stage(label: str, model_input: str, mas: bool) -> Stage:
                                         model_name=label, benchmark=benchmark)
         return frame_of(records, COLUMNS)
 
-    reads = ("eval.temperature", "eval.max_tokens", "eval.seed", "eval.shard_size", "eval.judge",
-             "eval.judge_sample", f"{role}.backend", f"{role}.options") + (("debate",) if mas else ())
+    reads = ("eval.data.dataset", "eval.temperature", "eval.max_tokens", "eval.seed", "eval.shard_size",
+             "eval.judge", "eval.judge_sample", f"{role}.backend", f"{role}.options") + (("debate",) if mas else ())
     return add(Stage(name=f"eval_{label}", version="1", schema="eval_records", reads=reads,
                      inputs=("ingest_eval", model_input), plan=plan, run_shard=run_shard, code=CODE,
                      summarize=lambda ctx: eval_metrics(ctx, model_input, mas), pool="gpu"))

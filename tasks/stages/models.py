@@ -14,8 +14,7 @@ import pandas as pd
 from tasks.fingerprint import fingerprint
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.checkpoints import COLUMNS
-from tasks.stages.toy import toy_role
+from tasks.stages.checkpoints import COLUMNS, toy_role
 
 
 def model_stage(role: str) -> Stage:

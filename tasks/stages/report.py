@@ -27,7 +27,7 @@ def report_inputs(recipe) -> tuple[str, ...]:
 
 
 def eval_names(ctx: StageContext) -> list[str]:
-    return [name for name in ctx.stage.inputs_for(ctx.recipe) if name.startswith("eval_")]
+    return [name for name in ctx.inputs if name.startswith("eval_")]  # in report_inputs' order
 
 
 def summary_rows(ctx: StageContext) -> list[dict]:

@@ -15,10 +15,7 @@ import pandas as pd
 
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.checkpoints import COLUMNS, stored_path
-
-TOY_PREFIX = "toy:"
-ROLES = ("teacher", "student")
+from tasks.stages.checkpoints import COLUMNS, TOY_ROLES, stored_path
 
 
 def bootstrap_config(recipe):
@@ -29,7 +26,7 @@ def bootstrap_config(recipe):
     section = recipe.toy
     config = ToyBootstrapConfig.preset(section.preset)
     changes: dict = {"seed": section.seed}
-    for role in ROLES:
+    for role in TOY_ROLES:
         overrides = getattr(section, role)
         if overrides:
             try:
@@ -49,7 +46,7 @@ def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="agentark-toy-") as tmp:
         result = bootstrap_toy_models(tmp, bootstrap_config(ctx.recipe))
         rows = []
-        for role in ROLES:
+        for role in TOY_ROLES:
             ctx.store.put_dir(Path(result[role]), ctx.stage.name, ctx.key, role)
             metrics = {k: result.get(k) for k in (f"{role}_metrics", "runtime_s", "examples")}
             rows.append({"route": f"toy-{role}", "base_model": "random-init", "kind": "causal_lm",
@@ -72,13 +69,3 @@ def summarize(ctx: StageContext) -> dict:
 TOY_MODELS = add(Stage(name="toy_models", version="1", schema="checkpoints", reads=("toy",),
                        plan=lambda ctx: 1, run_shard=run_shard, code=("agentark_core.toy", "agentark_core.train"),
                        summarize=summarize, pool="gpu"))
-
-
-def toy_role(model: str) -> str | None:
-    """``"toy:teacher"`` -> ``"teacher"``; None for any other model name."""
-    if not model.startswith(TOY_PREFIX):
-        return None
-    role = model[len(TOY_PREFIX):]
-    if role not in ROLES:
-        raise ValueError(f"unknown toy model {model!r}; valid: {[TOY_PREFIX + r for r in ROLES]}")
-    return role
