@@ -123,6 +123,9 @@ class ExtractSection:
     """Knowledge extraction (PAPER.md stage 2, App. A.3-A.4); see ``agentark_core.extract.ExtractConfig``.
 
     ``judge`` is the DA diversity judge LLM; empty = greedy max-min structural selection.
+    ``include_truncated`` trains on replies cut off at ``max_tokens`` (default: never);
+    ``include_reasoning`` keeps a reasoning model's think block in SFT targets and PRM steps
+    (default: the visible reply only; why: ``agentark_core.extract.inputs``).
     """
 
     min_correct: int = 2
@@ -132,6 +135,8 @@ class ExtractSection:
     min_distance: float = 0.0
     pattern_splitter: str = "line"
     prm_splitter: str = "line"
+    include_truncated: bool = False
+    include_reasoning: bool = False
     judge: ModelSection = field(default_factory=ModelSection)
 
 

@@ -1,14 +1,20 @@
-"""``debate_turns``: one row per (question, agent, round) plus the aggregator/judge row (PAPER.md stage 1)."""
+"""``debate_turns``: one row per (question, agent, round) plus the aggregator/judge row (PAPER.md stage 1).
+
+v2: ``reasoning`` (a reasoning model's think block, split off ``response``; "" without one) and
+``finish_reason`` (stop | length | error; "length" = cut off at ``max_tokens``, labelled truncated).
+"""
 
 import pandera.pandas as pa
 from pandera.typing import Series
 
 from schemas.base import ArtifactModel, is_json_text, register
 
+FINISH_REASONS = ["stop", "length", "error"]  # agentark_core.llm.reasoning.FINISH_REASONS
+
 ROLES = ["agent", "aggregator", "affirmative", "negative", "judge"]
 
 
-@register("debate_turns", version=1)
+@register("debate_turns", version=2)
 class DebateTurnsSchema(ArtifactModel):
     question_id: Series[str] = pa.Field(str_length={"min_value": 1})
     protocol: Series[str]
@@ -22,6 +28,8 @@ class DebateTurnsSchema(ArtifactModel):
     prompt_tokens: Series[int] = pa.Field(ge=0)
     completion_tokens: Series[int] = pa.Field(ge=0)
     latency_s: Series[float] = pa.Field(ge=0)
+    reasoning: Series[str]
+    finish_reason: Series[str] = pa.Field(isin=FINISH_REASONS)
 
     @pa.check("messages_json", name="json_text")
     def _messages(cls, s):

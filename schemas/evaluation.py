@@ -7,8 +7,10 @@ from schemas.base import ArtifactModel, register
 from schemas.labels import STATUSES
 
 
-@register("eval_records", version=1)
+@register("eval_records", version=2)
 class EvalRecordsSchema(ArtifactModel):
+    """v2: ``status`` may be "truncated" (the final reply was cut off at ``max_tokens``; never correct)."""
+
     question_id: Series[str]
     benchmark: Series[str]
     model: Series[str]

@@ -5,23 +5,33 @@ from pandera.typing import Series
 
 from schemas.base import ArtifactModel, is_list_of_int, register
 
-STATUSES = ["correct", "incorrect", "ungradable"]
+VERDICTS = ["correct", "incorrect", "ungradable"]  # what a verifier can say about an answer
+# A label's status: the verdict, or "truncated" for a reply cut off at max_tokens (never correct).
+STATUSES = [*VERDICTS, "truncated"]
 
 
-@register("labels", version=1)
+@register("labels", version=2)
 class LabelsSchema(ArtifactModel):
+    """v2: ``status`` may be "truncated" (the turn's ``finish_reason`` was "length"); ``verdict`` keeps
+    the verifier's verdict on such a reply, which ``extract.include_truncated`` can opt into."""
+
     question_id: Series[str] = pa.Field(str_length={"min_value": 1})
     agent_id: Series[int] = pa.Field(ge=-1)
     role: Series[str]
     round: Series[int] = pa.Field(ge=1)
     answer: Series[str] = pa.Field(nullable=True)
     status: Series[str] = pa.Field(isin=STATUSES)
+    verdict: Series[str] = pa.Field(isin=VERDICTS)
     correct: Series[bool]
     verifier: Series[str]
 
     @pa.dataframe_check(name="correct_matches_status")
     def _consistent(cls, df):
         return df["correct"] == (df["status"] == "correct")
+
+    @pa.dataframe_check(name="status_is_verdict_unless_truncated")
+    def _verdict(cls, df):
+        return (df["status"] == df["verdict"]) | (df["status"] == "truncated")
 
     class Config:
         name = "labels"

@@ -49,13 +49,15 @@ def summary_markdown(manifest: dict) -> str:
         "- inputs: " + (", ".join(f"{n} `{v['key']}`" for n, v in manifest["inputs"].items()) or "none"),
         f"- browse: `agentark artifacts show {manifest['key']}`",
     ]
+    warnings = (manifest.get("metrics") or {}).get("warnings") or []
+    lines[1:1] = [f"\n> **WARNING:** {w}" for w in warnings]  # first thing under the title
     if (manifest.get("metrics") or {}).get("loss_curve"):
         lines.append(f"- loss curve plot: `{manifest['uri']}/files/plots/loss_curve.png`")
     metrics = manifest.get("metrics") or {}
     if metrics:
         lines += ["", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {json.dumps(v, default=str) if not isinstance(v, (int, float, str)) else v} |"
-                  for k, v in metrics.items() if k != "loss_curve"]
+                  for k, v in metrics.items() if k not in ("loss_curve", "warnings")]
     return "\n".join(lines)
 
 

@@ -10,6 +10,8 @@ metric's ``grade_items``) and returns ``eval_records`` and ``eval_summary`` rows
 A record's tokens, calls and latency add up ALL turns of its question (a vote row
 makes no model call), so MAS and single-agent records compare cost directly. Its
 ``score`` is the token F1 of the answer for short/longform questions, else None.
+A final turn cut off at ``max_tokens`` (``finish_reason`` "length") is status
+``truncated``: wrong for accuracy, counted apart (``truncated_rate``).
 
 Example:
     >>> records, summary = evaluate_questions(qs, gen, "debate", {"n_agents": 3}, "qwen", "gsm8k")  # doctest: +SKIP
@@ -95,8 +97,8 @@ def records_from_turns(
                 "protocol": protocol,
                 "response": final.response,
                 "answer": final.answer,
-                "status": g.status,
-                "correct": g.correct,
+                "status": "truncated" if final.finish_reason == "length" else g.status,
+                "correct": g.correct and final.finish_reason != "length",
                 "score": score,
                 "prompt_tokens": cost.prompt_tokens,
                 "completion_tokens": cost.completion_tokens,
@@ -120,7 +122,7 @@ def summarize_records(
         text_metrics: metrics (``METRICS`` names) computed on the short/longform questions.
 
     Returns:
-        Rows for ``accuracy``, ``ungradable_rate``, each text metric (when there are short/longform
+        Rows for ``accuracy``, ``ungradable_rate``, ``truncated_rate``, each text metric (when there are short/longform
         questions; value None when the metric was skipped) and per-question cost means
         (``prompt_tokens``, ``completion_tokens``, ``calls``, ``latency_s`` with suffix ``_per_question``).
     """
@@ -137,6 +139,7 @@ def summarize_records(
     rows = [
         row("accuracy", sum(bool(r["correct"]) for r in records) / n, n),
         row("ungradable_rate", sum(r["status"] == "ungradable" for r in records) / n, n),
+        row("truncated_rate", sum(r["status"] == "truncated" for r in records) / n, n),
     ]
     text = [(q, r) for q, r in zip(questions, records) if q.task_type in TEXT_TASK_TYPES]
     for name in text_metrics if text else ():

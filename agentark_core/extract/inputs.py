@@ -6,6 +6,17 @@ each function here works on one shard at a time (bounded memory, no global group
 ``agent_rounds(turns, labels)`` joins the agents' turns (aggregator/judge rows, agent_id -1,
 are left out) with their labels into one frame sorted by (question_id, agent_id, round) with
 columns ``ROUND_COLUMNS``; every gap or mismatch fails naming the offending row.
+
+Two recipe switches act here, so every set built from the rounds sees the same traces:
+
+* ``include_truncated`` (default False): a reply cut off at ``max_tokens`` keeps its label status
+  "truncated" (never correct, so never an R-SFT/DA target nor a PRM trace); True grades it by its
+  verifier ``verdict`` like any other reply.
+* ``include_reasoning`` (default False): a trace is the reply without its think block (``response``);
+  True puts the reasoning back in front (``<think>R</think>\n\nA``), so SFT targets and PRM steps hold it.
+  Off by default because the debate, the labels and the paper's traces are the visible solutions,
+  a Qwen3 think block alone runs to thousands of tokens (past the SFT ``max_length`` of 2048, cutting
+  the answer span off the target) and a student trained on it must then be run with thinking on.
 """
 
 from __future__ import annotations
@@ -17,13 +28,14 @@ import numpy as np
 import pandas as pd
 
 from agentark_core.data.question import Question
+from agentark_core.llm.reasoning import with_reasoning
 
 KEYS = ["question_id", "agent_id", "round"]
 TURN_COLUMNS = (*KEYS, "response")
 LABEL_COLUMNS = (*KEYS, "answer", "status")
 QUESTION_COLUMNS = ("question_id", "dataset", "split", "task_type", "query", "gt", "context", "choices")
 ROUND_COLUMNS = (*KEYS, "response", "answer", "status")
-STATUS_CODES = {"correct": 1, "incorrect": 0, "ungradable": -1}
+STATUS_CODES = {"correct": 1, "incorrect": 0, "ungradable": -1, "truncated": -2}
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
@@ -38,21 +50,31 @@ def _first_key(df: pd.DataFrame, mask, keys=KEYS) -> str:
     return ", ".join(f"{k}={row[k]!r}" for k in keys)
 
 
-def agent_rounds(turns: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+def agent_rounds(
+    turns: pd.DataFrame, labels: pd.DataFrame, include_truncated: bool = False, include_reasoning: bool = False
+) -> pd.DataFrame:
     """Join the agents' debate turns with their labels.
 
     Args:
         turns: ``debate_turns`` rows of one shard.
         labels: ``labels`` rows of the same shard.
+        include_truncated: grade cut-off replies by their ``verdict`` instead of "truncated".
+        include_reasoning: traces hold the reasoning (think block) before the reply.
 
     Returns:
         One row per (question, agent >= 0, round), columns ``ROUND_COLUMNS``, sorted by
         (question_id, agent_id, round), with a clean RangeIndex.
     """
-    require_columns(turns, TURN_COLUMNS, "debate_turns")
-    require_columns(labels, LABEL_COLUMNS, "labels")
+    require_columns(turns, TURN_COLUMNS + (("reasoning",) if include_reasoning else ()), "debate_turns")
+    require_columns(labels, LABEL_COLUMNS + (("verdict",) if include_truncated else ()), "labels")
     t = turns.loc[turns["agent_id"] >= 0, list(TURN_COLUMNS)]
+    if include_reasoning:
+        replies = zip(turns.loc[t.index, "reasoning"].tolist(), t["response"].tolist())
+        t = t.assign(response=[with_reasoning(r or "", a) for r, a in replies])
     lab = labels.loc[labels["agent_id"] >= 0, list(LABEL_COLUMNS)]
+    if include_truncated:
+        cut = lab["status"] == "truncated"
+        lab = lab.assign(status=lab["status"].where(~cut, labels.loc[lab.index, "verdict"]))
     for df, what in ((t, "debate_turns"), (lab, "labels")):
         dup = df.duplicated(KEYS)
         if dup.any():

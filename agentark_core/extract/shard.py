@@ -40,6 +40,9 @@ class ExtractConfig:
         min_distance: DA greedy stops adding traces this close (structurally) to the selection.
         pattern_splitter: splitter of the step-shape sequences compared by DA.
         prm_splitter: splitter of PRM steps (match ``PRMConfig.step_separator``).
+        include_truncated: train on replies cut off at ``max_tokens`` by their verifier verdict
+            (default: never; see ``inputs.agent_rounds``).
+        include_reasoning: traces (SFT targets, PRM steps) keep the reasoning model's think block.
     """
 
     min_correct: int = 2
@@ -49,6 +52,8 @@ class ExtractConfig:
     min_distance: float = 0.0
     pattern_splitter: str = "line"
     prm_splitter: str = "paragraph"
+    include_truncated: bool = False
+    include_reasoning: bool = False
 
     def __post_init__(self) -> None:
         STEP_SPLITTERS.get(self.pattern_splitter)  # unknown names fail with the valid list
@@ -89,7 +94,7 @@ def extract_shard(
         A ``ShardOutput``.
     """
     config = config or ExtractConfig()
-    rounds = agent_rounds(turns, labels)
+    rounds = agent_rounds(turns, labels, config.include_truncated, config.include_reasoning)
     lookup = questions_by_id(questions, rounds["question_id"].unique().tolist())
     trajectories, stats = build_trajectories(rounds, lookup, config.min_correct)
     rsft = build_rsft(trajectories, lookup, config.max_per_question, config.corrective_first, rounds)

@@ -8,9 +8,11 @@ From one shard's agent rounds (``inputs.agent_rounds``) build one ``trajectories
 * A_correct = agents whose final-round answer is correct; ``n_correct_final`` = |A_correct|;
   ``kept`` = |A_correct| >= ``min_correct`` (paper: 2), else the question is dropped from
   augmentation;
-* ``rounds_correct`` = per round 1 (correct), 0 (incorrect), -1 (ungradable);
+* ``rounds_correct`` = per round 1 (correct), 0 (incorrect), -1 (ungradable), -2 (truncated:
+  cut off at ``max_tokens``, never correct);
 * ``is_corrective``: correct in its final round after being incorrect or ungradable in an
-  earlier one (the trajectories the paper prefers);
+  earlier one (the trajectories the paper prefers); a round that was merely cut off is no error
+  the debate fixed;
 * ``consensus_answer``: the majority final answer among the question's agents, up to
   ``grade`` equivalence, ties to the earliest agent (as ``mas.base.majority``).
 
@@ -87,7 +89,7 @@ def build_trajectories(
     starts = _starts(agent_key)
     ends = np.r_[starts[1:], len(rounds)] - 1  # each agent's final round
     codes = rounds["status"].map(STATUS_CODES).to_numpy(dtype=np.int64)
-    n_correct_rounds = np.add.reduceat((codes == 1).astype(np.int64), starts)
+    n_wrong_rounds = np.add.reduceat(((codes == 0) | (codes == -1)).astype(np.int64), starts)
     final_correct = codes[ends] == 1
     final = rounds.iloc[ends].reset_index(drop=True)
     out = pd.DataFrame({"question_id": final["question_id"], "agent_id": final["agent_id"].astype(np.int64)})
@@ -96,7 +98,7 @@ def build_trajectories(
     out["n_correct_final"] = np.repeat(per_question, np.diff(np.r_[q_starts, len(final)]))
     out["kept"] = out["n_correct_final"] >= min_correct
     out["final_correct"] = final_correct
-    out["is_corrective"] = final_correct & (n_correct_rounds < (ends - starts + 1))
+    out["is_corrective"] = final_correct & (n_wrong_rounds > 0)  # the final round is correct, so not counted
     code_list = codes.tolist()
     out["rounds_correct"] = [code_list[a : b + 1] for a, b in zip(starts.tolist(), ends.tolist())]
     out["consensus_answer"] = _consensus(final, questions)

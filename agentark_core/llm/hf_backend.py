@@ -32,6 +32,7 @@ import time
 from dataclasses import replace
 from typing import Iterable, Sequence
 
+from agentark_core.llm.reasoning import check_chat_template_kwargs
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class TransformersGenerator:
         micro_batch_size: requests per forward batch.
         show_progress: show a tqdm bar over micro-batches.
         trust_remote_code: forwarded to ``from_pretrained``.
+        chat_template_kwargs: extra chat-template variables, e.g. ``{"enable_thinking": False}`` to
+            turn a Qwen3 model's thinking mode off (``llm.reasoning``).
 
     Attributes:
         model: the loaded ``PreTrainedModel`` (eval mode), reusable e.g. for perplexity.
@@ -62,6 +65,7 @@ class TransformersGenerator:
         micro_batch_size: int = 16,
         show_progress: bool = True,
         trust_remote_code: bool = False,
+        chat_template_kwargs: dict | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -76,6 +80,7 @@ class TransformersGenerator:
         self.device = torch.device(device)
         self.micro_batch_size = micro_batch_size
         self.show_progress = show_progress
+        self.chat_template_kwargs = check_chat_template_kwargs(chat_template_kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
@@ -120,7 +125,7 @@ class TransformersGenerator:
 
     def _prompt_ids(self, request: ChatRequest) -> list[int]:
         text = self.tokenizer.apply_chat_template(
-            list(request.messages), add_generation_prompt=True, tokenize=False
+            list(request.messages), add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
         )
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 

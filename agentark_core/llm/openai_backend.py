@@ -18,7 +18,11 @@ How a call runs:
   a reply equal to one choice (ignoring surrounding whitespace and case) becomes that choice,
   anything else is kept verbatim and flagged with ``extra["choice_valid"] = False``;
 - token counts come from the response's ``usage``; ``latency_s`` is the request's own wall time,
-  retries included.
+  retries included;
+- ``chat_template_kwargs`` (e.g. ``{"enable_thinking": False}``) is sent as the request's
+  ``chat_template_kwargs`` field (vLLM/SGLang servers; the OpenAI client's ``extra_body``); a reasoning
+  server's ``reasoning_content`` (or ``reasoning``) becomes ``Completion.reasoning``; the choice's
+  ``finish_reason`` maps to stop/length/error (``llm.reasoning.normalize_finish_reason``).
 
 Example:
     >>> gen = OpenAIGenerator(base_url="http://127.0.0.1:8000/v1", model="Qwen/Qwen3-8B")  # doctest: +SKIP
@@ -35,6 +39,7 @@ from typing import Sequence
 
 import httpx
 
+from agentark_core.llm.reasoning import check_chat_template_kwargs, normalize_finish_reason
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
 
 logger = logging.getLogger(__name__)
@@ -60,6 +65,7 @@ class OpenAIGenerator:
         guided_field: how ``guided_choice`` is sent: ``"structured_outputs"`` (vLLM >= 0.12),
             ``"guided_choice"`` (older vLLM) or ``"none"`` (plain OpenAI; strict parsing only).
         show_progress: show a tqdm bar over finished requests.
+        chat_template_kwargs: extra chat-template variables sent with every request.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class OpenAIGenerator:
         backoff_s: float = 1.0,
         guided_field: str = "structured_outputs",
         show_progress: bool = True,
+        chat_template_kwargs: dict | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -88,6 +95,7 @@ class OpenAIGenerator:
         self.backoff_s = backoff_s
         self.guided_field = guided_field
         self.show_progress = show_progress
+        self.chat_template_kwargs = check_chat_template_kwargs(chat_template_kwargs)
         headers = {}
         api_key = os.environ.get(api_key_env)
         if api_key:
@@ -152,6 +160,8 @@ class OpenAIGenerator:
             body["seed"] = params.seed + index
         if params.stop:
             body["stop"] = list(params.stop)
+        if self.chat_template_kwargs:
+            body["chat_template_kwargs"] = self.chat_template_kwargs
         if request.guided_choice is not None and self.guided_field == "structured_outputs":
             body["structured_outputs"] = {"choice": list(request.guided_choice)}
         elif request.guided_choice is not None and self.guided_field == "guided_choice":
@@ -163,7 +173,9 @@ class OpenAIGenerator:
         reply = self._post_with_retries(body)
         try:
             choice = reply["choices"][0]
-            text = choice["message"]["content"] or ""
+            message = choice["message"]
+            text = message["content"] or ""
+            reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
             usage = reply["usage"]
             prompt_tokens, completion_tokens = int(usage["prompt_tokens"]), int(usage["completion_tokens"])
         except (KeyError, IndexError, TypeError, ValueError) as err:
@@ -179,8 +191,9 @@ class OpenAIGenerator:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=time.perf_counter() - start,
-            finish_reason=choice.get("finish_reason") or "stop",
+            finish_reason=normalize_finish_reason(choice.get("finish_reason")),
             extra=extra,
+            reasoning=str(reasoning),
         )
 
     def _post_with_retries(self, body: dict) -> dict:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
 
-ReplyFn = Callable[[ChatRequest, int], str]
+ReplyFn = Callable[[ChatRequest, int], "str | tuple[str, str]"]
 
 
 def _word_count(request: ChatRequest) -> int:
@@ -37,6 +37,8 @@ class ScriptedGenerator:
             - a sequence of strings, handed out in order across all requests;
             - a mapping ``{substring: reply}``; the first key found in the request's last
               message content wins.
+            A reply is a string (finish reason "stop") or a ``(text, finish_reason)`` pair, so tests
+            can script replies cut off at ``max_tokens`` (``"length"``).
 
     Attributes:
         calls: one tuple of requests per ``generate`` call, in call order.
@@ -85,10 +87,15 @@ class ScriptedGenerator:
         self.params.append(params)
         out = []
         for request in requests:
-            text = self._reply(request, call_index)
-            if not isinstance(text, str):
-                raise TypeError(f"scripted reply must be a str, got {type(text)} for call {call_index}")
-            out.append(Completion(text, _word_count(request), len(text.split()), latency_s=0.0))
+            reply = self._reply(request, call_index)
+            text, finish = (reply, "stop") if isinstance(reply, str) else (reply, None)
+            if isinstance(reply, tuple) and len(reply) == 2:
+                text, finish = reply
+            if not isinstance(text, str) or not isinstance(finish, str):
+                raise TypeError(f"scripted reply must be a str or (str, finish_reason), got {reply!r} "
+                                f"for call {call_index}")
+            completion = Completion(text, _word_count(request), len(text.split()), 0.0, finish_reason=finish)
+            out.append(completion)
         return out
 
     @property

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
 
+from agentark_core.llm.reasoning import FINISH_REASONS
+
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
 
@@ -54,7 +56,17 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class Completion:
-    """A backend's reply to one request, with its cost."""
+    """A backend's reply to one request, with its cost.
+
+    Attributes:
+        text: the reply as decoded (a reasoning model's ``<think>`` block included, unless the
+            backend split it off into ``reasoning``).
+        finish_reason: why generation ended, one of ``FINISH_REASONS``: "stop" (end of sequence or a
+            stop string), "length" (``max_tokens`` reached: the reply is cut off), "error" (the engine
+            aborted or filtered it).
+        reasoning: reasoning content the backend returned apart from ``text`` (an OpenAI-compatible
+            server's ``reasoning_content``), else "".
+    """
 
     text: str
     prompt_tokens: int
@@ -62,6 +74,11 @@ class Completion:
     latency_s: float
     finish_reason: str = "stop"
     extra: dict = field(default_factory=dict)
+    reasoning: str = ""
+
+    def __post_init__(self) -> None:
+        if self.finish_reason not in FINISH_REASONS:
+            raise ValueError(f"Completion.finish_reason must be one of {FINISH_REASONS}, got {self.finish_reason!r}")
 
 
 @runtime_checkable

@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Self
 
+from agentark_core.llm.reasoning import check_chat_template_kwargs, normalize_finish_reason
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class VLLMGenerator:
         show_progress: show vLLM's progress bar.
         engine_options: further ``vllm.LLM`` keyword arguments (``max_num_seqs``, ``seed``,
             ``enforce_eager``...), passed as given.
+        chat_template_kwargs: extra chat-template variables, e.g. ``{"enable_thinking": False}`` to
+            turn a Qwen3 model's thinking mode off (``llm.reasoning``).
 
     Attributes:
         llm: the ``vllm.LLM`` engine.
@@ -104,6 +107,7 @@ class VLLMGenerator:
         load_format: str = "auto",
         show_progress: bool = True,
         engine_options: dict[str, Any] | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
     ) -> None:
         try:
             import vllm
@@ -113,6 +117,7 @@ class VLLMGenerator:
         self._vllm_sampling_params = vllm.SamplingParams
         self._structured_outputs = StructuredOutputsParams
         self.show_progress = show_progress
+        self.chat_template_kwargs = check_chat_template_kwargs(chat_template_kwargs)
         self._lock = threading.Lock()  # one engine call at a time (grid cells may share the generator)
         self.llm = vllm.LLM(
             model=model,
@@ -133,7 +138,8 @@ class VLLMGenerator:
         The same ids ``LLM.chat`` would build (generation prompt added, no extra special tokens).
         """
         texts = self.tokenizer.apply_chat_template(
-            [list(r.messages) for r in requests], tokenize=False, add_generation_prompt=True
+            [list(r.messages) for r in requests], tokenize=False, add_generation_prompt=True,
+            **self.chat_template_kwargs,
         )
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
@@ -164,7 +170,7 @@ class VLLMGenerator:
                 prompt_tokens=len(out.prompt_token_ids),
                 completion_tokens=len(out.outputs[0].token_ids),
                 latency_s=share,
-                finish_reason=out.outputs[0].finish_reason or "stop",
+                finish_reason=normalize_finish_reason(out.outputs[0].finish_reason),
             )
         return completions
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from agentark_core.data.question import Question
+from agentark_core.llm.reasoning import FINISH_REASONS, split_completion
 from agentark_core.llm.types import ChatRequest, Generator, Message, SamplingParams
 from agentark_core.registry import Registry
 
@@ -41,6 +42,10 @@ class Turn:
 
     ``agent_id`` is -1 for aggregator/judge rows, whose ``round`` is the question's
     last debate round + 1. ``messages`` is the exact chat sent to the model.
+    ``response`` is the reply without a reasoning model's think block, which is kept in
+    ``reasoning`` (``llm.reasoning.split_reasoning``): answers are read from ``response`` only,
+    and later rounds quote only ``response``. ``finish_reason`` is the backend's
+    (stop | length | error); a "length" reply was cut off at ``max_tokens``.
     """
 
     question_id: str
@@ -55,8 +60,12 @@ class Turn:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    reasoning: str = ""
+    finish_reason: str = "stop"
 
     def __post_init__(self) -> None:
+        if self.finish_reason not in FINISH_REASONS:
+            raise ValueError(f"Turn.finish_reason must be one of {FINISH_REASONS}, got {self.finish_reason!r}")
         if self.role not in ROLES:
             raise ValueError(f"Turn.role must be one of {ROLES}, got {self.role!r}")
         if self.round < 1:
@@ -123,7 +132,10 @@ def run_round(
         protocol: protocol name stored on every turn.
 
     Returns:
-        One ``Turn`` per slot, in slot order (answers extracted per task type).
+        One ``Turn`` per slot, in slot order: the reasoning split off each reply, the answer
+        extracted from the rest per task type. A reply cut off at ``max_tokens`` (or stopped inside
+        its think block) has no answer (None): whatever number it broke off near is not its answer,
+        so consensus and votes leave it out.
     """
     if not slots:
         return []
@@ -135,11 +147,14 @@ def run_round(
     turns = []
     for slot, c in zip(slots, completions):
         q = slot.question
+        reply = split_completion(c.text, c.reasoning)
+        cut_off = c.finish_reason == "length" or reply.unterminated
         turns.append(Turn(
             question_id=q.question_id, protocol=protocol, agent_id=slot.agent_id, role=slot.role,
             round=slot.round, messages=slot.messages, prompt_hash=prompt_hash(slot.messages),
-            response=c.text, answer=extract_answer(c.text, q.task_type, q.choices),
+            response=reply.answer, answer=None if cut_off else extract_answer(reply.answer, q.task_type, q.choices),
             prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, latency_s=c.latency_s,
+            reasoning=reply.reasoning, finish_reason=c.finish_reason,
         ))
     return turns
 

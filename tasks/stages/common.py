@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -13,6 +14,8 @@ import pandas as pd
 from agentark_core.data.question import Question
 from tasks.runner import StageContext
 
+log = logging.getLogger(__name__)
+TRUNCATED_WARN_FRACTION = 0.05  # more cut-off replies than this in a stage is a loud warning
 CACHE_DIR = Path(os.environ.get("AGENTARK_CACHE", Path.home() / ".cache" / "agentark"))
 
 
@@ -54,3 +57,24 @@ _GENERATORS_LOCK = threading.Lock()
 def frame_of(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     """A frame with exactly ``columns`` even when ``rows`` is empty."""
     return pd.DataFrame(rows, columns=columns)
+
+
+def loud(stage: str, messages: list[str]) -> dict:
+    """``{"warnings": messages}`` for a stage summary (shown first in its Prefect summary), each logged
+    at WARNING; ``{}`` when there is nothing to warn about."""
+    for message in messages:
+        log.warning("%s: %s", stage, message)
+    return {"warnings": messages} if messages else {}
+
+
+def truncation_summary(stage: str, rows: pd.DataFrame) -> dict:
+    """How many model replies were cut off at ``max_tokens`` (``finish_reason == "length"``), with a loud
+    warning above ``TRUNCATED_WARN_FRACTION``: such replies are labelled truncated and never trained on."""
+    n = len(rows)
+    cut = int((rows["finish_reason"] == "length").sum()) if n else 0
+    out = {"truncated_replies": cut, "truncated_fraction": round(cut / n, 4) if n else 0.0}
+    if n and cut / n > TRUNCATED_WARN_FRACTION:
+        message = (f"{cut} of {n} replies ({cut / n:.0%}) hit max_tokens and were cut off: "
+                   "raise max_tokens (a reasoning model needs thousands) or turn thinking off")
+        out |= loud(stage, [message])
+    return out

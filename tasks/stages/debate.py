@@ -10,10 +10,10 @@ import pandas as pd
 
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.common import frame_of, generator_for, questions_from_frame
+from tasks.stages.common import frame_of, generator_for, questions_from_frame, truncation_summary
 
 COLUMNS = ["question_id", "protocol", "agent_id", "role", "round", "messages_json", "prompt_hash", "response",
-           "answer", "prompt_tokens", "completion_tokens", "latency_s"]
+           "answer", "prompt_tokens", "completion_tokens", "latency_s", "reasoning", "finish_reason"]
 SHARD_SEED_STRIDE = 1_000_003
 
 
@@ -53,8 +53,10 @@ def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
 
 
 def summarize(ctx: StageContext) -> dict:
+    from agentark_core.mas.base import AGGREGATOR_ID
+
     turns = pd.concat(list(ctx.output_frames()), ignore_index=True)
-    agents = turns[turns["role"] != "aggregator"]
+    agents = turns[turns["agent_id"] != AGGREGATOR_ID]  # the aggregator's or MAD judge's row is no agent
     per_q = turns.groupby("question_id")
     return {
         "questions": int(per_q.ngroups),
@@ -63,12 +65,13 @@ def summarize(ctx: StageContext) -> dict:
         "completion_tokens_per_question": round(float(per_q["completion_tokens"].sum().mean()), 1),
         "calls_per_question": round(float(per_q.size().mean()), 2),
         "unanswered_turns": int(turns["answer"].isna().sum()),
+        **truncation_summary("debate", turns),
     }
 
 
 DEBATE = add(Stage(
     name="debate",
-    version="1",
+    version="2",
     schema="debate_turns",
     reads=("debate", "teacher.backend", "teacher.options"),
     inputs=("ingest", "teacher"),

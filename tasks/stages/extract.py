@@ -13,6 +13,7 @@ from tasks.runner import Stage, StageContext
 from tasks.stages import add
 
 CODE = ("agentark_core.extract", "agentark_core.answers")
+ROUNDS = ("extract.include_truncated", "extract.include_reasoning")  # read by every stage through agent_rounds
 
 
 def extract_config(recipe):
@@ -35,7 +36,8 @@ def _shard_inputs(ctx: StageContext, index: int):
 
     turns = ctx.store.read_shard("debate", ctx.inputs["debate"].key, index)
     labels = ctx.store.read_shard("label", ctx.inputs["label"].key, index)
-    rounds = agent_rounds(turns, labels)
+    section = ctx.recipe.extract
+    rounds = agent_rounds(turns, labels, section.include_truncated, section.include_reasoning)
     return rounds, questions_by_id(_questions(ctx), set(rounds["question_id"]))
 
 
@@ -132,18 +134,19 @@ def prm_summary(ctx: StageContext) -> dict:
 
 
 INPUTS = ("debate", "label", "ingest")
-TRAJECTORIES = add(Stage(name="trajectories", version="1", schema="trajectories", reads=("extract.min_correct",),
+TRAJECTORIES = add(Stage(name="trajectories", version="1", schema="trajectories", reads=("extract.min_correct", *ROUNDS),
                          inputs=INPUTS, plan=n_debate_shards, run_shard=trajectories_shard, code=CODE,
                          summarize=trajectories_summary))
 SFT_RSFT = add(Stage(name="sft_rsft", version="1", schema="sft_examples",
-                     reads=("extract.max_per_question", "extract.corrective_first"),
+                     reads=("extract.max_per_question", "extract.corrective_first", *ROUNDS),
                      inputs=INPUTS + ("trajectories",), plan=n_debate_shards, run_shard=rsft_shard, code=CODE,
                      summarize=sft_summary))
 SFT_DA = add(Stage(name="sft_da", version="1", schema="sft_examples",
-                   reads=("extract.max_k", "extract.min_distance", "extract.pattern_splitter", "extract.judge"),
+                   reads=("extract.max_k", "extract.min_distance", "extract.pattern_splitter", "extract.judge",
+                          *ROUNDS),
                    inputs=INPUTS + ("trajectories",), plan=n_debate_shards, run_shard=da_shard,
                    code=CODE + ("agentark_core.llm",), summarize=da_summary,
                    fingerprint=lambda recipe: fingerprint(recipe.extract.judge.model)))
-PRM_DATA = add(Stage(name="prm_data", version="1", schema="prm_examples", reads=("extract.prm_splitter",),
+PRM_DATA = add(Stage(name="prm_data", version="1", schema="prm_examples", reads=("extract.prm_splitter", *ROUNDS),
                      inputs=INPUTS + ("trajectories",), plan=n_debate_shards, run_shard=prm_shard, code=CODE,
                      summarize=prm_summary))

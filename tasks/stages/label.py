@@ -1,5 +1,9 @@
 """Stage ``label``: verify every agent's answer in every round, and the aggregator's
-(PAPER.md stage 2) -> ``labels``, one shard per debate shard."""
+(PAPER.md stage 2) -> ``labels``, one shard per debate shard.
+
+A reply cut off at ``max_tokens`` (``finish_reason == "length"``, e.g. a reasoning model that ran out
+of budget mid-thought) is labelled ``truncated``, never correct: a number it broke off near is luck,
+not an answer. Its verifier verdict is kept in ``verdict`` (``extract.include_truncated`` opts in)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from tasks.runner import Stage, StageContext
 from tasks.stages import add
 from tasks.stages.common import frame_of
 
-COLUMNS = ["question_id", "agent_id", "role", "round", "answer", "status", "correct", "verifier"]
+COLUMNS = ["question_id", "agent_id", "role", "round", "answer", "status", "verdict", "correct", "verifier"]
 
 
 def _questions(ctx: StageContext) -> dict[str, tuple]:
@@ -52,33 +56,38 @@ def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
                                 choices=tuple(q.choices)))
     grades = _verifier(ctx).verify(items)
     name = ctx.recipe.label.verifier
-    rows = [
-        {"question_id": t.question_id, "agent_id": t.agent_id, "role": t.role, "round": t.round,
-         "answer": g.extracted if g.extracted is not None else t.answer, "status": g.status,
-         "correct": g.correct, "verifier": name}
-        for t, g in zip(turns.itertuples(index=False), grades)
-    ]
+    rows = []
+    for t, g in zip(turns.itertuples(index=False), grades):
+        status = "truncated" if t.finish_reason == "length" else g.status
+        rows.append({"question_id": t.question_id, "agent_id": t.agent_id, "role": t.role, "round": t.round,
+                     "answer": g.extracted if g.extracted is not None else t.answer, "status": status,
+                     "verdict": g.status, "correct": status == "correct", "verifier": name})
     return frame_of(rows, COLUMNS)
 
 
 def summarize(ctx: StageContext) -> dict:
+    from agentark_core.mas.base import AGGREGATOR_ID
+
     labels = pd.concat(list(ctx.output_frames()), ignore_index=True)
-    agents = labels[labels["role"] != "aggregator"]
+    final_rows = labels["agent_id"] == AGGREGATOR_ID  # the aggregator's (MAD: the judge's) answers
+    agents = labels[~final_rows]
     first = agents[agents["round"] == 1]
     final = agents.loc[agents.groupby(["question_id", "agent_id"])["round"].idxmax()]
-    agg = labels[labels["role"] == "aggregator"]
+    agg = labels[final_rows]
     return {
         "labels": len(labels),
         "round1_agent_accuracy": round(float(first["correct"].mean()), 4) if len(first) else None,
         "final_round_agent_accuracy": round(float(final["correct"].mean()), 4) if len(final) else None,
         "aggregator_accuracy": round(float(agg["correct"].mean()), 4) if len(agg) else None,
         "ungradable_fraction": round(float((labels["status"] == "ungradable").mean()), 4),
+        "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
+        "truncated_fraction": round(float((labels["status"] == "truncated").mean()), 4),
     }
 
 
 LABEL = add(Stage(
     name="label",
-    version="1",
+    version="2",
     schema="labels",
     reads=("label",),
     inputs=("debate", "ingest"),

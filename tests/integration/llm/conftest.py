@@ -27,6 +27,7 @@ class ServerState:
     fail_status: int = 500
     delay_s: float = 0.0
     bodies: list = field(default_factory=list)
+    reply: dict | None = None  # a fixed {"message": ..., "finish_reason": ...} instead of the model's
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -83,17 +84,13 @@ def _complete(state: ServerState, body: dict) -> dict:
     )
     with state.model_lock:
         completion = state.generator.generate([request], params)[0]
+    choice = {"index": 0, "message": {"role": "assistant", "content": completion.text},
+              "finish_reason": completion.finish_reason} | (state.reply or {})
     return {
         "id": f"chatcmpl-{len(state.bodies)}",
         "object": "chat.completion",
         "model": body["model"],
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": completion.text},
-                "finish_reason": completion.finish_reason,
-            }
-        ],
+        "choices": [choice],
         "usage": {
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,

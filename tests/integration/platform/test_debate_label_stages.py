@@ -39,9 +39,19 @@ def test_debate_and_label_artifacts(recipe, tmp_path):
     assert all(json.loads(m)[-1]["role"] == "user" for m in turns["messages_json"])
     labels = validate(store.read_frame("label", keys["label"]), "labels")
     assert len(labels) == len(turns)
-    assert set(labels["status"]) <= {"correct", "incorrect", "ungradable"}
+    assert set(labels["status"]) <= {"correct", "incorrect", "ungradable", "truncated"}
     metrics = store.read_manifest("label", keys["label"])["metrics"]
     assert metrics["labels"] == len(labels)
+    # max_tokens=6: most replies are cut off; exactly those are labelled truncated, loudly reported
+    both = turns.merge(labels, on=["question_id", "agent_id", "role", "round"])
+    cut = both["finish_reason"] == "length"
+    assert 0 < cut.sum() < len(both)
+    assert (both.loc[cut, "status"] == "truncated").all() and not both.loc[cut, "correct"].any()
+    assert (both.loc[~cut, "status"] == both.loc[~cut, "verdict"]).all()
+    assert metrics["statuses"]["truncated"] == cut.sum()
+    debate = store.read_manifest("debate", keys["debate"])["metrics"]
+    assert debate["truncated_replies"] == cut.sum()
+    assert "hit max_tokens" in debate["warnings"][0]
 
 
 def test_debate_key_follows_protocol_not_label(recipe, tmp_path):

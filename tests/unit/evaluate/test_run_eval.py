@@ -149,3 +149,17 @@ def test_mad_grades_the_judge_not_the_debaters():
     validate(records, summary)
     assert records[0]["answer"] == "3" and records[0]["correct"] is False
     assert records[0]["calls"] == 3 and records[0]["completion_tokens"] == 3 + 3 + 6
+
+
+def test_a_cut_off_reply_is_truncated_never_correct():
+    qs = math_questions(3)
+    # q1's reply states the right answer but ran into max_tokens; q2 was cut off while thinking
+    replies = ["<think>0 + 0 = 0</think>\n\nFinal Answer: 0", ("Final Answer: 2, and to check", "length"),
+               ("<think>4 is 2 + 2, so", "length")]
+    records, summary = evaluate_questions(qs, ScriptedGenerator(replies), "cot", {"temperature": 0.0})
+    validate(records, summary)
+    assert [r["status"] for r in records] == ["correct", "truncated", "truncated"]
+    assert [r["correct"] for r in records] == [True, False, False]
+    assert records[0]["response"] == "Final Answer: 0"  # the think block is not part of the response
+    assert summary_value(summary, "accuracy") == (pytest.approx(1 / 3), 3)
+    assert summary_value(summary, "truncated_rate") == (pytest.approx(2 / 3), 3)

@@ -60,6 +60,18 @@ def test_cross_column_checks():
     with pytest.raises(SchemaViolation, match="one_label_per_step"):
         validate(prm, "prm_examples")
     labels = pd.DataFrame([dict(question_id="q", agent_id=0, role="agent", round=1, answer="2",
-                                status="incorrect", correct=True, verifier="rule")])
+                                status="incorrect", verdict="incorrect", correct=True, verifier="rule")])
     with pytest.raises(SchemaViolation, match="correct_matches_status"):
         validate(labels, "labels")
+
+
+def test_truncated_labels_keep_the_verdict_and_are_never_correct():
+    row = {"question_id": "q", "agent_id": 0, "role": "agent", "round": 1, "answer": "2", "status": "truncated",
+           "verdict": "correct", "correct": False, "verifier": "rule"}
+    assert validate(pd.DataFrame([row]), "labels")["status"].tolist() == ["truncated"]
+    with pytest.raises(SchemaViolation, match="correct_matches_status"):
+        validate(pd.DataFrame([row | {"correct": True}]), "labels")
+    with pytest.raises(SchemaViolation, match="status_is_verdict_unless_truncated"):
+        validate(pd.DataFrame([row | {"status": "incorrect"}]), "labels")
+    with pytest.raises(SchemaViolation, match="isin"):
+        validate(pd.DataFrame([row | {"verdict": "truncated"}]), "labels")
