@@ -5,8 +5,9 @@ only the stages know: it plans the run (the ``stages`` targets and ``--only`` na
 the run has), resolves the plugins the planned stages use (registered names and dotted
 ``package.module:name`` paths, which must import) and builds, for each planned stage, the core
 config that stage builds when it runs: the debate protocol's config (temperature checks included),
-the toy bootstrap config, the verifier, the step splitters, the evaluation decoding, and each
-training route's trainer config with a placeholder ``output_dir``. So ``--set debate.temperature=-3``
+the toy bootstrap config, the verifier, the step splitters, the evaluation decoding, each model
+backend's options (against its keyword arguments) and each training route's trainer config with a
+placeholder ``output_dir``. So ``--set debate.temperature=-3``
 fails before ingest or the toy bootstrap runs, and the CLI ends with exit code 2 and one line.
 
 Nothing is written and no model is loaded; trainer configs are built in check mode
@@ -128,16 +129,16 @@ def stage_checks() -> list[tuple[str, Callable[[Any], Any]]]:
         ("data.dataset", lambda r: _plugin("dataset", r.data.dataset)),
         ("eval.data.dataset", lambda r: _plugin("dataset", r.eval.data.dataset)),
         ("toy", bootstrap_config),
-        ("teacher.backend", lambda r: _plugin("backend", r.teacher.backend)),
-        ("student.backend", lambda r: _plugin("backend", r.student.backend)),
+        ("teacher.backend", lambda r: _backend(r.teacher)),
+        ("student.backend", lambda r: _backend(r.student)),
         ("debate", lambda r: protocol_config(r.debate, 0)),
         ("label", _verifier),
         ("extract.pattern_splitter", lambda r: _plugin("splitter", r.extract.pattern_splitter)),
         ("extract.prm_splitter", lambda r: _plugin("splitter", r.extract.prm_splitter)),
-        ("extract.judge.backend", lambda r: r.extract.judge.model and _plugin("backend", r.extract.judge.backend)),
+        ("extract.judge.backend", lambda r: r.extract.judge.model and _backend(r.extract.judge)),
         ("eval.temperature", lambda r: make_config("cot", {"temperature": r.eval.temperature,
                                                            "max_tokens": r.eval.max_tokens, "seed": r.eval.seed})),
-        ("eval.judge", lambda r: r.eval.judge.model and _plugin("backend", r.eval.judge.backend)),
+        ("eval.judge", lambda r: r.eval.judge.model and _backend(r.eval.judge)),
     ]
 
 
@@ -154,6 +155,15 @@ def _plugin(kind: str, name: str) -> Any:
         raise ImportError(f"{kind} {name!r} does not import: {exc}") from exc
 
 
+def _backend(section: Any) -> None:
+    """A ``ModelSection``'s backend must resolve and take its ``options`` (checked against the
+    backend's keyword arguments; nothing is built, no model loaded). The stages pass ``model``."""
+    from agentark_core.llm.factory import check_options
+
+    _plugin("backend", section.backend)
+    check_options(section.backend, **{"model": section.model or "<model>", **section.options})
+
+
 class _UnusedGenerator:
     """Stands in for the verifier's LLM while its constructor is checked; never asked anything."""
 
@@ -168,7 +178,7 @@ def _verifier(recipe: Any) -> Any:
 
     section = recipe.label
     if section.model.model:
-        _plugin("backend", section.model.backend)
+        _backend(section.model)
     generator = _UnusedGenerator() if section.model.model else None
     try:
         return build_verifier(section.verifier, generator=generator, **section.options)

@@ -15,7 +15,10 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
 
 from agentark_core.llm.types import Generator
 from agentark_core.registry import Registry
@@ -23,30 +26,50 @@ from agentark_core.registry import Registry
 BACKENDS: Registry[Callable[..., Generator]] = Registry("backend")
 
 
-@BACKENDS.register("transformers")
-def _transformers(**options) -> Generator:
-    """Options: model, dtype, device, micro_batch_size, show_progress, trust_remote_code."""
-    from agentark_core.llm.hf_backend import TransformersGenerator
+def lazy_backend(target: str) -> Callable[..., Generator]:
+    """A factory building ``target`` (``"module:Class"``), imported only when a generator is built.
 
-    return TransformersGenerator(**options)
+    The class's keyword arguments are the backend's options (see its docstring); ``check_options``
+    reads them from the same ``target`` without building anything.
+    """
 
+    def factory(**options) -> Generator:
+        return _load(target)(**options)
 
-@BACKENDS.register("vllm")
-def _vllm(**options) -> Generator:
-    """Options: model, tensor_parallel_size, enable_prefix_caching, gpu_memory_utilization,
-    max_model_len, dtype, show_progress."""
-    from agentark_core.llm.vllm_backend import VLLMGenerator
-
-    return VLLMGenerator(**options)
+    factory.target = target
+    factory.__doc__ = f"Options: the keyword arguments of ``{target}``."
+    return factory
 
 
-@BACKENDS.register("openai")
-def _openai(**options) -> Generator:
-    """Options: base_url, model, api_key_env, max_concurrency, timeout_s, max_retries, backoff_s,
-    guided_field, show_progress."""
-    from agentark_core.llm.openai_backend import OpenAIGenerator
+def _load(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
-    return OpenAIGenerator(**options)
+
+BACKENDS.register("transformers")(lazy_backend("agentark_core.llm.hf_backend:TransformersGenerator"))
+BACKENDS.register("vllm")(lazy_backend("agentark_core.llm.vllm_backend:VLLMGenerator"))
+BACKENDS.register("openai")(lazy_backend("agentark_core.llm.openai_backend:OpenAIGenerator"))
+
+
+def check_options(backend: str, /, **options) -> None:
+    """Check ``options`` against the backend's keyword arguments without building it (no model loaded):
+    an option it does not take, or a required one missing, fails as :func:`make_generator` would.
+
+    A factory that takes ``**options`` (a dotted-path plugin) checks its own options when it builds.
+
+    Raises:
+        KeyError: unknown backend. TypeError: naming the bad or missing option and the valid ones.
+    """
+    factory = BACKENDS.get(backend)
+    target = getattr(factory, "target", None)
+    signature = inspect.signature(_load(target) if target else factory)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return
+    try:
+        signature.bind(**options)
+    except TypeError as err:
+        valid = [n for n, p in signature.parameters.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        raise TypeError(f"backend {backend!r}: {err}; its options: {', '.join(valid)}") from None
 
 
 def make_generator(backend: str, /, **options) -> Generator:

@@ -45,6 +45,10 @@ def test_the_demo_recipe_validates_and_plans_every_stage():
     (["data.dataset=nosuch.module:Adapter"], "data.dataset", "does not import"),
     (["teacher.backend=tests.fake_backends:no_such_factory"], "teacher.backend", "does not import"),
     (["label.verifier=llm"], "label", "needs a generator"),
+    (["teacher.options.micro_bach_size=3"], "teacher.backend", "unexpected keyword argument 'micro_bach_size'"),
+    (["student.backend=openai"], "student.backend", "missing a required argument: 'base_url'"),
+    (["label.verifier=llm", "label.model.model=judge", "label.model.options={seed: 1}"], "label",
+     "backend 'transformers': got an unexpected keyword argument 'seed'"),
     (["extract.prm_splitter=sentence"], "extract.prm_splitter", "unknown step splitter 'sentence'"),
     (["eval.temperature=-1"], "eval.temperature", "temperature must be >= 0"),
 ])
