@@ -46,6 +46,21 @@ def failing(model: str, answers: dict[str, str], fail_on: str, **_ignored) -> Sc
     return Failing(lambda request, index: "")
 
 
+GENERATED: list[int] = []  # the batch size of every generate call of a ``counted`` backend (tests read it)
+
+
+def counted(model: str, answers: dict[str, str], wrong_every: int = 2, **_ignored) -> ScriptedGenerator:
+    """The oracle, recording each generate call's batch size in ``GENERATED``."""
+    inner = oracle(model, answers, wrong_every)
+
+    class Counted(ScriptedGenerator):
+        def generate(self, requests, params):
+            GENERATED.append(len(requests))
+            return inner.generate(requests, params)
+
+    return Counted(lambda request, index: "")
+
+
 def judge(model: str, scores: dict[str, int], invalid_every: int = 0, **_ignored) -> ScriptedGenerator:
     """A reasoning judge replying ``scores`` as JSON; every ``invalid_every``-th first reply is prose."""
     import json

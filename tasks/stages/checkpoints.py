@@ -55,6 +55,15 @@ def checkpoint_row(ctx: StageContext, input_name: str) -> dict:
     return frame.iloc[0].to_dict()
 
 
+def checkpoint_identity(ctx: StageContext, input_name: str) -> str:
+    """A checkpoint input's content identity, whichever stage made it: a stored model's path names
+    its content-keyed artifact; a local folder adds its content's fingerprint; a hub id is its name."""
+    from tasks.fingerprint import fingerprint
+
+    path = checkpoint_row(ctx, input_name)["path"]
+    return path if path.startswith(SCHEME) else f"{path}@{fingerprint(path)}"
+
+
 def model_location(ctx: StageContext, input_name: str) -> str:
     """Where to ``from_pretrained`` the model of a checkpoint input."""
     return local_model_dir(ctx, checkpoint_row(ctx, input_name)["path"])

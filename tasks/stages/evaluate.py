@@ -7,19 +7,28 @@ Single-agent and MAS evaluation go through the same code (``evaluate_questions``
 teacher's MAS row (``eval_mas``) runs the recipe's debate protocol, every other model ``cot``.
 Each eval stage's manifest also holds reasoning-token perplexity on the gold traces (when the
 test set has them) and, when ``eval.judge`` names a model, the LLM judge's reasoning scores.
+
+One model is evaluated once whatever the stage: an evaluation's identity hashes the model's content,
+the values of the settings it reads, the questions and the code, not the stage's name or row label;
+when a committed evaluation has the same identity (``eval_base`` and ``eval_teacher`` when the
+student is the teacher, or two routes sharing one trained model), its shards are copied with this
+stage's label and its perplexity and judge scores reused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from tasks.runner import Stage, StageContext
-from tasks.stages import add
-from tasks.stages.checkpoints import model_location
-from tasks.stages.common import frame_of, generator_for, questions_from_frame
+from agentark_core.config_loader import to_dict
+from tasks.runner import Stage, StageContext, code_digest, stage_modules
+from tasks.stages import STAGES, add
+from tasks.stages.checkpoints import checkpoint_identity, model_location
+from tasks.stages.common import cached_input, frame_of, generator_for, questions_from_frame, shard_seed
 
 COLUMNS = ["question_id", "benchmark", "model", "protocol", "response", "answer", "status", "correct", "score",
            "prompt_tokens", "completion_tokens", "calls", "latency_s"]
@@ -27,33 +36,35 @@ BASE = "base"  # the untrained student's route name in eval.routes and the repor
 CODE = ("agentark_core.evaluate", "agentark_core.mas", "agentark_core.answers", "agentark_core.llm")
 
 
-def _questions(ctx: StageContext) -> pd.DataFrame:
-    if "questions" not in ctx.scratch:
-        ctx.scratch["questions"] = ctx.input_frame("ingest_eval")
-    return ctx.scratch["questions"]
-
-
 def _single_config(recipe, shard: int):
     from agentark_core.mas import make_config
 
     section = recipe.eval
     return make_config("cot", {"temperature": section.temperature, "max_tokens": section.max_tokens,
-                               "seed": section.seed * 1_000_003 + shard})
+                               "seed": shard_seed(section.seed, shard)})
+
+
+def model_role(model_input: str) -> str:
+    """The recipe section whose backend runs the model: the teacher's, else the student's."""
+    return "teacher" if model_input == "teacher" else "student"
 
 
 def eval_stage(label: str, model_input: str, mas: bool) -> Stage:
     """The stage evaluating checkpoint input ``model_input`` (as MAS when ``mas``), rows labelled ``label``."""
-    role = "teacher" if model_input == "teacher" else "student"
+    role = model_role(model_input)
 
     def plan(ctx: StageContext) -> int:
-        return max(1, math.ceil(len(_questions(ctx)) / ctx.recipe.eval.shard_size))
+        return max(1, math.ceil(len(cached_input(ctx, "ingest_eval")) / ctx.recipe.eval.shard_size))
 
     def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
         from agentark_core.evaluate.run_eval import evaluate_questions
         from tasks.stages.debate import protocol_config
 
+        shared = shared_evaluation(ctx, model_input, mas)
+        if shared is not None:
+            return ctx.store.read_shard(shared["stage"], shared["key"], index).assign(model=label)
         size = ctx.recipe.eval.shard_size
-        frame = _questions(ctx).iloc[index * size:(index + 1) * size]
+        frame = cached_input(ctx, "ingest_eval").iloc[index * size:(index + 1) * size]
         section = getattr(ctx.recipe, role)
         generator = generator_for(ctx, model_input, section.backend, section.options)
         protocol = ctx.recipe.debate.protocol if mas else "cot"
@@ -70,13 +81,48 @@ def eval_stage(label: str, model_input: str, mas: bool) -> Stage:
                      summarize=lambda ctx: eval_metrics(ctx, model_input, mas), pool="gpu"))
 
 
+def eval_identity(ctx: StageContext, model_input: str, mas: bool) -> str:
+    """Hash of what determines the evaluation's records and scores, not the stage's name or label:
+    the model's content, the values of the fields the stage reads (the role's ``backend`` and
+    ``options`` under one neutral name), MAS or single, the questions, the stage version and code."""
+    if "eval_identity" not in ctx.scratch:
+        role = f"{model_role(model_input)}."
+        config = {path.replace(role, "model.", 1) if path.startswith(role) else path: to_dict(ctx.config(path))
+                  for path in ctx.stage.reads}
+        payload = {"model": checkpoint_identity(ctx, model_input), "mas": mas, "config": config,
+                   "questions": ctx.inputs["ingest_eval"].key, "version": ctx.stage.version,
+                   "code": code_digest(stage_modules(ctx.stage))}
+        text = json.dumps(payload, sort_keys=True, default=str)
+        ctx.scratch["eval_identity"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return ctx.scratch["eval_identity"]
+
+
+def shared_evaluation(ctx: StageContext, model_input: str, mas: bool) -> dict | None:
+    """The manifest of a committed evaluation (any eval stage's) with this one's identity and shard
+    count, or None. Model stages compute one at a time per process, so in one pipeline the second
+    of two identical evaluations finds the first committed."""
+    if "shared" not in ctx.scratch:
+        identity, shards = eval_identity(ctx, model_input, mas), ctx.stage.plan(ctx)
+        stages = [name for name in STAGES.registered() if STAGES.get(name).schema == "eval_records"]
+        ctx.scratch["shared"] = next(
+            (m for name in stages for m in ctx.store.manifests(name)
+             if (m.get("metrics") or {}).get("eval_identity") == identity and m.get("n_shards") == shards), None)
+    return ctx.scratch["shared"]
+
+
 def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
-    """Accuracy and cost from the records; reasoning perplexity (single models with gold traces)."""
+    """Accuracy and cost from the records; reasoning perplexity (single models with gold traces) and
+    judge scores, reused from an identical committed evaluation when there is one."""
     records = pd.concat(list(ctx.output_frames()), ignore_index=True)
     out = {"accuracy": round(float(records["correct"].mean()), 4), "n": len(records),
            "completion_tokens_per_question": round(float(records["completion_tokens"].mean()), 2),
-           "calls_per_question": round(float(records["calls"].mean()), 3)}
-    questions = _questions(ctx)
+           "calls_per_question": round(float(records["calls"].mean()), 3),
+           "eval_identity": eval_identity(ctx, model_input, mas)}
+    shared = shared_evaluation(ctx, model_input, mas)
+    if shared is not None:
+        reused = {k: v for k, v in shared["metrics"].items() if k in ("reasoning_perplexity", "judge")}
+        return out | reused | {"shared_from": f"{shared['stage']}/{shared['key']}"}
+    questions = cached_input(ctx, "ingest_eval")
     gold = questions[questions["gold_reasoning"].str.len() > 0]
     location = model_location(ctx, model_input)
     if not mas and len(gold) and Path(location).is_dir():  # needs local weights (not an API model)

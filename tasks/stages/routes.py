@@ -36,7 +36,7 @@ from agentark_core.registry import Registry
 from tasks.lock import ArtifactLock
 from tasks.runner import Stage, StageContext, code_digest, stage_modules
 from tasks.stages import STAGES, add
-from tasks.stages.checkpoints import SCHEME, checkpoint_row, model_location, store_trained
+from tasks.stages.checkpoints import checkpoint_identity, checkpoint_row, model_location, store_trained
 from tasks.stages.evaluate import BASE, eval_stage
 
 log = logging.getLogger(__name__)
@@ -191,13 +191,6 @@ def trained_row(ctx: StageContext, route: Route, examples: pd.DataFrame) -> pd.D
 
     return store_trained(ctx, train, route=route.name, kind=route.kind,
                          base_model=checkpoint_row(ctx, route.start_stage)["base_model"])
-
-
-def checkpoint_identity(ctx: StageContext, input_name: str) -> str:
-    """A checkpoint input's content identity: a stored model's path names its content-keyed artifact;
-    a hub id or local folder also takes the input's key (which follows the folder's content)."""
-    path = checkpoint_row(ctx, input_name)["path"]
-    return path if path.startswith(SCHEME) else f"{path}@{ctx.inputs[input_name].key}"
 
 
 def training_identity(ctx: StageContext, route: Route, examples: pd.DataFrame) -> str | None:

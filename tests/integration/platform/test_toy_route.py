@@ -1,7 +1,7 @@
 """A route added through the registry alone runs through the real Prefect pipeline: trained (through
 ``agentark_core.train.launch``, the multi-GPU launch path, here on one CPU process), evaluated and
 in the report, with no other module touched. A second added route identical to R-SFT shares R-SFT's
-training instead of repeating it.
+training and evaluation instead of repeating them.
 
 The teacher is the scripted oracle; the student the toy world's ``quick`` student.
 """
@@ -113,3 +113,7 @@ def _assert_identical_trainings_shared(store: ArtifactStore, refs: dict) -> None
     [(stage, source)] = shared.items()
     other = "train_rsft" if stage == "train_rsft_twin" else "train_rsft_twin"
     assert source == f"{other}/{refs[other]['key']}"
+    # one model, so one evaluation: the second eval stage copies the first's rows under its label
+    evals = {s: store.read_manifest(s, refs[s]["key"])["metrics"] for s in ("eval_rsft", "eval_rsft_twin")}
+    assert [s for s, m in evals.items() if "shared_from" in m] in (["eval_rsft"], ["eval_rsft_twin"])
+    assert evals["eval_rsft"]["accuracy"] == evals["eval_rsft_twin"]["accuracy"]
