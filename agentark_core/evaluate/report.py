@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from agentark_core.evaluate.stats import Difference, newcombe_difference
+
 log = logging.getLogger(__name__)
 
 REQUIRED = ("benchmark", "model", "protocol", "route", "metric", "value", "n")
@@ -160,36 +162,56 @@ def to_markdown_table(df: pd.DataFrame, digits: int = 3, index: bool = True) -> 
     return "\n".join(lines)
 
 
-def _route_means(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean ``metric`` per (route, benchmark), over train sets and settings."""
+def _route_means(summary: pd.DataFrame, metric: str, column: str = "value") -> pd.DataFrame:
+    """Mean ``metric`` (or its ``n`` with ``column="n"``) per (route, benchmark), over train sets and settings."""
     rows = summary[(summary["metric"] == metric) & summary["value"].notna()]
-    return rows.groupby(["route", "benchmark"])["value"].mean().unstack("benchmark")
+    return rows.groupby(["route", "benchmark"])[column].mean().unstack("benchmark")
+
+
+def _difference(acc: pd.DataFrame, n: pd.DataFrame, route: str, other: str, benchmarks) -> Difference:
+    """``route``'s accuracy minus ``other``'s with its 95% interval, answers pooled over ``benchmarks``
+    (each side's k = accuracy x n per test set; Newcombe's interval from the two Wilson intervals)."""
+    sides = []
+    for name in (route, other):
+        size = n.loc[name, benchmarks].astype(float)
+        sides.append(((acc.loc[name, benchmarks] * size).sum() / size.sum(), round(size.sum())))
+    return newcombe_difference(*sides[0], *sides[1])
 
 
 def headline(summary: pd.DataFrame, route_order: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
     """The headline comparisons, each averaged over train sets and settings (routes in ``route_order``).
 
     Returns:
-        ``debate``: per test set, single-agent vs MAS teacher accuracy and the gain;
-        ``routes``: per trained route, mean accuracy, the base student's on the same test sets, gain;
+        ``debate``: per test set, single-agent vs MAS teacher accuracy, the gain and its 95% interval
+        (``low``, ``high``) with the questions behind each side (``n``);
+        ``routes``: per trained route, mean accuracy, the base student's on the same test sets, gain,
+        the gain's 95% interval over those test sets' pooled answers (``low``, ``high``) and the
+        questions behind each side (``n``, ``base_n``);
         ``cost``: completion tokens per question per route and its ratio to MAS.
         A comparison whose rows are absent is an empty frame.
     """
     rows = normalize_summary(summary)
-    acc = _route_means(rows, "accuracy")
-    debate = pd.DataFrame(columns=["teacher", "mas", "gain"])
+    acc, n = _route_means(rows, "accuracy"), _route_means(rows, "accuracy", "n")
+    debate = pd.DataFrame(columns=["teacher", "mas", "gain", "low", "high", "n"])
     if {"teacher", "mas"} <= set(acc.index):
         debate = acc.loc[["teacher", "mas"]].T.dropna()
         debate["gain"] = debate["mas"] - debate["teacher"]
+        spans = [_difference(acc, n, "mas", "teacher", [b]) for b in debate.index]
+        debate["low"], debate["high"] = [d.low for d in spans], [d.high for d in spans]
+        debate["n"] = [int(n.loc["mas", b]) for b in debate.index]
     gains = []
     for route in _route_order(set(acc.index) - set(REFERENCE_ROUTES), route_order):
         if "base" not in acc.index:
             break
         both = acc.loc[[route, "base"]].T.dropna()
         if len(both):
+            span = _difference(acc, n, route, "base", list(both.index))
             gains.append({"route": route, "accuracy": both[route].mean(), "base": both["base"].mean(),
-                          "gain": (both[route] - both["base"]).mean(), "test_sets": len(both)})
-    routes = pd.DataFrame(gains, columns=["route", "accuracy", "base", "gain", "test_sets"]).set_index("route")
+                          "gain": (both[route] - both["base"]).mean(), "low": span.low, "high": span.high,
+                          "n": int(n.loc[route, both.index].sum()), "base_n": int(n.loc["base", both.index].sum()),
+                          "test_sets": len(both)})
+    columns = ["route", "accuracy", "base", "gain", "low", "high", "n", "base_n", "test_sets"]
+    routes = pd.DataFrame(gains, columns=columns).set_index("route")
     tokens = _route_means(rows, COST_METRIC).mean(axis=1)
     cost = pd.DataFrame({"tokens_per_question": tokens.reindex(_route_order(tokens.index, route_order))})
     cost["mas_over_route"] = tokens.get("mas", math.nan) / cost["tokens_per_question"]
@@ -201,17 +223,39 @@ def headline_lines(numbers: dict[str, pd.DataFrame]) -> list[str]:
     lines = []
     debate, routes, cost = numbers["debate"], numbers["routes"], numbers["cost"]
     if len(debate):
+        low, high = _pooled_span(debate)
         lines.append(f"Debate vs single teacher: accuracy {debate['mas'].mean():.3f} vs "
-                     f"{debate['teacher'].mean():.3f} ({debate['gain'].mean():+.3f}) over {len(debate)} test set(s).")
+                     f"{debate['teacher'].mean():.3f} ({debate['gain'].mean():+.3f}, 95% CI [{low:+.3f}, {high:+.3f}]; "
+                     f"n={int(debate['n'].sum())} per side) over {len(debate)} test set(s): {_verdict(low, high)}.")
     for route, r in routes.iterrows():
         lines.append(f"{route} vs base student: accuracy {r['accuracy']:.3f} vs {r['base']:.3f} "
-                     f"({r['gain']:+.3f}) over {int(r['test_sets'])} test set(s).")
+                     f"({r['gain']:+.3f}, 95% CI [{r['low']:+.3f}, {r['high']:+.3f}]; n={int(r['n'])} vs "
+                     f"{int(r['base_n'])}) over {int(r['test_sets'])} test set(s): {_verdict(r['low'], r['high'])}.")
     distilled = cost.drop(index=[*REFERENCE_ROUTES], errors="ignore")["tokens_per_question"].dropna()
     if "mas" in cost.index and len(distilled):
         mas = cost.loc["mas", "tokens_per_question"]
         lines.append(f"Completion tokens per question: MAS {mas:.1f} vs distilled students {distilled.mean():.1f} "
                      f"({mas / distilled.mean():.1f}x).")
     return lines or ["No headline comparison: the summary lacks the teacher/MAS/base reference rows."]
+
+
+def _pooled_span(debate: pd.DataFrame) -> tuple[float, float]:
+    """The MAS-minus-teacher interval over all the debate table's test sets, answers pooled."""
+    if len(debate) == 1:
+        return float(debate["low"].iloc[0]), float(debate["high"].iloc[0])
+    n = debate["n"].astype(float)
+    d = newcombe_difference((debate["mas"] * n).sum() / n.sum(), int(n.sum()),
+                            (debate["teacher"] * n).sum() / n.sum(), int(n.sum()))
+    return d.low, d.high
+
+
+def _verdict(low: float, high: float) -> str:
+    """A difference is claimed only when its 95% interval excludes 0."""
+    if low > 0:
+        return "a gain (its 95% interval excludes 0)"
+    if high < 0:
+        return "a loss (its 95% interval excludes 0)"
+    return "no significant difference (the 95% interval includes 0)"
 
 
 def setting_groups(summary: pd.DataFrame, settings=SETTINGS) -> list[tuple[str, pd.DataFrame]]:

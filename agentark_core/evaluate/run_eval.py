@@ -23,15 +23,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentark_core.answers.extract import TEXT_TASK_TYPES
 from agentark_core.data.question import Question
 from agentark_core.evaluate.cost import per_question_cost, summarize_cost
 from agentark_core.evaluate.metrics import compute_metric, grade_items
+from agentark_core.evaluate.stats import wilson_interval
 from agentark_core.llm.types import Generator
 
 log = logging.getLogger(__name__)
 
 FINAL_ROLES = ("aggregator", "judge")
-TEXT_TASK_TYPES = ("short", "longform")
 TEXT_METRICS = ("token_f1", "rouge1", "rouge2", "rougeL")
 
 
@@ -122,7 +123,8 @@ def summarize_records(
         text_metrics: metrics (``METRICS`` names) computed on the short/longform questions.
 
     Returns:
-        Rows for ``accuracy``, ``ungradable_rate``, ``truncated_rate``, each text metric (when there are short/longform
+        Rows for ``accuracy`` (and its 95% Wilson interval, ``accuracy_ci_low`` / ``accuracy_ci_high``),
+        ``ungradable_rate``, ``truncated_rate``, each text metric (when there are short/longform
         questions; value None when the metric was skipped) and per-question cost means
         (``prompt_tokens``, ``completion_tokens``, ``calls``, ``latency_s`` with suffix ``_per_question``).
     """
@@ -136,8 +138,12 @@ def summarize_records(
     def row(metric: str, value: float | None, count: int) -> dict[str, Any]:
         return {**labels, "metric": metric, "value": value, "n": count}
 
+    right = sum(bool(r["correct"]) for r in records)
+    low, high = wilson_interval(right, n)
     rows = [
-        row("accuracy", sum(bool(r["correct"]) for r in records) / n, n),
+        row("accuracy", right / n, n),
+        row("accuracy_ci_low", low, n),  # the 95% Wilson interval of the accuracy
+        row("accuracy_ci_high", high, n),
         row("ungradable_rate", sum(r["status"] == "ungradable" for r in records) / n, n),
         row("truncated_rate", sum(r["status"] == "truncated" for r in records) / n, n),
     ]

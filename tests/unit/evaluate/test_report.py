@@ -112,6 +112,11 @@ def test_headline_numbers():
     # rsft: gsm8k mean over train sets (0.40, 0.33) vs base 0.30; math 0.25 vs 0.20
     assert routes.loc["rsft", "gain"] == pytest.approx(((0.365 - 0.30) + (0.25 - 0.20)) / 2)
     assert routes.loc["da", "gain"] == pytest.approx(((0.45 - 0.30) + (0.35 - 0.20)) / 2)
+    # intervals from pooled answers (50 per test set): da 40/100 vs base 25/100 (Newcombe's method 10)
+    assert routes.loc["da", ["n", "base_n"]].tolist() == [100, 100]
+    assert routes.loc["da", ["low", "high"]].tolist() == pytest.approx([0.0201, 0.2731], abs=1e-4)
+    assert routes.loc["rsft", "low"] < 0 < routes.loc["rsft", "high"]
+    assert debate.loc["gsm8k", "n"] == 50 and debate.loc["gsm8k", "low"] < 0 < debate.loc["gsm8k", "high"]
     cost = numbers["cost"]
     assert cost.loc["mas", "tokens_per_question"] == pytest.approx(1750.0)
     assert cost.loc["da", "mas_over_route"] == pytest.approx(1750.0 / 165.0)
@@ -158,8 +163,12 @@ def test_write_report_has_every_cell_headline_and_figures(tmp_path):
     assert text.startswith("# Toy grid\n")
     for row in summary.itertuples():
         assert f"{row.value:.3f}" in text, row
-    assert "Debate vs single teacher: accuracy 0.630 vs 0.550 (+0.080) over 2 test set(s)." in text
-    assert "da vs base student: accuracy 0.400 vs 0.250 (+0.150)" in text
+    assert ("Debate vs single teacher: accuracy 0.630 vs 0.550 (+0.080, 95% CI [-0.056, +0.211]; n=100 per side) "
+            "over 2 test set(s): no significant difference") in text
+    assert "da vs base student: accuracy 0.400 vs 0.250 (+0.150, 95% CI [+0.020, +0.273]; n=100 vs 100)" in text
+    rsft = next(line for line in text.splitlines() if line.startswith("- rsft vs base student"))
+    assert "(+0.057, 95% CI [-0.064, +0.182]" in rsft and rsft.endswith("no significant difference (the 95% "
+                                                                          "interval includes 0).")
     assert "MAS 1750.0 vs distilled students" in text
     assert "## Notes\n\nran on a laptop" in text
     names = sorted(p.name for p in out["images"])
