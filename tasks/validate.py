@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -60,16 +61,29 @@ def validate_recipe(recipe: Any, source: str = "<recipe>", only: Iterable[str] |
     return order
 
 
-def _run(check: Callable[[Any], Any], recipe: Any, source: str, field: str) -> None:
+def _run(check: Callable[[Any], Any], recipe: Any, source: str, field: str) -> Any:
     try:
-        check(recipe)
-    except ConfigError:
-        raise
-    except BUILD_ERRORS as exc:
-        detail = (exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)).strip()
-        if detail.startswith("recipe ") and ": " in detail:  # a config builder named the section itself
-            field, detail = detail.removeprefix("recipe ").split(": ", 1)
-        raise ConfigError(f"{source}: {field}: {detail}") from exc
+        return check(recipe)
+    except BUILD_ERRORS as exc:  # ConfigError is a ValueError
+        raise _named(exc, source, field) from exc
+
+
+def _named(exc: Exception, source: str, field: str) -> ConfigError:
+    """``exc`` as one line naming the file and the key: ``field``, or the key the message names itself
+    (``recipe train.grpo: ...`` from a config builder, ``recipe 'name': eval.routes: ...``)."""
+    detail = (exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)).strip()
+    if detail.startswith(source):
+        return exc if isinstance(exc, ConfigError) else ConfigError(detail)
+    if detail.startswith("recipe ") and ": " in detail:
+        head, rest = detail.removeprefix("recipe ").split(": ", 1)
+        key, sep, tail = rest.partition(": ")
+        if not head.startswith("'"):  # "recipe train.grpo: ..."
+            field, detail = head, rest
+        elif sep and re.fullmatch(r"[\w.\[\]]+", key):  # "recipe 'demo': eval.routes: ..."
+            field, detail = key, tail
+        else:
+            detail = rest
+    return ConfigError(f"{source}: {field}: {detail}")
 
 
 def _check_models(recipe: Any, source: str) -> None:
@@ -87,7 +101,7 @@ def _planned(recipe: Any, source: str, only: list[str]) -> list[Stage]:
     unknown = [name for name in recipe.stages if name not in STAGES]
     if unknown:
         raise ConfigError(f"{source}: stages: unknown stage(s) {unknown}; valid: {', '.join(STAGES.names())}")
-    order = pipeline_order(recipe, recipe.stages)
+    order = _run(lambda r: pipeline_order(r, r.stages), recipe, source, "stages")
     planned = [stage.name for stage in order]
     outside = [name for name in only if name not in planned]
     if outside:

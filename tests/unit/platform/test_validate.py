@@ -42,6 +42,7 @@ def test_the_demo_recipe_validates_and_plans_every_stage():
     (["toy.teacher.hidden=-4"], "toy", "hidden must be >= 1"),
     (["teacher.model=toy:professor"], "teacher.model", "unknown toy model 'toy:professor'"),
     (["stages=[report, nosuch]"], "stages", "unknown stage(s) ['nosuch']"),
+    (["eval.routes=[base, nosuch]"], "eval.routes", "unknown route(s) ['nosuch']"),
     (["data.dataset=nosuch.module:Adapter"], "data.dataset", "does not import"),
     (["teacher.backend=tests.fake_backends:no_such_factory"], "teacher.backend", "does not import"),
     (["label.verifier=llm"], "label", "needs a generator"),
