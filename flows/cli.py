@@ -53,6 +53,22 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and 
     # S3 clients log request headers at DEBUG, access key id included: never below WARNING.
     for talks_credentials in ("botocore", "aiobotocore", "s3fs", "boto3"):
         logging.getLogger(talks_credentials).setLevel(logging.WARNING)
+    if not debug:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(NoTracebackFormatter("%(levelname)s %(name)s: %(message)s"))
+
+
+class NoTracebackFormatter(logging.Formatter):
+    """Log lines without the tracebacks attached to them (Prefect logs a failed run's with it):
+    the CLI reports an expected failure once, as its last line; ``--debug`` shows tracebacks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
 
 
 def fail(exc: BaseException) -> None:

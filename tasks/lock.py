@@ -12,6 +12,7 @@ work is repeated, never corrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -61,13 +62,19 @@ class ArtifactLock:
             time.sleep(self.poll_s)
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the lock if it is still ours."""
+        """Stop the heartbeat and delete the lock if it is still ours (and, locally, the key's and
+        stage's folders if left empty: a run that failed before publishing leaves the store as it was)."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join(timeout=5)
         holder = self._read()
         if holder is not None and holder.get("run_id") == self.run_id:
             self.store.remove(self.path)
+            if self.store.is_local:
+                key_folder = self.path.rsplit("/", 1)[0]
+                for folder in (key_folder, key_folder.rsplit("/", 1)[0]):  # the key's, then the stage's
+                    with contextlib.suppress(OSError):  # not empty, or another run just wrote into it
+                        os.rmdir(folder)
 
     def __enter__(self) -> Self:
         return self

@@ -14,8 +14,8 @@ from prefect import Task, task
 
 from agentark_core.config_loader import build, to_dict
 from agentark_core.recipe import Recipe, load_recipe
-from tasks.publish import publish_stage_artifacts
 from tasks.progress import listening
+from tasks.publish import publish_stage_artifacts
 from tasks.runner import plan_keys, run_stage
 from tasks.stages import STAGES, pipeline_order
 from tasks.store import ArtifactNotFound, ArtifactStore, canonical_root, open_store
@@ -31,8 +31,14 @@ def _cache_key(_context, parameters: dict) -> str:
     return f"agentark-{parameters['stage_name']}-{parameters['key']}-{root}"
 
 
+def _worth_retrying(_task, _task_run, state) -> bool:
+    """Retry a failed stage only when a second try can succeed (a storage hiccup, a crash), not
+    for bad input, a corrupt artifact or a missing upstream (ValueError/LookupError): same again."""
+    return not isinstance(state.result(raise_on_failure=False), ValueError | LookupError)
+
+
 @task(name="stage", cache_key_fn=_cache_key, persist_result=True, result_serializer="json",
-      task_run_name="{stage_name}-{key}", retries=1, retry_delay_seconds=5)
+      task_run_name="{stage_name}-{key}", retries=1, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
 def stage_task(stage_name: str, key: str, recipe_data: dict, input_keys: dict[str, str]) -> dict:
     """Run (or reuse) one stage's artifact and publish its Prefect artifacts."""
     recipe = build(Recipe, recipe_data, source="<flow parameters>")

@@ -279,9 +279,15 @@ class ArtifactStore:
         parent = path.rsplit("/", 1)[0]
         tmp = f"{parent}/{TEMP_PREFIX}{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}"
         with self._io("write", path):
-            os.makedirs(parent, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                fh.write(data)
+            for attempt in range(3):  # a releasing run may remove the (empty) folder right after we made it
+                os.makedirs(parent, exist_ok=True)
+                try:
+                    with open(tmp, "wb") as fh:
+                        fh.write(data)
+                    break
+                except FileNotFoundError:
+                    if attempt == 2:
+                        raise
             try:
                 os.link(tmp, path)
             finally:
