@@ -42,6 +42,7 @@ from agentark_core.evaluate.report import OPTIONAL, REQUIRED, SETTINGS, write_re
 from agentark_core.recipe import Recipe, load_recipe
 from flows.pipeline import pipeline
 from tasks.prefect_stage import store_for
+from tasks.stages.routes import evaluable_routes
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +170,11 @@ def write_grid_report(results: list[dict], axes: dict[str, list], base_recipe: s
     title = f"AgentArk grid: {base_recipe or 'demo recipe'} over {', '.join(axes)}"
     sections = {"Cells": cells_table(results)}
     if out_dir is not None:
-        return str(write_report(summary, out_dir, title, sections, settings)["markdown"])
+        return str(write_report(summary, out_dir, title, sections, settings, evaluable_routes())["markdown"])
     store = store_for(load_recipe(base_recipe, overrides))
     key = _grid_key(base_recipe, overrides, results)
     with tempfile.TemporaryDirectory(prefix="agentark-grid-") as tmp:
-        write_report(summary, tmp, title, sections, settings)
+        write_report(summary, tmp, title, sections, settings, evaluable_routes())
         uri = store.put_dir(tmp, "grid", key, "report")
     return f"{uri}/report.md"
 
