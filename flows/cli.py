@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentark_core.config_loader import ConfigError, to_dict
+from agentark_core.project_files import DEMO_RECIPE
 from agentark_core.recipe import StoreSection, load_recipe, recipe_source
 from flows.server import server_app
 from tasks.store_io import StoreError
@@ -44,9 +46,21 @@ STATE = {"debug": False}
 USER_ERRORS = (ConfigError, LookupError, ValueError, OSError, TimeoutError)
 
 
+# Prefect settings the CLI sets unless the environment already does, before anything imports
+# Prefect. They concern the ephemeral server `agentark run` starts for itself (a server configured
+# by PREFECT_API_URL keeps its own settings): usage telemetry off (on a cold start it logged a
+# sqlite "database is locked" traceback, and offline "Failed to send telemetry" errors), and
+# two minutes, not 20 s, for it to start (a cold start migrates a new database: over 20 s on a
+# loaded 2-core machine).
+PREFECT_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+
+
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
     STATE["debug"] = debug
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
@@ -92,6 +106,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the artifact refs as one JSON line."),
 ) -> dict:
     """Run a recipe's pipeline (reusing every unchanged stage)."""
+    recipe = str(DEMO_RECIPE) if recipe is None else recipe
     try:
         from tasks.validate import validate_recipe
 
@@ -142,9 +157,6 @@ def all_reused(loaded) -> dict | None:
                        "rows": manifest["rows"], "reused": True}
     err.print("every stage is already committed: nothing to run (Prefect not started)")
     return refs
-
-
-DEMO_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
 
 
 @app.command()
@@ -316,7 +328,7 @@ def recipe_show(
 ) -> None:
     """Print the fully resolved recipe (defaults + file + overrides)."""
     try:
-        loaded = load_recipe(recipe, set_)
+        loaded = load_recipe(DEMO_RECIPE if recipe is None else recipe, set_)
     except USER_ERRORS as exc:
         fail(exc)
     import yaml

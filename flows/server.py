@@ -15,7 +15,8 @@ address. ``agentark server deployments --out FILE`` writes that file for ``prefe
 ``down`` stops it (pid file ``$PREFECT_HOME/agentark-server.json``).
 
 Deployments run code from the project folder: ``$AGENTARK_PROJECT_DIR``, else the folder that
-holds the installed ``flows`` package (a checkout, or ``pip install -e .``). With ``--source git``
+holds the installed ``flows`` package (a checkout, ``pip install -e .``, or an installed wheel,
+which ships ``prefect.yaml`` and ``infra/`` beside the packages). With ``--source git``
 workers clone ``$AGENTARK_GIT_URL`` instead. Nothing here is imported by the pipeline itself.
 """
 
@@ -35,6 +36,8 @@ from pathlib import Path
 import typer
 import yaml
 
+from agentark_core.project_files import PROJECT_DIR
+
 log = logging.getLogger(__name__)
 server_app = typer.Typer(no_args_is_help=True, help="Run a local Prefect server with AgentArk's deployments.")
 PID_FILE = "agentark-server.json"
@@ -46,12 +49,12 @@ def project_dir() -> Path:
     Raises:
         FileNotFoundError: neither ``$AGENTARK_PROJECT_DIR`` nor the install folder has prefect.yaml.
     """
-    candidates = [os.environ.get("AGENTARK_PROJECT_DIR"), str(Path(__file__).resolve().parents[1])]
+    candidates = [os.environ.get("AGENTARK_PROJECT_DIR"), str(PROJECT_DIR)]
     for folder in filter(None, candidates):
         if (Path(folder) / "prefect.yaml").is_file():
             return Path(folder).resolve()
     raise FileNotFoundError(f"no prefect.yaml in {[c for c in candidates if c]}: set AGENTARK_PROJECT_DIR to an "
-                            "AgentArk checkout (git clone ... && pip install -e .)")
+                            "AgentArk checkout or install folder")
 
 
 def prefect_home() -> Path:

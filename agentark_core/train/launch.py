@@ -30,11 +30,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from agentark_core.project_files import ACCELERATE_DIR
 from agentark_core.registry import Registry
 
 logger = logging.getLogger(__name__)
-
-ACCELERATE_DIR = Path(__file__).resolve().parents[2] / "infra" / "accelerate"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from agentark_core.recipe import load_recipe
+from agentark_core.config_loader import to_dict
+from agentark_core.project_files import DEMO_RECIPE
+from agentark_core.recipe import Recipe, load_recipe
 from tasks.runner import run_in_process
 from tasks.stages import pipeline_order
 from tasks.store import ArtifactStore
@@ -68,3 +71,14 @@ def test_fully_cached_rerun_starts_nothing(committed):
     refs = json.loads(out.stdout.strip().splitlines()[-1])
     assert refs["ingest"]["key"] == ref.key and refs["ingest"]["reused"]
     assert "nothing to run" in out.stderr
+
+
+def test_run_without_a_recipe_runs_the_embedded_demo(tmp_path):
+    demo = load_recipe(DEMO_RECIPE)
+    assert demo.data.limit != Recipe().data.limit  # so the row count tells the demo from bare defaults
+    out = agentark("run", "--set", "stages=[ingest]", "--json", env={"AGENTARK_STORE": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    refs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert refs["ingest"]["rows"] == demo.data.limit
+    shown = agentark("recipe", "show")
+    assert shown.returncode == 0 and yaml.safe_load(shown.stdout) == to_dict(demo), shown.stderr
