@@ -7,11 +7,9 @@ v2: ``reasoning`` (a reasoning model's think block, split off ``response``; "" w
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from agentark_core.llm.reasoning import FINISH_REASONS
+from agentark_core.mas.base import ROLES
 from schemas.base import ArtifactModel, is_json_text, register
-
-FINISH_REASONS = ["stop", "length", "error"]  # agentark_core.llm.reasoning.FINISH_REASONS
-
-ROLES = ["agent", "aggregator", "affirmative", "negative", "judge"]
 
 
 @register("debate_turns", version=2)
@@ -19,7 +17,7 @@ class DebateTurnsSchema(ArtifactModel):
     question_id: Series[str] = pa.Field(str_length={"min_value": 1})
     protocol: Series[str]
     agent_id: Series[int] = pa.Field(ge=-1)
-    role: Series[str] = pa.Field(isin=ROLES)
+    role: Series[str] = pa.Field(isin=list(ROLES))
     round: Series[int] = pa.Field(ge=1)
     messages_json: Series[str]
     prompt_hash: Series[str]
@@ -29,7 +27,7 @@ class DebateTurnsSchema(ArtifactModel):
     completion_tokens: Series[int] = pa.Field(ge=0)
     latency_s: Series[float] = pa.Field(ge=0)
     reasoning: Series[str]
-    finish_reason: Series[str] = pa.Field(isin=FINISH_REASONS)
+    finish_reason: Series[str] = pa.Field(isin=list(FINISH_REASONS))
 
     @pa.check("messages_json", name="json_text")
     def _messages(cls, s):

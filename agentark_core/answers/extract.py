@@ -32,6 +32,7 @@ MAX_TAIL = 16_000  # characters of a response searched for the final answer
 MAX_BOXED = 2_000  # longest \boxed{...} content read
 MAX_SHORT_WORDS = 30  # an unanchored short response longer than this has no extractable answer
 TASK_TYPES = ("math", "mcq", "short", "longform")
+TEXT_TASK_TYPES = ("short", "longform")  # free-text answers (evaluation adds token F1)
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _HASHES = re.compile(r"####[ \t]*([^\n]*\S)")

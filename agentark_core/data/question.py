@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-TASK_TYPES = ("math", "mcq", "short", "longform")
+from agentark_core.answers.extract import TASK_TYPES  # the grader's task types: one definition
 
 
 def question_id(dataset: str, query: str, context: str = "", choices: tuple[str, ...] = ()) -> str:

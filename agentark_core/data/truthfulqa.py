@@ -10,16 +10,15 @@ to grade as short answers.
 
 from __future__ import annotations
 
+from agentark_core.answers.extract import TEXT_TASK_TYPES
 from agentark_core.data.base import DATASETS, RowAdapter, text
 from agentark_core.data.question import Question
-
-TASK_TYPES = ("short", "longform")
 
 
 def truthfulqa_row(row: dict, *, dataset: str, split: str, task_type: str = "longform") -> list[Question]:
     """One TruthfulQA row -> one question whose ``gt`` is ``best_answer``."""
-    if task_type not in TASK_TYPES:
-        raise ValueError(f"truthfulqa task_type must be one of {TASK_TYPES}, got {task_type!r}")
+    if task_type not in TEXT_TASK_TYPES:
+        raise ValueError(f"truthfulqa task_type must be one of {TEXT_TASK_TYPES}, got {task_type!r}")
     return [
         Question(dataset, split, task_type, text(row, "question").strip(), text(row, "best_answer").strip())
     ]

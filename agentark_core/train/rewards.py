@@ -118,20 +118,3 @@ def prm_reward(
         return [weight * aggregate_steps(s, aggregation, temperature) if s else 0.0 for s in scores]
 
     return prm_score
-
-
-def group_advantages(rewards: Sequence[float], group_size: int, eps: float = 1e-4) -> list[float]:
-    """GRPO advantages (eq. 3): ``(r_i − mean_G) / (std_G + eps)`` within consecutive groups of ``group_size``.
-
-    A group whose rewards are all equal gets zero advantage (nothing to prefer). ``std`` is the
-    population standard deviation of the group.
-    """
-    if group_size < 1 or len(rewards) % group_size:
-        raise ValueError(f"{len(rewards)} rewards do not split into groups of {group_size}")
-    out: list[float] = []
-    for start in range(0, len(rewards), group_size):
-        group = rewards[start : start + group_size]
-        mean = sum(group) / group_size
-        std = math.sqrt(sum((r - mean) ** 2 for r in group) / group_size)
-        out += [(r - mean) / (std + eps) for r in group]
-    return out

@@ -15,8 +15,23 @@ from agentark_core.data.question import Question
 from tasks.runner import StageContext
 
 log = logging.getLogger(__name__)
+SHARD_SEED_STRIDE = 1_000_003  # a prime: (seed, shard) pairs map to distinct seeds for < 1M shards
 TRUNCATED_WARN_FRACTION = 0.05  # more cut-off replies than this in a stage is a loud warning
 CACHE_DIR = Path(os.environ.get("AGENTARK_CACHE", Path.home() / ".cache" / "agentark"))
+
+
+def shard_seed(seed: int, shard: int) -> int:
+    """The seed of shard ``shard`` of a run with base ``seed``: shards are independent of the
+    order (and the process) they run in, and a rerun reproduces each one."""
+    return seed * SHARD_SEED_STRIDE + shard
+
+
+def cached_input(ctx: StageContext, name: str) -> pd.DataFrame:
+    """Input artifact ``name`` (e.g. the questions), read and validated once per run: every shard
+    and the summary of the run share the frame."""
+    if name not in ctx.scratch:
+        ctx.scratch[name] = ctx.input_frame(name)
+    return ctx.scratch[name]
 
 
 def questions_from_frame(frame: pd.DataFrame) -> list[Question]:

@@ -10,17 +10,17 @@ import pandas as pd
 
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.common import frame_of, generator_for, questions_from_frame, truncation_summary
+from tasks.stages.common import (
+    cached_input,
+    frame_of,
+    generator_for,
+    questions_from_frame,
+    shard_seed,
+    truncation_summary,
+)
 
 COLUMNS = ["question_id", "protocol", "agent_id", "role", "round", "messages_json", "prompt_hash", "response",
            "answer", "prompt_tokens", "completion_tokens", "latency_s", "reasoning", "finish_reason"]
-SHARD_SEED_STRIDE = 1_000_003
-
-
-def _questions(ctx: StageContext) -> pd.DataFrame:
-    if "questions" not in ctx.scratch:
-        ctx.scratch["questions"] = ctx.input_frame("ingest")
-    return ctx.scratch["questions"]
 
 
 def protocol_config(section, shard_index: int):
@@ -34,19 +34,19 @@ def protocol_config(section, shard_index: int):
     wanted = {f.name for f in dataclasses.fields(spec.config_cls)}
     values = {k: v for k, v in dataclasses.asdict(section).items() if k in wanted}
     if "seed" in values:
-        values["seed"] = section.seed * SHARD_SEED_STRIDE + shard_index
+        values["seed"] = shard_seed(section.seed, shard_index)
     return make_config(section.protocol, values)
 
 
 def plan(ctx: StageContext) -> int:
-    return max(1, math.ceil(len(_questions(ctx)) / ctx.recipe.debate.shard_size))
+    return max(1, math.ceil(len(cached_input(ctx, "ingest")) / ctx.recipe.debate.shard_size))
 
 
 def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
     from agentark_core.mas import run_protocol
 
     section = ctx.recipe.debate
-    frame = _questions(ctx).iloc[index * section.shard_size:(index + 1) * section.shard_size]
+    frame = cached_input(ctx, "ingest").iloc[index * section.shard_size:(index + 1) * section.shard_size]
     generator = generator_for(ctx, "teacher", ctx.recipe.teacher.backend, ctx.recipe.teacher.options)
     turns = run_protocol(section.protocol, questions_from_frame(frame), generator, protocol_config(section, index))
     return frame_of([t.to_row() for t in turns], COLUMNS)

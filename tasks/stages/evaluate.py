@@ -28,7 +28,7 @@ from agentark_core.config_loader import to_dict
 from tasks.runner import Stage, StageContext, code_digest, stage_modules
 from tasks.stages import STAGES, add
 from tasks.stages.checkpoints import checkpoint_identity, model_location
-from tasks.stages.common import frame_of, generator_for, questions_from_frame
+from tasks.stages.common import cached_input, frame_of, generator_for, questions_from_frame, shard_seed
 
 COLUMNS = ["question_id", "benchmark", "model", "protocol", "response", "answer", "status", "correct", "score",
            "prompt_tokens", "completion_tokens", "calls", "latency_s"]
@@ -36,18 +36,12 @@ BASE = "base"  # the untrained student's route name in eval.routes and the repor
 CODE = ("agentark_core.evaluate", "agentark_core.mas", "agentark_core.answers", "agentark_core.llm")
 
 
-def _questions(ctx: StageContext) -> pd.DataFrame:
-    if "questions" not in ctx.scratch:
-        ctx.scratch["questions"] = ctx.input_frame("ingest_eval")
-    return ctx.scratch["questions"]
-
-
 def _single_config(recipe, shard: int):
     from agentark_core.mas import make_config
 
     section = recipe.eval
     return make_config("cot", {"temperature": section.temperature, "max_tokens": section.max_tokens,
-                               "seed": section.seed * 1_000_003 + shard})
+                               "seed": shard_seed(section.seed, shard)})
 
 
 def model_role(model_input: str) -> str:
@@ -60,7 +54,7 @@ def eval_stage(label: str, model_input: str, mas: bool) -> Stage:
     role = model_role(model_input)
 
     def plan(ctx: StageContext) -> int:
-        return max(1, math.ceil(len(_questions(ctx)) / ctx.recipe.eval.shard_size))
+        return max(1, math.ceil(len(cached_input(ctx, "ingest_eval")) / ctx.recipe.eval.shard_size))
 
     def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
         from agentark_core.evaluate.run_eval import evaluate_questions
@@ -70,7 +64,7 @@ def eval_stage(label: str, model_input: str, mas: bool) -> Stage:
         if shared is not None:
             return ctx.store.read_shard(shared["stage"], shared["key"], index).assign(model=label)
         size = ctx.recipe.eval.shard_size
-        frame = _questions(ctx).iloc[index * size:(index + 1) * size]
+        frame = cached_input(ctx, "ingest_eval").iloc[index * size:(index + 1) * size]
         section = getattr(ctx.recipe, role)
         generator = generator_for(ctx, model_input, section.backend, section.options)
         protocol = ctx.recipe.debate.protocol if mas else "cot"
@@ -128,7 +122,7 @@ def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
     if shared is not None:
         reused = {k: v for k, v in shared["metrics"].items() if k in ("reasoning_perplexity", "judge")}
         return out | reused | {"shared_from": f"{shared['stage']}/{shared['key']}"}
-    questions = _questions(ctx)
+    questions = cached_input(ctx, "ingest_eval")
     gold = questions[questions["gold_reasoning"].str.len() > 0]
     location = model_location(ctx, model_input)
     if not mas and len(gold) and Path(location).is_dir():  # needs local weights (not an API model)

@@ -11,23 +11,10 @@ import pandas as pd
 from tasks.fingerprint import fingerprint
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
+from tasks.stages.common import cached_input
 
 CODE = ("agentark_core.extract", "agentark_core.answers")
 ROUNDS = ("extract.include_truncated", "extract.include_reasoning")  # read by every stage through agent_rounds
-
-
-def extract_config(recipe):
-    from agentark_core.extract import ExtractConfig
-
-    section = dataclasses.asdict(recipe.extract)
-    wanted = {f.name for f in dataclasses.fields(ExtractConfig)}
-    return ExtractConfig(**{k: v for k, v in section.items() if k in wanted})
-
-
-def _questions(ctx: StageContext) -> pd.DataFrame:
-    if "questions" not in ctx.scratch:
-        ctx.scratch["questions"] = ctx.input_frame("ingest")
-    return ctx.scratch["questions"]
 
 
 def _shard_inputs(ctx: StageContext, index: int):
@@ -38,7 +25,7 @@ def _shard_inputs(ctx: StageContext, index: int):
     labels = ctx.store.read_shard("label", ctx.inputs["label"].key, index)
     section = ctx.recipe.extract
     rounds = agent_rounds(turns, labels, section.include_truncated, section.include_reasoning)
-    return rounds, questions_by_id(_questions(ctx), set(rounds["question_id"]))
+    return rounds, questions_by_id(cached_input(ctx, "ingest"), set(rounds["question_id"]))
 
 
 def _trajectories(ctx: StageContext, index: int) -> pd.DataFrame:

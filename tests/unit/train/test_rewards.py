@@ -8,7 +8,7 @@ import pytest
 
 from agentark_core.toy.tiny import make_tiny_model
 from agentark_core.train.prm_model import PRM
-from agentark_core.train.rewards import REWARDS, STEP_AGGREGATIONS, aggregate_steps, group_advantages
+from agentark_core.train.rewards import REWARDS, STEP_AGGREGATIONS, aggregate_steps
 
 
 def test_verifiable_reward_scores_correct_wrong_missing_and_ungradable():
@@ -60,14 +60,6 @@ def test_prm_reward_aggregates_prm_step_probabilities(tmp_path):
         assert out[1] == 0.0
     with pytest.raises(KeyError, match="valid: last, mean, min, softmin"):
         REWARDS.get("prm")(prm, aggregation="median")
-
-
-def test_group_advantages():
-    assert group_advantages([0.3, 0.3, 0.3, 1.0, 1.0, 1.0], group_size=3) == [0.0] * 6
-    adv = group_advantages([1.0, 0.0, 0.0, 1.0], group_size=4)
-    assert adv == pytest.approx([1.0, -1.0, -1.0, 1.0], abs=1e-3)  # mean 0.5, population std 0.5
-    with pytest.raises(ValueError, match="groups of 4"):
-        group_advantages([1.0, 0.0, 0.5], group_size=4)
 
 
 def test_unknown_reward_lists_valid_names():
