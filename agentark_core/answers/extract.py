@@ -18,14 +18,19 @@ Example:
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Sequence
 
-from agentark_core.answers.normalize import (
-    CANONICAL_NUMBER,
-    normalize_math,
-    normalize_short,
-    strip_delimiters,
+from agentark_core.answers.mcq import mcq_letter
+from agentark_core.answers.normalize import CANONICAL_NUMBER, normalize_math, normalize_short
+from agentark_core.answers.segments import (
+    anchored_segment,
+    drop_currency,
+    find_anchors,
+    has_prose,
+    is_quoted,
+    last_math_or_number,
+    math_spans,
+    segment_value,
 )
 
 MAX_TAIL = 16_000  # characters of a response searched for the final answer
@@ -35,19 +40,10 @@ TASK_TYPES = ("math", "mcq", "short", "longform")
 TEXT_TASK_TYPES = ("short", "longform")  # free-text answers (evaluation adds token F1)
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-_HASHES = re.compile(r"####[ \t]*([^\n]*\S)")
-_FINAL = re.compile(r"final answer(?:\s+is)?\s*[:：]?[ \t]*\n?[ \t]*([^\n]*\S)", re.IGNORECASE)
-_ANSWER_IS = re.compile(
-    r"(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)\s*(?:is|would be|should be|[:：])\s*[:：]?"
-    r"[ \t]*([^\n]*\S)",
-    re.IGNORECASE,
+# what may stand between two boxes of one answer: "\boxed{-2} \quad \text{and} \quad \boxed{1}"
+_BOX_JOINER = re.compile(
+    r"\\q?quad|\\text\s*\{[^{}]{0,40}\}|\\[,;!: ]|\$|\\[()\[\]]|\b(?:and|or)\b|[a-zA-Z]\w{0,3}\s*=|[\s,;&]"
 )
-_SENTENCE_END = re.compile(r"\.(?:\s|$)|;|\n")
-_INLINE_MATH = re.compile(r"\$([^$]+)\$|\\\((.+?)\\\)")
-_LAST_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?%?")
-_PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")  # prose, not a LaTeX command or a variable
-_LETTER_AT_START = re.compile(r"^[\s*]*([(\[])?\s*([A-Za-z])\s*([)\]])?(?=$|[\s.,;:!*)\]])(.?)")
-_PAREN_LETTER = re.compile(r"[(\[]([A-J])[)\]]")
 
 
 def extract_answer(text: str, task_type: str, choices: Sequence[str] = ()) -> str | None:
@@ -73,7 +69,7 @@ def extract_answer(text: str, task_type: str, choices: Sequence[str] = ()) -> st
         found = _extract_math(tail)
         return normalize_math(found) or None if found is not None else None
     if task_type == "mcq":
-        return _extract_mcq(tail, choices)
+        return mcq_letter(tail, choices, last_boxed(tail))
     if task_type == "short":
         found = _extract_short(tail)
         return normalize_short(found) or None if found is not None else None
@@ -82,25 +78,49 @@ def extract_answer(text: str, task_type: str, choices: Sequence[str] = ()) -> st
 
 def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{…}`` / ``\\fbox{…}`` with balanced braces (or ``\\boxed 5``)."""
+    found = _boxes(text, limit=1)
+    return found[0][2] if found else None
+
+
+def _boxes(text: str, limit: int):
+    """Up to ``limit`` boxes ``(start, end, content)`` from the end of ``text``, last first."""
     if not any(cmd in text for cmd in _BOX_COMMANDS):
-        return None  # the common case, decided by substring search alone
-    end = len(text)
-    while True:
+        return []  # the common case, decided by substring search alone
+    out, end = [], len(text)
+    while len(out) < limit:
         start, command = max((text.rfind(cmd, 0, end), cmd) for cmd in _BOX_COMMANDS)
         if start < 0:
-            return None
+            break
         i = start + len(command)
         while i < len(text) and text[i] in " \t":
             i += 1
         if i < len(text) and text[i] == "{":
             content = _balanced(text, i)
             if content is not None:
-                return content.strip()
+                out.append((start, i + len(content) + 2, content.strip()))
         elif text[start:i].endswith(" "):
             token = re.match(r"[^\s$]+", text[i:])
             if token:
-                return token.group(0)
+                out.append((start, i + token.end(), token.group(0)))
         end = start
+    return out
+
+
+def boxed_answer(text: str) -> tuple[int, str] | None:
+    """The response's own boxed answer and where it ends: its last box not quoting another agent, joined
+    with the boxes written right before it ("\\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}" -> "-2, 1")."""
+    boxes = [b for b in _boxes(text, limit=32) if not is_quoted(text, b[0])]
+    if not boxes:
+        return None
+    group = [boxes[0]]
+    for box in boxes[1:]:
+        if box[1] > group[-1][0]:
+            continue  # a box around the one already taken (\boxed{\boxed{5}})
+        between = text[box[1] : group[-1][0]]
+        if len(between) > 80 or _BOX_JOINER.sub("", between).strip():
+            break
+        group.append(box)
+    return group[0][1], ", ".join(content for _, _, content in reversed(group))
 
 
 def _balanced(text: str, open_index: int) -> str | None:
@@ -116,106 +136,46 @@ def _balanced(text: str, open_index: int) -> str | None:
     return None
 
 
-def _last(pattern: re.Pattern, text: str) -> str | None:
-    match = None
-    for match in pattern.finditer(text):
-        pass
-    return match.group(1) if match else None
+def _own_statement(text: str, after: int = -1) -> str | None:
+    """The segment after the response's last own strong anchor (####, Final Answer), else its last weak one.
 
-
-def _anchored(text: str) -> str | None:
-    """The segment after the last "####", "Final Answer:" or "the answer is", up to its sentence end."""
-    for pattern in (_HASHES, _FINAL, _ANSWER_IS):
-        if pattern is _HASHES and "####" not in text:
-            continue  # a literal: substring search rules it out without running the regex
-        segment = _last(pattern, text)
-        if segment is not None:
-            return _SENTENCE_END.split(segment, maxsplit=1)[0].strip() or None
-    return None
+    With ``after`` >= 0 only a strong anchor starting after that position counts (one written after a box).
+    """
+    anchors = find_anchors(text)
+    strong = [a for a in anchors if a.kind == "strong" and a.start > after]
+    if after >= 0:
+        return anchored_segment(text, strong[-1].end) if strong else None
+    return anchored_segment(text, (strong or anchors)[-1].end) if anchors else None
 
 
 def _extract_math(text: str) -> str | None:
-    boxed = last_boxed(text)
+    text = drop_currency(text)
+    boxed = boxed_answer(text)
     if boxed is not None:
-        return boxed
-    segment = _anchored(text)
-    if segment is not None:
-        inline = _INLINE_MATH.search(segment)
-        if inline:
-            return inline.group(1) or inline.group(2)
-        return segment
+        later = _own_statement(text, after=boxed[0])  # "\boxed{255} ... Final Answer: 10,455": the last word
+        if later is not None:
+            return segment_value(later)
+        return segment_value(boxed[1]) if "$" in boxed[1] else boxed[1]
+    statement = _own_statement(text)
+    if statement is not None:
+        return segment_value(statement)
     whole = text.strip()
-    if len(whole) <= MAX_BOXED and "\n" not in whole and not _PROSE_WORD.search(normalize_math(whole)):
-        return whole
-    number = None
-    for number in _LAST_NUMBER.finditer(text):
-        pass
-    return number.group(0) if number else None
+    if len(whole) <= MAX_BOXED and "\n" not in whole and not has_prose(whole):
+        return segment_value(whole)
+    spans = math_spans(whole)
+    if len(spans) == 1 and spans[0][0] == 0 and spans[0][1] == len(whole):
+        return spans[0][2] or None  # the whole response is one math span ("$odd$", "$$x^2$$")
+    return last_math_or_number(text)
 
 
 def _extract_short(text: str) -> str | None:
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
-    segment = _anchored(text)
-    if segment is not None:
-        return segment
+    statement = _own_statement(text)
+    if statement is not None:
+        return statement or None
     stripped = text.strip()
     if stripped and "\n" not in stripped and len(stripped.split()) <= MAX_SHORT_WORDS:
         return stripped
     return None
-
-
-def _letters(choices: Sequence[str]) -> str:
-    return string.ascii_uppercase[: len(choices)] if choices else "ABCDEFGHIJ"
-
-
-def letter_at_start(segment: str, letters: str) -> str | None:
-    """An option letter opening ``segment`` ("(b)", "B)", "B.", "B because"), never an article "a dog".
-
-    A bare letter counts when it is upper-case and not "A"/"I" followed by a word, or when it is
-    lower-case and ends the segment or is followed by punctuation.
-    """
-    m = _LETTER_AT_START.match(segment)
-    if not m:
-        return None
-    opening, letter, closing, after = m.groups()
-    upper = letter.upper()
-    if upper not in letters:
-        return None
-    if closing:
-        return upper
-    if opening:
-        return None
-    ends = after == "" or not after.isspace() or segment[m.end() :].strip() == ""
-    if letter.isupper() and (letter not in "AI" or ends):
-        return upper
-    return upper if ends else None
-
-
-def match_option(segment: str, choices: Sequence[str]) -> str | None:
-    """The letter of the one option whose text appears in ``segment``; None when none or several do."""
-    norm = f" {normalize_short(segment)} "
-    found = [i for i, c in enumerate(choices) if (nc := normalize_short(c)) and f" {nc} " in norm]
-    texts = {i: normalize_short(choices[i]) for i in found}
-    maximal = [i for i in found if not any(j != i and texts[i] in texts[j] for j in found)]
-    return string.ascii_uppercase[maximal[0]] if len(maximal) == 1 else None
-
-
-def _extract_mcq(text: str, choices: Sequence[str]) -> str | None:
-    letters = _letters(choices)
-    whole = strip_delimiters(text)
-    if len(whole) <= 4:
-        return letter_at_start(whole, letters)
-    for segment in (last_boxed(text), _anchored(text)):
-        if segment is None:
-            continue
-        segment = re.sub(r"\\text\w*\s*\{([^{}]*)\}", r"\1", segment)
-        found = letter_at_start(segment, letters) or match_option(segment, choices)
-        if found:
-            return found
-    parenthesised = [m.group(1) for m in _PAREN_LETTER.finditer(text) if m.group(1) in letters]
-    if parenthesised:
-        return parenthesised[-1]
-    lines = whole.splitlines()
-    return match_option(lines[-1], choices) if lines and choices else None

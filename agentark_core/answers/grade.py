@@ -16,13 +16,18 @@ Example:
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
-from agentark_core.answers.extract import extract_answer, letter_at_start, match_option
+from agentark_core.answers.extract import extract_answer
+from agentark_core.answers.mcq import letter_at_start, match_option
 from agentark_core.answers.normalize import (
+    CANONICAL_NUMBER,
+    decimal_comma,
     normalize_math,
     normalize_short,
     numbers_equal,
@@ -33,6 +38,9 @@ from agentark_core.answers.sandbox import DEFAULT_TIMEOUT_S, symbolic_equal
 
 Status = Literal["correct", "incorrect", "ungradable"]
 MAX_CACHED_CHARS = 256  # longer extracted answers are not memoised by ``GradeCache``
+MAX_GOLD_CHARS = 200  # a longer ground truth is a reference solution: its final answer is extracted
+ROUNDED_PLACES = 6  # a decimal with this many places may be a rounded value (math-verify's float_rounding)
+_LIST_WORDS = re.compile(r"\\text\s*\{\s*(?:and|or)\s*\}|\b(?:and|or)\b")
 
 
 @dataclass(frozen=True)
@@ -144,17 +152,62 @@ class GradeCache:
 def math_equal(gt: str, pred: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool | None:
     """Whether two math answers are equal: numbers exactly, else canonical strings, else symbolically.
 
-    Returns None when the question cannot be decided safely (see ``sandbox``).
+    ``gt`` may be a bare answer or a reference solution (MATH-style ``\\boxed{}``, "Final Answer: …"),
+    whose final answer is read as a response's is. Returns None when the question cannot be decided
+    safely (see ``sandbox``).
     """
-    gold, cand = normalize_math(gt), normalize_math(pred)
+    gold, cand = gold_answer(gt), normalize_math(pred)
     if not gold:
         return None
     if gold == cand:
         return True
-    gold_number, cand_number = parse_number(gold), parse_number(cand)
-    if gold_number is not None and cand_number is not None:
-        return numbers_equal(gold_number, cand_number)
+    verdict = _numbers_verdict(gold, cand)
+    if verdict is not None:
+        return verdict
+    if _list_form(gold) == _list_form(cand):
+        return True
     return symbolic_equal(gold, cand, timeout_s)
+
+
+def gold_answer(gt: str) -> str:
+    """The canonical final answer of a ground truth: the answer itself, or the one a reference solution states."""
+    if CANONICAL_NUMBER.fullmatch(gt):
+        return gt
+    if len(gt) > MAX_GOLD_CHARS or "\n" in gt.strip() or any(cmd in gt for cmd in ("\\boxed", "\\fbox")):
+        return extract_answer(gt, "math") or normalize_math(gt[-MAX_GOLD_CHARS:])
+    return normalize_math(gt)
+
+
+def _numbers_verdict(gold: str, cand: str) -> bool | None:
+    """Equality of two plain numbers (None when either is not one).
+
+    A decimal written with 6+ places matches a value it rounds or truncates ("0.0833333333333333"
+    is 1/12); a decimal comma ("1000,99") is read as a point when the other side has a point.
+    """
+    gold_number, cand_number = parse_number(gold), parse_number(cand)
+    if gold_number is None and "." in cand:
+        gold_number = decimal_comma(gold)
+    if cand_number is None and "." in gold:
+        cand_number = decimal_comma(cand)
+    if gold_number is None or cand_number is None:
+        return None
+    if numbers_equal(gold_number, cand_number):
+        return True
+    places = max(_decimal_places(gold), _decimal_places(cand))
+    if places >= ROUNDED_PLACES and gold_number.percent == cand_number.percent:
+        return abs(gold_number.value - cand_number.value) < Fraction(1, 10**places)
+    return False
+
+
+def _decimal_places(s: str) -> int:
+    point = s.find(".")
+    return 0 if point < 0 else len(s) - point - 1 - s.endswith("%")
+
+
+def _list_form(s: str) -> str:
+    """A list answer without its wording: "19, 46, and 82" and "19, 46, \\text{ and } 82" -> "19,46,82"."""
+    s = _LIST_WORDS.sub(",", s)
+    return ",".join(part for part in re.split(r"[\s,]+", s) if part)
 
 
 def _mcq_equal(gt: str, letter: str, choices: Sequence[str]) -> bool | None:

@@ -18,11 +18,12 @@ import string
 from dataclasses import dataclass
 from fractions import Fraction
 
+MAX_ANSWER_CHARS = 2_000  # a longer "answer" is compared as written, never normalised
 MAX_NUMBER_DIGITS = 1000  # longer digit runs are never converted (int() of huge strings is slow)
 
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-_SPACING = re.compile(r"\\left|\\right|\\[!,;: ]|\\displaystyle|~")
-_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_SPACING = re.compile(r"\\left|\\right|(?<!\\)\\[!,;: ]|\\displaystyle|~")
+_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 _CURRENCY = re.compile(r"\\\$|[$€£¥₹]|\b(?:usd|dollars?|euros?|cents?)\b", re.IGNORECASE)
 _UNIT_WORDS = (
@@ -30,13 +31,17 @@ _UNIT_WORDS = (
     "|hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|degrees?|units?|square|sq|cubic"
     "|mph|liters?|litres?|ml|gallons?|people|persons?|students?|times|percent"
 )
-_TRAILING_UNITS = re.compile(
-    rf"(?<=[\d}}.])\s*(?:(?:{_UNIT_WORDS})\b\s*(?:\^\s*\{{?\d\}}?)?\s*)+$", re.IGNORECASE
-)
+# One unit word (optionally squared/cubed) at the very end of a short window: applied repeatedly from the
+# right by ``strip_trailing_units``, never as a repeated group over the whole string (that backtracked).
+_LAST_UNIT = re.compile(rf"(?:^|(?<=[\s\d}}.]))(?:{_UNIT_WORDS})(?:\^\s*\{{?\d\}}?|[²³])?$", re.IGNORECASE)
+_UNIT_WINDOW = 24  # longer than any unit word with its exponent
+_PAREN_WORDS = re.compile(r"(?<=\d)\s+\([a-zA-Z ]{0,30}\)$")  # "18 (dollars)"
 _NUMBER_THEN_WORDS = re.compile(r"^([-+]?\d[\d,]*(?:\.\d+)?%?)\s+[a-zA-Z][a-zA-Z\s]*$")
 _ASSIGNMENT = re.compile(r"^[a-zA-Z]\w{0,2}\s*=\s*(?=[^=]+$)")
-_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
-_LATEX_THOUSANDS = re.compile(r"\{,\}")
+_EMPHASIS = re.compile(r"^[*_\s]+|[*_\s]+$")
+_LATEX_THOUSANDS = re.compile(r"\s*\{\s*,\s*\}\s*|,\\!\s*")  # "1{,}000", "14 {, }916", "11,\! 111"
+_SPACED_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(?:(?:,| )\d{3})+(?:\.\d+)?%?$")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 _PLAIN_NUMBER = re.compile(r"^([-+]?)(\d*)(?:\.(\d*))?(%?)$")
 _PLAIN_FRACTION = re.compile(r"^([-+]?)(\d+)\s*/\s*(\d+)(%?)$")
 _LATEX_FRACTION = re.compile(r"^([-+]?)\\frac\s*(?:\{\s*(\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))(%?)$")
@@ -77,23 +82,50 @@ def normalize_math(s: str) -> str:
     if CANONICAL_NUMBER.fullmatch(s):
         return s  # fast path: a plain integer or decimal is its own canonical form
     s = strip_delimiters(s.replace("−", "-").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac"))
+    if len(s) > MAX_ANSWER_CHARS:
+        return s  # no canonical form: too long to be one answer (and kept out of every regex below)
+    s = _LATEX_THOUSANDS.sub(",", s)
     s = _SPACING.sub("", s)
     s = _TEXT_WRAPPERS.sub(r" \1 ", s)
     s = _DEGREES.sub("", s)
     s = _CURRENCY.sub("", s)
-    s = s.replace("\\%", "%").replace("**", "^")
-    s = _LATEX_THOUSANDS.sub(",", s)
+    s = _EMPHASIS.sub("", s.replace("\\%", "%"))  # markdown bold/underline around the answer
+    s = s.replace("**", "^")
     s = s.strip().rstrip(".").strip()
-    s = _ASSIGNMENT.sub("", s)
-    s = _TRAILING_UNITS.sub("", s).strip()
+    s = _PAREN_WORDS.sub("", s)
+    s = strip_trailing_units(s)
     words = _NUMBER_THEN_WORDS.match(s)
     if words:
         s = words.group(1)
     s = s.removeprefix("+")
     s = re.sub(r"^-\s+", "-", s)
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
+    if _SPACED_THOUSANDS.match(s):
+        s = s.replace(",", "").replace(" ", "")
+    assigned = _ASSIGNMENT.sub("", s)
+    if assigned != s and parse_number(assigned) is not None:
+        s = assigned  # "x = 5" is the value 5; "y = 2x + 3" stays an equation
     return s.strip()
+
+
+def strip_trailing_units(s: str) -> str:
+    """``s`` without the unit words that follow its number ("5 cm", "12 square feet", "3 m^2").
+
+    Linear time on any input: each step looks only at a short window at the end of the string.
+    Units are removed only when what is left ends in a digit, ``}`` or ``.`` (so "cm" alone stays).
+    """
+    rest = s.rstrip()
+    while rest:
+        m = _LAST_UNIT.search(rest[-_UNIT_WINDOW:])
+        if not m:
+            break
+        rest = rest[: len(rest) - (len(m.group(0)))].rstrip()
+    return rest if rest and rest[-1] in "0123456789}." and rest != s.rstrip() else s.strip()
+
+
+def decimal_comma(s: str) -> Number | None:
+    """A number written with a decimal comma ("1000,99", "0,111"), or None (read only when the other side
+    of a comparison has a decimal point, since "1,5" is otherwise a list)."""
+    return parse_number(s.replace(",", ".")) if _DECIMAL_COMMA.match(s) else None
 
 
 def parse_number(s: str) -> Number | None:

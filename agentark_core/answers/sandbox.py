@@ -48,6 +48,7 @@ _DIGIT_RUN = re.compile(rf"\d{{{MAX_DIGIT_RUN + 1},}}")
 _EXPONENT = re.compile(r"\^\s*(\{(?:[^{}]|\{[^{}]*\})*\}|\\?[A-Za-z]+|[-+]?\d+(?:\.\d+)?)")
 _NUMERIC_POWER = re.compile(r"[\d})\]]\s*\^")  # a power of a number or group inside an exponent
 _FACTORIAL_OPERAND = re.compile(r"(\d+|\})\s*(?:!|\\factorial)")
+_PLAIN_RELATIONS = ((">=", " \\geq "), ("<=", " \\leq "), ("!=", " \\neq "), ("==", "="))
 _REFUSED_COMMANDS = re.compile(r"\\(?:def|newcommand|renewcommand|input|include|catcode|csname)\b")
 
 
@@ -233,15 +234,22 @@ def serve() -> None:
 
     logging.disable(logging.WARNING)
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
-    config = [LatexExtractionConfig()]
+    latex = [LatexExtractionConfig()]
+
+    def read(answer: str) -> list:
+        # only the LaTeX grammar (math-verify's expression config runs sympy's parse_expr, an eval);
+        # plain-text relations are spelled as LaTeX first ("x >= 5" -> "x \\geq 5")
+        for plain, tex in _PLAIN_RELATIONS:
+            answer = answer.replace(plain, tex)
+        return parse(f"${answer}$", latex, parsing_timeout=None)
+
     out = sys.stdout.buffer
     out.write(b"ready\n")
     out.flush()
     for line in sys.stdin.buffer:
         request = json.loads(line)
         try:
-            gold = parse(f"${request['gold']}$", config, parsing_timeout=None)
-            pred = parse(f"${request['pred']}$", config, parsing_timeout=None)
+            gold, pred = read(request["gold"]), read(request["pred"])
             equal = verify(gold, pred, timeout_seconds=None) if gold and pred else None
         except Exception:  # noqa: BLE001 - hostile input may raise anything: undecided
             equal = None
