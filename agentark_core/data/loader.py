@@ -13,6 +13,7 @@ from typing import Any
 # Importing the adapter modules registers them in DATASETS.
 from agentark_core.data import hotpotqa, math_sets, medmcqa, qasper, qmsum, toy, truthfulqa  # noqa: F401
 from agentark_core.data.base import DATASETS
+from agentark_core.data.policy import DuplicateChecker, PolicyError, apply_policy
 from agentark_core.data.question import Question
 
 
@@ -36,6 +37,23 @@ def load_questions(
         **options: ``config`` (hub config) and dataset-specific options (see each adapter).
 
     Returns:
-        The questions; the same arguments always give the same list.
+        The questions, each through the data policy (``policy.py``); the same arguments always give
+        the same list.
     """
-    return DATASETS.get(dataset).load(dataset, source, split, limit, seed, **options)
+    questions = DATASETS.get(dataset).load(dataset, source, split, limit, seed, **options)
+    return _with_policy(dataset, questions)
+
+
+def _with_policy(dataset: str, questions: list[Question]) -> list[Question]:
+    """The data policy for every adapter (row adapters apply it already, naming file rows; this
+    covers generators and plugin adapters, naming positions in their output)."""
+    duplicates, out = DuplicateChecker(), []
+    for position, question in enumerate(questions):
+        where = f"question {position} of dataset {dataset!r}"
+        try:
+            checked = apply_policy(question)
+        except PolicyError as err:
+            raise PolicyError(f"{where}: {err}") from None
+        if duplicates.keep(checked, where):  # a conflicting repeat raises naming both positions
+            out.append(checked)
+    return out
