@@ -6,14 +6,12 @@ rate that makes the paper-scale log a minutes-long job (goal >= 20k trajectories
 consensus stop, an aggregator row per question; wrong answers that get fixed in later rounds;
 two trace styles so DA has structure to choose from) is first written as parquet shards
 (untimed). Then each shard is read, rule-labelled (``verify`` "rule" = ``answers.grade``) and
-extracted (``extract_shard``: trajectories, R-SFT, DA with greedy max-min, PRM), in one process
-or in ``--workers`` processes (``extract.map_shards``, bounded in-flight shards). Prints
-trajectories/s by wall clock and by CPU time (all processes), the time the full 2M-trajectory
-log would take, and peak RSS (with workers: this process plus workers x the largest worker).
+extracted (``extract_shard``: trajectories, R-SFT, DA with greedy max-min, PRM), one shard at a
+time in this process, as the pipeline's stages do. Prints trajectories/s by wall clock and by CPU
+time, the time the full 2M-trajectory log would take, and peak RSS.
 
 Run:
     PYTHONPATH=. python bench/bench_extraction.py                        # 20k questions x 5 agents
-    PYTHONPATH=. python bench/bench_extraction.py --workers 2            # the same over 2 processes
     PYTHONPATH=. python bench/bench_extraction.py --questions 400000     # the paper-scale 2M trajectories
 """
 
@@ -26,13 +24,12 @@ import resource
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from agentark_core.data.question import Question
-from agentark_core.extract import ExtractConfig, SelectionStats, TrajectoryStats, extract_shard, map_shards
+from agentark_core.extract import ExtractConfig, SelectionStats, TrajectoryStats, extract_shard
 from agentark_core.verify import VerifyItem, build_verifier
 
 PAPER_TRAJECTORIES = 2_000_000
@@ -134,8 +131,8 @@ def write_shards(directory: Path, args: argparse.Namespace) -> list[Path]:
     return paths
 
 
-def process_shard(path: Path, config: ExtractConfig, return_tables: bool) -> ShardResult | tuple:
-    """Read, label and extract one shard; CPU seconds per phase (``return_tables``: the tables too)."""
+def process_shard(path: Path, config: ExtractConfig) -> ShardResult:
+    """Read, label and extract one shard; CPU seconds per phase (the tables are dropped, as a writer would)."""
     c0 = time.process_time()
     questions = pd.read_parquet(f"{path}.questions.parquet")
     turns = pd.read_parquet(f"{path}.turns.parquet")
@@ -145,24 +142,15 @@ def process_shard(path: Path, config: ExtractConfig, return_tables: bool) -> Sha
     out = extract_shard(questions, turns, labels, config)
     c3 = time.process_time()
     rows = {"rsft": len(out.rsft), "da": len(out.da), "prm": len(out.prm), "turns": len(turns)}
-    result = ShardResult(out.stats, out.selection, rows, c1 - c0, c2 - c1, c3 - c2)
-    return (result, out) if return_tables else result
+    return ShardResult(out.stats, out.selection, rows, c1 - c0, c2 - c1, c3 - c2)
 
 
-def _cpu_of_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run(paths: list[Path], args: argparse.Namespace) -> tuple[list[ShardResult], float, float]:
-    """Process every shard; returns (results, wall seconds, CPU seconds of this process and its workers)."""
-    fn = partial(process_shard, config=ExtractConfig(prm_splitter="line"), return_tables=args.return_tables)
-    c0, children0, t0 = time.process_time(), _cpu_of_children(), time.perf_counter()
-    results = []
-    for result in map_shards(fn, paths, args.workers, start_method="fork" if args.workers > 1 else None):
-        results.append(result[0] if args.return_tables else result)  # tables dropped as a writer would
-    wall = time.perf_counter() - t0
-    return results, wall, time.process_time() - c0 + _cpu_of_children() - children0
+def run(paths: list[Path]) -> tuple[list[ShardResult], float, float]:
+    """Process every shard; returns (results, wall seconds, CPU seconds)."""
+    config = ExtractConfig(prm_splitter="line")
+    c0, t0 = time.process_time(), time.perf_counter()
+    results = [process_shard(path, config) for path in paths]
+    return results, time.perf_counter() - t0, time.process_time() - c0
 
 
 def report(results: list[ShardResult], wall: float, cpu: float, args: argparse.Namespace) -> None:
@@ -181,26 +169,17 @@ def report(results: list[ShardResult], wall: float, cpu: float, args: argparse.N
         f"sets: rsft {rows['rsft']}, da {rows['da']} (k avg {rows['da'] / max(selection.questions, 1):.2f}), "
         f"prm {rows['prm']} traces"
     )
-    print(
-        f"workers {args.workers} ({'tables returned to the parent' if args.return_tables else 'counts returned'}), "
-        f"load average before {args.load_before:.2f}, after {os.getloadavg()[0]:.2f}"
-    )
+    print(f"load average before {args.load_before:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"wall: {wall:.2f} s -> {rate:,.0f} trajectories/s (goal >= 20,000)")
     print(
-        f"CPU: {cpu:.2f} s in all processes -> {n / cpu:,.0f} trajectories/s per core; per phase (workers' "
-        f"CPU): read {phase['read']:.2f} s, labeling {phase['label']:.2f} s ({n / phase['label']:,.0f}/s), "
+        f"CPU: {cpu:.2f} s -> {n / cpu:,.0f} trajectories/s per core; per phase (CPU): read {phase['read']:.2f} s, labeling {phase['label']:.2f} s ({n / phase['label']:,.0f}/s), "
         f"extraction {phase['extract']:.2f} s ({n / phase['extract']:,.0f}/s)"
     )
     print(
         f"2M trajectories at this wall rate: {PAPER_TRAJECTORIES / rate / 60:.1f} min (shards are independent)"
     )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if args.workers > 1 else 0.0
-    print(
-        f"peak RSS: {own + args.workers * worker:,.0f} MB (goal <= 2,048 MB; this process {own:,.0f} MB"
-        + (f" + {args.workers} x largest worker {worker:,.0f} MB, an upper bound" if args.workers > 1 else "")
-        + f"; shards of {args.shard_questions} questions)"
-    )
+    print(f"peak RSS: {own:,.0f} MB (goal <= 2,048 MB; shards of {args.shard_questions} questions)")
 
 
 def main() -> None:
@@ -209,16 +188,12 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shard-questions", type=int, default=2_000)
-    parser.add_argument("--workers", type=int, default=1, help="processes; 1 = this process only")
-    parser.add_argument(
-        "--return-tables", action="store_true", help="send every shard's tables back to the parent process"
-    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_extraction_") as tmp:
         paths = write_shards(Path(tmp), args)
         args.load_before = os.getloadavg()[0]
-        results, wall, cpu = run(paths, args)
+        results, wall, cpu = run(paths)
     report(results, wall, cpu, args)
 
 

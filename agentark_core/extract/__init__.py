@@ -3,7 +3,7 @@
 Per shard of questions: ``agent_rounds`` joins turns with labels; ``build_trajectories``
 applies the correctness filter (|A_correct| >= 2), flags corrective trajectories and the
 consensus answer; ``build_rsft`` / ``build_da`` / ``build_prm`` make the R-SFT, DA and PRM
-sets. ``extract_shard`` / ``extract_stream`` run all of it shard by shard (``workers=N``: N processes).
+sets. ``extract_shard`` runs all of it on one shard.
 """
 
 from agentark_core.extract.diverse import (
@@ -16,10 +16,9 @@ from agentark_core.extract.diverse import (
     structural_distance,
 )
 from agentark_core.extract.inputs import agent_rounds, question_from_row, questions_by_id
-from agentark_core.extract.parallel import map_shards
 from agentark_core.extract.prm_sets import build_prm, divergence_labels, trace_id
 from agentark_core.extract.sft_sets import build_rsft, example_id, student_prompt
-from agentark_core.extract.shard import ExtractConfig, ShardOutput, extract_shard, extract_stream, total_stats
+from agentark_core.extract.shard import ExtractConfig, ShardOutput, extract_shard
 from agentark_core.extract.steps import (
     STEP_SPLITTERS,
     split_final_answer,
@@ -43,11 +42,9 @@ __all__ = [
     "divergence_labels",
     "example_id",
     "extract_shard",
-    "extract_stream",
     "greedy_diverse",
     "judge_prompt",
     "lcs_length",
-    "map_shards",
     "parse_selection",
     "question_from_row",
     "questions_by_id",
@@ -56,7 +53,6 @@ __all__ = [
     "step_shape",
     "structural_distance",
     "student_prompt",
-    "total_stats",
     "trace_id",
     "trace_pattern",
 ]

@@ -1,26 +1,23 @@
 """The extraction stage over a debate log, one shard at a time (paper §3.2 → §3.3 training sets).
 
 ``extract_shard(questions, turns, labels, config)`` turns one shard (all rows of its questions)
-into the ``trajectories``, R-SFT, DA and PRM tables; ``extract_stream`` maps it over an
-iterable of shards so memory stays bounded by one shard whatever the log size, and
-``total_stats`` adds their counters; ``workers=N`` spreads shards over N processes.
+into the ``trajectories``, R-SFT, DA and PRM tables in one call: the library-level composition of
+what the pipeline's ``trajectories``/``sft_rsft``/``sft_da``/``prm_data`` stages compute shard by
+shard, for notebooks, tests and ``bench/bench_extraction.py``.
 
 Example:
-    >>> for out in extract_stream(shards, ExtractConfig(min_correct=2)):   # doctest: +SKIP
-    ...     write(out.trajectories, out.rsft, out.da, out.prm)
+    >>> out = extract_shard(questions, turns, labels, ExtractConfig(min_correct=2))   # doctest: +SKIP
+    >>> out.stats.kept, len(out.rsft)                                                  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
 
 import pandas as pd
 
 from agentark_core.extract.diverse import MAX_K, SelectionStats, build_da
 from agentark_core.extract.inputs import agent_rounds, questions_by_id
-from agentark_core.extract.parallel import map_shards
 from agentark_core.extract.prm_sets import build_prm
 from agentark_core.extract.sft_sets import build_rsft
 from agentark_core.extract.steps import STEP_SPLITTERS
@@ -103,44 +100,3 @@ def extract_shard(
     )
     prm = build_prm(trajectories, rounds, lookup, config.prm_splitter)
     return ShardOutput(trajectories, rsft, da, prm, stats, selection)
-
-
-def extract_stream(
-    shards: Iterable[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]],
-    config: ExtractConfig | None = None,
-    judge: Generator | None = None,
-    workers: int = 1,
-    max_in_flight: int | None = None,
-) -> Iterator[ShardOutput]:
-    """``extract_shard`` over ``(questions, turns, labels)`` shards, lazily, in order.
-
-    Args:
-        shards: the log's shards, read lazily.
-        config: extraction settings (defaults when None).
-        judge: the DA judge LLM (one process only: a backend is not shared with workers).
-        workers: processes (``parallel.map_shards``); 1 extracts here, one shard at a time.
-        max_in_flight: most shards held by the pool at once (default ``2 * workers``).
-
-    Returns:
-        An iterator of ``ShardOutput``, one per shard, in input order.
-    """
-    if judge is not None and workers != 1:
-        raise ValueError("extract_stream: a DA judge runs in this process only; pass workers=1 with a judge")
-    yield from map_shards(partial(_extract_one, config=config, judge=judge), shards, workers, max_in_flight)
-
-
-def _extract_one(
-    shard: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
-    config: ExtractConfig | None,
-    judge: Generator | None,
-) -> ShardOutput:
-    questions, turns, labels = shard
-    return extract_shard(questions, turns, labels, config, judge)
-
-
-def total_stats(outputs: Iterable[ShardOutput]) -> tuple[TrajectoryStats, SelectionStats]:
-    """The summed counters of several shards' outputs."""
-    stats, selection = TrajectoryStats(), SelectionStats()
-    for out in outputs:
-        stats, selection = stats + out.stats, selection + out.selection
-    return stats, selection

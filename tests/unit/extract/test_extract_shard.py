@@ -1,9 +1,9 @@
-"""The shard driver: every table validates, shards stream independently and their counts add up."""
+"""The shard driver: every table validates, shards extract independently and their counts add up."""
 
 import pandas as pd
 import pytest
 
-from agentark_core.extract import ExtractConfig, extract_shard, extract_stream, total_stats
+from agentark_core.extract import ExtractConfig, extract_shard
 from schemas import validate
 
 
@@ -28,13 +28,13 @@ def _split(log, qids):
     return tuple(df.loc[df["question_id"].isin(qids)] for df in (questions, turns, labels))
 
 
-def test_stream_by_shard_equals_one_shard(hand_log, hand_questions):
+def test_shard_by_shard_equals_one_shard(hand_log, hand_questions):
     first = {hand_questions["fix"].question_id, hand_questions["drop"].question_id}
     second = {hand_questions["early"].question_id, hand_questions["tie"].question_id}
     whole = extract_shard(*hand_log)
-    parts = list(extract_stream([_split(hand_log, first), _split(hand_log, second)]))
-    stats, selection = total_stats(parts)
-    assert stats == whole.stats and selection == whole.selection
+    parts = [extract_shard(*_split(hand_log, first)), extract_shard(*_split(hand_log, second))]
+    assert parts[0].stats + parts[1].stats == whole.stats
+    assert parts[0].selection + parts[1].selection == whole.selection
     for name in ("trajectories", "rsft", "da", "prm"):
         joined = pd.concat([getattr(p, name) for p in parts]).sort_values(
             list(getattr(whole, name).columns[:2])
