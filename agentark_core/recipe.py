@@ -123,6 +123,7 @@ class ExtractSection:
     """Knowledge extraction (PAPER.md stage 2, App. A.3-A.4); see ``agentark_core.extract.ExtractConfig``.
 
     ``judge`` is the DA diversity judge LLM; empty = greedy max-min structural selection.
+    ``min_examples``: an R-SFT / DA set smaller than this is a loud warning in its stage summary.
     ``include_truncated`` trains on replies cut off at ``max_tokens`` (default: never);
     ``include_reasoning`` keeps a reasoning model's think block in SFT targets and PRM steps
     (default: the visible reply only; why: ``agentark_core.extract.inputs``).
@@ -137,6 +138,7 @@ class ExtractSection:
     prm_splitter: str = "line"
     include_truncated: bool = False
     include_reasoning: bool = False
+    min_examples: int = 50
     judge: ModelSection = field(default_factory=ModelSection)
 
 

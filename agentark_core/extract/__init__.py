@@ -17,7 +17,7 @@ from agentark_core.extract.diverse import (
 )
 from agentark_core.extract.inputs import agent_rounds, question_from_row, questions_by_id
 from agentark_core.extract.prm_sets import build_prm, divergence_labels, trace_id
-from agentark_core.extract.sft_sets import build_rsft, example_id, student_prompt
+from agentark_core.extract.sft_sets import build_rsft, example_id, rsft_picks, student_prompt
 from agentark_core.extract.shard import ExtractConfig, ShardOutput, extract_shard
 from agentark_core.extract.steps import (
     STEP_SPLITTERS,
@@ -48,6 +48,7 @@ __all__ = [
     "parse_selection",
     "question_from_row",
     "questions_by_id",
+    "rsft_picks",
     "split_final_answer",
     "split_steps",
     "step_shape",

@@ -114,6 +114,22 @@ def correct_kept(trajectories: pd.DataFrame, corrective_first: bool = True) -> p
     return good
 
 
+def rsft_picks(
+    trajectories: pd.DataFrame, max_per_question: int | None = None, corrective_first: bool = True
+) -> pd.DataFrame:
+    """The trajectories R-SFT trains on: ``correct_kept``, at most ``max_per_question`` per question.
+
+    Raises:
+        ValueError: ``max_per_question`` is neither None nor an int >= 1.
+    """
+    if max_per_question is not None and (not isinstance(max_per_question, int) or max_per_question < 1):
+        raise ValueError(f"max_per_question must be None or an int >= 1, got {max_per_question!r}")
+    good = correct_kept(trajectories, corrective_first)
+    if max_per_question is not None:
+        good = good.loc[good.groupby("question_id", sort=False).cumcount() < max_per_question]
+    return good
+
+
 def build_rsft(
     trajectories: pd.DataFrame,
     questions: pd.DataFrame | dict[str, Question],
@@ -134,10 +150,6 @@ def build_rsft(
     Returns:
         ``sft_examples`` rows of kind "rsft", weight 1.0, group_size 1.
     """
-    if max_per_question is not None and (not isinstance(max_per_question, int) or max_per_question < 1):
-        raise ValueError(f"max_per_question must be None or an int >= 1, got {max_per_question!r}")
-    good = correct_kept(trajectories, corrective_first)
-    if max_per_question is not None:
-        good = good.loc[good.groupby("question_id", sort=False).cumcount() < max_per_question]
+    good = rsft_picks(trajectories, max_per_question, corrective_first)
     picked = with_final_answers(good, rounds).assign(weight=1.0, group_size=1)
     return sft_rows(picked, questions_by_id(questions, picked["question_id"].unique().tolist()), "rsft")

@@ -82,6 +82,23 @@ def loud(stage: str, messages: list[str]) -> dict:
     return {"warnings": messages} if messages else {}
 
 
+def merge_warnings(summary: dict, extra: dict) -> dict:
+    """``summary`` updated with ``extra``, their ``warnings`` lists joined."""
+    joined = summary.get("warnings", []) + extra.get("warnings", [])
+    return summary | extra | ({"warnings": joined} if joined else {})
+
+
+def rate(name: str, hits: pd.Series) -> dict:
+    """An accuracy-like rate with the n behind it and its 95% Wilson interval, for a stage summary:
+    ``{name: rate, name_n: n, name_ci95: [low, high]}`` (rate and interval None when n is 0)."""
+    from agentark_core.evaluate.stats import wilson_interval
+
+    n, k = len(hits), int(hits.astype(bool).sum())
+    if not n:
+        return {name: None, f"{name}_n": 0, f"{name}_ci95": None}
+    return {name: round(k / n, 4), f"{name}_n": n, f"{name}_ci95": [round(x, 4) for x in wilson_interval(k, n)]}
+
+
 def truncation_summary(stage: str, rows: pd.DataFrame) -> dict:
     """How many model replies were cut off at ``max_tokens`` (``finish_reason == "length"``), with a loud
     warning above ``TRUNCATED_WARN_FRACTION``: such replies are labelled truncated and never trained on."""

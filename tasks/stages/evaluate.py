@@ -28,7 +28,7 @@ from agentark_core.config_loader import to_dict
 from tasks.runner import Stage, StageContext, code_digest, stage_modules
 from tasks.stages import STAGES, add
 from tasks.stages.checkpoints import checkpoint_identity, model_location
-from tasks.stages.common import cached_input, frame_of, generator_for, questions_from_frame, shard_seed
+from tasks.stages.common import cached_input, frame_of, generator_for, questions_from_frame, rate, shard_seed
 
 COLUMNS = ["question_id", "benchmark", "model", "protocol", "response", "answer", "status", "correct", "score",
            "prompt_tokens", "completion_tokens", "calls", "latency_s"]
@@ -114,7 +114,10 @@ def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
     """Accuracy and cost from the records; reasoning perplexity (single models with gold traces) and
     judge scores, reused from an identical committed evaluation when there is one."""
     records = pd.concat(list(ctx.output_frames()), ignore_index=True)
+    statuses = records["status"].value_counts()
     out = {"accuracy": round(float(records["correct"].mean()), 4), "n": len(records),
+           "accuracy_ci95": rate("accuracy", records["correct"])["accuracy_ci95"],
+           "statuses": {k: int(v) for k, v in statuses.items()},
            "completion_tokens_per_question": round(float(records["completion_tokens"].mean()), 2),
            "calls_per_question": round(float(records["calls"].mean()), 3),
            "eval_identity": eval_identity(ctx, model_input, mas)}

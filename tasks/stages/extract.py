@@ -11,7 +11,7 @@ import pandas as pd
 from tasks.fingerprint import fingerprint
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.common import cached_input
+from tasks.stages.common import cached_input, loud, merge_warnings, rate
 
 CODE = ("agentark_core.extract", "agentark_core.answers")
 ROUNDS = ("extract.include_truncated", "extract.include_reasoning")  # read by every stage through agent_rounds
@@ -50,9 +50,10 @@ def trajectories_shard(ctx: StageContext, index: int) -> pd.DataFrame:
 def trajectories_summary(ctx: StageContext) -> dict:
     frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
     per_q = frame.groupby("question_id")["kept"].first()
+    truncated = int(frame["rounds_correct"].map(lambda r: r[-1] == -2).sum())
     return {"trajectories": len(frame), "questions": len(per_q), "kept_questions": int(per_q.sum()),
             "dropped_questions": int((~per_q).sum()), "corrective": int(frame["is_corrective"].sum()),
-            "final_correct_rate": round(float(frame["final_correct"].mean()), 4)}
+            "truncated_final": truncated, **rate("final_correct_rate", frame["final_correct"])}
 
 
 def rsft_shard(ctx: StageContext, index: int) -> pd.DataFrame:
@@ -93,8 +94,21 @@ def prm_shard(ctx: StageContext, index: int) -> pd.DataFrame:
 
 
 def da_summary(ctx: StageContext) -> dict:
-    """``sft_summary`` plus judge fallbacks counted over the shards this run computed."""
+    """``sft_summary`` plus judge fallbacks counted over the shards this run computed, and a loud
+    warning when DA picked exactly the traces R-SFT trains on (the two routes would learn the same set)."""
+    from agentark_core.extract import example_id, rsft_picks
+
     out = sft_summary(ctx)
+    section = ctx.recipe.extract
+    rsft = set()
+    for index in range(n_debate_shards(ctx)):
+        picks = rsft_picks(_trajectories(ctx, index), section.max_per_question, section.corrective_first)
+        rsft |= {example_id("da", q, a) for q, a in zip(picks["question_id"], picks["agent_id"])}
+    ids = set(pd.concat(list(ctx.output_frames()), ignore_index=True)["example_id"])
+    if ids and ids == rsft:
+        message = (f"the DA set is the R-SFT set: the same {len(ids)} traces (no kept question had more than "
+                   f"max_k={section.max_k} correct traces to choose from), so routes da and rsft train on the same data")
+        out = merge_warnings(out, loud("sft_da", [message]))
     stats = ctx.scratch.get("selection", [])
     if stats:
         total = stats[0]
@@ -105,10 +119,16 @@ def da_summary(ctx: StageContext) -> dict:
 
 
 def sft_summary(ctx: StageContext) -> dict:
+    """Size of an SFT set; one under ``extract.min_examples`` is a loud warning, not silent training."""
     frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
     out = {"examples": len(frame), "questions": int(frame["question_id"].nunique())}
     if len(frame):
         out["mean_group_size"] = round(float(frame.groupby("question_id").size().mean()), 3)
+    least = ctx.recipe.extract.min_examples
+    if len(frame) < least:
+        message = (f"only {len(frame)} training example(s) from {out['questions']} question(s), "
+                   f"under extract.min_examples={least}: a route trained on it says little")
+        out |= loud(ctx.stage.name, [message])
     return out
 
 
@@ -125,11 +145,13 @@ TRAJECTORIES = add(Stage(name="trajectories", version="1", schema="trajectories"
                          inputs=INPUTS, plan=n_debate_shards, run_shard=trajectories_shard, code=CODE,
                          summarize=trajectories_summary))
 SFT_RSFT = add(Stage(name="sft_rsft", version="1", schema="sft_examples",
-                     reads=("extract.max_per_question", "extract.corrective_first", *ROUNDS),
+                     reads=("extract.max_per_question", "extract.corrective_first", "extract.min_examples",
+                            *ROUNDS),
                      inputs=INPUTS + ("trajectories",), plan=n_debate_shards, run_shard=rsft_shard, code=CODE,
                      summarize=sft_summary))
 SFT_DA = add(Stage(name="sft_da", version="1", schema="sft_examples",
                    reads=("extract.max_k", "extract.min_distance", "extract.pattern_splitter", "extract.judge",
+                          "extract.min_examples", "extract.max_per_question", "extract.corrective_first",
                           *ROUNDS),
                    inputs=INPUTS + ("trajectories",), plan=n_debate_shards, run_shard=da_shard,
                    code=CODE + ("agentark_core.llm",), summarize=da_summary,

@@ -12,9 +12,10 @@ import pandas as pd
 from tasks.fingerprint import fingerprint
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.common import frame_of
+from tasks.stages.common import frame_of, loud, rate
 
 COLUMNS = ["question_id", "agent_id", "role", "round", "answer", "status", "verdict", "correct", "verifier"]
+UNGRADABLE_WARN_FRACTION = 0.05  # issue 17: more than this is said loudly in the stage summary
 
 
 def _questions(ctx: StageContext) -> dict[str, tuple]:
@@ -74,14 +75,18 @@ def summarize(ctx: StageContext) -> dict:
     first = agents[agents["round"] == 1]
     final = agents.loc[agents.groupby(["question_id", "agent_id"])["round"].idxmax()]
     agg = labels[final_rows]
+    ungradable = float((labels["status"] == "ungradable").mean())
+    warnings = [f"{ungradable:.0%} of {len(labels)} answers are ungradable (no answer the verifier could read)"
+                ] if ungradable > UNGRADABLE_WARN_FRACTION else []
     return {
         "labels": len(labels),
-        "round1_agent_accuracy": round(float(first["correct"].mean()), 4) if len(first) else None,
-        "final_round_agent_accuracy": round(float(final["correct"].mean()), 4) if len(final) else None,
-        "aggregator_accuracy": round(float(agg["correct"].mean()), 4) if len(agg) else None,
-        "ungradable_fraction": round(float((labels["status"] == "ungradable").mean()), 4),
+        **rate("round1_agent_accuracy", first["correct"]),
+        **rate("final_round_agent_accuracy", final["correct"]),
+        **rate("aggregator_accuracy", agg["correct"]),
+        "ungradable_fraction": round(ungradable, 4),
         "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
         "truncated_fraction": round(float((labels["status"] == "truncated").mean()), 4),
+        **loud("label", warnings),
     }
 
 

@@ -49,6 +49,9 @@ def test_debate_and_label_artifacts(recipe, tmp_path):
     assert (both.loc[cut, "status"] == "truncated").all() and not both.loc[cut, "correct"].any()
     assert (both.loc[~cut, "status"] == both.loc[~cut, "verdict"]).all()
     assert metrics["statuses"]["truncated"] == cut.sum()
+    assert metrics["round1_agent_accuracy_n"] == 10 and metrics["aggregator_accuracy_n"] == 5  # 5 questions x 2
+    low, high = metrics["round1_agent_accuracy_ci95"]
+    assert 0 <= low <= metrics["round1_agent_accuracy"] <= high <= 1 and high - low > 0.2  # n=10 says little
     debate = store.read_manifest("debate", keys["debate"])["metrics"]
     assert debate["truncated_replies"] == cut.sum()
     assert "hit max_tokens" in debate["warnings"][0]

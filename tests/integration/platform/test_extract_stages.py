@@ -47,6 +47,24 @@ def test_extraction_stages(recipe, tmp_path):
     assert len(corrective) == 8 and all(0 in labels for labels in corrective["step_labels"])
     metrics = store.read_manifest("trajectories", keys["trajectories"])["metrics"]
     assert metrics["corrective"] == 8 and metrics["dropped_questions"] == 0
+    assert metrics["final_correct_rate_n"] == 16 and metrics["final_correct_rate_ci95"][1] == 1.0
+    # 16 and fewer examples are under the default extract.min_examples (50): said loudly, not silently trained
+    warnings = store.read_manifest("sft_rsft", keys["sft_rsft"])["metrics"]["warnings"]
+    assert warnings == ["only 16 training example(s) from 4 question(s), under extract.min_examples=50: "
+                        "a route trained on it says little"]
+    assert not any("R-SFT set" in w for w in store.read_manifest("sft_da", keys["sft_da"])["metrics"]["warnings"])
+
+
+def test_da_identical_to_rsft_is_a_warning(recipe, tmp_path):
+    """One trace per question for R-SFT (corrective first) is exactly what DA's greedy selection starts from."""
+    from dataclasses import replace
+
+    recipe = replace(recipe, extract=replace(recipe.extract, max_per_question=1, min_examples=1))
+    store = ArtifactStore(str(tmp_path / "store"))
+    refs = run_in_process(pipeline_order(recipe, ["sft_rsft", "sft_da"]), recipe, store, progress=False)
+    assert "warnings" not in store.read_manifest("sft_rsft", refs["sft_rsft"].key)["metrics"]
+    (warning,) = store.read_manifest("sft_da", refs["sft_da"].key)["metrics"]["warnings"]
+    assert warning.startswith("the DA set is the R-SFT set: the same 4 traces")
 
 
 def test_backend_failure_fails_its_shard_not_silently(recipe, tmp_path):
