@@ -21,6 +21,7 @@ import logging
 from typing import Any
 
 from agentark_core.train.lora import lora_config, save_merged
+from agentark_core.train.progress import show_loss_progress
 from agentark_core.train.rl_common import build_reward_funcs, load_prompts
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def train_grpo(
         ``reward_funcs`` (names) and ``reward_weights``.
     """
     trainer, dropped = build_grpo_trainer(model_path, prompts_df, output_dir, config, prm_path)
+    show_loss_progress(trainer, "GRPO")
     result = trainer.train()
     save_merged(trainer, output_dir)
     curve = [_log_row(entry) for entry in trainer.state.log_history if "loss" in entry]

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from agentark_core.train.progress import LossBar
 from agentark_core.train.rl_common import build_reward_funcs, combine_rewards, load_prompts
 
 logger = logging.getLogger(__name__)
@@ -263,7 +264,7 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
     model, ref = load_models(model_path, config.kl_coef > 0, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     order, curve = random.Random(config.seed), []
-    for step in range(1, config.max_steps + 1):
+    for step in (bar := LossBar(range(1, config.max_steps + 1), "PPO")):
         data = rollout(
             model, ref, tokenizer, order.sample(rows, min(config.batch_size, len(rows))), reward_fns, config
         )
@@ -271,7 +272,8 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
         curve.append(
             {"step": step, **stats, "reward": sum(data["rewards"]) / len(data["rewards"]), "kl": data["kl"]}
         )
-        logger.info("PPO step %d: %s", step, {k: round(v, 4) for k, v in curve[-1].items()})
+        bar.show(stats["loss"], reward=curve[-1]["reward"])
+        logger.debug("PPO step %d: %s", step, curve[-1])
     save_policy(model, tokenizer, output_dir)
     return {
         "loss_curve": curve,

@@ -24,6 +24,7 @@ from typing import Any
 
 from agentark_core.train.prm_checkpoint import load_checkpoint, save_checkpoint
 from agentark_core.train.prm_loss import PRM_LOSSES
+from agentark_core.train.progress import LossBar
 from agentark_core.train.records import as_records
 from agentark_core.train.speed import (
     ATTN_IMPLEMENTATIONS,
@@ -276,7 +277,7 @@ def run_stage(
         for _ in range(done * config.gradient_accumulation_steps):  # replay the batch stream
             next(batches)
     prm.train()
-    for step in range(done + 1, total + 1):
+    for step in (bar := LossBar(range(done + 1, total + 1), f"PRM stage {stage}", total=total)):
         results = [
             backward_batch(prm, next(batches), config) for _ in range(config.gradient_accumulation_steps)
         ]
@@ -284,6 +285,7 @@ def run_stage(
         row = {"step": first_step + step, "stage": stage, "loss": sum(loss for loss, _ in results)}
         row.update(learning_rate=scheduler.get_last_lr()[0], grad_norm=grad_norm.detach())
         curve.append({**row, "num_tokens": sum(tokens for _, tokens in results)})
+        bar.show(row["loss"])
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from agentark_core.train.lora import lora_config, save_merged
+from agentark_core.train.progress import show_loss_progress
 from agentark_core.train.records import as_records, check_weight
 
 logger = logging.getLogger(__name__)
@@ -261,6 +262,7 @@ def train_sft(model_path: str, examples: Any, output_dir: str, config) -> dict:
         (s), ``train_loss``, ``num_tokens`` (non-padding tokens seen), ``global_step``, ``num_examples``.
     """
     trainer = build_trainer(model_path, examples, output_dir, config)
+    show_loss_progress(trainer, "SFT")
     resume_from = last_checkpoint(output_dir) if config.resume else None
     if resume_from:
         logger.info("SFT: resuming from %s", resume_from)

@@ -141,10 +141,13 @@ def test_config_checks(tmp_path):
         _config(tmp_path, prm_temperature=0.0)
 
 
-def test_train_grpo_moves_every_parameter_and_saves_a_reloadable_checkpoint(tiny, prm_dir, tmp_path):
+def test_train_grpo_moves_every_parameter_and_saves_a_reloadable_checkpoint(tiny, prm_dir, tmp_path, capfd):
     rows = _rows() + [{**_rows(1)[0], "question_id": "long", "prompt": "word " * 200}]
     out = str(tmp_path / "ckpt")
-    metrics = train_grpo(tiny, rows, out, _config(tmp_path / "run"), prm_path=prm_dir)
+    metrics = train_grpo(tiny, rows, out, _config(tmp_path / "run", disable_tqdm=False), prm_path=prm_dir)
+    shown = capfd.readouterr()
+    assert "'loss': " not in shown.out + shown.err  # no log dicts, a bar with the loss instead
+    assert "GRPO" in shown.err and "loss=" in shown.err
 
     assert (
         metrics["global_step"] == 2 and metrics["num_prompts_filtered"] == 1 and metrics["num_prompts"] == 4

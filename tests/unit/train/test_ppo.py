@@ -83,7 +83,7 @@ def test_config_checks():
         AgentArkPPOConfig(prm_aggregation="max")
 
 
-def test_train_ppo_moves_every_parameter_and_saves_policy_and_value_head(tiny, tmp_path):
+def test_train_ppo_moves_every_parameter_and_saves_policy_and_value_head(tiny, tmp_path, capfd):
     torch.manual_seed(1)
     prm_dir = tmp_path / "prm"
     PRM.from_student(tiny).save(prm_dir)
@@ -103,6 +103,7 @@ def test_train_ppo_moves_every_parameter_and_saves_policy_and_value_head(tiny, t
     )  # fmt: skip
     out = tmp_path / "ckpt"
     metrics = train_ppo(tiny, rows, str(out), cfg, prm_path=str(prm_dir))
+    assert "PPO: 100%" in capfd.readouterr().err.replace("\r", "\n")  # the progress bar, to its end
 
     assert (
         metrics["global_step"] == 2 and metrics["num_prompts"] == 4 and metrics["num_prompts_filtered"] == 1

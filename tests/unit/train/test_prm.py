@@ -158,9 +158,11 @@ def test_curriculum_stages_and_save_load(tiny, tmp_path, loss):
     assert [p for t in rebatched for p in t] == pytest.approx([p for t in scores for p in t], abs=1e-5)
 
 
-def test_train_prm_end_to_end(tiny, tmp_path):
+def test_train_prm_end_to_end(tiny, tmp_path, capfd):
     config = PRMConfig(stage1_max_steps=2, stage2_epochs=1, traces_per_batch=6, stage2_learning_rate=1e-3)
     metrics = train_prm(tiny, _rows(), str(tmp_path / "prm"), config)
+    bars = capfd.readouterr().err.replace("\r", "\n")
+    assert "PRM stage 1: 100%" in bars and "PRM stage 2: 100%" in bars and "loss=" in bars
     assert metrics["stage1_steps"] == 2 and metrics["stage2_steps"] == 2  # 9 traces, 6 per batch -> 2 batches
     assert [r["stage"] for r in metrics["loss_curve"]] == [1, 1, 2, 2]
     assert all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
