@@ -90,6 +90,7 @@ def accelerate_launcher(num_gpus: int = 1, accelerate_config: str | None = None)
                 "config": config_fields(job.config), "helpers": job.helpers}))
             return launch(trainer_for(job.config), str(run_file), num_gpus, accelerate_config)
 
+    launch_job.__qualname__ = f"accelerate_launcher(num_gpus={num_gpus}, accelerate_config={accelerate_config!r})"
     return launch_job
 
 
@@ -195,7 +196,8 @@ def trained_row(ctx: StageContext, route: Route, examples: pd.DataFrame) -> pd.D
 
 def training_identity(ctx: StageContext, route: Route, examples: pd.DataFrame) -> str | None:
     """Hash of everything that determines the trained model, not the route's name: train function,
-    config values, start and helper checkpoints, the examples' content and the stage's code.
+    launcher (processes change the effective batch), config values, start and helper checkpoints,
+    the examples' content and the stage's code.
 
     None when the config cannot be written as fields (that route then trains unshared).
     """
@@ -208,6 +210,7 @@ def training_identity(ctx: StageContext, route: Route, examples: pd.DataFrame) -
         return None
     payload = {
         "train": f"{route.train.__module__}:{route.train.__qualname__}", "kind": route.kind,
+        "launcher": f"{route.launcher.__module__}:{route.launcher.__qualname__}",
         "version": route.version, "config": config, "start": checkpoint_identity(ctx, route.start_stage),
         "helpers": {keyword: checkpoint_identity(ctx, ROUTES.get(name).stage) for keyword, name in route.helpers},
         "examples": hashlib.sha256(examples.to_json(orient="records").encode()).hexdigest(),
