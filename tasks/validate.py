@@ -7,8 +7,8 @@ the run has), resolves the plugins the planned stages use (registered names and 
 config that stage builds when it runs: the debate protocol's config (temperature checks included),
 the toy bootstrap config, the verifier, the step splitters, the evaluation decoding, each model
 backend's options (against its keyword arguments) and each training route's trainer config with a
-placeholder ``output_dir``. So ``--set debate.temperature=-3``
-fails before ingest or the toy bootstrap runs, and the CLI ends with exit code 2 and one line.
+placeholder ``output_dir``. So ``--set debate.temperature=-3`` fails before ingest or the toy
+bootstrap runs, and the CLI ends with exit code 2 and one line.
 
 Nothing is written and no model is loaded; trainer configs are built in check mode
 (``tasks.stages.train.CHECKING``), which starts no CUDA and changes nothing process-wide.
