@@ -116,11 +116,19 @@ def boxed_answer(text: str) -> tuple[int, str] | None:
     for box in boxes[1:]:
         if box[1] > group[-1][0]:
             continue  # a box around the one already taken (\boxed{\boxed{5}})
-        between = text[box[1] : group[-1][0]]
-        if len(between) > 80 or _BOX_JOINER.sub("", between).strip():
+        if not _joins(text[box[1] : group[-1][0]]):
             break
         group.append(box)
     return group[0][1], ", ".join(content for _, _, content in reversed(group))
+
+
+def _joins(between: str) -> bool:
+    """Whether two boxes with ``between`` between them state one answer: same sentence, nothing but
+    connectives, symbols and at most two label words ("\\boxed{1} papers and \\boxed{2} bins")."""
+    if len(between) > 80 or "\n\n" in between or re.search(r"[.!?]\s", between):
+        return False
+    rest = _BOX_JOINER.sub(" ", between)
+    return not re.search(r"\d", rest) and len(re.findall(r"[A-Za-z]{2,}", rest)) <= 2
 
 
 def _balanced(text: str, open_index: int) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import string
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -74,12 +75,16 @@ def grade(
         gt: the ground-truth final answer (an option letter or option text for mcq).
         task_type: "math" | "mcq" | "short" | "longform".
         choices: option texts for mcq, in letter order.
-        timeout_s: the most seconds the symbolic math path may take.
+        timeout_s: the most seconds extraction and comparison together may take (the symbolic path
+            gets what extraction left of it).
 
     Returns:
         A ``Grade``; never raises on any ``str`` prediction.
     """
-    return grade_extracted(extract_answer(prediction, task_type, choices), gt, task_type, choices, timeout_s)
+    start = time.monotonic()
+    extracted = extract_answer(prediction, task_type, choices)
+    left = timeout_s - (time.monotonic() - start)
+    return grade_extracted(extracted, gt, task_type, choices, max(0.0, left))
 
 
 def grade_extracted(

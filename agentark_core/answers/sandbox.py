@@ -13,9 +13,12 @@ Model output is untrusted, so the slow path (sympy through math-verify) is fence
    math-verify's own ``signal.alarm`` timeout, which works only in the main thread.
 
 Each calling thread borrows its own worker from a small pool, so threads never queue behind one
-another's slow comparisons. A fresh worker needs about half a second to import sympy; that start
-is waited for separately (``STARTUP_TIMEOUT_S``), and ``warm_up(workers=n)`` pays it ahead of time
-for n grading threads; a worker killed on timeout is replaced at once and warms in the background.
+another's slow comparisons. A fresh worker needs about half a second to import sympy. Only the
+process's first start is waited for outside ``timeout_s`` (``STARTUP_TIMEOUT_S``; ``warm_up(workers=n)``
+pays it ahead of time and keeps one spare beyond the n workers). After that every wait for a
+worker counts against the call's ``timeout_s``: a worker killed on timeout is replaced at once, the
+replacement warms in the background, and a call that finds no warm worker within its budget is
+undecided (None) instead of waiting for one, so a timeout never makes the *next* call slow.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ MAX_FACTORIAL = 500
 WORKER_MEMORY_BYTES = 2 * 1024**3
 STARTUP_TIMEOUT_S = 60.0
 DEFAULT_TIMEOUT_S = 1.0
+MIN_ASK_S = 0.005
 
 _BRACKETS_OPEN, _BRACKETS_CLOSE = "({[", ")}]"
 _DIGIT_RUN = re.compile(rf"\d{{{MAX_DIGIT_RUN + 1},}}")
@@ -158,11 +162,12 @@ class _Pool:
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._pid = os.getpid()
+        self._warm = False  # a worker has been ready once: later waits count against timeout_s
 
     def _take(self) -> _Worker:
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's children are not ours
-                self._idle, self._pid = [], os.getpid()
+                self._idle, self._pid, self._warm = [], os.getpid(), False
             self._idle = [w for w in self._idle if w.proc.poll() is None]
             if self._idle:  # prefer a worker that has finished importing sympy
                 ready = [i for i, w in enumerate(self._idle) if w.wait_ready(0)]
@@ -171,26 +176,39 @@ class _Pool:
 
     def warm(self, count: int) -> None:
         with self._lock:
-            missing = max(0, count - len(self._idle))
+            missing = max(0, count + 1 - len(self._idle))  # one spare takes over from a killed worker
         fresh = [_Worker() for _ in range(missing)]  # all import sympy at once
         for worker in fresh:
             if worker.ask("1", "1", STARTUP_TIMEOUT_S) is not True:
                 raise RuntimeError("math worker failed its self-check")
         with self._lock:
             self._idle.extend(fresh)
+            self._warm = True
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.append(worker)
 
     def equal(self, gold: str, pred: str, timeout_s: float) -> bool | None:
+        deadline = time.monotonic() + timeout_s
+        if timeout_s < MIN_ASK_S:
+            return None  # no time left to ask: a worker interrupted mid-answer would have to be killed
         worker = self._take()
+        if not worker.wait_ready(0):
+            budget = max(0.0, deadline - time.monotonic()) if self._warm else STARTUP_TIMEOUT_S
+            if not worker.wait_ready(budget):
+                self._give_back(worker)  # it goes on warming for a later call
+                logger.warning("no warm math worker within %.2fs: comparison undecided", timeout_s)
+                return None
+        self._warm = True
         try:
-            result = worker.ask(gold, pred, timeout_s)
+            result = worker.ask(gold, pred, max(0.0, deadline - time.monotonic()))
         except (TimeoutError, RuntimeError, OSError, ValueError) as exc:
             logger.warning("symbolic comparison abandoned (%s): gold=%.80r pred=%.80r", exc, gold, pred)
             worker.close()
-            with self._lock:
-                self._idle.append(_Worker())  # starts importing now, so the next call finds it warm
+            self._give_back(_Worker())  # starts importing now; an idle spare serves the next call meanwhile
             return None
-        with self._lock:
-            self._idle.append(worker)
+        self._give_back(worker)
         return result
 
 

@@ -23,6 +23,8 @@ REPO = "huggingface/Math-Verify"
 FILES = ("tests/test_all.py", "tests/test_boxed.py", "tests/test_numina_cases.py",
          "tests/test_open_thoughts.py", "tests/test_yujianll.py", "tests/test_strict.py")
 LEFT_OUT = {"strict": False, "allow_set_relation_comp": True}
+# published verdicts that contradict arithmetic, left out and named here (file, line): 1 + 1/e is not 1 - 1/e
+DISPUTED = {("tests/test_yujianll.py", 28)}
 
 
 def _rows(tree: ast.Module):
@@ -49,7 +51,7 @@ def main(clone: Path) -> None:
             gold, pred = row.pop("gold", None), row.pop("pred", None)
             if expected not in (0, 1) or gold is None or pred is None:
                 continue
-            if any(row.get(k) == v for k, v in LEFT_OUT.items()):
+            if any(row.get(k) == v for k, v in LEFT_OUT.items()) or (path, line) in DISPUTED:
                 continue
             print(json.dumps({
                 "response": pred, "gold": gold, "task_type": "math",
