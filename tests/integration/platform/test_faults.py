@@ -7,8 +7,10 @@ Kills at each named point of a commit live in ``test_kill_resume.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import logging
 import os
 import signal
 import time
@@ -213,3 +215,47 @@ def test_s3_wrong_credentials_dead_endpoint_and_frozen_server(s3_server, monkeyp
         assert time.monotonic() - started < 30  # bounded: timeouts x retries, never a hang
     finally:
         os.kill(s3_server.proc.pid, signal.SIGCONT)
+
+
+def test_s3_server_stopping_mid_run_names_the_shard_write(s3_server):
+    """The failure reported is the shard write that failed, not the lock release after it."""
+    quick = {**s3_server.storage_options(), "config_kwargs": {"read_timeout": 1, "connect_timeout": 1,
+                                                              "retries": {"max_attempts": 1}}}
+    store = ArtifactStore(s3_server.new_root(), storage_options=quick)
+
+    def freeze_on_second(ctx, index):
+        if index == 1:
+            os.kill(s3_server.proc.pid, signal.SIGSTOP)
+        return COUNT.run_shard(ctx, index)
+
+    stage = dataclasses.replace(COUNT, run_shard=freeze_on_second)
+    try:
+        with pytest.raises(StoreError, match=r"store: write s3://.*/part-00001\.parquet failed"):
+            run_stage(stage, CountRecipe(n_shards=3, rows_per_shard=2), store, progress=False)
+    finally:
+        os.kill(s3_server.proc.pid, signal.SIGCONT)
+
+
+def test_prefect_cache_key_follows_the_store(tmp_path):
+    from agentark_core.config_loader import to_dict
+    from agentark_core.recipe import load_recipe
+    from tasks.prefect_stage import _cache_key
+
+    def key_for(root: str) -> str:
+        recipe = load_recipe(None, [f"store.root={root}"])
+        return _cache_key(None, {"stage_name": "ingest", "key": "0" * 16, "recipe_data": to_dict(recipe)})
+
+    assert key_for(str(tmp_path / "a")) != key_for(str(tmp_path / "b"))
+    assert key_for(str(tmp_path / "a")) == key_for(str(tmp_path / "x" / ".." / "a"))  # one spelling per store
+
+
+def test_debug_logs_never_carry_s3_credentials(s3_server, monkeypatch, caplog):
+    store = ArtifactStore(s3_server.new_root(), storage_options=s3_server.storage_options())
+    committed_count(store, 1)
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
+    code, out, _ = cli("--debug", "artifacts", "ls", "--store", store.root_uri)
+    assert code == 0 and "1 artifact(s)" in out
+    assert caplog.records, "debug logging was not captured at all"
+    assert s3_server.access_key not in caplog.text and s3_server.secret_key not in caplog.text
