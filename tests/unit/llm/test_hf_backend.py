@@ -161,3 +161,40 @@ def test_bad_options_fail_clearly(tmp_path):
         TransformersGenerator(model=str(tmp_path), micro_batch_size=0)
     with pytest.raises(ValueError, match="unknown dtype 'float13'"):
         TransformersGenerator(model=str(tmp_path), dtype="float13")
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="threads must be an int >= 1"):
+            TransformersGenerator(model=str(tmp_path), threads=bad)
+
+
+def test_threads_hold_while_generating_then_the_count_is_restored(random_gen, monkeypatch):
+    import torch
+
+    from agentark_core.llm.hf_backend import TransformersGenerator
+
+    before = torch.get_num_threads()
+    gen = TransformersGenerator(model=random_gen.model.name_or_path, show_progress=False, threads=before + 1)
+    seen, generate = [], gen.model.generate
+    monkeypatch.setattr(gen.model, "generate", lambda **kw: seen.append(torch.get_num_threads()) or generate(**kw))
+    gen.generate(_requests()[:2], SamplingParams(temperature=0, max_tokens=4))
+    assert seen == [before + 1] and torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("cores, omp, expected", [(2, None, 1), (6, None, 3), (64, None, 4), (1, None, 1),
+                                                  (64, "1", "torch")])
+def test_default_threads_half_the_cores_at_most_four_unless_omp_says(monkeypatch, cores, omp, expected):
+    import torch
+
+    from agentark_core.llm.hf_backend import default_threads
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
+    if omp:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    else:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert default_threads() == (torch.get_num_threads() if expected == "torch" else expected)
+
+
+def test_cpu_generator_defaults_to_default_threads(random_gen):
+    from agentark_core.llm.hf_backend import default_threads
+
+    assert random_gen.device.type == "cpu" and random_gen.threads == default_threads()
