@@ -10,11 +10,14 @@ import pandas as pd
 
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.common import frame_of, questions_from_frame
+from tasks.stages.common import frame_of, loud, questions_from_frame
 from tasks.stages.routes import check_eval_routes, evaluable_routes
 
 COLUMNS = ["benchmark", "model", "protocol", "metric", "value", "n"]
 EXTRA_METRICS = ("reasoning_perplexity",)
+HEADLINE_METRICS = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "completion_tokens_per_question")
+TRAINING_SCHEMAS = ("sft_examples", "prm_examples")
+WALKED_SCHEMAS = ("eval_records", "checkpoints")  # followed back to the training sets behind a model
 
 
 def report_inputs(recipe) -> tuple[str, ...]:
@@ -50,27 +53,56 @@ def summary_rows(ctx: StageContext) -> list[dict]:
     return rows
 
 
+def training_sets(ctx: StageContext) -> pd.DataFrame:
+    """Per evaluated model, every training set behind it (found through the manifests' inputs): its size
+    and the warnings its stage raised (too small, identical to another route's set)."""
+    rows = []
+    for name in eval_names(ctx):
+        todo, seen = [(name, ctx.inputs[name].key)], set()
+        while todo:
+            stage, key = todo.pop()
+            manifest = ctx.store.read_manifest(stage, key)
+            schema = manifest["schema"]["name"]
+            if schema in TRAINING_SCHEMAS:
+                warnings = (manifest.get("metrics") or {}).get("warnings") or []
+                rows.append({"model": name.removeprefix("eval_"), "training_set": stage, "examples": manifest["rows"],
+                             "warnings": " ".join(warnings)})
+            elif schema in WALKED_SCHEMAS:
+                todo += [(n, v["key"]) for n, v in manifest["inputs"].items() if (n, v["key"]) not in seen]
+                seen.update(todo)
+    return pd.DataFrame(rows, columns=["model", "training_set", "examples", "warnings"])
+
+
 def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
     from agentark_core.evaluate.report import write_report
 
     frame = frame_of(summary_rows(ctx), COLUMNS)
+    sets = training_sets(ctx)
     with tempfile.TemporaryDirectory(prefix="agentark-report-") as tmp:
         table = frame.assign(route=frame["model"], train_set=ctx.recipe.data.dataset)
         write_report(table, Path(tmp), title=f"AgentArk report: {ctx.recipe.name}",
-                     route_order=evaluable_routes())
+                     route_order=evaluable_routes(),
+                     extra_sections={"Training sets": sets} if len(sets) else None)
         ctx.store.put_dir(tmp, ctx.stage.name, ctx.key, "report")
     return frame
 
 
 def headline(ctx: StageContext) -> dict:
-    """Accuracy and tokens per question of every evaluated model, for the manifest and the CLI."""
+    """Accuracy (with its n and 95% interval), tokens per question and training-set sizes of every evaluated
+    model, for the manifest and the CLI; the training sets' warnings, loudly."""
     frame = pd.concat(list(ctx.output_frames()), ignore_index=True)
-    wanted = frame[frame["metric"].isin(["accuracy", "completion_tokens_per_question"])]
+    wanted = frame[frame["metric"].isin(HEADLINE_METRICS)]
     out: dict = {}
     for row in wanted.itertuples(index=False):
         out.setdefault(row.model, {})[row.metric] = None if pd.isna(row.value) else round(float(row.value), 4)
+        if row.metric == "accuracy":
+            out[row.model]["n"] = int(row.n)
     out["report"] = ctx.store.uri(ctx.stage.name, ctx.key, "files/report/report.md")
-    return out
+    sets = training_sets(ctx)
+    for row in sets.itertuples(index=False):
+        out.setdefault(row.model, {}).setdefault("training_sets", {})[row.training_set] = row.examples
+    warnings = [f"{r.model} was trained on {r.training_set}: {r.warnings}" for r in sets.itertuples() if r.warnings]
+    return out | loud("report", warnings)
 
 
 REPORT = add(Stage(name="report", version="1", schema="eval_summary", reads=("name", "data.dataset"),

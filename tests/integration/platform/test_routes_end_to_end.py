@@ -81,4 +81,13 @@ def test_evaluations_and_report(e2e):
     assert set(summary["model"]) == set(recipe.eval.routes)
     assert {"accuracy", "reasoning_perplexity", "completion_tokens_per_question"} <= set(summary["metric"])
     files = store.local_dir("report", refs["report"].key, "report", "/nonexistent")
-    assert "accuracy" in open(f"{files}/report.md").read()
+    text = open(f"{files}/report.md").read()
+    assert "accuracy" in text and "## Training sets" in text
+    # every route's training sets and their sizes, found through the manifests; tiny sets said loudly
+    metrics = store.read_manifest("report", refs["report"].key)["metrics"]
+    rows = {stage: store.read_manifest(stage, refs[stage].key)["rows"] for stage in ("sft_rsft", "sft_da", "prm_data")}
+    assert metrics["rsft"]["training_sets"] == {"sft_rsft": rows["sft_rsft"]}
+    assert metrics["rsft_da"]["training_sets"] == {"sft_rsft": rows["sft_rsft"], "sft_da": rows["sft_da"]}
+    assert metrics["pad"]["training_sets"] == {"prm_data": rows["prm_data"]}
+    assert "training_sets" not in metrics["base"] and metrics["base"]["n"] == 6
+    assert any(w.startswith("rsft was trained on sft_rsft: only") for w in metrics["warnings"])
