@@ -79,7 +79,7 @@ class ModelSection:
 
 @dataclass
 class DebateSection:
-    """Multi-agent data generation (PAPER.md stage 1).
+    """Multi-agent data generation (paper §3.2, App. A.2).
 
     The protocol's fields default to ``DebateConfig``'s (one source); the stage passes each
     protocol the fields its config has. ``seed`` is the run's base seed (each shard derives its own).
@@ -108,7 +108,7 @@ class DebateSection:
 
 @dataclass
 class LabelSection:
-    """Answer verification (PAPER.md stage 2): ``rule`` | ``llm`` | ``llm_only`` | ``rule_then_llm``.
+    """Answer verification (paper §3.2, App. A.3): ``rule`` | ``llm`` | ``llm_only`` | ``rule_then_llm``.
 
     ``model`` is the LLM verifier (paper: Qwen2.5-72B-Instruct), unused by ``rule``.
     """
@@ -120,7 +120,7 @@ class LabelSection:
 
 @dataclass
 class ExtractSection:
-    """Knowledge extraction (PAPER.md stage 2, App. A.3-A.4); see ``agentark_core.extract.ExtractConfig``.
+    """Knowledge extraction (paper §3.2, App. A.3-A.4); see ``agentark_core.extract.ExtractConfig``.
 
     ``judge`` is the DA diversity judge LLM; empty = greedy max-min structural selection.
     ``min_examples``: an R-SFT / DA set smaller than this is a loud warning in its stage summary.
@@ -171,7 +171,7 @@ PPO_FIELDS = FieldsOf("agentark_core.train.ppo_config:AgentArkPPOConfig")
 
 @dataclass
 class TrainSection:
-    """Distillation routes (PAPER.md stage 3): each mapping holds fields of a trainer config.
+    """Distillation routes (paper §3.3): each mapping holds fields of a trainer config.
 
     ``sft`` (R-SFT) and ``da`` take ``AgentArkSFTConfig`` fields (every ``trl.SFTConfig`` field),
     ``prm`` ``PRMConfig``'s, ``grpo`` ``AgentArkGRPOConfig``'s, ``ppo`` ``AgentArkPPOConfig``'s; a
@@ -194,7 +194,7 @@ class TrainSection:
 
 @dataclass
 class EvalSection:
-    """Evaluation (PAPER.md stage 4) on a held-out question set.
+    """Evaluation (paper §4) on a held-out question set.
 
     ``routes`` lists the student routes to evaluate (``base`` = the untrained student); valid
     names are the registered distillation routes (``tasks/stages/routes.py``), checked when the

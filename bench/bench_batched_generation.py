@@ -1,6 +1,6 @@
 """Benchmark: one batched ``generate`` call vs one call per request, on the transformers backend.
 
-Why (STYLE habit 6): every stage hands a whole round to the generator at once; this measures
+Why: every stage hands a whole round to the generator at once; this measures
 what that buys on the backend itself. N distinct questions go through a tiny real model
 (``make_tiny_model``) once as a single call (micro-batched, left-padded) and once request by
 request; both decode greedily for exactly ``--max-tokens`` tokens (a random model rarely emits

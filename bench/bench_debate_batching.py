@@ -1,6 +1,6 @@
 """Benchmark: debate batched by round across questions vs the same protocol called once per question.
 
-Why (STYLE habit 6, paper §3.2): a debate round over Q questions x n agents should be ONE
+Why (paper §3.2): a debate round over Q questions x n agents should be ONE
 ``generate`` call. This script runs ``run_protocol("debate", ...)`` over all questions at once
 and then question by question, with the same tiny real model (``make_tiny_model``) behind the
 transformers backend, and prints both wall times and their ratio (goal >= 5x).

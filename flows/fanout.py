@@ -1,6 +1,6 @@
 """Fan-out of the ``debate`` stage over several flow runs, then one commit.
 
-The debate (PAPER.md stage 1: the teacher's multi-agent data generation) is the costliest
+The debate (the teacher's multi-agent data generation, paper §3.2) is the costliest
 stage and is sharded by questions. ``debate_fanout`` plans its shards, splits the ones not yet
 published into groups of ``shards_per_run`` and runs ``debate_shard_group`` for each: through
 a deployment (``run_deployment``: every group a flow run on some worker / GPU, at most

@@ -1,4 +1,4 @@
-"""``debate_turns``: one row per (question, agent, round) plus the aggregator/judge row (PAPER.md stage 1).
+"""``debate_turns``: one row per (question, agent, round) plus the aggregator/judge row (paper App. A.2).
 
 v2: ``reasoning`` (a reasoning model's think block, split off ``response``; "" without one) and
 ``finish_reason`` (stop | length | error; "length" = cut off at ``max_tokens``, labelled truncated).

@@ -1,4 +1,4 @@
-"""``eval_records`` and ``eval_summary`` (PAPER.md stage 4)."""
+"""``eval_records`` and ``eval_summary`` (paper §4)."""
 
 import pandera.pandas as pa
 from pandera.typing import Series

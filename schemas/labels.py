@@ -1,4 +1,4 @@
-"""``labels`` and ``trajectories``: verified answers and the extracted trajectories (PAPER.md stage 2)."""
+"""``labels`` and ``trajectories``: verified answers and the extracted trajectories (paper App. A.3)."""
 
 import pandera.pandas as pa
 from pandera.typing import Series

@@ -1,4 +1,4 @@
-"""``questions``: the normalised question set every stage reads (DESIGN.md, data/)."""
+"""``questions``: the normalised question set every stage reads (``agentark_core.data``)."""
 
 import pandera.pandas as pa
 from pandera.typing import Series

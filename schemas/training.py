@@ -1,4 +1,4 @@
-"""Training sets and checkpoints: ``sft_examples``, ``prm_examples``, ``checkpoints`` (PAPER.md stage 3)."""
+"""Training sets and checkpoints: ``sft_examples``, ``prm_examples``, ``checkpoints`` (paper §3.3)."""
 
 import pandera.pandas as pa
 from pandera.typing import Series

@@ -1,6 +1,6 @@
 """Content-addressed artifact store on fsspec: local folder by default, ``s3://bucket/prefix`` via s3fs.
 
-Layout (DESIGN.md, "Artifact store")::
+Layout (README, "Artifacts")::
 
     {root}/{stage}/{key}/part-00000.parquet ...   shards, each written to a temp name then published
     {root}/{stage}/{key}/files/...                 extra files (e.g. an HF checkpoint folder)

@@ -1,4 +1,4 @@
-"""The one correctness judgement for labeling, RL rewards and evaluation (paper §3.2, §3.3; STYLE habit 4).
+"""The one correctness judgement for labeling, RL rewards and evaluation (paper §3.2, §3.3, §4).
 
 ``grade(prediction, gt, task_type)`` extracts the final answer from a full response (an
 already-extracted answer works too) and compares it with the ground truth:

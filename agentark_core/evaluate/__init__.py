@@ -1,4 +1,4 @@
-"""Evaluation stage (PAPER.md stage 4, paper §4 and App. D-E): metrics, reasoning perplexity, LLM judge, cost.
+"""Evaluation stage (paper §4 and App. D-E): metrics, reasoning perplexity, LLM judge, cost.
 
 * ``METRICS`` / ``compute_metric(name, predictions, references, **kw) -> MetricResult``:
   accuracy (via ``grade``), token_f1, exact_match, rouge1/2/L, bleu, bertscore.

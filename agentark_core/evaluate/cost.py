@@ -1,4 +1,4 @@
-"""Inference cost accounting: MAS vs single agent per question (PAPER.md stage 4; paper §1, §4).
+"""Inference cost accounting: MAS vs single agent per question (paper §1, §4).
 
 The point of AgentArk is single-agent inference cost, so both sides are counted the
 same way from their rows:

@@ -1,4 +1,4 @@
-"""LLM judge of reasoning quality (PAPER.md stage 4, paper App. E): 1-5 scores on four criteria.
+"""LLM judge of reasoning quality (paper App. E): 1-5 scores on four criteria.
 
 Any ``Generator`` can judge (paper: InternLM-2.5-20B-Chat). The judge must reply with
 ONE JSON object holding exactly the four criteria as integers 1-5, optionally inside

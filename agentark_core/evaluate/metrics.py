@@ -1,4 +1,4 @@
-"""Prediction-vs-reference metrics of the evaluation stage (PAPER.md stage 4, paper §4 and App. D).
+"""Prediction-vs-reference metrics of the evaluation stage (paper §4 and App. D).
 
 Every metric has ONE signature and is looked up by name in ``METRICS``:
 

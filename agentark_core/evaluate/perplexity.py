@@ -1,4 +1,4 @@
-"""Reasoning-token perplexity of a causal LM on gold traces (PAPER.md stage 4, paper §4).
+"""Reasoning-token perplexity of a causal LM on gold traces (paper §4).
 
 Teacher forcing over ``chat(user=prompt, assistant=reasoning + "\\n" + answer)``: the
 perplexity is exp of the mean NLL over REASONING tokens only; prompt tokens (the

@@ -1,4 +1,4 @@
-"""Evaluate a model on questions, single agent and MAS through the same code (PAPER.md stage 4, paper §4).
+"""Evaluate a model on questions, single agent and MAS through the same code (paper §4).
 
 ``evaluate_questions`` runs a registered MAS protocol (``cot`` is the single-agent
 baseline), takes each question's final turn — the aggregator or judge row when the

@@ -1,4 +1,4 @@
-"""Bootstrap the toy world's teacher and student from scratch on a CPU (toy world, DESIGN.md; paper §3.2–3.3).
+"""Bootstrap the toy world's teacher and student from scratch on a CPU (the toy world; paper §3.2–3.3).
 
 Builds, with the project's own SFT trainer (``agentark_core.train.sft.train_sft``), two
 random-init Qwen3 models saved in HF format next to the word-level toy tokenizer:

@@ -1,4 +1,4 @@
-"""Toy-world training examples for a teacher that debates usefully (paper §3.2; toy world, DESIGN.md).
+"""Toy-world training examples for a teacher that debates usefully (paper §3.2; the toy world).
 
 Debate only beats one agent if round k > 1 revises towards the right answer. The toy
 teacher learns that from three kinds of supervised examples, all built with the exact

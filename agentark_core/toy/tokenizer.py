@@ -1,4 +1,4 @@
-"""Word-level tokenizer of the toy world: every integer 0-3999 is one token (toy world, DESIGN.md).
+"""Word-level tokenizer of the toy world: every integer 0-3999 is one token (README, "Quick start").
 
 Measured on 2 CPU cores, a tiny model learns toy arithmetic in minutes with numbers as
 single tokens and barely at all over digit characters, hence this tokenizer. Its vocab:

@@ -1,5 +1,5 @@
 """Stage ``debate``: run the recipe's MAS protocol with the teacher over the questions
-(PAPER.md stage 1) -> ``debate_turns``, sharded by questions, every round kept."""
+(paper §3.2, App. A.2) -> ``debate_turns``, sharded by questions, every round kept."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluation stages (PAPER.md stage 4): one ``eval_*`` stage per evaluated model -> ``eval_records``,
+"""Evaluation stages (paper §4): one ``eval_*`` stage per evaluated model -> ``eval_records``,
 then ``report`` -> ``eval_summary`` plus a markdown/HTML report with plots in its files.
 
 ``eval_teacher``, ``eval_mas`` and ``eval_base`` (the untrained student) are defined here; a

@@ -1,5 +1,5 @@
 """Stages ``trajectories``, ``sft_rsft``, ``sft_da``, ``prm_data``: knowledge extraction
-(PAPER.md stage 2) from labelled debate logs, one shard per debate shard (all of a
+(paper §3.2, App. A.3-A.4) from labelled debate logs, one shard per debate shard (all of a
 question's turns are in one shard, so memory stays bounded whatever the log size)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Stage ``label``: verify every agent's answer in every round, and the aggregator's
-(PAPER.md stage 2) -> ``labels``, one shard per debate shard.
+(paper §3.2, App. A.3) -> ``labels``, one shard per debate shard.
 
 A reply cut off at ``max_tokens`` (``finish_reason == "length"``, e.g. a reasoning model that ran out
 of budget mid-thought) is labelled ``truncated``, never correct: a number it broke off near is luck,

@@ -7,7 +7,7 @@ through ``agentark_core.train.launch``, on several GPUs under ``accelerate launc
 ``register_route`` derives from it the training stage ``train_<name>`` and, unless the route is a
 helper (the PRM, which PAD's reward needs), the evaluation stage ``eval_<name>``; the report's
 route order, the check of ``eval.routes`` and the per-stage Prefect deployments (``flows/server.py``)
-read the registry. Adding a route is one ``register_route`` call (PAPER.md §3.3).
+read the registry. Adding a route is one ``register_route`` call (paper §3.3, App. F).
 
 Identical trainings train once: a training stage hashes what determines its model, not the
 route's name (train function, config values, start checkpoint, examples' content, code); when a

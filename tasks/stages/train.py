@@ -1,4 +1,4 @@
-"""The distillation routes (PAPER.md stage 3), each one ``register_route`` call -> a ``train_<route>``
+"""The distillation routes (paper §3.3), each one ``register_route`` call -> a ``train_<route>``
 stage writing a ``checkpoints`` artifact with an HF-format folder (``tasks/stages/routes.py``).
 
 ``rsft`` (R-SFT, §3.3.1), ``da`` (DA, §3.3.2), ``prm`` (PRM, two-stage, App. B.1; a helper route
