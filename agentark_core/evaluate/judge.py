@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agentark_core.llm.reasoning import answer_of
 from agentark_core.llm.types import ChatRequest, Generator, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -193,12 +194,12 @@ def judge_reasoning(
         retry = []
         for item_id, reply in zip(pending, replies):
             try:
-                scores[item_id] = parse_judge_reply(reply.text)
+                scores[item_id] = parse_judge_reply(answer_of(reply))
                 invalid.pop(item_id, None)
             except InvalidJudgeReply as err:
                 invalid[item_id] = str(err)
                 chats[item_id] = chats[item_id][:1] + (
-                    {"role": "assistant", "content": reply.text},
+                    {"role": "assistant", "content": answer_of(reply)},
                     {"role": "user", "content": RETRY_PROMPT.format(reason=err)},
                 )
                 retry.append(item_id)

@@ -32,6 +32,7 @@ from agentark_core.extract.counts import Counts
 from agentark_core.extract.inputs import questions_by_id
 from agentark_core.extract.sft_sets import correct_kept, sft_rows, with_final_answers
 from agentark_core.extract.steps import trace_pattern
+from agentark_core.llm.reasoning import answer_of
 from agentark_core.llm.types import ChatRequest, Generator, SamplingParams
 from agentark_core.mas.prompts import question_text
 
@@ -208,4 +209,4 @@ def _judge(
     replies = generator.generate(requests, params)
     if len(replies) != len(requests):
         raise ValueError(f"DA judge returned {len(replies)} replies for {len(requests)} requests")
-    return [parse_selection(r.text.strip(), len(ts), max_k) for r, (_, ts) in zip(replies, items)]
+    return [parse_selection(answer_of(r).strip(), len(ts), max_k) for r, (_, ts) in zip(replies, items)]

@@ -96,6 +96,12 @@ def split_completion(text: str, reasoning: str = "") -> SplitReply:
     return SplitReply(joined, split.answer, split.unterminated)
 
 
+def answer_of(completion) -> str:
+    """What a ``Completion`` answers, its reasoning left out: the text a caller parses (a judge's JSON,
+    a verifier's true/false) when the model behind a generator thinks before it replies."""
+    return split_completion(completion.text, getattr(completion, "reasoning", "")).answer
+
+
 def with_reasoning(reasoning: str, answer: str) -> str:
     """The reply text a training target holds when it keeps the reasoning: ``<think>R</think>\\n\\nA``.
 

@@ -18,6 +18,7 @@ import string
 from collections.abc import Sequence
 
 from agentark_core.answers import Grade, extract_answer
+from agentark_core.llm.reasoning import answer_of
 from agentark_core.llm.types import ChatRequest, Generator, SamplingParams
 from agentark_core.verify.base import VERIFIERS, VerifyItem
 
@@ -103,7 +104,7 @@ class LLMVerifier:
             raise RuntimeError(
                 f"generator returned {len(completions)} completions for {len(requests)} requests"
             )
-        grades = [Grade(parse_verdict(c.text), extracted) for c, (extracted, _) in zip(completions, answers)]
+        grades = [Grade(parse_verdict(answer_of(c)), extracted) for c, (extracted, _) in zip(completions, answers)]
         unreadable = sum(g.status == "ungradable" for g in grades)
         if unreadable:
             logger.warning(
