@@ -37,16 +37,20 @@ def _text(message: Any) -> str:
 def verifiable_reward(weight: float = 1.0) -> RewardFn:
     """Reward ``weight`` for a correct final answer, 0 for a wrong or missing one, None when ungradable.
 
-    The reward function needs keyword lists ``gt`` and ``task_type`` (and ``choices`` for mcq).
+    The reward function needs keyword lists ``gt`` and ``task_type`` (and ``choices`` for mcq). A
+    reasoning model's think block is not graded (``llm.reasoning``): a completion that never closes it
+    has no answer and earns 0.
     """
     from agentark_core.answers import grade
+    from agentark_core.llm.reasoning import split_reasoning
 
     def verifiable(
         completions: list, gt: list[str], task_type: list[str], choices: list | None = None, **kwargs
     ) -> list[float | None]:
         rewards: list[float | None] = []
         for i, completion in enumerate(completions):
-            result = grade(_text(completion), gt[i], task_type[i], tuple(choices[i] or ()) if choices else ())
+            answer = split_reasoning(_text(completion)).answer
+            result = grade(answer, gt[i], task_type[i], tuple(choices[i] or ()) if choices else ())
             if result.status == "ungradable" and result.extracted is not None:
                 rewards.append(None)
             else:

@@ -30,6 +30,14 @@ def test_verifiable_reward_scores_correct_wrong_missing_and_ungradable():
     assert out[4] is None  # longform cannot be verified by rule
 
 
+def test_verifiable_reward_grades_the_reply_after_the_think_block():
+    reward = REWARDS.get("verifiable")(weight=1.0)
+    completions = ["<think>\nMaybe 4? No: 2 + 3 = 5.\n</think>\n\nFinal Answer: 5",
+                   "<think>\nThe answer is 5, Final Answer: 5\n</think>\n\nFinal Answer: 6",
+                   [{"role": "assistant", "content": "<think>\nFinal Answer: 5 would be"}]]  # never closed
+    assert reward(completions, gt=["5"] * 3, task_type=["math"] * 3) == [1.0, 0.0, 0.0]
+
+
 def test_step_aggregations_match_hand_values():
     scores = [0.9, 0.2, 0.6]
     assert aggregate_steps(scores, "min") == 0.2
