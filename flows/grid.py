@@ -39,10 +39,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from agentark_core.config_loader import ConfigError
 from agentark_core.evaluate.report import OPTIONAL, REQUIRED, SETTINGS, write_report
-from agentark_core.recipe import Recipe, load_recipe
+from agentark_core.recipe import Recipe, load_recipe, recipe_source
 from flows.pipeline import pipeline
 from tasks.prefect_stage import store_for
 from tasks.stages.routes import evaluable_routes
+from tasks.validate import validate_recipe
 
 log = logging.getLogger(__name__)
 
@@ -196,15 +197,16 @@ def grid(base_recipe: str | None = None, axes: dict[str, list] | None = None, ma
         "failed": n}``.
 
     Raises:
-        ConfigError: bad axes, or a cell whose recipe does not load (checked before any cell runs).
+        ConfigError: bad axes, or a cell whose recipe does not validate (checked before any cell runs).
     """
     if max_concurrency < 1:
         raise ConfigError(f"max_concurrency must be >= 1, got {max_concurrency}")
     overrides = list(overrides or [])
     cells = expand_axes(axes)
-    for cell in cells:  # every cell's recipe must load before any work starts
+    for cell in cells:  # every cell's whole recipe must check out before any work starts
+        cell_set = overrides + cell_overrides(cell)
         try:
-            load_recipe(base_recipe, overrides + cell_overrides(cell))
+            validate_recipe(load_recipe(base_recipe, cell_set), recipe_source(base_recipe, cell_set))
         except ConfigError as exc:
             raise ConfigError(f"grid cell {cell_label(cell)}: {exc}") from exc
     log.info("grid: %d cell(s), %d at a time", len(cells), max_concurrency)

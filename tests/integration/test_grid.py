@@ -114,6 +114,8 @@ def test_grid_rejects_bad_axes_before_running(tmp_path):
         grid(axes={"debate.n_agents": [2, 0]}, overrides=[f"store.root={tmp_path}"])
     with pytest.raises(ConfigError, match="grid cell debate.agents=2: .*unknown key 'debate.agents'"):
         grid(axes={"debate.agents": [2]}, overrides=[f"store.root={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"grid cell debate.temperature=-3: .*: debate: temperature must be >= 0"):
+        grid(axes={"debate.temperature": [0.7, -3]}, overrides=[f"store.root={tmp_path}"])  # the whole recipe
     with pytest.raises(ConfigError, match="non-empty list"):
         grid(axes={"data.limit": []})
     bad = tmp_path / "grid.yaml"
