@@ -124,3 +124,29 @@ def test_config_objects_round_trip_through_run_file_fields():
     assert prm == {"stage1_max_steps": 3, "traces_per_batch": 4}
     with pytest.raises(ValueError, match="no launchable trainer takes a dict"):
         trainer_for({})
+
+
+def test_grpo_launches_from_a_config_object_with_the_prm_helper(tiny_model_path, tmp_path):
+    """What the pipeline's accelerate launcher writes for PAD: the GRPO config as fields, the prompts as
+    parquet and the PRM as a helper path; the trainer is found from the config's class."""
+    import torch
+
+    from agentark_core.train.grpo_config import AgentArkGRPOConfig
+    from agentark_core.train.prm_model import PRM
+
+    torch.manual_seed(1)
+    PRM.from_student(tiny_model_path).save(tmp_path / "prm")
+    config = AgentArkGRPOConfig(output_dir=str(tmp_path / "elsewhere"), num_generations=2, max_steps=1,
+                                per_device_train_batch_size=2, max_completion_length=8, bf16=False, use_cpu=True,
+                                report_to="none", save_strategy="no", logging_steps=1, dataloader_pin_memory=False)
+    rows = [{"question_id": f"q{i}", "prompt": f"What is {i} + 7?", "gt": str(i + 7), "task_type": "math",
+             "choices": []} for i in range(2)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "prompts.parquet")
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"model_path": tiny_model_path, "examples": str(tmp_path / "prompts.parquet"),
+                               "output_dir": str(tmp_path / "out"), "config": config_fields(config),
+                               "helpers": {"prm_path": str(tmp_path / "prm")}}))
+    assert trainer_for(config) == "grpo"
+    metrics = launch("grpo", str(run), num_gpus=1)
+    assert metrics["global_step"] == 1 and metrics["reward_funcs"] == ["prm_score", "verifiable"]
+    assert (tmp_path / "out" / "config.json").exists() and not (tmp_path / "elsewhere").exists()
