@@ -44,7 +44,7 @@ def check_manifest(manifest: object, where: str) -> dict:
     ``shard_rows`` and ``shard_sha256`` (one entry per shard; rows summing to ``rows``).
     """
     def bad(what: str) -> ArtifactCorrupt:
-        return ArtifactCorrupt(f"manifest {where}: {what}")
+        return ArtifactCorrupt(f"corrupt manifest {where}: {what}")
 
     if not isinstance(manifest, dict):
         raise bad(f"expected a JSON object, got {type(manifest).__name__}")
@@ -60,6 +60,12 @@ def check_manifest(manifest: object, where: str) -> dict:
             raise bad(f"'shard_rows' must list {n} row counts, got {shard_rows!r:.200}")
         if rows is not None and sum(shard_rows) != rows:
             raise bad(f"'rows' is {rows} but 'shard_rows' sum to {sum(shard_rows)}")
+    for name in ("stage", "key", "uri", "recipe", "created_at"):
+        if name in manifest and not isinstance(manifest[name], str):
+            raise bad(f"{name!r} must be a string, got {manifest[name]!r:.80}")
+    schema = manifest.get("schema")
+    if schema is not None and not (isinstance(schema, dict) and isinstance(schema.get("name"), str)):
+        raise bad(f"'schema' must be an object with a 'name', got {schema!r:.80}")
     hashes = manifest.get("shard_sha256")
     if hashes is not None and (not isinstance(hashes, list) or len(hashes) != n
                                or not all(isinstance(h, str) and len(h) == 64 for h in hashes)):

@@ -338,10 +338,10 @@ class ArtifactStore:
         try:
             manifest = json.loads(raw)
         except ValueError as exc:
-            raise ArtifactCorrupt(f"manifest {where} is not valid JSON ({exc}); {recompute_hint(key)}") from None
+            raise ArtifactCorrupt(f"corrupt manifest {where}: not valid JSON ({exc}); {recompute_hint(key)}") from None
         check_manifest(manifest, where)
         if manifest.get("key", key) != key or manifest.get("stage", stage) != stage:
-            raise ArtifactCorrupt(f"manifest {where} names artifact {manifest.get('stage')}/{manifest.get('key')}, "
+            raise ArtifactCorrupt(f"corrupt manifest {where}: names artifact {manifest.get('stage')}/{manifest.get('key')}, "
                                   f"not {name}; {recompute_hint(key)}")
         return manifest
 

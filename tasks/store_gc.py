@@ -49,7 +49,9 @@ def find_leftovers(store: ArtifactStore, temp_age_s: float = 3600.0, lock_ttl_s:
                 found.append(Leftover("lock", path, f"no live holder ({committed} artifact)"))
     removed = {f.path for f in found}
     kept_files = [p for p, info in entries.items() if info["type"] == "file" and p not in removed]
-    folders = [p for p, info in entries.items() if info["type"] == "directory" and p.rstrip("/") != root]
+    # Only local stores have folders of their own; an S3 "folder" is a prefix of the objects left.
+    folders = [p for p, info in entries.items()
+               if store.is_local and info["type"] == "directory" and p.rstrip("/") != root]
     for folder in sorted(folders, key=lambda p: p.count("/"), reverse=True):
         prefix = folder.rstrip("/") + "/"
         if not any(p.startswith(prefix) for p in kept_files):

@@ -115,7 +115,8 @@ def test_dropped_rows_are_caught_even_without_hashes(tmp_path):
     (lambda m: json.dumps({**m, "n_shards": "3"}).encode(), "'n_shards' must be an integer >= 0, got '3'"),
     (lambda m: json.dumps({**m, "rows": 11}).encode(), "'rows' is 11 but 'shard_rows' sum to 12"),
     (lambda m: json.dumps({**m, "key": "0" * 16}).encode(), "names artifact count/0000000000000000"),
-    (lambda m: b'{"stage": "count", "n_shards": 3', "is not valid JSON"),
+    (lambda m: json.dumps({**m, "schema": "questions"}).encode(), "'schema' must be an object with a 'name'"),
+    (lambda m: b'{"stage": "count", "n_shards": 3', "corrupt manifest .*: not valid JSON"),
 ])
 def test_tampered_manifest_is_caught(tmp_path, edit, message):
     store = ArtifactStore(str(tmp_path / "store"))
@@ -155,7 +156,8 @@ def test_listing_survives_a_corrupt_manifest(tmp_path):
     assert code == 0 and good in out and bad in out and "corrupt" in out
     assert sum(1 for line in out.splitlines() if "corrupt" in line) == 1
     code, _, err = cli("artifacts", "show", bad[:8], "--store", str(root))
-    assert code == 2 and "_manifest.json is not valid JSON" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "corrupt manifest " in err and "_manifest.json: not valid JSON" in err
     code, out, _ = cli("artifacts", "rm", bad[:8], "--store", str(root))
     assert code == 0 and not store.fs.exists(store.path("count", bad))
     assert [m["key"] for m in store.manifests()] == [good]
