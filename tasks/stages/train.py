@@ -98,12 +98,14 @@ def sft_builder(section: str) -> Callable[[Any, str], Any]:
 
 
 def train_sft(model_path: str, examples: pd.DataFrame, output_dir: str, config) -> dict:
+    """R-SFT / DA training (``agentark_core.train.sft``), imported when a route trains, not at registration."""
     from agentark_core.train.sft import train_sft as train
 
     return train(model_path, examples, output_dir, config)
 
 
 def train_prm(model_path: str, examples: pd.DataFrame, output_dir: str, config) -> dict:
+    """PRM training (``agentark_core.train.prm_train``), imported when the route trains."""
     from agentark_core.train.prm_train import train_prm as train
 
     return train(model_path, examples, output_dir, config)
