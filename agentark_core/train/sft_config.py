@@ -98,10 +98,11 @@ class AgentArkSFTConfig(LoraOptions, SFTConfig):
     def __post_init__(self):
         # process-wide settings (allocator, matmul precision) are made where training starts:
         # speed.prepare_training_process, called by sft.build_trainer
-        if not self.use_cpu and (
+        if not self.use_cpu and self.dataloader_pin_memory and (
             self.accelerator_config is None
             or (isinstance(self.accelerator_config, dict) and "non_blocking" not in self.accelerator_config)
         ):  # pinned batches copied without blocking: a blocking copy waits for the GPU's queue to drain
+            # (without pinned memory there is nothing to overlap, and transformers warns on every run)
             self.accelerator_config = {**(self.accelerator_config or {}), "non_blocking": True}
         super().__post_init__()
         if not self.answer_loss_weight >= 0:  # also rejects NaN

@@ -296,3 +296,10 @@ def test_training_restates_the_matmul_precision_readably(tiny_model_path, tmp_pa
     build_trainer(tiny_model_path, _rows(), str(tmp_path), _config(tmp_path))
     assert torch.get_float32_matmul_precision() == "high"
     assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+
+
+@pytest.mark.parametrize("pin_memory, non_blocking", [(True, True), (False, False)])
+def test_non_blocking_copies_only_with_pinned_memory(tmp_path, pin_memory, non_blocking):
+    # unpinned batches cannot be copied asynchronously: transformers would warn on every run
+    config = AgentArkSFTConfig(output_dir=str(tmp_path), dataloader_pin_memory=pin_memory, bf16=False)
+    assert config.accelerator_config.non_blocking is non_blocking
