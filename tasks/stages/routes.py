@@ -250,11 +250,12 @@ def register_route(route: Route) -> Route:
 
     Raises:
         ValueError: the name is taken (as a route, ``base``, or a stage name).
-        KeyError: ``start`` or a helper names no registered route.
+        KeyError: ``start`` or a helper names no registered route, or ``data`` no registered stage.
     """
     if route.name == BASE or route.stage in STAGES or f"eval_{route.name}" in STAGES:
         raise ValueError(f"route {route.name!r}: the name or one of its stages is already registered")
     inputs = route.inputs()  # unknown start/helper routes fail here, before anything is registered
+    STAGES.get(route.data)  # so does an unknown training-set stage
     code = (*route.code, route.train.__module__, route.config.__module__, route.examples.__module__)
     stage = Stage(name=route.stage, version=route.version, schema="checkpoints", reads=route.reads,
                   inputs=inputs, plan=lambda ctx: 1, run_shard=train_shard(route), code=code,

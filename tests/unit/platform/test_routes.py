@@ -90,6 +90,8 @@ def test_bad_routes_are_refused_before_anything_is_registered(registered):
         register_route(toy_route("orphan", start="nope"))
     with pytest.raises(KeyError, match="unknown route 'nope'"):
         register_route(toy_route("orphan", helpers=(("prm_path", "nope"),)))
+    with pytest.raises(KeyError, match="unknown stage 'dpo_pairs'; valid: .*sft_rsft"):
+        register_route(toy_route("orphan", data="dpo_pairs"))
     assert set(STAGES.names()) == before and "orphan" not in ROUTES
 
 
