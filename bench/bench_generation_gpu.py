@@ -150,6 +150,9 @@ def vllm_paths(gen, questions, agents: int, params) -> dict:
 
     requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(agents)]
     ids = [{"prompt_token_ids": p} for p in gen.render(requests)]
+    start = time.perf_counter()
+    gen.render(requests)
+    print(f"render (chat template + tokenization) of {len(requests)} requests: {time.perf_counter() - start:.3f} s")
     convs = [list(r.messages) for r in requests]
     one = vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens)
     seeded = [vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p,

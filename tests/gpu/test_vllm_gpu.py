@@ -47,4 +47,4 @@ def generator(tmp_path_factory):
 
 
 def test_the_engine_runs_on_the_gpu(generator):
-    assert generator.llm.llm_engine.vllm_config.device_config.device.type == "cuda"
+    assert generator.llm.llm_engine.vllm_config.device_config.device_type == "cuda"
