@@ -76,23 +76,40 @@ def test_only_planned_stages_are_checked():
 
 
 def test_checking_asks_the_device_nothing_and_builds_for_the_cpu(monkeypatch):
-    """On a GPU machine the real builders ask whether bf16 runs (which starts CUDA); the check must not,
-    and its trainer configs are CPU placed without compile (transformers would switch TF32 for it)."""
+    """On a GPU machine the real builders ask whether bf16 runs and transformers sets the device up
+    (both start CUDA) and switches TF32 for ``torch_compile``; the check must do none of it: its
+    trainer configs are CPU placed, without compile."""
+    import importlib
+
+    import torch
+
     from tasks.stages import train
 
-    def asked():
-        raise AssertionError("validation asked the device for bf16 support")
+    for module in ("agentark_core.train.sft_config", "agentark_core.train.grpo_config"):
+        importlib.import_module(module)  # imported (torch._dynamo with them) before torch.cuda is patched
 
-    monkeypatch.setattr(train, "_on_cuda", lambda: True)
-    monkeypatch.setattr(train, "_bf16_supported", asked)
+    touched = []
+
+    def refuse(name):
+        def call(*args, **kwargs):
+            touched.append(name)
+            raise AssertionError(f"validation touched the device: {name}")
+        return call
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for name in ("_lazy_init", "init", "set_device", "current_device", "get_device_properties"):
+        monkeypatch.setattr(torch.cuda, name, refuse(name))
+    monkeypatch.setattr(train, "_bf16_supported", refuse("is_bf16_supported"))
+    precision = torch.backends.fp32_precision
     _validate(["train.sft.torch_compile=true", "train.grpo.torch_compile=true"])
+    assert touched == [] and torch.backends.fp32_precision == precision
     token = train.CHECKING.set(True)
     try:
         config = train.sft_config({"torch_compile": True}, "out", "train.sft")
     finally:
         train.CHECKING.reset(token)
     assert config.use_cpu and not config.torch_compile and not config.bf16
-    with pytest.raises(AssertionError, match="asked the device"):
+    with pytest.raises(AssertionError, match="is_bf16_supported"):
         train.sft_config({}, "out", "train.sft")  # outside a check the builder does ask
 
 
