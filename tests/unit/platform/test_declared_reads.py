@@ -80,3 +80,22 @@ def test_a_stage_reading_an_undeclared_field_fails_and_commits_nothing(tmp_path)
     manifest = store.read_manifest("honest", ref.key)
     assert manifest["recipe"] == "view-test" and manifest["metrics"] == {"n": 3}
     assert manifest["config"] == {"section.inner.size": 3}
+
+
+@pytest.mark.parametrize("rl", ["grpo", "ppo"])
+def test_model_building_stages_build_their_configs_from_declared_fields(tmp_path, rl):
+    """The fast suite does not train, so the toy bootstrap's and every route's config builders run
+    here against their stage's declared view of the demo recipe (a missing read fails here)."""
+    from agentark_core.recipe import load_recipe
+    from tasks.code_digest import PROJECT_ROOT
+    from tasks.stages import STAGES
+    from tasks.stages.routes import ROUTES
+    from tasks.stages.toy import bootstrap_config
+
+    recipe = load_recipe(PROJECT_ROOT / "recipes" / "demo.yaml", [f"train.rl={rl}"])
+    toy = STAGES.get("toy_models")
+    assert bootstrap_config(DeclaredRecipe(recipe, toy.reads + toy.unkeyed, toy.name)).seed == recipe.toy.seed
+    for name in ROUTES.names():
+        route = ROUTES.get(name)
+        stage = STAGES.get(route.stage)
+        assert route.config(DeclaredRecipe(recipe, stage.reads + stage.unkeyed, stage.name), str(tmp_path / name))
