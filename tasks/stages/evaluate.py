@@ -28,11 +28,21 @@ from agentark_core.config_loader import to_dict
 from tasks.runner import Stage, StageContext, code_digest, stage_modules
 from tasks.stages import STAGES, add
 from tasks.stages.checkpoints import checkpoint_identity, model_location
-from tasks.stages.common import cached_input, frame_of, generator_for, questions_from_frame, rate, shard_seed
+from tasks.stages.common import (
+    cached_input,
+    frame_of,
+    generator_for,
+    loud,
+    merge_warnings,
+    questions_from_frame,
+    rate,
+    shard_seed,
+)
 
 COLUMNS = ["question_id", "benchmark", "model", "protocol", "response", "answer", "status", "correct", "score",
            "prompt_tokens", "completion_tokens", "calls", "latency_s"]
 BASE = "base"  # the untrained student's route name in eval.routes and the report
+EVAL_WARN_FRACTION = 0.05
 CODE = ("agentark_core.evaluate", "agentark_core.mas", "agentark_core.answers", "agentark_core.llm")
 
 
@@ -121,6 +131,11 @@ def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
            "completion_tokens_per_question": round(float(records["completion_tokens"].mean()), 2),
            "calls_per_question": round(float(records["calls"].mean()), 3),
            "eval_identity": eval_identity(ctx, model_input, mas)}
+    for status in ("truncated", "ungradable"):  # counted as wrong: many of them make the accuracy meaningless
+        if statuses.get(status, 0) > EVAL_WARN_FRACTION * len(records):
+            out = merge_warnings(out, loud(ctx.stage.name, [
+                f"{statuses[status]} of {len(records)} answers are {status} and count as wrong"
+                + (": raise eval.max_tokens or turn thinking off" if status == "truncated" else "")]))
     shared = shared_evaluation(ctx, model_input, mas)
     if shared is not None:
         reused = {k: v for k, v in shared["metrics"].items() if k in ("reasoning_perplexity", "judge")}
