@@ -132,3 +132,30 @@ def paired_bootstrap(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return Difference(float(diff.mean()), float(low), float(high), len(diff))
+
+
+def paired_differences(
+    outcomes: dict[str, dict[str, float]], pairs: Sequence[tuple[str, str]], seed: int = 0
+) -> list[dict]:
+    """Paired bootstrap differences between evaluated models on the questions both answered.
+
+    Args:
+        outcomes: model -> {question_id: 1.0 correct / 0.0 not}.
+        pairs: ``(model, baseline)`` pairs; a pair with a missing model or no shared question is skipped.
+        seed: the bootstrap seed.
+
+    Returns:
+        One row per pair: ``model``, ``baseline``, ``difference``, ``low``, ``high`` (95%), ``n``
+        (shared questions) and ``significant`` (the interval excludes 0).
+    """
+    rows = []
+    for model, baseline in pairs:
+        if model not in outcomes or baseline not in outcomes:
+            continue
+        shared = sorted(outcomes[model].keys() & outcomes[baseline].keys())
+        if not shared:
+            continue
+        d = paired_bootstrap([outcomes[model][q] for q in shared], [outcomes[baseline][q] for q in shared], seed=seed)
+        rows.append({"model": model, "baseline": baseline, "difference": d.value, "low": d.low, "high": d.high,
+                     "n": d.n, "significant": d.excludes_zero})
+    return rows

@@ -73,16 +73,31 @@ def training_sets(ctx: StageContext) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "training_set", "examples", "warnings"])
 
 
+def paired_gains(ctx: StageContext) -> pd.DataFrame:
+    """MAS vs the single teacher and every route vs the base student on the same questions: the accuracy
+    difference with its paired-bootstrap 95% interval (the report's headline intervals are unpaired)."""
+    from agentark_core.evaluate.stats import paired_differences
+
+    outcomes = {}
+    for name in eval_names(ctx):
+        records = ctx.input_frame(name)
+        outcomes[name.removeprefix("eval_")] = dict(zip(records["question_id"], records["correct"].astype(float)))
+    pairs = [("mas", "teacher")] + [(m, "base") for m in outcomes if m not in ("teacher", "mas", "base")]
+    columns = ["model", "baseline", "difference", "low", "high", "n", "significant"]
+    return pd.DataFrame(paired_differences(outcomes, pairs), columns=columns)
+
+
 def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
     from agentark_core.evaluate.report import write_report
 
     frame = frame_of(summary_rows(ctx), COLUMNS)
-    sets = training_sets(ctx)
+    sets, paired = training_sets(ctx), paired_gains(ctx)
+    sections = {title: table for title, table in (("Paired differences (95% bootstrap over questions)", paired),
+                                                  ("Training sets", sets)) if len(table)}
     with tempfile.TemporaryDirectory(prefix="agentark-report-") as tmp:
         table = frame.assign(route=frame["model"], train_set=ctx.recipe.data.dataset)
         write_report(table, Path(tmp), title=f"AgentArk report: {ctx.recipe.name}",
-                     route_order=evaluable_routes(),
-                     extra_sections={"Training sets": sets} if len(sets) else None)
+                     route_order=evaluable_routes(), extra_sections=sections or None)
         ctx.store.put_dir(tmp, ctx.stage.name, ctx.key, "report")
     return frame
 

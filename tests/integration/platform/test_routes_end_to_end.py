@@ -83,6 +83,8 @@ def test_evaluations_and_report(e2e):
     files = store.local_dir("report", refs["report"].key, "report", "/nonexistent")
     text = open(f"{files}/report.md").read()
     assert "accuracy" in text and "## Training sets" in text
+    paired = text.split("## Paired differences (95% bootstrap over questions)")[1].split("##")[0]
+    assert all(f"| {route} | base |" in paired for route in ("rsft", "da", "pad", "rsft_da", "pad_da"))
     # every route's training sets and their sizes, found through the manifests; tiny sets said loudly
     metrics = store.read_manifest("report", refs["report"].key)["metrics"]
     rows = {stage: store.read_manifest(stage, refs[stage].key)["rows"] for stage in ("sft_rsft", "sft_da", "prm_data")}

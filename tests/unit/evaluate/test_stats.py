@@ -6,7 +6,12 @@ import math
 
 import pytest
 
-from agentark_core.evaluate.stats import newcombe_difference, paired_bootstrap, wilson_interval
+from agentark_core.evaluate.stats import (
+    newcombe_difference,
+    paired_bootstrap,
+    paired_differences,
+    wilson_interval,
+)
 
 
 # Newcombe RG (1998), "Two-sided confidence intervals for the single proportion: comparison of seven
@@ -55,3 +60,13 @@ def test_edges_and_bad_input():
         paired_bootstrap([1, 0], [1])
     with pytest.raises(ValueError, match="at least one"):
         paired_bootstrap([], [])
+
+
+def test_paired_differences_use_the_shared_questions():
+    outcomes = {"rsft": {f"q{i}": float(i < 60) for i in range(100)},
+                "base": {f"q{i}": float(i < 40) for i in range(100)} | {"extra": 1.0},
+                "mas": {"q0": 1.0}}
+    rows = paired_differences(outcomes, [("rsft", "base"), ("mas", "teacher"), ("base", "rsft")])
+    assert [(r["model"], r["baseline"], r["n"], r["significant"]) for r in rows] == [
+        ("rsft", "base", 100, True), ("base", "rsft", 100, True)]
+    assert rows[0]["difference"] == pytest.approx(0.2) and rows[0]["low"] > 0 and rows[1]["high"] < 0
