@@ -158,8 +158,10 @@ def train_shard(route: Route) -> Callable[[StageContext, int], pd.DataFrame]:
     """The training stage's body: load the inputs, build the config, launch, store the checkpoint.
 
     A training identical to one already committed (:func:`training_identity`, whatever the route)
-    is not run again: the row points at that artifact's model. Identical trainings racing in one
-    pipeline take the identity's lock, so the second finds the first's checkpoint.
+    is not run again: the row points at that artifact's model. Model stages compute one at a time
+    per process, so in one pipeline the second of two identical trainings finds the first committed;
+    across processes the identity's lock makes the second wait while the first trains (one arriving
+    between the first's training and its commit trains again: work repeated, never wrong).
     """
 
     def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
