@@ -63,3 +63,13 @@ def test_scripted_replies_can_be_cut_off():
     assert second.text == "<think>Let me"
     with pytest.raises(TypeError, match="finish_reason"):
         ScriptedGenerator([("a", "b", "c")]).generate([ChatRequest.user("a")], SamplingParams())
+
+
+@pytest.mark.parametrize("backend", ["transformers", "vllm", "openai"])
+def test_every_backend_takes_the_thinking_switch(backend):
+    from agentark_core.llm.factory import check_options
+
+    options = {"model": "m", "chat_template_kwargs": {"enable_thinking": False}}
+    check_options(backend, **options, **({"base_url": "http://127.0.0.1:1/v1"} if backend == "openai" else {}))
+    with pytest.raises(TypeError, match="chat_template_kwarg"):
+        check_options(backend, model="m", chat_template_kwarg={"enable_thinking": False})
