@@ -67,14 +67,16 @@ def agent_rounds(
     """
     require_columns(turns, TURN_COLUMNS + (("reasoning",) if include_reasoning else ()), "debate_turns")
     require_columns(labels, LABEL_COLUMNS + (("verdict",) if include_truncated else ()), "labels")
-    t = turns.loc[turns["agent_id"] >= 0, list(TURN_COLUMNS)]
-    if include_reasoning:
-        replies = zip(turns.loc[t.index, "reasoning"].tolist(), t["response"].tolist())
+    agents = (turns["agent_id"] >= 0).to_numpy()
+    t = turns.loc[agents, list(TURN_COLUMNS)]
+    if include_reasoning:  # by position, not index label: shards read back may repeat index values
+        replies = zip(turns.loc[agents, "reasoning"].tolist(), t["response"].tolist())
         t = t.assign(response=[with_reasoning(r or "", a) for r, a in replies])
-    lab = labels.loc[labels["agent_id"] >= 0, list(LABEL_COLUMNS)]
+    labelled = (labels["agent_id"] >= 0).to_numpy()
+    lab = labels.loc[labelled, list(LABEL_COLUMNS)]
     if include_truncated:
-        cut = lab["status"] == "truncated"
-        lab = lab.assign(status=lab["status"].where(~cut, labels.loc[lab.index, "verdict"]))
+        verdict = labels.loc[labelled, "verdict"].to_numpy()
+        lab = lab.assign(status=np.where(lab["status"].to_numpy() == "truncated", verdict, lab["status"].to_numpy()))
     for df, what in ((t, "debate_turns"), (lab, "labels")):
         dup = df.duplicated(KEYS)
         if dup.any():

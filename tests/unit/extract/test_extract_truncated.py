@@ -77,3 +77,14 @@ def test_switches_need_their_columns(make_log):
     with pytest.raises(ValueError, match=r"debate_turns: missing column\(s\) \['reasoning'\]"):
         agent_rounds(turns, labels, include_reasoning=True)
     assert isinstance(agent_rounds(turns, labels), pd.DataFrame)  # old logs still read without switches
+
+
+def test_switches_work_on_frames_with_repeated_index_labels(make_log):
+    """Shards concatenated without a fresh index repeat index labels; the switches go by position."""
+    think = {(Q.question_id, 0, 1): "Two plus three: count 3, 4, 5."}
+    questions, turns, labels = _with_truncation(make_log(LOG), {CUT}, reasoning=think)
+    turns.index, labels.index = [0] * len(turns), [0] * len(labels)
+    config = ExtractConfig(min_correct=1, include_truncated=True, include_reasoning=True)
+    out = extract_shard(questions, turns, labels, config)
+    assert out.rsft["example_id"].tolist() == [example_id("rsft", Q.question_id, a) for a in (0, 1)]
+    assert out.rsft["reasoning"].str.contains("count 3").tolist() == [True, False]
