@@ -5,9 +5,9 @@ only the stages know: it plans the run (the ``stages`` targets and ``--only`` na
 the run has), resolves the plugins the planned stages use (registered names and dotted
 ``package.module:name`` paths, which must import) and builds, for each planned stage, the core
 config that stage builds when it runs: the debate protocol's config (temperature checks included),
-the toy bootstrap config, the verifier, the step splitters, the evaluation decoding, each model
-backend's options (against its keyword arguments) and each training route's trainer config with a
-placeholder ``output_dir``. So ``--set debate.temperature=-3`` fails before ingest or the toy
+the toy bootstrap config, the verifier, the step splitters, the evaluation decoding, each dataset's
+and model backend's options (against what they take; nothing read or loaded) and each training
+route's trainer config with a placeholder ``output_dir``. So ``--set debate.temperature=-3`` fails before ingest or the toy
 bootstrap runs, and the CLI ends with exit code 2 and one line.
 
 Nothing is written and no model is loaded; trainer configs are built in check mode
@@ -141,7 +141,9 @@ def stage_checks() -> list[tuple[str, Callable[[Any], Any]]]:
 
     return [
         ("data.dataset", lambda r: _plugin("dataset", r.data.dataset)),
+        ("data", lambda r: _dataset_options(r.data)),
         ("eval.data.dataset", lambda r: _plugin("dataset", r.eval.data.dataset)),
+        ("eval.data", lambda r: _dataset_options(r.eval.data)),
         ("toy", bootstrap_config),
         ("teacher.backend", lambda r: _backend(r.teacher)),
         ("student.backend", lambda r: _backend(r.student)),
@@ -167,6 +169,14 @@ def _plugin(kind: str, name: str) -> Any:
         return registry.get(name)
     except (ImportError, AttributeError) as exc:
         raise ImportError(f"{kind} {name!r} does not import: {exc}") from exc
+
+
+def _dataset_options(section: Any) -> None:
+    """A ``DataSection``'s source and options must be ones its dataset takes (adapters with
+    ``check_options`` check them without reading any data)."""
+    check = getattr(_plugin("dataset", section.dataset), "check_options", None)
+    if check is not None:
+        check(section.source, **section.options)
 
 
 def _backend(section: Any) -> None:

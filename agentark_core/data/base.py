@@ -11,6 +11,7 @@ policy (``policy.py``: gold answers, lengths, digits, duplicates).
 from __future__ import annotations
 
 import codecs
+import inspect
 import logging
 import random
 from collections.abc import Callable, Iterator
@@ -145,6 +146,22 @@ class RowAdapter:
     hub_id: str
     map_row: RowMapper
     configs: tuple[str | None, ...] = (None,)
+
+    def check_options(self, source: str | None, **options: Any) -> None:
+        """Refuse an option neither ``load`` (``config``) nor the row mapper takes, reading nothing
+        (recipe validation calls it before any stage runs).
+
+        Raises:
+            TypeError: naming the option and the valid ones.
+        """
+        options = {k: v for k, v in options.items() if k != "config"}
+        signature = inspect.signature(self.map_row)
+        try:
+            signature.bind({}, dataset="", split="", **options)
+        except TypeError as err:
+            valid = ["config", *(n for n, p in signature.parameters.items()
+                                 if p.kind is p.KEYWORD_ONLY and n not in ("dataset", "split"))]
+            raise TypeError(f"{err}; its options: {', '.join(valid)}") from None
 
     def load(
         self, dataset: str, source: str | None, split: str, limit: int | None, seed: int, **options: Any

@@ -19,12 +19,16 @@ DEFAULT_SIZE = 1000
 class ToyAdapter:
     """Generates toy questions: ``gt`` = final answer, ``gold_reasoning`` = the step solution."""
 
+    def check_options(self, source: str | None, **options: Any) -> ToyConfig:
+        """The generator's config from ``options`` (``ToyConfig`` knobs); ``source`` must be None."""
+        if source is not None:
+            raise ValueError(f"the toy dataset is generated, not loaded; got source={source!r}")
+        return ToyConfig.from_options(**options)
+
     def load(
         self, dataset: str, source: str | None, split: str, limit: int | None, seed: int, **options: Any
     ) -> list[Question]:
-        if source is not None:
-            raise ValueError(f"the {dataset} dataset is generated, not loaded; got source={source!r}")
-        config = ToyConfig.from_options(**options)
+        config = self.check_options(source, **options)
         problems = generate_problems(DEFAULT_SIZE if limit is None else limit, split, seed, config)
         return [
             Question(dataset, split, "math", p.text, str(p.answer), gold_reasoning=p.solution)
