@@ -15,6 +15,8 @@ import pytest
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="agentark-tests-"))
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+# an ephemeral server migrating a new database took over its 20 s default on the loaded 2-core machine
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ["AGENTARK_STORE"] = str(_SESSION_DIR / "store")
 os.environ["HF_HUB_OFFLINE"] = "1"
