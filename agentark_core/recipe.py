@@ -1,10 +1,13 @@
 """The recipe: one typed config tree for a whole pipeline run (model x dataset x stage family).
 
-Every field has the embedded demo's default, so ``Recipe()`` *is* the demo recipe and a
-YAML recipe only states what differs. Each stage declares the dotted fields it reads
+Every field has a default, so a YAML recipe only states what differs (``recipes/demo.yaml`` is
+the embedded demo). Sections that pass fields to a core config (the trainers, the toy world)
+hold only the fields a recipe states and take their defaults from that config; the debate
+section's defaults are ``DebateConfig``'s. Each stage declares the dotted fields it reads
 (``tasks/stages``); its artifact key changes only when those change.
 
-Load with ``load_recipe("recipes/gsm8k_qwen3.yaml", ["debate.n_agents=7"])``.
+Load with ``load_recipe("recipes/gsm8k_qwen3.yaml", ["debate.n_agents=7"])``; loading checks keys and
+types, ``tasks.validate.validate_recipe`` then checks the whole recipe before any stage runs.
 """
 
 from __future__ import annotations
