@@ -3,7 +3,7 @@
 transformers' ``Trainer`` reports progress through ``ProgressCallback`` (a tqdm bar that also
 writes every log dict under it) or, with ``disable_tqdm``, ``PrinterCallback`` (prints every log
 dict): with ``logging_steps=1`` a run prints one ``{'loss': '6.061', ...}`` line per step.
-:func:`show_loss_progress` swaps both for :class:`LossProgressCallback`, a bar over optimizer
+:func:`show_loss_progress` swaps both for :func:`loss_progress_callback`'s bar over optimizer
 steps whose postfix is the last logged loss (SFT through TRL's ``SFTTrainer``, GRPO through
 ``GRPOTrainer``). :class:`LossBar` is the same bar for our own loops (PRM, PPO): it reads a loss
 tensor at most once per ``interval_s`` (and after the last step), so a CUDA loop's steps stay
@@ -24,7 +24,7 @@ def _bar(total: int, desc: str, initial: int = 0, disable: bool = False):
     return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, disable=disable)
 
 
-def _loss_text(value: Any) -> str:
+def _short(value: Any) -> str:
     return f"{float(value):.4g}"
 
 
@@ -47,7 +47,7 @@ def loss_progress_callback(desc: str):
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if self.bar is not None and logs and "loss" in logs:
-                shown = {k: _loss_text(logs[k]) for k in ("loss", "reward") if k in logs}
+                shown = {k: _short(logs[k]) for k in ("loss", "reward") if k in logs}
                 self.bar.set_postfix(shown, refresh=False)
 
         def on_train_end(self, args, state, control, **kwargs):
@@ -115,4 +115,4 @@ class LossBar:
         if self._pending:
             self.shown = {k: float(v) for k, v in self._pending.items()}
             self._pending, self._shown_at = {}, time.monotonic()
-            self.bar.set_postfix({k: _loss_text(v) for k, v in self.shown.items()})
+            self.bar.set_postfix({k: _short(v) for k, v in self.shown.items()})
