@@ -135,3 +135,25 @@ def test_a_registered_route_is_checked_through_its_own_config_builder():
             _validate(["stages=[train_strict_lr]", "train.sft.learning_rate=0.5"])
     finally:
         unregister_route("strict_lr")
+
+
+def test_trainer_configs_take_unstated_fields_from_the_config_class(tmp_path):
+    """One source of defaults: what a recipe leaves out of ``train.sft`` / ``train.grpo`` is the config
+    class's default (TRL's unless the class overrides it), what it states wins over the pipeline's
+    hardware defaults."""
+    import dataclasses
+
+    from agentark_core.train.grpo_config import AgentArkGRPOConfig
+    from agentark_core.train.sft_config import AgentArkSFTConfig
+    from tasks.stages.train import rl_config, sft_config
+
+    def default(cls, name):
+        return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+    recipe = load_recipe(DEMO, ["train.sft={learning_rate: 0.5, logging_steps: 7}", "train.grpo={beta: 0.0}"])
+    sft = sft_config(recipe.train.sft, str(tmp_path), "train.sft")
+    assert sft.learning_rate == 0.5 and sft.logging_steps == 7 and sft.output_dir == str(tmp_path)
+    for name in ("num_train_epochs", "seed", "max_length", "answer_loss_weight"):
+        assert getattr(sft, name) == default(AgentArkSFTConfig, name), name
+    grpo = rl_config(recipe, str(tmp_path))
+    assert grpo.beta == 0.0 and grpo.learning_rate == default(AgentArkGRPOConfig, "learning_rate")
