@@ -48,15 +48,21 @@ def find_leftovers(store: ArtifactStore, temp_age_s: float = 3600.0, lock_ttl_s:
                 committed = "committed" if store.is_committed(stage, key) else "uncommitted"
                 found.append(Leftover("lock", path, f"no live holder ({committed} artifact)"))
     removed = {f.path for f in found}
-    kept_files = [p for p, info in entries.items() if info["type"] == "file" and p not in removed]
+    holding = {parent for p, info in entries.items() if info["type"] == "file" and p not in removed
+               for parent in _parents(p)}
     # Only local stores have folders of their own; an S3 "folder" is a prefix of the objects left.
-    folders = [p for p, info in entries.items()
-               if store.is_local and info["type"] == "directory" and p.rstrip("/") != root]
+    folders = [p.rstrip("/") for p, info in entries.items()
+               if store.is_local and info["type"] == "directory" and p.rstrip("/") != root.rstrip("/")]
     for folder in sorted(folders, key=lambda p: p.count("/"), reverse=True):
-        prefix = folder.rstrip("/") + "/"
-        if not any(p.startswith(prefix) for p in kept_files):
+        if folder not in holding:
             found.append(Leftover("empty folder", folder, "nothing left inside"))
     return found
+
+
+def _parents(path: str) -> list[str]:
+    """Every folder above ``path``: ``a/b/c`` -> ``a/b``, ``a``."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
 
 
 def remove_leftovers(store: ArtifactStore, leftovers: list[Leftover]) -> int:
