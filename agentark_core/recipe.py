@@ -26,6 +26,7 @@ from agentark_core.config_loader import (
     load_yaml,
     select,
 )
+from agentark_core.evaluate.judge import JudgeConfig
 from agentark_core.mas.debate import DebateConfig
 
 DEMO = "demo"
@@ -212,7 +213,7 @@ class EvalSection:
     seed: int = 0
     shard_size: int = 256
     judge: ModelSection = field(default_factory=ModelSection)
-    judge_sample: int = 100
+    judge_sample: int | None = default_of(JudgeConfig, "sample_size")  # None judges every answer
 
 
 @dataclass

@@ -120,3 +120,11 @@ def test_debate_defaults_come_from_the_protocol_config():
     section = DebateSection()
     for name in shared - {"seed"}:
         assert getattr(section, name) == getattr(core, name), name
+
+
+def test_eval_judge_sample_defaults_to_the_judge_config(tmp_path):
+    """One source: the reasoning judge's sample size defaults to ``JudgeConfig``'s; null judges all."""
+    from agentark_core.evaluate.judge import JudgeConfig
+
+    assert Recipe().eval.judge_sample == JudgeConfig().sample_size
+    assert load_recipe(_write(tmp_path, "eval: {judge_sample: null}\n")).eval.judge_sample is None
