@@ -26,6 +26,9 @@ from tasks.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 LOCK = "_lock.json"
+# Run ids of the locks this process holds now: a lock naming this process but none of these was
+# left by an earlier attempt here (a release that failed), so a retry takes it over at once.
+_HELD: set[str] = set()
 
 
 class LockTimeout(TimeoutError):
@@ -48,9 +51,11 @@ class ArtifactLock:
         while True:
             if self.store.is_committed(self.stage, self.key):
                 return False
+            _HELD.add(self.run_id)  # before the file exists, so a thread beside us never judges it stale
             if self._try_create():
                 self._start_heartbeat()
                 return True
+            _HELD.discard(self.run_id)
             holder = self._read()
             if self._take_over_if_stale(holder):
                 continue
@@ -65,6 +70,7 @@ class ArtifactLock:
         """Stop the heartbeat and delete the lock if it is still ours (and, locally, the key's and
         stage's folders if left empty: a run that failed before publishing leaves the store as it was)."""
         self._stop.set()
+        _HELD.discard(self.run_id)
         if self._beat is not None:
             self._beat.join(timeout=5)
         holder = self._read()
@@ -140,7 +146,10 @@ class ArtifactLock:
     def _is_stale(self, holder: dict) -> bool:
         if time.time() - float(holder["heartbeat"]) > self.ttl_s:
             return True
-        return holder.get("host") == socket.gethostname() and not _pid_alive(int(holder["pid"]))
+        if holder.get("host") != socket.gethostname():
+            return False
+        pid = int(holder["pid"])
+        return not _pid_alive(pid) or (pid == os.getpid() and holder.get("run_id") not in _HELD)
 
     def _start_heartbeat(self) -> None:
         def beat() -> None:

@@ -74,6 +74,22 @@ def test_old_empty_lock_does_not_block_a_run(tmp_path):
     assert time.monotonic() - started < 10
 
 
+def test_a_retry_in_the_same_process_takes_over_the_lock_a_failed_release_left(tmp_path, monkeypatch):
+    """Prefect retries a failed stage in the same process: the lock its first attempt could not
+    release (store down) names this live PID, yet must not make the retry wait for the TTL."""
+    store = ArtifactStore(str(tmp_path / "store"))
+    first = ArtifactLock(store, "count", "k" * 16, ttl_s=300, poll_s=0.05)
+    assert first.acquire(timeout_s=5)
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "read_text", lambda path: (_ for _ in ()).throw(StoreError("store: read failed")))
+        with pytest.raises(RuntimeError, match="the stage failed"), first:
+            raise RuntimeError("the stage failed")  # the body's error survives the failed release
+    assert store.fs.exists(first.path)
+    started = time.monotonic()
+    assert ArtifactLock(store, "count", "k" * 16, ttl_s=300, poll_s=0.05).acquire(timeout_s=10)
+    assert time.monotonic() - started < 5
+
+
 # ---- integrity on read ---------------------------------------------------------------------------
 def rewrite_shard(store: ArtifactStore, key: str, index: int, change) -> None:
     """Replace a committed shard by a still-valid Parquet file holding changed rows."""
