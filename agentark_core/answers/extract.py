@@ -125,10 +125,11 @@ def boxed_answer(text: str) -> tuple[int, str] | None:
 def _joins(between: str) -> bool:
     """Whether two boxes with ``between`` between them state one answer: same sentence, nothing but
     connectives, symbols and at most two label words ("\\boxed{1} papers and \\boxed{2} bins")."""
-    if len(between) > 80 or "\n\n" in between or re.search(r"[.!?]\s", between):
+    if len(between) > 80 or "\n\n" in between or ":" in between or re.search(r"[.!?]\s", between):
         return False
     rest = _BOX_JOINER.sub(" ", between)
-    return not re.search(r"\d", rest) and len(re.findall(r"[A-Za-z]{2,}", rest)) <= 2
+    labels = re.findall(r"[A-Za-z]{2,}", rest)
+    return not re.search(r"\d", rest) and (not labels or len(labels) <= 2 and re.search(r"\band\b", between))
 
 
 def _balanced(text: str, open_index: int) -> str | None:

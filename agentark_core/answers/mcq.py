@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from agentark_core.answers.normalize import normalize_short, strip_delimiters
 from agentark_core.answers.segments import anchored_segment, find_anchors
 
-_LETTER_AT_START = re.compile(r"^[\s*_]*([(\[])?\s*([A-Za-z])\s*([)\]])?(?=$|[\s.,;:!?*)\]/])(.?)")
+_LETTER_AT_START = re.compile(r"^[\s*_]*(?:([(\[])\s*)?([A-Za-z])\s*([)\]])?(?=$|[\s.,;:!?*)\]/])(.?)")
 _PAREN_LETTER = re.compile(r"[(\[]([A-J])[)\]]")
 _OPTION_WORD = re.compile(r"\b(?:option|choice)\s*[(\[]?([A-Ja-j])[)\]]?(?![\w])", re.IGNORECASE)
 _HEDGE = re.compile(r"(?:\b[oO][rR]\b|\b[aA]nd\b|/|,)\s*(?:option\s*)?[(\[]?([A-J])[)\]]?(?![\w'])")

@@ -51,7 +51,7 @@ _BRACKETS_OPEN, _BRACKETS_CLOSE = "({[", ")}]"
 _DIGIT_RUN = re.compile(rf"\d{{{MAX_DIGIT_RUN + 1},}}")
 _EXPONENT = re.compile(r"\^\s*(\{(?:[^{}]|\{[^{}]*\})*\}|\\?[A-Za-z]+|[-+]?\d+(?:\.\d+)?)")
 _NUMERIC_POWER = re.compile(r"[\d})\]]\s*\^")  # a power of a number or group inside an exponent
-_FACTORIAL_OPERAND = re.compile(r"(\d+|\})\s*(?:!|\\factorial)")
+_FACTORIAL_OPERAND = re.compile(r"(?<!\d)(\d+|\})\s*(?:!|\\factorial)")
 _PLAIN_RELATIONS = ((">=", " \\geq "), ("<=", " \\leq "), ("!=", " \\neq "), ("==", "="))
 _REFUSED_COMMANDS = re.compile(r"\\(?:def|newcommand|renewcommand|input|include|catcode|csname)\b")
 
@@ -171,19 +171,29 @@ class _Pool:
             self._idle = [w for w in self._idle if w.proc.poll() is None]
             if self._idle:  # prefer a worker that has finished importing sympy
                 ready = [i for i, w in enumerate(self._idle) if w.wait_ready(0)]
-                return self._idle.pop(ready[-1] if ready else -1)
+                return self._idle.pop(ready[-1] if ready else 0)  # else the one that started first
         return _Worker()
 
     def warm(self, count: int) -> None:
         with self._lock:
-            missing = max(0, count + 1 - len(self._idle))  # one spare takes over from a killed worker
-        fresh = [_Worker() for _ in range(missing)]  # all import sympy at once
-        for worker in fresh:
-            if worker.ask("1", "1", STARTUP_TIMEOUT_S) is not True:
-                raise RuntimeError("math worker failed its self-check")
+            starting, self._idle = [w for w in self._idle if w.proc.poll() is None], []
+        alive = [w for w in starting if self._checked(w)]  # ready means warm: parsed and compared once
+        fresh = [_Worker() for _ in range(max(0, count + 1 - len(alive)))]  # +1: a spare for a killed one
+        if not all(self._checked(w) for w in fresh):
+            raise RuntimeError("math worker failed its self-check")
         with self._lock:
-            self._idle.extend(fresh)
+            self._idle.extend(alive + fresh)
             self._warm = True
+
+    @staticmethod
+    def _checked(worker: _Worker) -> bool:
+        try:
+            if worker.ask("1", "1", STARTUP_TIMEOUT_S) is True:
+                return True
+        except (TimeoutError, RuntimeError, OSError, ValueError):
+            pass
+        worker.close()
+        return False
 
     def _give_back(self, worker: _Worker) -> None:
         with self._lock:
@@ -262,6 +272,7 @@ def serve() -> None:
         return parse(f"${answer}$", latex, parsing_timeout=None)
 
     out = sys.stdout.buffer
+    verify(read("\\frac{\\sqrt{8}}{2}"), read("\\sqrt{2}"), timeout_seconds=None)  # first use builds the parser
     out.write(b"ready\n")
     out.flush()
     for line in sys.stdin.buffer:

@@ -30,7 +30,7 @@ _WEAK = re.compile(
     r"(?:answer|option|choice)(?:\s+(?:is|would be|should be|will be)\b\s*[:：]?|\s*[:：])", re.IGNORECASE
 )
 # after "final answer": optional markdown/heading marks, then "is", a colon, or the end of the line
-_FINAL_FOLLOW = re.compile(r"[ \t*_#]*(?:(?:is|was|would be|will be)\b[ \t*_]*[:：]?|[:：=]|\n|$)", re.IGNORECASE)
+_FINAL_FOLLOW = re.compile(r"(?<![ \t*_#])[ \t*_#]*(?:(?:is|was|would be|will be)\b[ \t*_]*[:：]?|[:：=]|\n|$)", re.IGNORECASE)
 _QUOTER = re.compile(r"\b(?:agents?|peers?|others?|their|his|her)\b|['’]s\W*$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|;|\n")
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")

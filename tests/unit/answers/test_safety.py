@@ -160,6 +160,10 @@ def test_a_timed_out_worker_is_replaced():
     start = time.monotonic()
     assert grade(SLOW_PAIR[0], SLOW_PAIR[1], "math", timeout_s=0.3).status == "ungradable"
     assert time.monotonic() - start < 0.3 + SLACK_S
+    start = time.monotonic()
+    grade("\\boxed{2\\sqrt{2}}", "\\sqrt{8}", "math")  # within its own budget, warm worker or not
+    assert time.monotonic() - start < BOUND_S + SLACK_S
+    warm_up(workers=1)
     assert grade("\\boxed{2\\sqrt{2}}", "\\sqrt{8}", "math").status == "correct"
 
 
