@@ -1,16 +1,22 @@
-"""Final-answer extraction from a model response (paper §3.2: verify each agent's *final answer*).
+"""Final-answer extraction from a model response (paper §3.2: verify each agent's *own* final answer).
 
-Order of evidence, strongest first: the last ``\\boxed{…}`` (nested braces), a ``####`` line,
-"Final Answer: …", "the answer is …", and for math the last number in the text. MCQ answers
-become a capital letter: ``(B)``, ``B)``, ``Answer: B`` or the text of one option; a bare
-lower-case or article-like ``a`` ("the answer is a dog") is never read as option A.
+Math, strongest evidence first: the last ``\\boxed{…}`` (boxes written together, as in
+``\\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}``, are one answer) unless a "Final Answer"
+follows it; the last "####" / "Final Answer" statement; the last "the answer is"; a response that
+is itself an answer; else the last math span or number, whichever comes later. Statements are read
+by ``segments``: markdown, blank lines, Minerva sentences, prose, worked arithmetic and currency
+dollars are handled, another agent's quoted answer is skipped, and the prompt's placeholder ``X``
+is no answer. MCQ letters come from ``mcq`` (no positional bias; hedges are no answer).
 
 Only the last ``MAX_TAIL`` characters of a response are searched (final answers come last),
-so a 1 MB response costs the same as a 16 kB one; every regex here is linear-time.
+so a 1 MB response costs the same as a 16 kB one; every regex here is linear-time
+(tests/unit/answers/test_time_bounds.py feeds each its worst inputs).
 
 Example:
     >>> extract_answer("so x = 3, hence \\\\boxed{\\\\frac{1}{2}}", "math")
     '\\\\frac{1}{2}'
+    >>> extract_answer("**Final Answer:** 18\\n\\nAgent 2's final answer of 20 is wrong.", "math")
+    '18'
     >>> extract_answer("The answer is (c).", "mcq", ("red", "green", "blue"))
     'C'
 """
@@ -162,8 +168,9 @@ def _extract_math(text: str) -> str | None:
     boxed = boxed_answer(text)
     if boxed is not None:
         later = _own_statement(text, after=boxed[0])  # "\boxed{255} ... Final Answer: 10,455": the last word
-        if later is not None:
-            return segment_value(later)
+        value = segment_value(later) if later is not None else None
+        if value is not None:
+            return value
         return segment_value(boxed[1]) if "$" in boxed[1] else boxed[1]
     statement = _own_statement(text)
     if statement is not None:

@@ -117,7 +117,12 @@ def mcq_letter(text: str, choices: Sequence[str] = (), boxed: str | None = None)
     anchors = find_anchors(text)
     if anchors:
         strong = [a for a in anchors if a.kind == "strong"]
-        return _segment_letter(anchored_segment(text, (strong or anchors)[-1].end), choices, letters)
+        chosen = (strong or anchors)[-1]
+        for anchor in [chosen] + [a for a in anchors if a.start > chosen.start]:  # "Final Answer: The answer is B"
+            letter = _segment_letter(anchored_segment(text, anchor.end), choices, letters)
+            if letter is not None:
+                return letter
+        return None
     options = [m.group(1).upper() for m in _OPTION_WORD.finditer(text) if m.group(1).upper() in letters]
     if options:
         return options[-1]

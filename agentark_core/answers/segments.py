@@ -30,7 +30,9 @@ _WEAK = re.compile(
     r"(?:answer|option|choice)(?:\s+(?:is|would be|should be|will be)\b\s*[:：]?|\s*[:：])", re.IGNORECASE
 )
 # after "final answer": optional markdown/heading marks, then "is", a colon, or the end of the line
-_FINAL_FOLLOW = re.compile(r"(?<![ \t*_#])[ \t*_#]*(?:(?:is|was|would be|will be)\b[ \t*_]*[:：]?|[:：=]|\n|$)", re.IGNORECASE)
+_FINAL_FOLLOW = re.compile(
+    r"(?<![ \t*_#])[ \t*_#]*(?:(?:is|was|would be|will be)\b[ \t*_]*[:：]?|[:：=]|\n|$)", re.IGNORECASE
+)
 _QUOTER = re.compile(r"\b(?:agents?|peers?|others?|their|his|her)\b|['’]s\W*$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|;|\n")
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
@@ -192,7 +194,11 @@ def segment_value(segment: str) -> str | None:
     if prose:
         parts = _IS_SPLIT.split(segment)
         if len(parts) > 1 and parts[-1].strip():
-            return segment_value(parts[-1])
+            after = segment_value(parts[-1])
+            before = _prose_number(" ".join(parts[:-1]))
+            if before is not None and (after is None or not re.search(r"\d", after)):
+                return before  # "5 is the number of apples"
+            return after
     spans = math_spans(segment)
     if spans:
         return _value_after_equals(spans[-1][2]) or None

@@ -68,6 +68,8 @@ def mcq_cases() -> list[Case]:
         "Final Answer:\n\n{L}",
         "{L}",
         "Looking at the options, ({L}) {text} fits best.",
+        "Final Answer: The answer is {L}.",
+        "Final Answer: {L}\n\nNote: the answer is not {M}.",
     ]
     hedges = ["Final Answer: {L} or {M}", "The answer is either ({L}) or ({M}).", "Final Answer: {L}/{M}"]
     out = []

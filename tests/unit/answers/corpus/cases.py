@@ -231,4 +231,6 @@ GSM8K_COT = [
     ("The bakery sold 120 cookies and 45 cakes, i.e. 165 items. Each shelf holds 5 items, so 33 shelves.",
      "33", C),
     ("Let me compute: 5 * 7 = 35. Hmm, the question asks for the difference: 35 - 20 = 15.", "35", I),
+    ("She buys 2 bags of 3 apples: 2 * 3 = 6.\nFinal Answer: 6 is the number of apples she has.", "6", C),
+    ("He reads 12 pages a day for 5 days: 12 * 5 = 60.\nFinal Answer: The number of pages is 60.", "60", C),
 ]
