@@ -204,6 +204,22 @@ def test_store_gc_lists_then_deletes_leftovers(tmp_path):
     assert len(store.read_frame("count", key)) == 8
 
 
+def test_store_gc_on_s3(s3_server):
+    from tasks.store_gc import find_leftovers, remove_leftovers
+
+    store = ArtifactStore(s3_server.new_root(), storage_options=s3_server.storage_options())
+    key = committed_count(store, 2)
+    dead = {"run_id": "x", "host": "elsewhere", "pid": 1, "heartbeat": time.time() - 7200}
+    store.fs.pipe(store.path("count", key, ".tmp-dead-part-00001.parquet"), b"x")
+    store.fs.pipe(store.path("count", key, LOCK), json.dumps(dead).encode())
+    leftovers = find_leftovers(store, temp_age_s=0)
+    assert sorted(item.kind for item in leftovers) == ["lock", "temp"]
+    remove_leftovers(store, leftovers)
+    names = sorted(p.rsplit("/", 1)[-1] for p in store.fs.ls(store.path("count", key), detail=False))
+    assert names == ["_manifest.json", "part-00000.parquet", "part-00001.parquet"]
+    assert find_leftovers(store, temp_age_s=0) == []
+
+
 # ---- S3 endpoint faults -----------------------------------------------------------------------------
 def test_s3_wrong_credentials_dead_endpoint_and_frozen_server(s3_server, monkeypatch):
     store = ArtifactStore(s3_server.new_root(), storage_options=s3_server.storage_options())
