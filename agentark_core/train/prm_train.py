@@ -26,6 +26,7 @@ from agentark_core.train.prm_checkpoint import load_checkpoint, save_checkpoint
 from agentark_core.train.prm_loss import PRM_LOSSES
 from agentark_core.train.progress import LossBar
 from agentark_core.train.records import as_records
+from agentark_core.train.rewards import STEP_AGGREGATIONS
 from agentark_core.train.speed import (
     ATTN_IMPLEMENTATIONS,
     COMPILE_MODES,
@@ -99,9 +100,19 @@ class PRMConfig:
     resume: bool = field(
         default=True, metadata={"help": "Continue from the newest checkpoint-N in output_dir."}
     )
+    heldout_fraction: float = field(
+        default=0.2, metadata={"help": "Share of questions held out of training to evaluate the PRM on."}
+    )
+    eval_best_of: list[int] = field(
+        default_factory=lambda: [4, 8, 16], metadata={"help": "Ns of the held-out best-of-N reranking."}
+    )
+    eval_temperature: float = field(default=1.0, metadata={"help": "Student sampling T for best-of-N."})
+    eval_max_tokens: int = field(default=256, metadata={"help": "Token limit of best-of-N student samples."})
+    eval_aggregation: str = field(default="min", metadata={"help": "Step scores -> one score (min|mean|last)."})
 
     def __post_init__(self):
         PRM_LOSSES.get(self.loss)  # unknown names fail with the valid list
+        STEP_AGGREGATIONS.get(self.eval_aggregation)
         check_speed_options(self.attn_implementation, self.model_dtype)
         check_compile_mode(self.torch_compile_mode)
         checks = {
@@ -114,6 +125,10 @@ class PRMConfig:
             "warmup_ratio": 0 <= self.warmup_ratio <= 1,
             "max_length": self.max_length is None or self.max_length > 0,
             "save_steps": self.save_steps >= 0,
+            "heldout_fraction": 0 <= self.heldout_fraction < 1,
+            "eval_best_of": all(isinstance(n, int) and n >= 1 for n in self.eval_best_of),
+            "eval_temperature": self.eval_temperature >= 0,
+            "eval_max_tokens": self.eval_max_tokens >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -155,6 +170,16 @@ def load_traces(examples: Any, tokenizer, config: PRMConfig) -> list[dict]:
     if not traces:
         raise ValueError("prm_examples: no trace has a step within max_length")
     return traces
+
+
+def split_examples(examples: Any, config: PRMConfig) -> tuple[list[dict], list[dict]]:
+    """``(training rows, held-out rows)`` of ``prm_examples``: ``config.heldout_fraction`` of the
+    questions, chosen by ``prm_eval.heldout_questions`` (deterministic for ``config.seed``), are held out."""
+    from agentark_core.evaluate.prm_eval import heldout_questions
+
+    rows = as_records(examples, PRM_COLUMNS, "prm_examples")
+    held = heldout_questions([r["question_id"] for r in rows], config.heldout_fraction, config.seed)
+    return [r for r in rows if r["question_id"] not in held], [r for r in rows if r["question_id"] in held]
 
 
 def question_batches(traces: list[dict], traces_per_batch: int, rng: random.Random) -> list[list[dict]]:
@@ -342,15 +367,16 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
 
     Returns:
         Metrics: ``loss_curve`` (one row per optimizer step, see :func:`run_stage`), ``train_runtime`` (s),
-        ``num_tokens`` (tokens trained on), ``num_traces``, ``num_steps`` (scored steps in the data),
-        ``stage1_steps``, ``stage2_steps``.
+        ``num_tokens`` (tokens trained on), ``num_traces``, ``num_steps`` (scored steps trained on),
+        ``heldout_questions`` (questions kept out, see :func:`split_examples`), ``stage1_steps``, ``stage2_steps``.
     """
     import torch
 
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     prm = build_prm(model_path, config)
-    traces = load_traces(examples, prm.tokenizer, config)
+    train_rows, heldout_rows = split_examples(examples, config)
+    traces = load_traces(train_rows, prm.tokenizer, config)
     state = load_checkpoint(output_dir) if config.resume else None
     if state is not None:
         logger.info("PRM: resuming stage %d at step %d", state["stage"], state["stage_step"])
@@ -368,6 +394,7 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
         "train_runtime": time.perf_counter() - start,
         "num_tokens": sum(row["num_tokens"] for row in stage1 + stage2),
         "num_traces": len(traces),
+        "heldout_questions": len({r["question_id"] for r in heldout_rows}),
         "num_steps": sum(len(t["step_ends"]) for t in traces),
         "stage1_steps": len(stage1),
         "stage2_steps": len(stage2),

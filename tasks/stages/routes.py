@@ -120,6 +120,8 @@ class Route:
             a local folder under ``keyword`` (PAD gets the PRM as ``prm_path``).
         launcher: ``TrainJob -> metrics``; :func:`in_process` or :func:`accelerate_launcher`.
         evaluated: False for helper routes (the PRM), which get no eval stage.
+        extra_inputs: further stages the training stage takes as inputs (for its ``summarize``).
+        summarize: the training stage's manifest metrics (default :func:`training_summary`).
         kind: the checkpoint row's ``kind`` (``causal_lm`` | ``prm``).
         version: the training stage's version.
         code: modules whose source enters the training stage's key (besides the route's own).
@@ -138,6 +140,8 @@ class Route:
     kind: str = "causal_lm"
     version: str = "1"
     code: tuple[str, ...] = ("agentark_core.train",)
+    extra_inputs: tuple[str, ...] = ()
+    summarize: Callable[[StageContext], dict] | None = None
 
     @property
     def stage(self) -> str:
@@ -148,7 +152,8 @@ class Route:
         return STUDENT if self.start == STUDENT else ROUTES.get(self.start).stage
 
     def inputs(self) -> tuple[str, ...]:
-        return (self.start_stage, self.data, *(ROUTES.get(route).stage for _, route in self.helpers))
+        helpers = (ROUTES.get(route).stage for _, route in self.helpers)
+        return (self.start_stage, self.data, *helpers, *self.extra_inputs)
 
 
 ROUTES: Registry[Route] = Registry("route")
@@ -257,11 +262,12 @@ def register_route(route: Route) -> Route:
     if route.name == BASE or route.stage in STAGES or f"eval_{route.name}" in STAGES:
         raise ValueError(f"route {route.name!r}: the name or one of its stages is already registered")
     inputs = route.inputs()  # unknown start/helper routes fail here, before anything is registered
-    STAGES.get(route.data)  # so does an unknown training-set stage
+    for name in (route.data, *route.extra_inputs):  # so does an unknown training-set or extra stage
+        STAGES.get(name)
     code = (*route.code, route.train.__module__, route.config.__module__, route.examples.__module__)
     stage = Stage(name=route.stage, version=route.version, schema="checkpoints", reads=route.reads,
                   inputs=inputs, plan=lambda ctx: 1, run_shard=train_shard(route), code=code,
-                  summarize=training_summary, pool="gpu")
+                  summarize=route.summarize or training_summary, pool="gpu")
     ROUTES.register(route.name)(route)
     add(stage)
     if route.evaluated:

@@ -16,6 +16,9 @@ from typing import Any
 import pandas as pd
 
 from tasks.runner import StageContext
+from tasks.stages.prm_eval import QUESTIONS as PRM_QUESTIONS
+from tasks.stages.prm_eval import READS as PRM_EVAL_READS
+from tasks.stages.prm_eval import prm_summary
 from tasks.stages.routes import Route, register_route
 
 STEP_SEPARATORS = {"paragraph": "\n\n", "line": "\n", "step": "\n"}
@@ -140,9 +143,9 @@ RSFT = register_route(Route(name="rsft", data="sft_rsft", reads=("train.sft",), 
                             train=train_sft))
 DA = register_route(Route(name="da", data="sft_da", reads=("train.da",), config=sft_builder("da"),
                           train=train_sft))
-PRM = register_route(Route(name="prm", data="prm_data", reads=("train.prm", "extract.prm_splitter"),
+PRM = register_route(Route(name="prm", data="prm_data", reads=("train.prm", "extract.prm_splitter", *PRM_EVAL_READS),
                            config=lambda recipe, output_dir: prm_config(recipe), train=train_prm,
-                           evaluated=False, kind="prm"))
+                           evaluated=False, kind="prm", extra_inputs=(PRM_QUESTIONS,), summarize=prm_summary))
 PAD = register_route(Route(name="pad", data="ingest", reads=("train.rl", "train.grpo", "train.ppo"),
                            config=rl_config, train=train_policy, examples=rl_prompts,
                            helpers=(("prm_path", "prm"),), code=("agentark_core.train", "agentark_core.answers")))

@@ -23,7 +23,8 @@ from tasks.stages.train import sft_builder, train_sft
 BUILT_IN = {  # route -> (training stage inputs, recipe fields read, evaluated)
     "rsft": ({"student", "sft_rsft"}, ("train.sft",), True),
     "da": ({"student", "sft_da"}, ("train.da",), True),
-    "prm": ({"student", "prm_data"}, ("train.prm", "extract.prm_splitter"), False),
+    "prm": ({"student", "prm_data", "ingest"},
+            ("train.prm", "extract.prm_splitter", "student.backend", "student.options"), False),
     "pad": ({"student", "ingest", "train_prm"}, ("train.rl", "train.grpo", "train.ppo"), True),
     "rsft_da": ({"train_rsft", "sft_da"}, ("train.da",), True),
     "pad_da": ({"train_pad", "sft_da"}, ("train.da",), True),
@@ -60,6 +61,8 @@ def test_built_in_routes_derive_their_stages():
         if evaluated:
             assert STAGES.get(f"eval_{name}").inputs == ("ingest_eval", f"train_{name}")
     assert ROUTES.get("prm").kind == "prm" and ROUTES.get("rsft").launcher is in_process
+    assert STAGES.get("train_prm").summarize.__name__ == "prm_summary"  # held-out PRM evaluation
+    assert STAGES.get("train_rsft").summarize.__name__ == "training_summary"
     assert evaluable_routes() == ["base", "rsft", "da", "pad", "rsft_da", "pad_da"]
 
 
@@ -92,6 +95,8 @@ def test_bad_routes_are_refused_before_anything_is_registered(registered):
         register_route(toy_route("orphan", helpers=(("prm_path", "nope"),)))
     with pytest.raises(KeyError, match="unknown stage 'dpo_pairs'; valid: .*sft_rsft"):
         register_route(toy_route("orphan", data="dpo_pairs"))
+    with pytest.raises(KeyError, match="unknown stage 'questions_x'"):
+        register_route(toy_route("orphan", extra_inputs=("questions_x",)))
     assert set(STAGES.names()) == before and "orphan" not in ROUTES
 
 

@@ -10,7 +10,16 @@ import torch
 from agentark_core.toy.tiny import make_tiny_model
 from agentark_core.train.prm_loss import PRM_LOSSES, bce_loss, contrastive_loss
 from agentark_core.train.prm_model import PRM, encode_trace
-from agentark_core.train.prm_train import PRMConfig, load_traces, run_stage, train_prm
+from agentark_core.train.prm_train import (
+    PRMConfig,
+    batch_tensors,
+    load_traces,
+    question_batches,
+    run_stage,
+    set_stage,
+    split_examples,
+    train_prm,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +77,33 @@ def test_contrastive_loss_matches_hand_computation():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     loss.backward()
     assert scores.grad[6] == 0 and scores.grad[:6].abs().min() > 0
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.1, 0.5, 2.0])
+def test_contrastive_loss_temperature_and_floor(tau):
+    # one positive at σ = 0.8, two negatives at σ = 0.3 and 0.6: −log(e^{.8/τ} / (e^{.8/τ} + e^{.3/τ} + e^{.6/τ}))
+    logit = lambda p: math.log(p / (1 - p))
+    scores = torch.tensor([logit(0.8), logit(0.3), logit(0.6)], dtype=torch.float64)
+    labels, groups = torch.tensor([1, 0, 0]), torch.tensor([4, 4, 4])
+    expected = math.log(1 + math.exp((0.3 - 0.8) / tau) + math.exp((0.6 - 0.8) / tau))
+    assert contrastive_loss(scores, labels, groups, tau).item() == pytest.approx(expected, rel=1e-9)
+    # the floor: σ(s⁺) -> 1 and σ(s⁻) -> 0 still leave log(1 + |N|·e^(−1/τ)), |N| = 2 here
+    floor = math.log(1 + 2 * math.exp(-1 / tau))
+    perfect = torch.tensor([40.0, -40.0, -40.0], dtype=torch.float64)
+    assert contrastive_loss(perfect, labels, groups, tau).item() == pytest.approx(floor, rel=1e-9)
+    noisy = torch.randn(200, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 5
+    assert all(contrastive_loss(row, labels, groups, tau).item() >= floor - 1e-12 for row in noisy)
+
+
+def test_contrastive_loss_floor_grows_with_negatives_and_temperature():
+    def floor_of(m, tau):
+        scores = torch.tensor([40.0] + [-40.0] * m, dtype=torch.float64)
+        labels = torch.tensor([1] + [0] * m)
+        return contrastive_loss(scores, labels, torch.zeros(m + 1, dtype=torch.long), tau).item()
+
+    for m, tau in [(1, 0.1), (4, 0.1), (4, 1.0), (16, 0.5)]:
+        assert floor_of(m, tau) == pytest.approx(math.log(1 + m * math.exp(-1 / tau)), rel=1e-9)
+    assert floor_of(4, 0.1) < 1e-3 < floor_of(4, 1.0)  # τ = 1 cannot go below log(1 + 4/e) ≈ 0.98
 
 
 def test_contrastive_loss_without_pairs_is_a_differentiable_zero():
@@ -159,7 +195,8 @@ def test_curriculum_stages_and_save_load(tiny, tmp_path, loss):
 
 
 def test_train_prm_end_to_end(tiny, tmp_path, capfd):
-    config = PRMConfig(stage1_max_steps=2, stage2_epochs=1, traces_per_batch=6, stage2_learning_rate=1e-3)
+    config = PRMConfig(stage1_max_steps=2, stage2_epochs=1, traces_per_batch=6, stage2_learning_rate=1e-3,
+                       heldout_fraction=0.0)
     metrics = train_prm(tiny, _rows(), str(tmp_path / "prm"), config)
     bars = capfd.readouterr().err.replace("\r", "\n")
     assert "PRM stage 1: 100%" in bars and "PRM stage 2: 100%" in bars and "loss=" in bars
@@ -167,6 +204,77 @@ def test_train_prm_end_to_end(tiny, tmp_path, capfd):
     assert [r["stage"] for r in metrics["loss_curve"]] == [1, 1, 2, 2]
     assert all(math.isfinite(r["loss"]) for r in metrics["loss_curve"])
     assert metrics["num_traces"] == 9 and metrics["num_steps"] == 21 and metrics["num_tokens"] > 0
+    assert metrics["heldout_questions"] == 0
+    held = train_prm(tiny, _rows(), str(tmp_path / "prm-held"), PRMConfig(
+        stage1_max_steps=1, stage2_max_steps=1, heldout_fraction=0.4))  # 3 questions -> 1 held out
+    assert held["heldout_questions"] == 1 and held["num_traces"] == 6
     prm = PRM.load(tmp_path / "prm")
     assert [len(s) for s in prm.score_steps(["What is 1 + 1?"], [["1 + 1 = 2.", "Final Answer: 2"]])] == [2]
     assert prm.score_steps([], []) == []
+
+
+def _trace(question, labels, length=3):
+    return {"question_id": question, "input_ids": list(range(1, length + 1)),
+            "step_ends": list(range(len(labels))), "labels": labels}
+
+
+def test_negatives_are_the_same_question_same_position_incorrect_steps():
+    # q1 has two traces: position 0 both correct, position 1 one wrong; q2's wrong step 1 is NOT q1's negative
+    batch = [_trace("q1", [1, 1]), _trace("q1", [1, 0]), _trace("q2", [1, 0]), _trace("q2", [0])]
+    tensors = batch_tensors(batch, pad_token_id=0)
+    assert tensors["labels"].tolist() == [1, 1, 1, 0, 1, 0, 0]
+    #                  q1 t1: pos0 pos1 | q1 t2: pos0 pos1 | q2 t1: pos0 pos1 | q2 t2: pos0
+    assert tensors["groups"].tolist() == [0, 1, 0, 1, 2, 3, 2]
+    scores = torch.tensor([0.5, 2.0, -1.0, 0.0, 1.0, 3.0, -2.0], dtype=torch.float64)
+    # pairs: group 1 -> positive 2.0 vs negative 0.0; group 2 -> positive 1.0 vs negative -2.0
+    # (group 0 has no negative, group 3 no positive; q2's 3.0 never competes with q1's steps)
+    tau = 0.1
+
+    def term(pos, neg):
+        return math.log(1 + math.exp((_sigmoid(neg) - _sigmoid(pos)) / tau))
+
+    expected = (term(2.0, 0.0) + term(1.0, -2.0)) / 2
+    loss = contrastive_loss(scores, tensors["labels"], tensors["groups"], tau)
+    assert loss.item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_question_batches_keep_questions_whole_and_cover_every_trace_once():
+    import random
+
+    traces = [_trace(f"q{q}", [1]) | {"trace": (q, t)} for q in range(7) for t in range(q % 3 + 1)]
+    batches = question_batches(traces, traces_per_batch=4, rng=random.Random(0))
+    seen = [t["trace"] for b in batches for t in b]
+    assert sorted(seen) == sorted(t["trace"] for t in traces)
+    homes = {}
+    for i, batch in enumerate(batches):
+        assert len(batch) <= 4
+        for t in batch:
+            assert homes.setdefault(t["question_id"], i) == i  # a question's traces share one batch
+    assert batches == question_batches(traces, 4, random.Random(0))  # the seed fixes the order
+    assert [t["trace"] for b in question_batches(traces, 4, random.Random(1)) for t in b] != seen
+
+
+def test_curriculum_parameter_sets(tiny):
+    prm = PRM.from_student(tiny)
+    names = {id(p): n for n, p in prm.named_parameters()}
+    stage_one = {names[id(p)] for p in set_stage(prm, 1)}
+    assert stage_one == {n for n, _ in prm.named_parameters() if n.startswith(("backbone.layers.1.", "head."))}
+    assert {n for n, p in prm.named_parameters() if p.requires_grad} == stage_one
+    assert not any(n.startswith(("backbone.embed_tokens", "backbone.layers.0.", "backbone.norm")) for n in stage_one)
+    everything = {names[id(p)] for p in set_stage(prm, 2)}
+    assert everything == set(names.values()) and all(p.requires_grad for p in prm.parameters())
+    assert {names[id(p)] for p in set_stage(prm, 1)} == stage_one  # back to stage I freezes again
+
+
+def test_split_examples_holds_out_whole_questions():
+    rows = [r | {"question_id": f"{r['question_id']}-{copy}"} for copy in range(5) for r in _rows()]  # 15 questions
+    train, held = split_examples(rows, PRMConfig(heldout_fraction=0.2))
+    assert len({r["question_id"] for r in held}) == 3 and len(train) + len(held) == len(rows)
+    assert not {r["question_id"] for r in train} & {r["question_id"] for r in held}
+    _, again_held = split_examples(list(reversed(rows)), PRMConfig(heldout_fraction=0.2))
+    assert {r["trace_id"] + r["question_id"] for r in again_held} == {r["trace_id"] + r["question_id"] for r in held}
+    assert split_examples(rows, PRMConfig(heldout_fraction=0.0))[1] == []
+    with pytest.raises(ValueError, match="heldout_fraction"):
+        PRMConfig(heldout_fraction=1.0)
+    with pytest.raises(KeyError, match="step aggregation"):
+        PRMConfig(eval_aggregation="median")
