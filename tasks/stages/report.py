@@ -4,6 +4,7 @@ report with tables and plots (stored under the artifact's ``files/report``)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -53,24 +54,48 @@ def summary_rows(ctx: StageContext) -> list[dict]:
     return rows
 
 
+def upstream(ctx: StageContext, name: str) -> Iterator[tuple[str, dict]]:
+    """``(stage, manifest)`` of the input ``name`` and of every artifact behind it, followed through the
+    manifests' inputs of evaluations and checkpoints (``WALKED_SCHEMAS``), each once."""
+    todo, seen = [(name, ctx.inputs[name].key)], set()
+    while todo:
+        stage, key = todo.pop()
+        manifest = ctx.store.read_manifest(stage, key)
+        yield stage, manifest
+        if manifest["schema"]["name"] in WALKED_SCHEMAS:
+            todo += [(n, v["key"]) for n, v in manifest["inputs"].items() if (n, v["key"]) not in seen]
+            seen.update(todo)
+
+
 def training_sets(ctx: StageContext) -> pd.DataFrame:
     """Per evaluated model, every training set behind it (found through the manifests' inputs): its size
     and the warnings its stage raised (too small, identical to another route's set)."""
     rows = []
     for name in eval_names(ctx):
-        todo, seen = [(name, ctx.inputs[name].key)], set()
-        while todo:
-            stage, key = todo.pop()
-            manifest = ctx.store.read_manifest(stage, key)
-            schema = manifest["schema"]["name"]
-            if schema in TRAINING_SCHEMAS:
+        for stage, manifest in upstream(ctx, name):
+            if manifest["schema"]["name"] in TRAINING_SCHEMAS:
                 warnings = (manifest.get("metrics") or {}).get("warnings") or []
                 rows.append({"model": name.removeprefix("eval_"), "training_set": stage, "examples": manifest["rows"],
                              "warnings": " ".join(warnings)})
-            elif schema in WALKED_SCHEMAS:
-                todo += [(n, v["key"]) for n, v in manifest["inputs"].items() if (n, v["key"]) not in seen]
-                seen.update(todo)
     return pd.DataFrame(rows, columns=["model", "training_set", "examples", "warnings"])
+
+
+def prm_evaluations(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The held-out evaluation of every PRM behind the evaluated models (``train_prm``'s ``prm_eval``):
+    its step metrics, and best-of-N per N with ``beats_majority`` False flagging a PRM no better than a vote."""
+    steps, best, seen = [], [], set()
+    for name in eval_names(ctx):
+        for stage, manifest in upstream(ctx, name):
+            result = (manifest.get("metrics") or {}).get("prm_eval")
+            if result is None or (stage, manifest["key"]) in seen:
+                continue
+            seen.add((stage, manifest["key"]))
+            prm = f"{stage}/{manifest['key']}"
+            steps.append({"prm": prm, "questions": result["n_questions"], **result["steps"]})
+            best += [{"prm": prm, "N": int(n), "prm_pick": r["prm"], "random": r["random"], "majority": r["majority"],
+                      "oracle": r["oracle"], "trials": r["trials"], "beats_majority": bool(r["prm_beats_majority"])}
+                     for n, r in (result.get("best_of_n") or {}).items()]
+    return pd.DataFrame(steps), pd.DataFrame(best)
 
 
 def paired_gains(ctx: StageContext) -> pd.DataFrame:
@@ -92,8 +117,12 @@ def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
 
     frame = frame_of(summary_rows(ctx), COLUMNS)
     sets, paired = training_sets(ctx), paired_gains(ctx)
+    prm_steps, prm_best = prm_evaluations(ctx)
     sections = {title: table for title, table in (("Paired differences (95% bootstrap over questions)", paired),
-                                                  ("Training sets", sets)) if len(table)}
+                                                  ("Training sets", sets),
+                                                  ("PRM on held-out questions: steps", prm_steps),
+                                                  ("PRM best-of-N (beats_majority False: no better than a vote)",
+                                                   prm_best)) if len(table)}
     with tempfile.TemporaryDirectory(prefix="agentark-report-") as tmp:
         table = frame.assign(route=frame["model"], train_set=ctx.recipe.data.dataset)
         write_report(table, Path(tmp), title=f"AgentArk report: {ctx.recipe.name}",
@@ -117,6 +146,9 @@ def headline(ctx: StageContext) -> dict:
     for row in sets.itertuples(index=False):
         out.setdefault(row.model, {}).setdefault("training_sets", {})[row.training_set] = row.examples
     warnings = [f"{r.model} was trained on {r.training_set}: {r.warnings}" for r in sets.itertuples() if r.warnings]
+    _, prm_best = prm_evaluations(ctx)
+    warnings += [f"{r.prm}: best-of-{r.N} {r.prm_pick:.3f} does not beat majority-of-{r.N} {r.majority:.3f}"
+                 for r in prm_best.itertuples() if not r.beats_majority]
     return out | loud("report", warnings)
 
 

@@ -7,6 +7,7 @@ student is the toy world's ``quick`` student, trained a couple of steps per rout
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -34,7 +35,8 @@ def e2e(tmp_path_factory):
         "debate.n_agents=3", "debate.rounds=2", "debate.consensus_stop=false", "debate.shard_size=4",
         "train.sft={max_steps: 2, per_device_train_batch_size: 4, learning_rate: 0.001}",
         "train.da={max_steps: 2, per_device_train_batch_size: 4, learning_rate: 0.001}",
-        "train.prm={stage1_max_steps: 1, stage2_max_steps: 1, traces_per_batch: 4}",
+        ("train.prm={stage1_max_steps: 1, stage2_max_steps: 1, traces_per_batch: 4, heldout_fraction: 0.4, "
+         "eval_best_of: [2, 4], eval_max_tokens: 24}"),
         "train.grpo={max_steps: 1, num_generations: 2, per_device_train_batch_size: 2, "
         "max_completion_length: 8, learning_rate: 0.001}",
         "eval.data={dataset: toy, split: test, limit: 6}", "eval.max_tokens=24", "eval.teacher=false",
@@ -93,3 +95,25 @@ def test_evaluations_and_report(e2e):
     assert metrics["pad"]["training_sets"] == {"prm_data": rows["prm_data"]}
     assert "training_sets" not in metrics["base"] and metrics["base"]["n"] == 6
     assert any(w.startswith("rsft was trained on sft_rsft: only") for w in metrics["warnings"])
+
+
+def test_the_prm_is_evaluated_on_held_out_questions_and_reported(e2e):
+    from agentark_core.evaluate.prm_eval import heldout_questions
+
+    _, store, refs = e2e
+    examples = store.read_frame("prm_data", refs["prm_data"].key)
+    held = heldout_questions(examples["question_id"].tolist(), 0.4, seed=0)
+    metrics = store.read_manifest("train_prm", refs["train_prm"].key)["metrics"]
+    result = metrics["prm_eval"]
+    assert result["n_questions"] == len(held) >= 1
+    assert result["steps"]["n_steps"] == sum(len(s) for s in examples.loc[examples["question_id"].isin(held), "steps"])
+    assert set(result["best_of_n"]) == {"2", "4"}
+    for n, r in result["best_of_n"].items():
+        assert r["trials"] == len(held) * (4 // int(n))
+        assert 0 <= r["random"] <= r["oracle"] <= 1 and r["prm"] <= r["oracle"] and r["majority"] <= r["oracle"]
+    trained = json.loads(store.read_frame("train_prm", refs["train_prm"].key).iloc[0]["metrics_json"])
+    assert trained["heldout_questions"] == len(held)
+    files = store.local_dir("report", refs["report"].key, "report", "/nonexistent")
+    text = Path(files, "report.md").read_text()
+    assert "## PRM on held-out questions: steps" in text and "## PRM best-of-N" in text
+    assert f"train_prm/{refs['train_prm'].key}" in text
