@@ -42,6 +42,7 @@ MAX_DIGIT_RUN = 60
 MAX_EXPONENT = 2_000
 MAX_POWERS = 4
 MAX_FACTORIAL = 500
+MAX_PROSE_WORDS = 3
 WORKER_MEMORY_BYTES = 2 * 1024**3
 STARTUP_TIMEOUT_S = 60.0
 DEFAULT_TIMEOUT_S = 1.0
@@ -53,6 +54,8 @@ _EXPONENT = re.compile(r"\^\s*(\{(?:[^{}]|\{[^{}]*\})*\}|\\?[A-Za-z]+|[-+]?\d+(?
 _NUMERIC_POWER = re.compile(r"[\d})\]]\s*\^")  # a power of a number or group inside an exponent
 _FACTORIAL_OPERAND = re.compile(r"(?<!\d)(\d+|\})\s*(?:!|\\factorial)")
 _PLAIN_RELATIONS = ((">=", " \\geq "), ("<=", " \\leq "), ("!=", " \\neq "), ("==", "="))
+_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+(?:\s*\{[a-zA-Z* ]*\})?")  # \begin{pmatrix}, \text{odd words}
+_PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 _REFUSED_COMMANDS = re.compile(r"\\(?:def|newcommand|renewcommand|input|include|catcode|csname)\b")
 
 
@@ -78,6 +81,8 @@ def screen(expr: str) -> str | None:
         return f"a number longer than {MAX_DIGIT_RUN} digits"
     if _REFUSED_COMMANDS.search(expr):
         return "TeX macro definition"
+    if len(_PROSE.findall(_LATEX_COMMAND.sub(" ", expr))) > MAX_PROSE_WORDS:
+        return "prose, not math"  # the LaTeX parser spends up to seconds on sentences and decides nothing
     return _screen_powers(expr)
 
 

@@ -38,7 +38,9 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|;|\n")
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 _LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+(?:\s*\{[a-zA-Z* ]*\})?")  # \begin{pmatrix}, \text{odd}, \mathrm{e}
 _CONNECTIVES = frozenset({"and", "or"})
-_NUMBER = re.compile(r"(?<![A-Za-z\d.,/])-?\d+(?:,\d{3})*(?:[.,]\d+)?(?:/\d+)?%?")
+# a number not inside a word ("AZ2A") and not a hyphenated adjective ("a 7-day cycle"); atomic, so a
+# refused "7-day" is not retried as a shorter number
+_NUMBER = re.compile(r"(?<![A-Za-z\d.,/])(?>-?\d+(?:,\d{3})*(?:[.,]\d+)?(?:/\d+)?%?)(?!-[A-Za-z])")
 _MULTIPLY = re.compile(r"\\(?:times|cdot|div|frac|dfrac|tfrac)|(?<![A-Za-z])[xX](?![A-Za-z])")
 _VARIABLE = re.compile(r"[a-zA-Z]\w{0,2}")
 _PREPOSITION = re.compile(r"\b(?:after|before|in|on|for|of|per|each|every|within|by|from|at|over|than)\s*$")

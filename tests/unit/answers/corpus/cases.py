@@ -181,6 +181,10 @@ ISSUE_PATTERNS = [
     ("Final Answer: 3 + 4 = 7", "3", I, 11),
     ("Final Answer: [answer]", "10", U, 11),
     ("Final Answer: <answer>", "10", U, 11),
+    # 12. a reply cut off mid-sentence: a number inside a word or a hyphenated adjective is no answer
+    ("She waters the plants on a 7-day cycle, so over the month she", "7", U, 12),
+    ("Each box holds a dozen eggs and the 3-pack costs", "3", U, 12),
+    ("Each box holds 12 eggs, so 4 boxes hold 48", "48", C, 12),
 ]
 ISSUE_CATEGORIES = {
     1: "markdown emphasis",
@@ -193,6 +197,7 @@ ISSUE_CATEGORIES = {
     8: "boxes, matrices, text",
     10: "unit-word runs",
     11: "placeholder / expression",
+    12: "truncated mid-sentence",
 }
 
 # GSM8K-style chain-of-thought completions in the formats the project's prompt invites (category
