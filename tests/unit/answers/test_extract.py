@@ -5,8 +5,9 @@ import time
 import pytest
 
 from agentark_core.answers import extract_answer, grade
-from agentark_core.answers.extract import MAX_TAIL, last_boxed
+from agentark_core.answers.extract import MAX_TAIL, boxed_answer, last_boxed
 from agentark_core.answers.normalize import normalize_math, parse_number
+from agentark_core.answers.segments import drop_currency, is_quoted, segment_value
 
 PETS = ("cat", "dog", "mouse")
 
@@ -80,3 +81,60 @@ def test_integer_grading_is_fast():
     elapsed = time.perf_counter() - start
     assert all(g.correct for g in grades)
     assert elapsed < 0.5, f"{elapsed / 2000 * 1e6:.0f} us per grade"
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("9 * $2 = $18", "9 * 2 = 18"),
+        ("$\\$18$", "$18$"),
+        ("She pays $5 and then $20.", "She pays 5 and then 20."),
+        ("so $x = 5$ and $y$", "so $x = 5$ and $y$"),
+        ("$1,250.50", "1,250.50"),
+        ("$$\\frac{1}{2}$$", "$$\\frac{1}{2}$$"),
+    ],
+)
+def test_currency_dollars_are_told_from_latex(text, expected):
+    assert drop_currency(text) == expected
+
+
+@pytest.mark.parametrize(
+    "segment,value",
+    [
+        ("The final answer is 18", "18"),
+        ("Janet makes 18 every day", "18"),
+        ("She has 35 marbles left after giving 5 away", "35"),
+        ("60 x X = 60 * X = 60 * 10 = 600", "600"),
+        ("-34x-45y+20z-100=0", "-34x-45y+20z-100=0"),
+        ("x = 5", "5"),
+        ("y = 2x + 3", "y = 2x + 3"),
+        ("$x=3$ or $x=-3$", "3, -3"),
+        ("odd", "odd"),
+        ("X", None),
+        ("[answer]", None),
+        ("", None),
+    ],
+)
+def test_segment_value_reads_one_value(segment, value):
+    assert segment_value(segment) == value
+
+
+@pytest.mark.parametrize(
+    "text,quoted",
+    [
+        ("I agree. Final Answer: 18", False),
+        ("Agent 2's final answer: 20", True),
+        ("Note: their Final Answer: 40", True),
+        ("Agent 1 erred.\nFinal Answer: 18", False),
+    ],
+)
+def test_a_peer_quote_is_not_the_agents_own_answer(text, quoted):
+    start = text.lower().index("final answer")
+    assert is_quoted(text, start) is quoted
+
+
+def test_boxes_written_together_are_one_answer_and_a_correction_is_not():
+    assert boxed_answer("so $\\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}$")[1] == "-2, 1"
+    assert boxed_answer("First \\boxed{3}, corrected: \\boxed{4}")[1] == "4"
+    assert boxed_answer("\\boxed{1} no no no no no \\boxed{2}")[1] == "2"
+    assert boxed_answer("Final: \\boxed{18}. Agent 2's \\boxed{20} is wrong.")[1] == "18"
