@@ -2,8 +2,7 @@
 ``tests/integration/llm/test_vllm_backend.py`` collected again here, on a GPU engine serving a tiny
 random-init Qwen3 whose tokenizer's vocabulary is its embedding table (512 rows) — alignment and
 token counts, greedy determinism, ``LLM.chat``-identical prompt ids, seeds honoured per request
-(reproducible, independent of the rest of the batch), guided choice, a debate through the backend,
-completions back in input order after the prefix-sharing reorder.
+(reproducible, independent of the rest of the batch), guided choice, a debate through the backend.
 
 Run on the device machine: ``python -m pytest -p no:cacheprovider -o addopts="" -m gpu tests/gpu/test_vllm_gpu.py``.
 """
@@ -20,7 +19,6 @@ from agentark_core.toy.tiny import make_tiny_model
 from tests.integration.llm.test_vllm_backend import (  # noqa: F401  (collected here on the GPU)
     test_completions_are_aligned_and_counted,
     test_debate_runs_through_the_vllm_backend,
-    test_debate_shaped_batch_comes_back_in_input_order,
     test_greedy_is_deterministic_and_counts_the_rendered_prompt,
     test_guided_choice_answers_one_of_the_choices,
     test_prompt_ids_are_those_llm_chat_builds,

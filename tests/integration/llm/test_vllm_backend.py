@@ -114,12 +114,3 @@ def test_seeded_samples_do_not_depend_on_the_rest_of_the_batch(generator):
     other = [c.text for c in generator.generate([prompt] * 4, replace(params, seed=21))]
     assert other[:3] == four[1:] and other != four
 
-
-def test_debate_shaped_batch_comes_back_in_input_order(generator):
-    # 3 questions of different lengths x 3 agents each: the backend hands them to vLLM agent-major
-    questions = [ChatRequest.user("Sum these: " + "1 + " * (4 * (i + 1)) + "1") for i in range(3)]
-    requests = [q for q in questions for _ in range(3)]
-    lengths = [len(ids) for ids in generator.render(requests)]
-    out = generator.generate(requests, SamplingParams(temperature=0, max_tokens=4))
-    assert len(set(lengths)) == 3
-    assert [c.prompt_tokens for c in out] == lengths
