@@ -224,6 +224,47 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+BASE_KEY = "base"
+
+
+def load_layered(path: str | Path, _trail: tuple[Path, ...] = ()) -> dict:
+    """Read a recipe file whose optional ``base:`` names another recipe it extends.
+
+    ``base`` is a path relative to the file (or absolute); the base is read the same way (bases
+    may chain) and the file's mappings are merged into it key by key, deep; any other value (a
+    list too) replaces the base's. A file naming itself, directly or through its bases, is refused.
+
+    Raises:
+        ConfigError: a base that is not a string, not found, not a mapping, or a cycle, naming the files.
+    """
+    path = Path(path)
+    data = load_yaml(path)
+    if BASE_KEY not in data:
+        return data
+    base = data.pop(BASE_KEY)
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: base: expected a recipe path (relative to this file), got {base!r}")
+    base_path = (path.parent / base).resolve()
+    trail = (*_trail, path.resolve())
+    if base_path in trail:
+        cycle = " -> ".join(str(p) for p in (*trail, base_path))
+        raise ConfigError(f"{path}: base: recipe bases form a cycle: {cycle}")
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base: recipe file {base_path} not found")
+    return deep_merge(load_layered(base_path, trail), data)
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    """``top`` over ``base``: mappings present in both merge recursively; other values of ``top`` win."""
+    out = _deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = _deepcopy(value)
+    return out
+
+
 def to_dict(obj: Any) -> Any:
     """Dataclass tree -> plain JSON-able data (tuples become lists)."""
     if dataclasses.is_dataclass(obj):

@@ -23,7 +23,7 @@ from agentark_core.config_loader import (
     apply_overrides,
     build,
     default_of,
-    load_yaml,
+    load_layered,
     select,
 )
 from agentark_core.evaluate.judge import JudgeConfig
@@ -271,10 +271,12 @@ class Recipe:
 def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Load a YAML recipe (None = the embedded demo) and apply ``a.b=value`` overrides.
 
+    A file may extend another with ``base: other.yaml`` (``config_loader.load_layered``).
+
     Raises:
         ConfigError: unknown key, wrong type or missing field, naming the key and the file.
     """
-    data = load_yaml(path) if path is not None else {}
+    data = load_layered(path) if path is not None else {}  # a file's ``base:`` recipe merged under it
     data = apply_overrides(data, list(overrides))
     source = recipe_source(path, overrides)
     recipe = build(Recipe, data, source=source)
