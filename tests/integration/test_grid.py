@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from agentark_core.config_loader import ConfigError
+from tasks.store import ArtifactStore
 from tests.data_files import gsm8k_answers, write_gsm8k
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -59,7 +60,11 @@ def test_grid_shares_stages_records_failures_and_reports(spec, tmp_path):
     for stage in ("ingest_eval", "teacher", "eval_teacher"):
         refs = [c["refs"][stage] for c in good]
         assert refs[0]["key"] == refs[1]["key"]
-        assert sorted(r["reused"] for r in refs) == [False, True], stage
+        if stage == "teacher":  # a failing cell may build it first: its independent stages still run
+            assert sum(not r["reused"] for r in refs) <= 1
+            assert [m["key"] for m in ArtifactStore(str(tmp_path / "store")).manifests("teacher")] == [refs[0]["key"]]
+        else:
+            assert sorted(r["reused"] for r in refs) == [False, True], stage
     assert good[0]["refs"]["eval_mas"]["key"] != good[1]["refs"]["eval_mas"]["key"]
     assert not any(c["refs"]["eval_mas"]["reused"] for c in good)
 
