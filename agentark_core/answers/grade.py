@@ -3,11 +3,16 @@
 ``grade(prediction, gt, task_type)`` extracts the final answer from a full response (an
 already-extracted answer works too) and compares it with the ground truth:
 
-* math: exact numbers first (``normalize.parse_number``, microseconds), then equal canonical
-  strings, then the guarded symbolic path (``sandbox.symbolic_equal``);
+* math: exact numbers first (``normalize.parse_number``, microseconds; a 6+-place decimal may be
+  a rounded value, a decimal comma a point), then equal canonical strings or lists ("12 and 13"
+  is "12, 13"), then the guarded symbolic path (``sandbox.symbolic_equal``). A ground truth that is
+  a reference solution (MATH's boxed solutions) is read for its final answer first;
 * mcq: option letters (a ground truth given as option text is mapped to its letter);
 * short: SQuAD-normalised exact match, numbers compared as numbers;
 * longform: always ungradable by rule (an LLM verifier decides).
+
+"ungradable" is its own outcome, never folded into "incorrect": no answer found, the prompt's
+placeholder parroted, a hedged MCQ answer, or a comparison the sandbox could not decide in time.
 
 Example:
     >>> grade("... so the total is \\\\boxed{1,000} dollars", "1000", "math").correct
@@ -17,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import re
-import string
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ from fractions import Fraction
 from typing import Literal
 
 from agentark_core.answers.extract import extract_answer
-from agentark_core.answers.mcq import letter_at_start, match_option
+from agentark_core.answers.mcq import letter_at_start, letters_for, match_option
 from agentark_core.answers.normalize import (
     CANONICAL_NUMBER,
     decimal_comma,
@@ -216,7 +220,7 @@ def _list_form(s: str) -> str:
 
 
 def _mcq_equal(gt: str, letter: str, choices: Sequence[str]) -> bool | None:
-    letters = string.ascii_uppercase[: len(choices)] if choices else "ABCDEFGHIJ"
+    letters = letters_for(choices)
     gold = strip_delimiters(gt)
     gold_letter = letter_at_start(gold, letters) if len(gold) <= 4 else None
     gold_letter = gold_letter or match_option(gold, choices)

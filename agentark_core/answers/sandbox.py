@@ -215,6 +215,8 @@ class _Pool:
                 self._give_back(worker)  # it goes on warming for a later call
                 logger.warning("no warm math worker within %.2fs: comparison undecided", timeout_s)
                 return None
+            if not self._warm:  # the process's one-off first start is not charged to this call
+                deadline = time.monotonic() + timeout_s
         self._warm = True
         try:
             result = worker.ask(gold, pred, max(0.0, deadline - time.monotonic()))
