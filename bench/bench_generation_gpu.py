@@ -29,9 +29,20 @@ and divided by the GPU's bandwidth, measured here as a device-to-device copy (by
 Run (on the GPU machine, vLLM installed; ~4 min, ~6 with the transformers rows):
     PYTHONPATH=. python bench/bench_generation_gpu.py [--skip-hf] [--reps 12]
 
-Measured 2026-11-27 on one NVIDIA H200 (vLLM 0.26.0, its model runner V2; torch 2.11), three runs on one
-machine. Copy bandwidth 4.25 TB/s (3.81 in run A), floor 46.3k tok/s (nominal 4.8 TB/s: 52.2k).
-Run B, every row in one run (5 interleaved reps, medians; the staggered rows it also had are below):
+Measured 2026-11-27 on NVIDIA H200s (vLLM 0.26.0, its model runner V2; torch 2.11): runs A-C on one
+machine, run D (the shipped code) on a fresh one. Run D, vLLM rows, 4 interleaved reps (median, min-max),
+copy bandwidth 3.84 TB/s, floor 41.7k tok/s:
+
+| path | tokens/s | share of floor | ratio to raw vLLM | min-max tokens/s |
+|---|---|---|---|---|
+| raw LLM.generate | 28,669 | 68.7% | 1.000 | 28,317-31,118 |
+| raw LLM.generate, per-request seeds | 29,496 | 70.7% | 1.029 | 25,084-30,398 |
+| raw LLM.chat, per-request seeds (old backend) | 25,972 | 62.2% | 0.906 | 22,509-27,998 |
+| vllm backend (Generator.generate) | 28,754 | 68.9% | 1.003 | 27,858-29,291 |
+| debate protocol, 1 round (stage's run_shard) | 28,196 | 67.6% | 0.983 | 26,704-30,888 |
+
+Run B, every row in one run (5 interleaved reps, medians; copy bandwidth 4.25 TB/s, floor 46.3k tok/s,
+nominal 4.8 TB/s: 52.2k; the staggered rows it also had are below):
 
 | path | tokens/s | share of floor | ratio to raw vLLM |
 |---|---|---|---|
@@ -49,9 +60,10 @@ the floor; per-request seeds 1.019x raw; old backend 1.053x; vllm backend 23,581
 path warmed up first): raw 30,966 (74.6% of 41.5k at 3.81 TB/s); seeds 0.936x, old backend 0.872x,
 backend 0.848x, protocol 0.832x.
 
-Reading. Every vLLM path is at 47-75% of the floor (goal >= 40%). The same path's speed varies more
-than the paths differ (raw 12.6k-29.0k tok/s within run C; times drifted upward through each run): the
-debate protocol measured 0.83x, 0.95x and 1.07x raw in runs A, B, C, the backend 0.85x, 0.83x, 1.09x.
+Reading. Every vLLM path is at 47-75% of the floor (goal >= 40%). On the first machine the same path's
+speed varied more than the paths differ (raw 12.6k-29.0k tok/s within run C; times drifted upward through
+each run): the debate protocol measured 0.83x, 0.95x, 1.07x raw in runs A, B, C, the backend 0.85x,
+0.83x, 1.09x; on the quieter fresh machine (run D) 0.98x and 1.00x, with LLM.chat (old backend) 0.91x.
 What could be timed directly is small: rendering + tokenizing the 160 chats takes 0.02 s of a ~1.5 s
 round; per-request seeds are one batched kernel on runner V2 (0.92x-1.02x, within the noise); the
 protocol's own work (slots, answer extraction, Turn rows) does not show (protocol vs backend). Handing
