@@ -5,6 +5,8 @@ token counts, greedy determinism, ``LLM.chat``-identical prompt ids, seeds honou
 (reproducible, independent of the rest of the batch), guided choice, a debate through the backend.
 
 Run on the device machine: ``python -m pytest -p no:cacheprovider -o addopts="" -m gpu tests/gpu/test_vllm_gpu.py``.
+Seen on an H200: 9 passed in 44 s on a machine that had already run vLLM; on a fresh machine the module
+did not finish within 120 s (first-use kernel builds, presumably): give it several minutes there.
 """
 
 from __future__ import annotations
