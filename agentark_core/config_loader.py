@@ -29,6 +29,9 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 
 MISSING_TYPE = dataclasses.MISSING.__class__
+# PyYAML's safe loader in C (libyaml) when built with it: ~10x faster on recipe files, same result
+# (planning a 140-cell grid parsed its recipe files 280 times: 10 of its 20 s in the Python parser).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigError(ValueError):
@@ -216,7 +219,7 @@ def load_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: recipe file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

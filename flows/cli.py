@@ -7,6 +7,7 @@
     agentark artifacts rm KEY
     agentark store gc [--yes]
     agentark recipe show [RECIPE] [--set k=v]
+    agentark plan RECIPE|GRID [--set k=v] [--gpu H100] [--json]
 
 Bad input ends with one clear line and a non-zero exit code; ``--debug`` shows the traceback.
 """
@@ -18,6 +19,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -300,6 +302,30 @@ def grid(
     console.print(f"{len(result['cells'])} cell(s), {result['failed']} failed; report: {result['report']}")
     if result["failed"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    target: Annotated[str, typer.Argument(help="Recipe YAML or grid spec YAML.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field (every cell of a grid).")] = None,
+    gpu: Annotated[str, typer.Option(help="GPU kind the estimate is for: H100 | H200.")] = "H100",
+    fill: Annotated[float, typer.Option(help="Mean reply length / max_tokens (an assumption).")] = 0.5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as one JSON document.")] = False,
+) -> None:
+    """Validate a recipe or grid and print its stage DAG, what is committed, and the estimated bill."""
+    try:
+        from agentark_core.plan.workload import Assumptions
+        from flows.plan import plan_file, render_plan
+
+        if not 0 < fill <= 1:
+            raise ValueError(f"--fill must be in (0, 1], got {fill}")
+        result = plan_file(target, list(set_ or []), Assumptions(fill=fill), gpu)
+    except USER_ERRORS as exc:
+        fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        render_plan(result, console)
 
 
 @app.command()

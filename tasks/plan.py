@@ -1,0 +1,219 @@
+"""``agentark plan``: a recipe's (or a grid's) stage DAG, what is already committed, and the bill.
+
+``plan_recipe`` validates the recipe (``validate_recipe``: nothing loaded, nothing written), computes
+every stage's content key, asks the store which are committed (a local store that does not exist
+yet is not created) and estimates each stage with ``agentark_core.plan``: tokens to generate and
+train on, GPU-hours and peak memory per GPU, each with the measurement it scales. Committed stages
+are reused, so they cost nothing; their row counts replace the estimate's guesses downstream.
+A grid's plan (``flows/plan.py``) plans every cell with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from agentark_core.plan.costs import GPUS, Decode, Gpu, gib, hours
+from agentark_core.plan.shapes import model_shape
+from agentark_core.plan.workload import (
+    Assumptions,
+    Counts,
+    StageEstimate,
+    TrainKnobs,
+    generation_estimate,
+    generation_work,
+    prm_estimate,
+    prompt_tokens,
+    question_count,
+    rl_estimate,
+    sft_estimate,
+)
+from tasks.runner import Stage, plan_keys
+from tasks.validate import PLACEHOLDER_OUTPUT, validate_recipe
+
+
+def plan_recipe(recipe: Any, source: str, assume: Assumptions | None = None, gpu: str = "H100") -> dict:
+    """The plan of ``recipe``: ``{"recipe", "source", "gpu", "assumptions", "stages": [...], "totals"}``.
+
+    Raises:
+        ConfigError: the recipe does not validate (named key and file); ValueError: an unknown GPU kind.
+    """
+    assume = assume or Assumptions()
+    if gpu not in GPUS:
+        raise ValueError(f"unknown GPU {gpu!r}; known: {', '.join(GPUS)}")
+    order = validate_recipe(recipe, source)
+    keys = plan_keys(order, recipe)
+    committed = committed_rows(recipe, keys)
+    counts = Counts(dict(committed))
+    levels: dict[str, int] = {}
+    rows = []
+    for stage in order:
+        inputs = stage.inputs_for(recipe)
+        levels[stage.name] = 1 + max((levels[i] for i in inputs), default=-1)
+        estimate = estimate_stage(stage, recipe, counts, assume, GPUS[gpu])
+        if estimate.peak_bytes > GPUS[gpu].memory:
+            estimate.notes.append(f"peak exceeds one {gpu} ({gib(GPUS[gpu].memory):.0f} GiB): shard it "
+                                  "(ZeRO-3 / tensor parallel) or train LoRA (lora_r)")
+        rows.append({"stage": stage.name, "level": levels[stage.name], "inputs": list(inputs),
+                     "key": keys[stage.name], "committed": stage.name in committed, "pool": stage.pool,
+                     **estimate_fields(estimate)})
+    return {"recipe": recipe.name, "source": source, "gpu": gpu, "assumptions": dataclasses.asdict(assume),
+            "stages": rows, "totals": totals(rows)}
+
+
+def estimate_fields(estimate: StageEstimate) -> dict:
+    return {"work": estimate.work, "gpus": estimate.gpus, "generated_tokens": estimate.generated_tokens,
+            "trained_tokens": estimate.trained_tokens, "gpu_hours": hours(estimate.gpu_seconds),
+            "wall_hours": hours(estimate.gpu_seconds / max(1, estimate.gpus)),
+            "peak_gib_per_gpu": gib(estimate.peak_bytes), "basis": estimate.basis, "notes": estimate.notes}
+
+
+def totals(rows: list[dict]) -> dict:
+    """Sums over the stages still to run (committed ones are reused) and the largest peak."""
+    todo = [r for r in rows if not r["committed"]]
+    return {"stages": len(rows), "to_run": len(todo),
+            "generated_tokens": sum(r["generated_tokens"] for r in todo),
+            "trained_tokens": sum(r["trained_tokens"] for r in todo),
+            "gpu_hours": round(sum(r["gpu_hours"] for r in todo), 2),
+            "peak_gib_per_gpu": max((r["peak_gib_per_gpu"] for r in todo), default=0.0),
+            "not_estimated": [r["stage"] for r in todo if r["work"] == "unknown"]}
+
+
+def committed_rows(recipe: Any, keys: dict[str, str]) -> dict[str, int]:
+    """Row counts of the stages whose artifact is already committed (none when a local store is absent)."""
+    root = recipe.store.resolved_root()
+    if "://" not in root and not Path(root).expanduser().is_dir():
+        return {}
+    from tasks.store import open_store
+
+    store = open_store(root, recipe.store.credentials_block)
+    return {stage: int(store.read_manifest(stage, key)["rows"])
+            for stage, key in keys.items() if store.is_committed(stage, key)}
+
+
+def estimate_stage(stage: Stage, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
+    """Dispatch on what the stage does: debate / LLM label / evaluation generate, routes train."""
+    from tasks.stages.routes import ROUTES
+
+    routes = {ROUTES.get(n).stage: ROUTES.get(n) for n in ROUTES.names()}
+    try:
+        if stage.name == "debate":
+            return _debate(stage.name, recipe, counts, assume, gpu)
+        if stage.name == "label" and recipe.label.verifier != "rule":
+            return _llm_label(recipe, counts, assume, gpu)
+        if stage.name.startswith("eval_"):
+            return _evaluation(stage, recipe, counts, assume, gpu)
+        if stage.name in routes:
+            return _training(routes[stage.name], recipe, counts, assume, gpu)
+    except _Unknown as exc:
+        return StageEstimate(stage.name, "unknown", notes=[str(exc)])
+    work = "cpu" if stage.pool == "cpu" or stage.name == "label" else "unknown"
+    notes = [] if work == "cpu" else ["no estimator for this stage (e.g. the toy bootstrap: CPU minutes)"]
+    return StageEstimate(stage.name, work, notes=notes)
+
+
+class _Unknown(Exception):
+    """An estimate's input is unknown (a model shape, a question count)."""
+
+
+def _shape(model: str, role: str):
+    shape = model_shape(model)
+    if shape is None:
+        raise _Unknown(f"{role}.model {model!r}: shape unknown (not a local folder with config.json, "
+                       "not in agentark_core.plan.shapes.KNOWN_SHAPES)")
+    return shape
+
+
+def _questions(section: Any, counts: Counts, stage: str, key: str) -> int:
+    n = question_count(section, counts, stage)
+    if n is None:
+        raise _Unknown(f"{key}: question count unknown (set limit, or a dataset split listed in DATASET_ROWS)")
+    return n
+
+
+def _engine(section: Any) -> tuple[str, int]:
+    """(engine, tensor-parallel GPUs) of a model section; openai servers are estimated as vLLM."""
+    engine = "hf" if section.backend == "transformers" else "vllm"
+    return engine, int(section.options.get("tensor_parallel_size", 1)) if engine == "vllm" else 1
+
+
+def _memory_utilization(section: Any) -> float:
+    return float(section.options.get("gpu_memory_utilization", 0.9))
+
+
+def _debate(name: str, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
+    section = recipe.debate
+    questions = _questions(recipe.data, counts, "ingest", "data")
+    engine, tp = _engine(recipe.teacher)
+    work = generation_work(_shape(recipe.teacher.model, "teacher"), questions, prompt_tokens(recipe.data.dataset),
+                           section.max_tokens, section.protocol, section, assume, tp, engine, section.shard_size)
+    estimate = _generated(name, work, gpu, _memory_utilization(recipe.teacher))
+    estimate.notes.append(f"{questions} questions; every round run (consensus stop only shortens it)")
+    return estimate
+
+
+def _generated(name: str, work, gpu: Gpu, memory_utilization: float) -> StageEstimate:
+    try:
+        return generation_estimate(name, work, gpu, memory_utilization)
+    except ValueError as exc:  # weights or contexts that do not fit: say so, keep planning
+        return StageEstimate(name, "generate", gpus=work.tp, generated_tokens=work.new_tokens,
+                             notes=[f"does not fit: {exc}"])
+
+
+def _llm_label(recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
+    """An LLM verifier reads every turn's reply and writes a verdict of a few tokens."""
+    section = recipe.debate
+    questions = _questions(recipe.data, counts, "ingest", "data")
+    turns = counts.rows.get("debate") or questions * (section.n_agents * section.rounds + 1)
+    prompt = prompt_tokens(recipe.data.dataset) + section.max_tokens * assume.fill
+    engine, tp = _engine(recipe.label.model)
+    work = Decode(_shape(recipe.label.model.model, "label.model"), turns, int(turns * prompt),
+                  turns * assume.verdict_tokens, tp=tp, engine=engine)
+    return _generated("label", work, gpu, _memory_utilization(recipe.label.model))
+
+
+def _evaluation(stage: Stage, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
+    """An eval stage: the teacher (single or MAS, by whether it reads ``debate``) or a student route."""
+    role = "teacher" if "teacher.backend" in stage.reads else "student"
+    mas = "debate" in stage.reads
+    section = getattr(recipe, role)
+    questions = _questions(recipe.eval.data, counts, "ingest_eval", "eval.data")
+    engine, tp = _engine(section)
+    max_tokens = recipe.debate.max_tokens if mas else recipe.eval.max_tokens
+    work = generation_work(_shape(section.model, role), questions, prompt_tokens(recipe.eval.data.dataset),
+                           max_tokens, recipe.debate.protocol if mas else "cot", recipe.debate, assume, tp, engine,
+                           recipe.eval.shard_size)
+    return _generated(stage.name, work, gpu, _memory_utilization(section))
+
+
+def _training(route: Any, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
+    """A route's training, from the trainer config its builder makes (so unstated fields are the class's)."""
+    from tasks.stages.train import CHECKING
+
+    token = CHECKING.set(True)
+    try:
+        config = route.config(recipe, PLACEHOLDER_OUTPUT)
+    finally:
+        CHECKING.reset(token)
+    shape = _shape(recipe.student.model, "student")
+    questions = _questions(recipe.data, counts, "ingest", "data")
+    prompt = prompt_tokens(recipe.data.dataset)
+    reply = recipe.debate.max_tokens * assume.fill
+    if route.kind == "prm":
+        traces = counts.rows.get(route.data) or questions * recipe.debate.n_agents
+        return prm_estimate(route.stage, shape, traces, prompt + reply, config, gpu)
+    if route.data == "ingest":
+        return rl_estimate(route.stage, shape, questions, prompt, config, gpu, assume)
+    knobs = TrainKnobs(epochs=config.num_train_epochs, max_steps=config.max_steps,
+                       batch=config.per_device_train_batch_size, grad_accum=config.gradient_accumulation_steps,
+                       max_length=config.max_length, lora=getattr(config, "lora_r", 0) > 0)
+    rows = counts.rows.get(route.data) or _guessed_rows(route.data, recipe, questions, assume)
+    return sft_estimate(route.stage, shape, rows, prompt + reply, knobs, gpu)
+
+
+def _guessed_rows(data: str, recipe: Any, questions: int, assume: Assumptions) -> int:
+    """SFT rows before extraction: DA keeps up to ``max_k`` traces per question, R-SFT the paper's ratio."""
+    if data == "sft_da":
+        return questions * recipe.extract.max_k
+    return int(questions * recipe.debate.n_agents * assume.trajectories_per_question_per_agent)
