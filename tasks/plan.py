@@ -23,6 +23,7 @@ from agentark_core.plan.workload import (
     TrainKnobs,
     generation_estimate,
     generation_work,
+    longest_context,
     prm_estimate,
     prompt_tokens,
     question_count,
@@ -150,7 +151,19 @@ def _debate(name: str, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gp
                            section.max_tokens, section.protocol, section, assume, tp, engine, section.shard_size)
     estimate = _generated(name, work, gpu, _memory_utilization(recipe.teacher))
     estimate.notes.append(f"{questions} questions; every round run (consensus stop only shortens it)")
+    _check_context(estimate, recipe.teacher, prompt_tokens(recipe.data.dataset), section.max_tokens,
+                   section.protocol, section)
     return estimate
+
+
+def _check_context(estimate: StageEstimate, model: Any, prompt: int, max_tokens: int, protocol: str,
+                   debate: Any) -> None:
+    """Note when replies at ``max_tokens`` can outgrow the engine's ``max_model_len``."""
+    limit = model.options.get("max_model_len")
+    longest = longest_context(prompt, max_tokens, protocol, debate)
+    if limit and longest > limit:
+        estimate.notes.append(f"with replies at max_tokens the longest context is ~{longest:,} tokens, over "
+                              f"the engine's max_model_len {limit:,}: such requests fail")
 
 
 def _generated(name: str, work, gpu: Gpu, memory_utilization: float) -> StageEstimate:
@@ -184,7 +197,10 @@ def _evaluation(stage: Stage, recipe: Any, counts: Counts, assume: Assumptions, 
     work = generation_work(_shape(section.model, role), questions, prompt_tokens(recipe.eval.data.dataset),
                            max_tokens, recipe.debate.protocol if mas else "cot", recipe.debate, assume, tp, engine,
                            recipe.eval.shard_size)
-    return _generated(stage.name, work, gpu, _memory_utilization(section))
+    estimate = _generated(stage.name, work, gpu, _memory_utilization(section))
+    _check_context(estimate, section, prompt_tokens(recipe.eval.data.dataset), max_tokens,
+                   recipe.debate.protocol if mas else "cot", recipe.debate)
+    return estimate
 
 
 def _training(route: Any, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:

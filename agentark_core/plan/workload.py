@@ -104,15 +104,23 @@ def protocol_calls(protocol: str, n_agents: int, rounds: int) -> tuple[int, int,
 
 def generation_work(shape: ModelShape, questions: int, prompt: int, max_tokens: int, protocol: str,
                     debate: Any, assume: Assumptions, tp: int, engine: str, shard: int) -> Decode:
-    """The requests of ``protocol`` over ``questions``: round 1 sees the question, later rounds and
-    the aggregator the peers' replies too; ``shard`` questions' round runs at once."""
+    """The requests of ``protocol`` over ``questions``: round 1 sees the question, a later round the
+    agent's own last reply and its peers' (``mas.debate._update_slot``), the aggregator every final
+    reply; ``shard`` questions' round runs at once."""
     agents, rounds, aggregator = protocol_calls(protocol, debate.n_agents, debate.rounds)
     reply = max_tokens * assume.fill
-    later = prompt + (agents - 1) * reply
+    later = prompt + agents * reply
     sequences = questions * (agents * rounds + aggregator)
     prompts = questions * (agents * prompt + agents * (rounds - 1) * later + aggregator * (prompt + agents * reply))
     return Decode(shape, sequences, int(prompts), int(sequences * reply), tp=tp, engine=engine,
                   concurrent=min(questions, shard) * agents)
+
+
+def longest_context(prompt: int, max_tokens: int, protocol: str, debate: Any) -> int:
+    """The longest context a request can reach: a later round's or the aggregator's prompt with every
+    reply at ``max_tokens``, plus its own reply."""
+    agents, rounds, aggregator = protocol_calls(protocol, debate.n_agents, debate.rounds)
+    return prompt + (agents * max_tokens if rounds > 1 or aggregator else 0) + max_tokens
 
 
 def generation_estimate(stage: str, work: Decode, gpu: Gpu, memory_utilization: float = 0.9) -> StageEstimate:

@@ -14,6 +14,7 @@ from agentark_core.plan.workload import (
     Counts,
     TrainKnobs,
     generation_work,
+    longest_context,
     question_count,
     rl_estimate,
     sft_estimate,
@@ -107,10 +108,13 @@ def test_sft_estimate_by_hand():
 
 def test_debate_requests_by_hand():
     # 10 questions, 3 agents x 2 rounds + aggregator; prompt 100; replies 200 · 0.5 = 100 tokens
-    # round 1: 3 x 100; round 2: 3 x (100 + 2 peers x 100); aggregator 100 + 3 x 100 -> 1,600 per question
+    # round 1: 3 x 100; round 2: 3 x (100 + own + 2 peers' replies x 100); aggregator 100 + 3 x 100
+    # -> 300 + 1,200 + 400 = 1,900 prompt tokens per question
     debate = SimpleNamespace(n_agents=3, rounds=2)
     work = generation_work(ROUND, 10, 100, 200, "debate", debate, Assumptions(fill=0.5), 1, "vllm", shard=4)
-    assert (work.sequences, work.prompt_tokens, work.new_tokens, work.concurrent) == (70, 16_000, 7_000, 12)
+    assert (work.sequences, work.prompt_tokens, work.new_tokens, work.concurrent) == (70, 19_000, 7_000, 12)
+    assert longest_context(100, 200, "debate", debate) == 100 + 3 * 200 + 200
+    assert longest_context(100, 200, "cot", debate) == 300
     single = generation_work(ROUND, 10, 100, 200, "cot", debate, Assumptions(fill=0.5), 1, "vllm", shard=64)
     assert (single.sequences, single.prompt_tokens, single.new_tokens) == (10, 1000, 1000)
 

@@ -39,6 +39,7 @@ def test_every_recipe_validates_and_plans(path):
     assert plan["stages"] and plan["stages"][-1]["level"] == max(r["level"] for r in plan["stages"])
     if path.parent.parent == PAPER and path.name not in FRAGMENTS:  # a whole paper experiment
         assert plan["totals"]["not_estimated"] == []
+        assert not [note for row in plan["stages"] for note in row["notes"] if "max_model_len" in note]
         for row in plan["stages"]:
             if row["work"] in ("generate", "train"):
                 assert row["gpu_hours"] > 0 and row["peak_gib_per_gpu"] > 0, row["stage"]
@@ -92,6 +93,9 @@ def test_more_agents_cost_more():
     # Q x (n x 3 rounds + aggregator) replies: 5 -> 10 agents is 16 -> 31 replies per question
     assert debate[0]["generated_tokens"] * 31 == debate[1]["generated_tokens"] * 16
     assert debate[0]["gpu_hours"] < debate[1]["gpu_hours"] < debate[2]["gpu_hours"]
+    # 20 replies of up to 4096 tokens outgrow the grid's 40,960-token engine context; 5 fit in 32,768
+    assert not any("max_model_len" in note for note in debate[0]["notes"])
+    assert any("over the engine's max_model_len 40,960" in note for note in debate[2]["notes"])
 
 
 def test_the_plan_sees_committed_artifacts_and_creates_no_store(tmp_path):
