@@ -45,8 +45,9 @@ def plan_recipe(recipe: Any, source: str, assume: Assumptions | None = None, gpu
         raise ValueError(f"unknown GPU {gpu!r}; known: {', '.join(GPUS)}")
     order = validate_recipe(recipe, source)
     keys = plan_keys(order, recipe)
-    committed = committed_rows(recipe, keys)
-    counts = Counts(dict(committed))
+    manifests = committed_manifests(recipe, keys)
+    committed = {stage: int(m["rows"]) for stage, m in manifests.items()}
+    counts = Counts(dict(committed), debate_reply_tokens=measured_reply_tokens(manifests.get("debate")))
     levels: dict[str, int] = {}
     rows = []
     for stage in order:
@@ -81,16 +82,22 @@ def totals(rows: list[dict]) -> dict:
             "not_estimated": [r["stage"] for r in todo if r["work"] == "unknown"]}
 
 
-def committed_rows(recipe: Any, keys: dict[str, str]) -> dict[str, int]:
-    """Row counts of the stages whose artifact is already committed (none when a local store is absent)."""
+def committed_manifests(recipe: Any, keys: dict[str, str]) -> dict[str, dict]:
+    """Manifests of the stages whose artifact is already committed (none when a local store is absent)."""
     root = recipe.store.resolved_root()
     if "://" not in root and not Path(root).expanduser().is_dir():
         return {}
     from tasks.store import open_store
 
     store = open_store(root, recipe.store.credentials_block)
-    return {stage: int(store.read_manifest(stage, key)["rows"])
-            for stage, key in keys.items() if store.is_committed(stage, key)}
+    return {stage: store.read_manifest(stage, key) for stage, key in keys.items() if store.is_committed(stage, key)}
+
+
+def measured_reply_tokens(manifest: dict | None) -> float | None:
+    """Mean completion tokens per debate turn from a committed debate's summary metrics."""
+    metrics = (manifest or {}).get("metrics") or {}
+    per_question, calls = metrics.get("completion_tokens_per_question"), metrics.get("calls_per_question")
+    return per_question / calls if per_question and calls else None
 
 
 def estimate_stage(stage: Stage, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
@@ -215,7 +222,7 @@ def _training(route: Any, recipe: Any, counts: Counts, assume: Assumptions, gpu:
     shape = _shape(recipe.student.model, "student")
     questions = _questions(recipe.data, counts, "ingest", "data")
     prompt = prompt_tokens(recipe.data.dataset)
-    reply = recipe.debate.max_tokens * assume.fill
+    reply = counts.debate_reply_tokens or recipe.debate.max_tokens * assume.fill
     if route.kind == "prm":
         traces = counts.rows.get(route.data) or questions * recipe.debate.n_agents
         return prm_estimate(route.stage, shape, traces, prompt + reply, config, gpu)

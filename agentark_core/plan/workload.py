@@ -59,9 +59,12 @@ class Assumptions:
 
 @dataclass
 class Counts:
-    """Row counts known before the run: committed artifacts' rows by stage name."""
+    """What is known before the run: committed artifacts' rows by stage name, and the mean reply
+    length (tokens) a committed debate measured, which replaces ``fill`` x ``max_tokens`` for the
+    training sets built from it."""
 
     rows: dict[str, int] = field(default_factory=dict)
+    debate_reply_tokens: float | None = None
 
 
 @dataclass

@@ -125,3 +125,22 @@ def test_cli_plan_prints_json_and_fails_in_one_line(tmp_path):
     assert result.exit_code == 2 and "n_agents must be >= 2" in result.output
     result = CliRunner().invoke(app, ["plan", str(recipe), "--gpu", "A100"])
     assert result.exit_code == 2 and "unknown GPU 'A100'" in result.output
+
+
+def test_committed_rows_and_a_measured_reply_length_replace_the_guesses():
+    from agentark_core.plan.costs import GPUS
+    from agentark_core.plan.workload import Assumptions, Counts
+    from tasks.plan import estimate_stage, measured_reply_tokens
+    from tasks.stages import STAGES
+
+    assert measured_reply_tokens({"metrics": {"completion_tokens_per_question": 4800.0,
+                                              "calls_per_question": 16.0}}) == 300.0
+    assert measured_reply_tokens({"metrics": {}}) is None and measured_reply_tokens(None) is None
+    recipe = load_recipe(PAPER / "qwen3-32b" / "qwen3-0.6b_gsm8k.yaml")
+    rsft = STAGES.get("train_rsft")
+    guessed = estimate_stage(rsft, recipe, Counts(), Assumptions(), GPUS["H100"])
+    # 7,473 questions x 5 agents x 1.2 trajectories x 2 epochs x (150 prompt + 0.5 x 4096 reply) tokens
+    assert guessed.trained_tokens == int(7473 * 5 * 1.2) * 2 * (150 + 2048)
+    known = estimate_stage(rsft, recipe, Counts({"sft_rsft": 1000}, debate_reply_tokens=300.0), Assumptions(),
+                           GPUS["H100"])
+    assert known.trained_tokens == 1000 * 2 * (150 + 300)
