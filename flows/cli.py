@@ -58,11 +58,20 @@ PREFECT_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
 
 
+def set_prefect_defaults(environ=os.environ) -> None:
+    """Set :data:`PREFECT_DEFAULTS` where ``environ`` has no value; with no ``PREFECT_API_URL`` also
+    ``DO_NOT_TRACK=1``: Prefect's client then sends nothing (its ephemeral server's analytics are
+    off), yet in a terminal it printed a first-run "collects anonymous usage data" notice."""
+    for name, value in PREFECT_DEFAULTS.items():
+        environ.setdefault(name, value)
+    if "PREFECT_API_URL" not in environ:
+        environ.setdefault("DO_NOT_TRACK", "1")
+
+
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
     STATE["debug"] = debug
-    for name, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(name, value)
+    set_prefect_defaults()
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)

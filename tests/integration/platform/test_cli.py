@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +84,31 @@ def test_run_without_a_recipe_runs_the_embedded_demo(tmp_path):
     assert refs["ingest"]["rows"] == demo.data.limit
     shown = agentark("recipe", "show")
     assert shown.returncode == 0 and yaml.safe_load(shown.stdout) == to_dict(demo), shown.stderr
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}),
+    ({"PREFECT_SERVER_ANALYTICS_ENABLED": "true", "DO_NOT_TRACK": "0"},
+     {"PREFECT_SERVER_ANALYTICS_ENABLED": "true", "DO_NOT_TRACK": "0"}),  # the user's settings stay
+    ({"PREFECT_API_URL": "http://127.0.0.1:4200/api"}, {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}),
+])
+def test_prefect_defaults_leave_explicit_settings_alone(environ, expected):
+    from flows.cli import set_prefect_defaults
+
+    set_prefect_defaults(environ)
+    assert {k: environ.get(k) for k in expected} == expected
+    assert ("DO_NOT_TRACK" in environ) == ("DO_NOT_TRACK" in expected)
+    assert environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "120"
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a terminal")
+def test_first_run_in_a_terminal_shows_no_telemetry_notice(committed, tmp_path):
+    recipe_path, _, _ = committed
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_API", "PREFECT_SERVER_ANALYTICS")) and k != "DO_NOT_TRACK"}
+    env |= {"PYTHONPATH": str(REPO), "PREFECT_HOME": str(tmp_path / "new-prefect-home")}
+    command = shlex.join([sys.executable, "-m", "flows.cli", "run", str(recipe_path), "--json"])
+    out = subprocess.run(["script", "-qec", command, "/dev/null"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=300, check=False)  # a pseudo-terminal: Prefect's notice shows only there
+    assert out.returncode == 0 and "nothing to run" in out.stdout, out.stdout[-2000:]
+    assert "anonymous usage data" not in out.stdout
