@@ -95,12 +95,12 @@ def _render_stages(cell: dict[str, Any], gpu: str, console: Console) -> None:
     """The stage table of one recipe, by dependency level."""
     title = f"{cell['recipe']} ({cell['source']}): stages by dependency level, on {gpu}"
     table = Table(title=title)
-    for col in ("lvl", "stage", "status", "generate tok", "train tok", "GPUs", "GPU-h", "peak GiB/GPU",
+    for col in ("lvl", "stage", "after", "status", "generate tok", "train tok", "GPUs", "GPU-h", "peak GiB/GPU",
                 "basis / notes"):
-        table.add_column(col, overflow="fold", max_width=60 if col == "basis / notes" else None)
+        table.add_column(col, overflow="fold", max_width={"basis / notes": 60, "after": 24}.get(col))
     for row in sorted(cell["stages"], key=lambda r: r["level"]):
         status = "committed" if row["committed"] else row["work"]
-        table.add_row(str(row["level"]), row["stage"], status, _count(row["generated_tokens"]),
+        table.add_row(str(row["level"]), row["stage"], ", ".join(row["inputs"]), status, _count(row["generated_tokens"]),
                       _count(row["trained_tokens"]), str(row["gpus"] or "-"),
                       f"{row['gpu_hours']:.2f}" if row["gpu_hours"] else "-",
                       f"{row['peak_gib_per_gpu']:.1f}" if row["peak_gib_per_gpu"] else "-",

@@ -118,6 +118,8 @@ def estimate_stage(stage: Stage, recipe: Any, counts: Counts, assume: Assumption
         return StageEstimate(stage.name, "unknown", notes=[str(exc)])
     work = "cpu" if stage.pool == "cpu" or stage.name == "label" else "unknown"
     notes = [] if work == "cpu" else ["no estimator for this stage (e.g. the toy bootstrap: CPU minutes)"]
+    if stage.name == "sft_da" and recipe.extract.judge.model:
+        notes.append(f"the DA judge's calls ({recipe.extract.judge.model}) are not estimated")
     return StageEstimate(stage.name, work, notes=notes)
 
 
@@ -126,6 +128,8 @@ class _Unknown(Exception):
 
 
 def _shape(model: str, role: str):
+    if model.startswith("toy:"):
+        raise _Unknown(f"{role}.model {model!r}: a toy model (CPU demo), no GPU estimate")
     shape = model_shape(model)
     if shape is None:
         raise _Unknown(f"{role}.model {model!r}: shape unknown (not a local folder with config.json, "
@@ -156,7 +160,7 @@ def _debate(name: str, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gp
     engine, tp = _engine(recipe.teacher)
     work = generation_work(_shape(recipe.teacher.model, "teacher"), questions, prompt_tokens(recipe.data.dataset),
                            section.max_tokens, section.protocol, section, assume, tp, engine, section.shard_size)
-    estimate = _generated(name, work, gpu, _memory_utilization(recipe.teacher))
+    estimate = _generated(name, work, gpu, _memory_utilization(recipe.teacher), recipe.teacher.backend)
     estimate.notes.append(f"{questions} questions; every round run (consensus stop only shortens it)")
     _check_context(estimate, recipe.teacher, prompt_tokens(recipe.data.dataset), section.max_tokens,
                    section.protocol, section)
@@ -173,12 +177,15 @@ def _check_context(estimate: StageEstimate, model: Any, prompt: int, max_tokens:
                               f"the engine's max_model_len {limit:,}: such requests fail")
 
 
-def _generated(name: str, work, gpu: Gpu, memory_utilization: float) -> StageEstimate:
+def _generated(name: str, work, gpu: Gpu, memory_utilization: float, backend: str = "vllm") -> StageEstimate:
     try:
-        return generation_estimate(name, work, gpu, memory_utilization)
+        estimate = generation_estimate(name, work, gpu, memory_utilization)
     except ValueError as exc:  # weights or contexts that do not fit: say so, keep planning
-        return StageEstimate(name, "generate", gpus=work.tp, generated_tokens=work.new_tokens,
-                             notes=[f"does not fit: {exc}"])
+        estimate = StageEstimate(name, "generate", gpus=work.tp, generated_tokens=work.new_tokens,
+                                 notes=[f"does not fit: {exc}"])
+    if backend == "openai":
+        estimate.notes.append("runs on the OpenAI-compatible server: its GPUs, estimated as one vLLM engine")
+    return estimate
 
 
 def _llm_label(recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
@@ -190,7 +197,7 @@ def _llm_label(recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> St
     engine, tp = _engine(recipe.label.model)
     work = Decode(_shape(recipe.label.model.model, "label.model"), turns, int(turns * prompt),
                   turns * assume.verdict_tokens, tp=tp, engine=engine)
-    return _generated("label", work, gpu, _memory_utilization(recipe.label.model))
+    return _generated("label", work, gpu, _memory_utilization(recipe.label.model), recipe.label.model.backend)
 
 
 def _evaluation(stage: Stage, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
@@ -204,7 +211,9 @@ def _evaluation(stage: Stage, recipe: Any, counts: Counts, assume: Assumptions, 
     work = generation_work(_shape(section.model, role), questions, prompt_tokens(recipe.eval.data.dataset),
                            max_tokens, recipe.debate.protocol if mas else "cot", recipe.debate, assume, tp, engine,
                            recipe.eval.shard_size)
-    estimate = _generated(stage.name, work, gpu, _memory_utilization(section))
+    estimate = _generated(stage.name, work, gpu, _memory_utilization(section), section.backend)
+    if recipe.eval.judge.model:
+        estimate.notes.append(f"the reasoning judge's calls ({recipe.eval.judge.model}) are not estimated")
     _check_context(estimate, section, prompt_tokens(recipe.eval.data.dataset), max_tokens,
                    recipe.debate.protocol if mas else "cot", recipe.debate)
     return estimate
