@@ -33,6 +33,7 @@ from agentark_core.answers.segments import (
     drop_currency,
     find_anchors,
     has_prose,
+    is_placeholder,
     is_quoted,
     last_math_or_number,
     math_spans,
@@ -190,7 +191,7 @@ def _extract_short(text: str) -> str | None:
         return boxed
     statement = _own_statement(text)
     if statement is not None:
-        return statement or None
+        return None if is_placeholder(statement) else statement or None
     stripped = text.strip()
     if stripped and "\n" not in stripped and len(stripped.split()) <= MAX_SHORT_WORDS:
         return stripped
