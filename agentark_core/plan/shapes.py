@@ -3,7 +3,8 @@
 ``agentark plan`` estimates GPU time and memory before any model is downloaded, so the shapes of
 the paper's models (teachers, students, verifier, judge; PAPER.md) are kept here, copied from each
 hub repository's ``config.json`` (the ``text_config`` of multimodal ones); a local model folder's
-``config.json`` is read instead. A name neither knows is ``None``: its stage is not estimated.
+``config.json`` is read instead, and a hub id the table lacks is read from the local Hugging Face
+cache when it is there. A name none of these knows is ``None``: its stage is not estimated.
 
 Parameters of a decoder with gated MLP (Llama / Qwen3 / Gemma layout)::
 
@@ -94,16 +95,37 @@ def shape_from_config(config: dict) -> ModelShape:
 
 
 def model_shape(model: str) -> ModelShape | None:
-    """The shape of ``model``: a local folder's ``config.json``, else the table of known hub ids.
+    """The shape of ``model``: a local folder's ``config.json``, else the table of known hub ids, else
+    the ``config.json`` of a hub id already in the local Hugging Face cache (nothing is downloaded).
 
     Raises:
-        ValueError: a local folder whose ``config.json`` is unreadable or lacks a dimension (named).
+        ValueError: a ``config.json`` that is unreadable or lacks a dimension (named).
     """
     folder = Path(model).expanduser()
     config_file = folder / "config.json"
     if model and folder.is_dir() and config_file.is_file():
-        try:
-            return shape_from_config(json.loads(config_file.read_text()))
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{config_file}: {exc}") from None
-    return KNOWN_SHAPES.get(model)
+        return _read_shape(config_file)
+    if model in KNOWN_SHAPES:
+        return KNOWN_SHAPES[model]
+    cached = _cached_config(model)
+    return _read_shape(cached) if cached is not None else None
+
+
+def _read_shape(config_file: Path) -> ModelShape:
+    try:
+        return shape_from_config(json.loads(Path(config_file).read_text()))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{config_file}: {exc}") from None
+
+
+def _cached_config(model: str) -> Path | None:
+    """``config.json`` of hub id ``model`` in the local Hugging Face cache, if there (no network)."""
+    if model.count("/") != 1:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(model, "config.json")
+    except ValueError:  # not a valid repo id
+        return None
+    return Path(found) if isinstance(found, str) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -140,3 +141,18 @@ def test_question_counts_from_limit_split_size_or_committed_rows():
     assert question_count(SimpleNamespace(**{**vars(section), "limit": 10**6}), Counts(), "ingest") == 7473
     assert question_count(section, Counts({"ingest": 12}), "ingest") == 12
     assert question_count(SimpleNamespace(dataset="toy", split="train", limit=None), Counts(), "ingest") is None
+
+
+def test_a_hub_id_in_the_local_hf_cache_is_read_without_downloading(tmp_path):
+    from huggingface_hub import constants
+
+    repo = Path(constants.HF_HUB_CACHE) / "models--agentark-test--round-shape"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text("abc123")
+    snapshot = repo / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (snapshot / "config.json").write_text(json.dumps({
+        "hidden_size": 1000, "num_hidden_layers": 10, "num_attention_heads": 10, "num_key_value_heads": 5,
+        "head_dim": 100, "intermediate_size": 2000, "vocab_size": 1000, "tie_word_embeddings": True}))
+    assert model_shape("agentark-test/round-shape") == ROUND
+    assert model_shape("agentark-test/not-cached") is None
