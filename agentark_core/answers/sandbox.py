@@ -47,6 +47,7 @@ WORKER_MEMORY_BYTES = 2 * 1024**3
 STARTUP_TIMEOUT_S = 60.0
 DEFAULT_TIMEOUT_S = 1.0
 MIN_ASK_S = 0.005
+PARSE_CACHE = 4096  # parsed answers a worker keeps
 
 _BRACKETS_OPEN, _BRACKETS_CLOSE = "({[", ")}]"
 _DIGIT_RUN = re.compile(rf"\d{{{MAX_DIGIT_RUN + 1},}}")
@@ -263,6 +264,7 @@ def warm_up(workers: int = 1) -> None:
 
 def serve() -> None:
     """Worker main loop: read JSON lines on stdin, compare with math-verify, answer on stdout."""
+    import functools
     import resource
 
     from math_verify import LatexExtractionConfig, parse, verify
@@ -271,22 +273,23 @@ def serve() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
     latex = [LatexExtractionConfig()]
 
-    def read(answer: str) -> list:
+    @functools.lru_cache(maxsize=PARSE_CACHE)  # a gold is compared with every agent's answer: parse it once
+    def read(answer: str) -> tuple:
         # only the LaTeX grammar (math-verify's expression config runs sympy's parse_expr, an eval);
         # plain-text relations are spelled as LaTeX first ("x >= 5" -> "x \\geq 5")
         for plain, tex in _PLAIN_RELATIONS:
             answer = answer.replace(plain, tex)
-        return parse(f"${answer}$", latex, parsing_timeout=None)
+        return tuple(parse(f"${answer}$", latex, parsing_timeout=None))
 
     out = sys.stdout.buffer
-    verify(read("\\frac{\\sqrt{8}}{2}"), read("\\sqrt{2}"), timeout_seconds=None)  # first use builds the parser
+    verify(list(read("\\frac{\\sqrt{8}}{2}")), list(read("\\sqrt{2}")), timeout_seconds=None)  # builds the parser
     out.write(b"ready\n")
     out.flush()
     for line in sys.stdin.buffer:
         request = json.loads(line)
         try:
             gold, pred = read(request["gold"]), read(request["pred"])
-            equal = verify(gold, pred, timeout_seconds=None) if gold and pred else None
+            equal = verify(list(gold), list(pred), timeout_seconds=None) if gold and pred else None
         except Exception:  # noqa: BLE001 - hostile input may raise anything: undecided
             equal = None
         out.write(json.dumps({"equal": equal}).encode() + b"\n")
