@@ -116,6 +116,7 @@ def _render_totals(plan: dict[str, Any], console: Console) -> None:
         f"{total['stages']} stage(s)"
     console.print(f"to run: {total['to_run']} of {scope}; generate {_count(total['generated_tokens'])} tokens, "
                   f"train on {_count(total['trained_tokens'])}; {total['gpu_hours']:.2f} GPU-hours on "
-                  f"{plan['gpu']}; peak {total['peak_gib_per_gpu']:.1f} GiB per GPU")
+                  f"{plan['gpu']} ({total['wall_hours_one_at_a_time']:.1f} h wall, one stage at a time); "
+                  f"peak {total['peak_gib_per_gpu']:.1f} GiB per GPU")
     if total["not_estimated"]:
         console.print(f"not estimated: {', '.join(total['not_estimated'])}")

@@ -78,6 +78,7 @@ def totals(rows: list[dict]) -> dict:
             "generated_tokens": sum(r["generated_tokens"] for r in todo),
             "trained_tokens": sum(r["trained_tokens"] for r in todo),
             "gpu_hours": round(sum(r["gpu_hours"] for r in todo), 2),
+            "wall_hours_one_at_a_time": round(sum(r["wall_hours"] for r in todo), 2),
             "peak_gib_per_gpu": max((r["peak_gib_per_gpu"] for r in todo), default=0.0),
             "not_estimated": [r["stage"] for r in todo if r["work"] == "unknown"]}
 

@@ -196,13 +196,15 @@ def rl_estimate(stage: str, shape: ModelShape, questions: int, prompt: int, conf
     passes = config.ppo_epochs if ppo else getattr(config, "num_iterations", 1)
     frozen = (shape,) * (1 + (getattr(config, "beta", getattr(config, "kl_coef", 0)) > 0))  # PRM, reference
     tokens = completions * (prompt + new)
-    update = train_seconds(shape, tokens * passes, gpu, SFT_MFU, frozen_forward=frozen)
+    # the policy trains `passes` times over each rollout; the PRM and the reference score it once
+    update = train_seconds(shape, tokens * passes, gpu, SFT_MFU) + \
+        tokens * sum(2 * s.params for s in frozen) / (SFT_MFU * gpu.peak_flops)
     colocated = gpu.memory * (getattr(config, "vllm_gpu_memory_utilization", 0) or 0) if engine == "vllm" else 0
     lora = getattr(config, "lora_r", 0) > 0
+    micro = (config.mini_batch_size or per_step) if ppo else config.per_device_train_batch_size
     return StageEstimate(
         stage, "train", gpus=1, generated_tokens=work.new_tokens, trained_tokens=int(tokens * passes),
         gpu_seconds=rollout + update,
-        peak_bytes=training_peak_bytes(shape, config.per_device_train_batch_size * (prompt + new) if not ppo
-                                       else per_step * (prompt + new), lora, frozen, colocated),
+        peak_bytes=training_peak_bytes(shape, micro * (prompt + new), lora, frozen, colocated),
         basis=f"{steps} steps x {per_step} completions; rollouts: {engine} decode (issue 18 floor shares); "
               "update 6·params + PRM/ref 2·params FLOPs/token at 40.3% MFU (assumed as SFT's)")

@@ -156,3 +156,17 @@ def test_a_hub_id_in_the_local_hf_cache_is_read_without_downloading(tmp_path):
         "head_dim": 100, "intermediate_size": 2000, "vocab_size": 1000, "tie_word_embeddings": True}))
     assert model_shape("agentark-test/round-shape") == ROUND
     assert model_shape("agentark-test/not-cached") is None
+
+
+def test_ppo_estimate_by_hand():
+    # 5 rollout batches x 4 prompts = 20 completions of 100 · 0.5 = 50 tokens after 50-token prompts;
+    # 2 PPO epochs train the policy twice on 20 x 100 tokens; the PRM and the reference (kl_coef > 0) score once
+    config = SimpleNamespace(batch_size=4, max_steps=5, ppo_epochs=2, mini_batch_size=2, kl_coef=0.01,
+                             max_completion_length=100, lora_r=0)
+    est = rl_estimate("train_pad", ROUND, 1000, 50, config, TEST_GPU, Assumptions(fill=0.5))
+    assert est.generated_tokens == 1000 and est.trained_tokens == 4000
+    update = (4000 * 6 * 91e6 + 2000 * 2 * 2 * 91e6) / (0.403 * 1e15)
+    rollout, _ = decode_seconds(Decode(ROUND, 20, 1000, 1000, engine="hf", concurrent=4), TEST_GPU)
+    assert est.gpu_seconds == pytest.approx(update + rollout)
+    # peak: optimiser state + the PRM and reference in bf16 + activations of a 2-completion mini-batch
+    assert est.peak_bytes == pytest.approx(training_peak_bytes(ROUND, 2 * 100, frozen=(ROUND, ROUND)))
