@@ -46,6 +46,8 @@ _NUMBER = re.compile(r"(?<![A-Za-z\d.,/])(?>-?\d+(?:,\d{3})*(?:[.,]\d+)?(?:/\d+)
 _MULTIPLY = re.compile(r"\\(?:times|cdot|div|frac|dfrac|tfrac)|(?<![A-Za-z])[xX](?![A-Za-z])")
 _VARIABLE = re.compile(r"[a-zA-Z]\w{0,2}")
 _PREPOSITION = re.compile(r"\b(?:after|before|in|on|for|of|per|each|every|within|by|from|at|over|than)\s*$")
+# a number right after one of these names a thing ("Agent 2", "Round 3", "Step 4"), it is not a value
+_LABEL = re.compile(r"\b(?:agents?|round|step|part|case|option|choice|solution|no\.?|#)\s*$", re.IGNORECASE)
 _IS_SPLIT = re.compile(r"\s(?:is|are|equals|was|will be|would be)\s", re.IGNORECASE)
 _EQUALS = re.compile(r"(?<![<>!=\\])=(?!=)")
 
@@ -282,7 +284,8 @@ def _value_after_equals(expr: str) -> str:
 
 def _prose_number(segment: str) -> str | None:
     for m in _NUMBER.finditer(segment):
-        if not _PREPOSITION.search(segment[max(0, m.start() - 12) : m.start()]):
+        before = segment[max(0, m.start() - 12) : m.start()]
+        if not _PREPOSITION.search(before) and not _LABEL.search(before):
             return m.group(0)
     return None
 
@@ -294,8 +297,9 @@ def last_math_or_number(text: str) -> str | None:
     """
     spans = math_spans(text)
     number = None
-    for number in _NUMBER.finditer(text):
-        pass
+    for m in _NUMBER.finditer(text):
+        if not _LABEL.search(text[max(0, m.start() - 12) : m.start()]):
+            number = m  # "so I agree with Agent 3." does not answer 3
     span = spans[-1] if spans else None
     if span is not None and (number is None or number.start() < span[1]):
         return _value_after_equals(span[2]) or None

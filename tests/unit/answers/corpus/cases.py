@@ -141,6 +141,9 @@ ISSUE_PATTERNS = [
      "15", C, 5),
     ("Final Answer: 7\n\n(Agent 3 answered 9, which double-counts Monday.)", "7", C, 5),
     ("Final Answer: 7\n\n(Agent 3 answered 9, which double-counts Monday.)", "9", I, 5),
+    ("I re-checked everyone's work: 9 * 2 = 18.\nFinal Answer: I agree with Agent 1: 18", "18", C, 5),
+    ("Checking both: 9 * 2 = 18, so I agree with Agent 3.", "18", C, 5),
+    ("Checking both: 9 * 2 = 18, so I agree with Agent 3.", "3", I, 5),
     # 6. number formats
     ("Final Answer: $11,\\! 111,\\! 111,\\! 100$", "11111111100", C, 6),
     ("Final Answer: 37,500!", "37500", C, 6),
