@@ -21,7 +21,7 @@ RECIPE_FILES = [p for p in FILES if not is_grid_spec(p)]
 GRID_FILES = [p for p in FILES if is_grid_spec(p)]
 PAPER = RECIPES / "paper"
 FRAGMENTS = {"base.yaml", "teacher.yaml"}  # shared parts: valid, but name no teacher / student
-TEACHERS = {"qwen3-32b": "Qwen/Qwen3-32B", "gemma3-27b": "google/gemma-3-27b-it"}
+TEACHERS = {"qwen3_32b": "Qwen/Qwen3-32B", "gemma3_27b": "google/gemma-3-27b-it"}
 STUDENTS = {"qwen3-8b": "Qwen/Qwen3-8B", "qwen3-1.7b": "Qwen/Qwen3-1.7B", "qwen3-0.6b": "Qwen/Qwen3-0.6B",
             "llama3-8b": "meta-llama/Meta-Llama-3-8B-Instruct", "gemma-7b": "google/gemma-7b-it"}
 TRAIN_SETS = ("gsm8k", "math", "metamathqa", "medmcqa")
@@ -115,7 +115,7 @@ def test_the_plan_sees_committed_artifacts_and_creates_no_store(tmp_path):
 
 
 def test_cli_plan_prints_json_and_fails_in_one_line(tmp_path):
-    recipe = PAPER / "qwen3-32b" / "qwen3-0.6b_gsm8k.yaml"
+    recipe = PAPER / "qwen3_32b" / "qwen3-0.6b_gsm8k.yaml"
     result = CliRunner().invoke(app, ["plan", str(recipe), "--json", "--set", "data.limit=100", "--gpu", "H200"])
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
@@ -136,7 +136,7 @@ def test_committed_rows_and_a_measured_reply_length_replace_the_guesses():
     assert measured_reply_tokens({"metrics": {"completion_tokens_per_question": 4800.0,
                                               "calls_per_question": 16.0}}) == 300.0
     assert measured_reply_tokens({"metrics": {}}) is None and measured_reply_tokens(None) is None
-    recipe = load_recipe(PAPER / "qwen3-32b" / "qwen3-0.6b_gsm8k.yaml")
+    recipe = load_recipe(PAPER / "qwen3_32b" / "qwen3-0.6b_gsm8k.yaml")
     rsft = STAGES.get("train_rsft")
     guessed = estimate_stage(rsft, recipe, Counts(), Assumptions(), GPUS["H100"])
     # 7,473 questions x 5 agents x 1.2 trajectories x 2 epochs x (150 prompt + 0.5 x 4096 reply) tokens
