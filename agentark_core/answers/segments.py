@@ -35,7 +35,13 @@ _MARKER_WORDS = (("####", _STRONG, "strong"), ("final", _STRONG, "strong"), ("an
 _FINAL_FOLLOW = re.compile(
     r"(?<![ \t*_#])[ \t*_#]*(?:(?:is|was|would be|will be)\b[ \t*_]*[:：]?|[:：=]|\n|$)", re.IGNORECASE
 )
-_QUOTER = re.compile(r"\b(?:agents?|peers?|others?|their|his|her)\b|['’]s\W*$", re.IGNORECASE)
+# who else's answer a marker reports: "Agent 2's final answer", "Agent 3 said the answer is", "their answer",
+# "according to Agent 1"; "I agree with Agent 2 that the answer is 18" stays the agent's own statement
+_QUOTER = re.compile(
+    r"\bagents?\s*\d*\s*(?:['’]s\b|said|says|answered|answers|claims?|thinks?|got|gave|wrote|concluded|argues?)"
+    r"|\b(?:their|his|her|peers?|others?|according\s+to)\b|['’]s\W*$",
+    re.IGNORECASE,
+)
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|;|\n")
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 _LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+(?:\s*\{[a-zA-Z* ]*\})?")  # \begin{pmatrix}, \text{odd}, \mathrm{e}

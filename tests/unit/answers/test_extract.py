@@ -129,6 +129,9 @@ def test_segment_value_reads_one_value(segment, value):
         ("Agent 2's final answer: 20", True),
         ("Note: their Final Answer: 40", True),
         ("Agent 1 erred.\nFinal Answer: 18", False),
+        ("Agent 3 said the final answer is 20", True),
+        ("According to Agent 1, the final answer is 20", True),
+        ("Agent 1 and I agree: Final Answer: 18", False),
     ],
 )
 def test_a_peer_quote_is_not_the_agents_own_answer(text, quoted):

@@ -144,6 +144,8 @@ ISSUE_PATTERNS = [
     ("I re-checked everyone's work: 9 * 2 = 18.\nFinal Answer: I agree with Agent 1: 18", "18", C, 5),
     ("Checking both: 9 * 2 = 18, so I agree with Agent 3.", "18", C, 5),
     ("Checking both: 9 * 2 = 18, so I agree with Agent 3.", "3", I, 5),
+    ("I agree with Agent 2 that the answer is 18.", "18", C, 5),
+    ("Final Answer: 18\n\nAgent 3 said the answer is 20, but they added Monday twice.", "18", C, 5),
     # 6. number formats
     ("Final Answer: $11,\\! 111,\\! 111,\\! 100$", "11111111100", C, 6),
     ("Final Answer: 37,500!", "37500", C, 6),
