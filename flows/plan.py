@@ -65,6 +65,10 @@ def plan_grid(spec: dict, assume: Assumptions | None = None, gpu: str = "H100") 
             "totals": {**totals(distinct), "cells": len(cells), "distinct_stages": len(distinct)}}
 
 
+# Words of the notes that say a stage will not run as planned (memory, context length).
+MISFIT = ("peak exceeds", "does not fit", "max_model_len")
+
+
 def _count(n: int) -> str:
     return "-" if not n else f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n:,}"
 
@@ -82,12 +86,15 @@ def _render_cells(plan: dict[str, Any], console: Console) -> None:
     """One row per grid cell: the stages it adds to the grid (not shared with an earlier cell) and their bill."""
     table = Table(title=f"grid {plan['grid']}: {len(plan['cells'])} cell(s), on {plan['gpu']} "
                         "(each row: the stages no earlier cell runs)")
-    for col in ("cell", "new stages", "generate tok", "train tok", "GPU-h", "peak GiB/GPU", "not estimated"):
+    for col in ("cell", "new stages", "generate tok", "train tok", "GPU-h", "peak GiB/GPU", "not estimated",
+                "does not fit (see the cell's plan)"):
         table.add_column(col, overflow="fold")
     for cell in plan["cells"]:
         new = cell["new"]
+        misfits = [row["stage"] for row in cell["stages"] if any(word in note for note in row["notes"] for word in MISFIT)]
         table.add_row(cell["cell"], str(new["to_run"]), _count(new["generated_tokens"]), _count(new["trained_tokens"]),
-                      f"{new['gpu_hours']:.2f}", f"{new['peak_gib_per_gpu']:.1f}", ", ".join(new["not_estimated"]))
+                      f"{new['gpu_hours']:.2f}", f"{new['peak_gib_per_gpu']:.1f}", ", ".join(new["not_estimated"]),
+                      ", ".join(misfits))
     console.print(table)
 
 
@@ -112,7 +119,7 @@ def _render_totals(plan: dict[str, Any], console: Console) -> None:
     total = plan["totals"]
     assumptions = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in plan["assumptions"].items())
     console.print(f"assumptions: {assumptions}")
-    scope = f"{total['cells']} cell(s), {total['distinct_stages']} distinct stage(s)" if "cells" in total else \
+    scope = f"{total['distinct_stages']} distinct stage(s) of {total['cells']} cell(s)" if "cells" in total else \
         f"{total['stages']} stage(s)"
     console.print(f"to run: {total['to_run']} of {scope}; generate {_count(total['generated_tokens'])} tokens, "
                   f"train on {_count(total['trained_tokens'])}; {total['gpu_hours']:.2f} GPU-hours on "
