@@ -187,7 +187,8 @@ def rl_estimate(stage: str, shape: ModelShape, questions: int, prompt: int, conf
     ppo = hasattr(config, "ppo_epochs")
     per_step = config.batch_size if ppo else config.per_device_train_batch_size * config.gradient_accumulation_steps
     group = 1 if ppo else config.num_generations
-    steps = config.max_steps if config.max_steps > 0 else math.ceil(questions * group * config.num_train_epochs / per_step)
+    epochs = getattr(config, "num_train_epochs", 1.0)
+    steps = config.max_steps if config.max_steps > 0 else math.ceil(questions * group * epochs / per_step)
     completions = steps * per_step
     new = config.max_completion_length * assume.fill
     engine = "vllm" if getattr(config, "use_vllm", False) else "hf"
