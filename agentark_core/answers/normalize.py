@@ -38,7 +38,7 @@ _UNIT_WINDOW = 24  # longer than any unit word with its exponent
 _PAREN_WORDS = re.compile(r"(?<=\d)\s+\([a-zA-Z ]{0,30}\)$")  # "18 (dollars)"
 _NUMBER_THEN_WORDS = re.compile(r"^([-+]?\d[\d,]*(?:\.\d+)?%?)\s+[a-zA-Z][a-zA-Z\s]*$")
 _ASSIGNMENT = re.compile(r"^[a-zA-Z]\w{0,2}\s*=\s*(?=[^=]+$)")
-_EMPHASIS = re.compile(r"^[*_\s]+|[*_\s]+$")
+_EMPHASIS = re.compile(r"^[*_\s]+|(?<![*_\s])[*_\s]+$")
 _LATEX_THOUSANDS = re.compile(r"(?<!\s)\s*\{\s*,\s*\}\s*|,\\!\s*")  # "1{,}000", "14 {, }916", "11,\! 111"
 _SPACED_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(?:(?:,| )\d{3})+(?:\.\d+)?%?$")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")

@@ -38,7 +38,7 @@ _FINAL_FOLLOW = re.compile(
 # who else's answer a marker reports: "Agent 2's final answer", "Agent 3 said the answer is", "their answer",
 # "according to Agent 1"; "I agree with Agent 2 that the answer is 18" stays the agent's own statement
 _QUOTER = re.compile(
-    r"\bagents?\s*\d*\s*(?:['’]s\b|said|says|answered|answers|claims?|thinks?|got|gave|wrote|concluded|argues?)"
+    r"\bagents?(?:\s+\d+)?\s*(?:['’]s\b|said|says|answered|answers|claims?|thinks?|got|gave|wrote|concluded|argues?)"
     r"|\b(?:their|his|her|peers?|others?|according\s+to)\b|['’]s\W*$",
     re.IGNORECASE,
 )

@@ -50,6 +50,8 @@ WORST_CASES = [
     "\\text{" * (LONG // 6),
     "\\text{a}" * (LONG // 8),
     "agent's " * (LONG // 8),
+    "agent" + " " * LONG + "x",
+    "# " * (LONG // 2) + "x",
     ",\\! 111" * (LONG // 7),
     "{,}" * (LONG // 3),
     "^{" * (LONG // 2),
