@@ -10,6 +10,7 @@
 
 import importlib
 import re
+import string
 import time
 
 import pytest
@@ -155,3 +156,25 @@ def test_adversarial_answers_never_raise_run_or_stall(tmp_path):
     time.sleep(0.2)  # anything that ran an injection string would have created the file by now
     assert not sentinel.exists()
     assert slowest <= CALL_BOUND_S + SLACK_S, slowest
+
+
+RUN_UNITS = list(string.printable + "：’−°€") + [
+    "a1", "1a", "1 ", "a ", "1,", "1.", "$1", "\\a", "{a", "ab ", "cm ", "x=", "is ", "or ", "and ", "agent ", "A) ",
+]
+
+
+def test_no_regex_is_super_linear_on_any_character_run():
+    """A sweep beyond the hand-picked worst cases: runs of every printable character (and common pairs),
+    each ended by a character nothing expects, through every grader regex."""
+    slow = []
+    for name, pattern in PATTERNS:
+        for unit in RUN_UNITS:
+            for tail in ("", "\x00"):
+                text = unit * (4_000 // len(unit)) + tail
+                start = time.perf_counter()
+                pattern.search(text)
+                for _ in pattern.finditer(text):
+                    pass
+                if time.perf_counter() - start > 0.25:  # linear: < 5 ms; quadratic at 4k characters: seconds
+                    slow.append((name, unit))
+    assert not slow, slow
