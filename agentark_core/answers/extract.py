@@ -51,6 +51,11 @@ _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _BOX_JOINER = re.compile(
     r"\\q?quad|\\text\s*\{[^{}]{0,40}\}|\\[,;!: ]|\$|\\[()\[\]]|\b(?:and|or)\b|[a-zA-Z]\w{0,3}\s*=|[\s,;&]"
 )
+_BARE_TOKEN = re.compile(r"[^\s$]+")  # "\boxed 5"
+_SENTENCE_BREAK = re.compile(r"[.!?]\s")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_DIGIT = re.compile(r"\d")
+_AND = re.compile(r"\band\b")
 
 
 def extract_answer(text: str, task_type: str, choices: Sequence[str] = ()) -> str | None:
@@ -106,9 +111,9 @@ def _boxes(text: str, limit: int):
             if content is not None:
                 out.append((start, i + len(content) + 2, content.strip()))
         elif text[start:i].endswith(" "):
-            token = re.match(r"[^\s$]+", text[i:])
+            token = _BARE_TOKEN.match(text, i)
             if token:
-                out.append((start, i + token.end(), token.group(0)))
+                out.append((start, token.end(), token.group(0)))
         end = start
     return out
 
@@ -132,11 +137,11 @@ def boxed_answer(text: str) -> tuple[int, str] | None:
 def _joins(between: str) -> bool:
     """Whether two boxes with ``between`` between them state one answer: same sentence, nothing but
     connectives, symbols and at most two label words ("\\boxed{1} papers and \\boxed{2} bins")."""
-    if len(between) > 80 or "\n\n" in between or ":" in between or re.search(r"[.!?]\s", between):
+    if len(between) > 80 or "\n\n" in between or ":" in between or _SENTENCE_BREAK.search(between):
         return False
     rest = _BOX_JOINER.sub(" ", between)
-    labels = re.findall(r"[A-Za-z]{2,}", rest)
-    return not re.search(r"\d", rest) and (not labels or len(labels) <= 2 and re.search(r"\band\b", between))
+    labels = _WORD.findall(rest)
+    return not _DIGIT.search(rest) and (not labels or len(labels) <= 2 and bool(_AND.search(between)))
 
 
 def _balanced(text: str, open_index: int) -> str | None:

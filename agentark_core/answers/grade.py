@@ -46,6 +46,7 @@ MAX_CACHED_CHARS = 256  # longer extracted answers are not memoised by ``GradeCa
 MAX_GOLD_CHARS = 200  # a longer ground truth is a reference solution: its final answer is extracted
 ROUNDED_PLACES = 6  # a decimal with this many places may be a rounded value (math-verify's float_rounding)
 _LIST_WORDS = re.compile(r"\\text\s*\{\s*(?:and|or)\s*\}|\b(?:and|or)\b")
+_LIST_SEPARATORS = re.compile(r"[\s,]+")
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def _decimal_places(s: str) -> int:
 def _list_form(s: str) -> str:
     """A list answer without its wording: "19, 46, and 82" and "19, 46, \\text{ and } 82" -> "19,46,82"."""
     s = _LIST_WORDS.sub(",", s)
-    return ",".join(part for part in re.split(r"[\s,]+", s) if part)
+    return ",".join(part for part in _LIST_SEPARATORS.split(s) if part)
 
 
 def _mcq_equal(gt: str, letter: str, choices: Sequence[str]) -> bool | None:

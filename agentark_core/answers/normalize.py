@@ -36,6 +36,7 @@ _UNIT_WORDS = (
 _LAST_UNIT = re.compile(rf"(?:^|(?<=[\s\d}}.]))(?:{_UNIT_WORDS})(?:\^\s*\{{?\d\}}?|[²³])?$", re.IGNORECASE)
 _UNIT_WINDOW = 24  # longer than any unit word with its exponent
 _PAREN_WORDS = re.compile(r"(?<=\d)\s+\([a-zA-Z ]{0,30}\)$")  # "18 (dollars)"
+_SPACED_MINUS = re.compile(r"^-\s+")
 _NUMBER_THEN_WORDS = re.compile(r"^([-+]?\d[\d,]*(?:\.\d+)?%?)\s+[a-zA-Z][a-zA-Z\s]*$")
 _ASSIGNMENT = re.compile(r"^[a-zA-Z]\w{0,2}\s*=\s*(?=[^=]+$)")
 _EMPHASIS = re.compile(r"^[*_\s]+|(?<![*_\s])[*_\s]+$")
@@ -98,7 +99,7 @@ def normalize_math(s: str) -> str:
     if words:
         s = words.group(1)
     s = s.removeprefix("+")
-    s = re.sub(r"^-\s+", "-", s)
+    s = _SPACED_MINUS.sub("-", s)
     if _SPACED_THOUSANDS.match(s):
         s = s.replace(",", "").replace(" ", "")
     assigned = _ASSIGNMENT.sub("", s)

@@ -53,6 +53,7 @@ _BRACKETS_OPEN, _BRACKETS_CLOSE = "({[", ")}]"
 _DIGIT_RUN = re.compile(rf"\d{{{MAX_DIGIT_RUN + 1},}}")
 _EXPONENT = re.compile(r"\^\s*(\{(?:[^{}]|\{[^{}]*\})*\}|\\?[A-Za-z]+|[-+]?\d+(?:\.\d+)?)")
 _NUMERIC_POWER = re.compile(r"[\d})\]]\s*\^")  # a power of a number or group inside an exponent
+_DIGITS = re.compile(r"\d+")
 _FACTORIAL_OPERAND = re.compile(r"(?<!\d)(\d+|\})\s*(?:!|\\factorial)")
 _PLAIN_RELATIONS = ((">=", " \\geq "), ("<=", " \\leq "), ("!=", " \\neq "), ("==", "="))
 _LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+(?:\s*\{[a-zA-Z* ]*\})?")  # \begin{pmatrix}, \text{odd words}
@@ -97,7 +98,7 @@ def _screen_powers(expr: str) -> str | None:
         tail = expr[m.end() :].lstrip()
         if tail.startswith("^"):
             return "exponent tower"
-        digits = re.findall(r"\d+", operand)
+        digits = _DIGITS.findall(operand)
         if any(len(d) > 4 or int(d) > MAX_EXPONENT for d in digits):
             return f"exponent above {MAX_EXPONENT}"
     for m in _FACTORIAL_OPERAND.finditer(expr):

@@ -56,6 +56,9 @@ _PREPOSITION = re.compile(r"\b(?:after|before|in|on|for|of|per|each|every|within
 _LABEL = re.compile(r"\b(?:agents?|round|step|part|case|option|choice|solution|no\.?|#)\s*$", re.IGNORECASE)
 _IS_SPLIT = re.compile(r"\s(?:is|are|equals|was|will be|would be)\s", re.IGNORECASE)
 _EQUALS = re.compile(r"(?<![<>!=\\])=(?!=)")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[a-zA-Z]")
+_LIST_SPLIT = re.compile(r"(?<!\s)\s*(?:\\text\s*\{\s*(?:and|or)\s*\}|\b(?:and|or)\b|,)\s*")
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def segment_value(segment: str) -> str | None:
         if len(parts) > 1 and parts[-1].strip():
             after = segment_value(parts[-1])
             before = _prose_number(" ".join(parts[:-1]))
-            if before is not None and (after is None or not re.search(r"\d", after)):
+            if before is not None and (after is None or not _DIGIT.search(after)):
                 return before  # "5 is the number of apples"
             return after
     spans = math_spans(segment)
@@ -257,7 +260,7 @@ def _prose_words(text: str) -> set[str]:
 
 def _listed(segment: str) -> str:
     """A list written with words ("2 and 3", "$x=3$ or $x=-3$") as a comma list of its values."""
-    items = re.split(r"\s*(?:\\text\s*\{\s*(?:and|or)\s*\}|\b(?:and|or)\b|,)\s*", segment)
+    items = _LIST_SPLIT.split(segment)
     values = [segment_value(item) for item in items if item.strip(" ,$") and item != segment]
     return ", ".join(v for v in values if v)
 
@@ -283,7 +286,7 @@ def _value_after_equals(expr: str) -> str:
     if not rhs or is_placeholder(rhs):
         return expr
     is_value = bool(_NUMBER.fullmatch(rhs.replace(" ", ""))) or rhs.startswith("\\frac") and "=" not in rhs
-    arithmetic = not re.search(r"[a-zA-Z]", _MULTIPLY.sub(" ", lhs))
+    arithmetic = not _LETTER.search(_MULTIPLY.sub(" ", lhs))
     assignment = len(parts) == 2 and bool(_VARIABLE.fullmatch(lhs))
     return rhs if is_value and (arithmetic or assignment) else expr
 
