@@ -17,8 +17,9 @@ How a call runs:
 - ``latency_s`` is the wall time of the request's micro-batch divided evenly among its requests,
   so the latencies of one call add up to its wall time;
 - on a CPU, generation runs on ``threads`` torch threads (restored afterwards), by default half the
-  usable cores, at most 4: on a loaded 2-core machine two threads generated 10x slower than one
-  (toy-size model: 125-320 vs 1760-3630 tokens/s; a 30M-parameter one: 16-23 vs 132-167);
+  usable cores, at most 4: on a loaded 2-core machine two threads were never faster than one and
+  at times 10x slower (toy-size model: 125-320 vs 1760-3630 tokens/s; a 30M-parameter one: 16-23
+  vs 132-167; under lighter load both within 10%);
 - requests with ``guided_choice`` are not sampled: each choice is scored by its exact
   log-likelihood ``log p(choice + EOS | prompt)`` and the most likely one is returned (what greedy
   constrained decoding returns for single-token choices), so LLM verifiers work here too.
