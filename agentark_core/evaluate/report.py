@@ -40,6 +40,8 @@ REFERENCE_ROUTES = ("teacher", "mas", "base")
 REFERENCE = "reference"
 COST_METRIC = "completion_tokens_per_question"
 # metrics that get a results table, in this order (then any ``judge_*`` reasoning score)
+UNREAD_METRICS = ("ungradable_rate", "truncated_rate")  # answers that count as wrong without being read as wrong
+UNREAD_WARN_FRACTION = 0.05  # issue 17: more than this is a warning in the report's headline
 TABLE_METRICS = ("accuracy", "token_f1", "rouge1", "rouge2", "rougeL", "reasoning_perplexity", COST_METRIC)
 
 
@@ -239,6 +241,24 @@ def headline_lines(numbers: dict[str, pd.DataFrame]) -> list[str]:
     return lines or ["No headline comparison: the summary lacks the teacher/MAS/base reference rows."]
 
 
+def unread_answers(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per (route, benchmark): the share of answers ungradable or truncated, with the n behind it (mean
+    over train sets and settings). Both count as wrong in the accuracy, so the report shows them beside it."""
+    rows = summary[summary["metric"].isin(UNREAD_METRICS) & summary["value"].notna()]
+    if not len(rows):
+        return pd.DataFrame(columns=[*UNREAD_METRICS, "n"])
+    table = rows.pivot_table(index=["route", "benchmark"], columns="metric", values="value", aggfunc="mean")
+    table["n"] = rows.groupby(["route", "benchmark"])["n"].max()
+    return table.reindex(columns=[*UNREAD_METRICS, "n"])
+
+
+def unread_lines(table: pd.DataFrame) -> list[str]:
+    """A warning per (route, benchmark) with more than ``UNREAD_WARN_FRACTION`` ungradable or truncated answers."""
+    return [f"WARNING: {route} on {benchmark}: {r[m]:.0%} of {int(r['n'])} answers are {m.removesuffix('_rate')} "
+            "and count as wrong in its accuracy."
+            for (route, benchmark), r in table.iterrows() for m in UNREAD_METRICS if r[m] > UNREAD_WARN_FRACTION]
+
+
 def _pooled_span(debate: pd.DataFrame) -> tuple[float, float]:
     """The MAS-minus-teacher interval over all the debate table's test sets, answers pooled."""
     if len(debate) == 1:
@@ -293,12 +313,15 @@ def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str,
 
     rows = normalize_summary(summary)
     numbers = headline(rows, route_order)
-    blocks: list[tuple] = [("h1", title), ("h2", "Headline"), ("list", headline_lines(numbers))]
+    unread = unread_answers(rows)
+    blocks: list[tuple] = [("h1", title), ("h2", "Headline"), ("list", headline_lines(numbers) + unread_lines(unread))]
     for name, caption in (("debate", "Teacher: single agent vs debate (accuracy)"),
                           ("routes", "Routes vs base student (accuracy)"),
                           ("cost", "Completion tokens per question")):
         if len(numbers[name]):
             blocks += [("h3", caption), ("table", numbers[name])]
+    if len(unread):
+        blocks += [("h3", "Ungradable and truncated answers (each counts as wrong in the accuracy)"), ("table", unread)]
     present = set(rows["metric"])
     judged = sorted(m for m in present if m.startswith("judge_"))
     for metric in (*TABLE_METRICS, *judged):
@@ -391,4 +414,4 @@ def write_report(summary: pd.DataFrame, out_dir: str | Path, title: str = "Agent
 
 
 __all__ = ["headline", "headline_lines", "normalize_summary", "paper_table", "render_html", "render_markdown",
-           "report_blocks", "setting_groups", "to_markdown_table", "write_report"]
+           "report_blocks", "setting_groups", "to_markdown_table", "unread_answers", "unread_lines", "write_report"]

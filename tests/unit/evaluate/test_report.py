@@ -199,3 +199,25 @@ def test_write_report_splits_tables_by_setting(tmp_path):
     assert sorted(p.name for p in out["images"]) == [
         "agents_scaling.png", "cost_accuracy.png", "data_scaling.png", "routes.png"]
     assert "No table" not in text
+
+
+def test_report_shows_ungradable_and_truncated_answers_and_warns_above_5_percent(tmp_path):
+    """Ungradable and truncated answers count as wrong in the accuracy; the report says how many
+    there were per route and test set, and warns in the headline where more than 5% were."""
+    summary = summary_rows()
+    unread = []
+    for row in summary[summary["metric"] == "accuracy"].itertuples(index=False):
+        ungradable = 0.12 if (row.route, row.benchmark) == ("rsft", "math") else 0.02
+        truncated = 0.30 if (row.route, row.benchmark) == ("base", "gsm8k") else 0.0
+        unread += [row._asdict() | {"metric": "ungradable_rate", "value": ungradable},
+                   row._asdict() | {"metric": "truncated_rate", "value": truncated}]
+    text = write_report(pd.concat([summary, pd.DataFrame(unread)]), tmp_path, "T")["markdown"].read_text()
+    warnings = [line for line in text.splitlines() if line.startswith("- WARNING")]
+    assert warnings == [
+        "- WARNING: base on gsm8k: 30% of 50 answers are truncated and count as wrong in its accuracy.",
+        "- WARNING: rsft on math: 12% of 50 answers are ungradable and count as wrong in its accuracy.",
+    ]
+    assert "### Ungradable and truncated answers (each counts as wrong in the accuracy)" in text
+    table = text.split("### Ungradable and truncated answers")[1]
+    assert "| rsft | math | 0.120 | 0.000 | 50 |" in table and "| base | gsm8k | 0.020 | 0.300 | 50 |" in table
+    assert "WARNING" not in write_report(summary, tmp_path / "clean", "T")["markdown"].read_text()
