@@ -128,6 +128,8 @@ def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
     out = {"accuracy": round(float(records["correct"].mean()), 4), "n": len(records),
            "accuracy_ci95": rate("accuracy", records["correct"])["accuracy_ci95"],
            "statuses": {k: int(v) for k, v in statuses.items()},
+           # neither right nor wrong, counted as wrong in the accuracy: stated beside it
+           **{f"{s}_fraction": round(statuses.get(s, 0) / len(records), 4) for s in ("ungradable", "truncated")},
            "completion_tokens_per_question": round(float(records["completion_tokens"].mean()), 2),
            "calls_per_question": round(float(records["calls"].mean()), 3),
            "eval_identity": eval_identity(ctx, model_input, mas)}

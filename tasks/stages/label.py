@@ -66,6 +66,14 @@ def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
     return frame_of(rows, COLUMNS)
 
 
+def ungradable_by(labels: pd.DataFrame, groups: pd.Series) -> dict[str, dict]:
+    """``{group: {"n", "ungradable", "rate"}}`` of the labels, grouped by ``groups`` (aligned with them):
+    an ungradable answer is neither right nor wrong, so its count is reported next to each accuracy."""
+    flags = (labels["status"] == "ungradable").groupby(groups.astype(str))
+    return {str(name): {"n": int(g.size), "ungradable": int(g.sum()), "rate": round(float(g.mean()), 4)}
+            for name, g in flags}
+
+
 def summarize(ctx: StageContext) -> dict:
     from agentark_core.mas.base import AGGREGATOR_ID
 
@@ -78,12 +86,19 @@ def summarize(ctx: StageContext) -> dict:
     ungradable = float((labels["status"] == "ungradable").mean())
     warnings = [f"{ungradable:.0%} of {len(labels)} answers are ungradable (no answer the verifier could read)"
                 ] if ungradable > UNGRADABLE_WARN_FRACTION else []
+    datasets = _questions(ctx)
+    by_dataset = ungradable_by(labels, labels["question_id"].map(lambda q: datasets[q].dataset))
+    by_agent = ungradable_by(labels, labels["agent_id"].map(lambda a: "aggregator" if a == AGGREGATOR_ID else str(a)))
+    warnings += [f"agent {name}: {row['ungradable']} of {row['n']} answers are ungradable"
+                 for name, row in by_agent.items() if row["rate"] > UNGRADABLE_WARN_FRACTION and len(by_agent) > 1]
     return {
         "labels": len(labels),
         **rate("round1_agent_accuracy", first["correct"]),
         **rate("final_round_agent_accuracy", final["correct"]),
         **rate("aggregator_accuracy", agg["correct"]),
         "ungradable_fraction": round(ungradable, 4),
+        "ungradable_by_dataset": by_dataset,
+        "ungradable_by_agent": by_agent,
         "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
         "truncated_fraction": round(float((labels["status"] == "truncated").mean()), 4),
         **loud("label", warnings),

@@ -52,6 +52,14 @@ def test_debate_and_label_artifacts(recipe, tmp_path):
     assert metrics["round1_agent_accuracy_n"] == 10 and metrics["aggregator_accuracy_n"] == 5  # 5 questions x 2
     low, high = metrics["round1_agent_accuracy_ci95"]
     assert 0 <= low <= metrics["round1_agent_accuracy"] <= high <= 1 and high - low > 0.2  # n=10 says little
+    # ungradable answers counted per dataset and per agent (the aggregator apart), each with its n
+    by_agent, by_dataset = metrics["ungradable_by_agent"], metrics["ungradable_by_dataset"]
+    assert set(by_agent) == {"0", "1", "aggregator"} and set(by_dataset) == {"toy"}
+    assert [by_agent[a]["n"] for a in ("0", "1", "aggregator")] == [10, 10, 5] and by_dataset["toy"]["n"] == 25
+    for name, agent_id in (("0", 0), ("1", 1), ("aggregator", -1)):
+        mine = labels[labels["agent_id"] == agent_id]
+        assert by_agent[name]["ungradable"] == (mine["status"] == "ungradable").sum()
+    assert by_dataset["toy"]["ungradable"] == metrics["statuses"].get("ungradable", 0)
     debate = store.read_manifest("debate", keys["debate"])["metrics"]
     assert debate["truncated_replies"] == cut.sum()
     assert "hit max_tokens" in debate["warnings"][0]

@@ -38,6 +38,7 @@ def test_truncated_answers_are_wrong_and_said_loudly(tmp_path):
     assert sorted(records["status"]) == ["correct", "truncated", "truncated", "truncated"]
     metrics = store.read_manifest("eval_teacher", refs["eval_teacher"].key)["metrics"]
     assert metrics["accuracy"] == 0.25 and metrics["n"] == 4 and metrics["statuses"] == {"truncated": 3, "correct": 1}
+    assert metrics["truncated_fraction"] == 0.75 and metrics["ungradable_fraction"] == 0.0
     assert metrics["accuracy_ci95"][0] < 0.25 < metrics["accuracy_ci95"][1]
     (warning,) = metrics["warnings"]
     assert warning == "3 of 4 answers are truncated and count as wrong: raise eval.max_tokens or turn thinking off"
