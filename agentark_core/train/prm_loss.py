@@ -55,3 +55,17 @@ def bce_loss(
 ) -> torch.Tensor:
     """Mean binary cross-entropy of each step's logit against its label (``groups``/``temperature`` unused)."""
     return F.binary_cross_entropy_with_logits(scores, labels.to(scores.dtype))
+
+
+@PRM_LOSSES.register("contrastive_bce")
+def contrastive_bce_loss(
+    scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, temperature: float = 0.1
+) -> torch.Tensor:
+    """The contrastive loss plus per-step BCE (equal weights).
+
+    The contrastive loss alone compares steps only within a (question, position) group and, through σ,
+    loses its gradient where scores saturate; with more negatives than positives per group every score
+    drifts down together. The BCE term anchors each step's σ(score) to its label across groups, which
+    the pooled step AUROC and best-of-N across traces need.
+    """
+    return contrastive_loss(scores, labels, groups, temperature) + bce_loss(scores, labels, groups)

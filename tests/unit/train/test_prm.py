@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from agentark_core.toy.tiny import make_tiny_model
-from agentark_core.train.prm_loss import PRM_LOSSES, bce_loss, contrastive_loss
+from agentark_core.train.prm_loss import PRM_LOSSES, bce_loss, contrastive_bce_loss, contrastive_loss
 from agentark_core.train.prm_model import PRM, encode_trace
 from agentark_core.train.prm_train import (
     PRMConfig,
@@ -119,10 +119,21 @@ def test_bce_loss_matches_hand_computation():
     assert bce_loss(scores, labels, torch.tensor([0, 0])).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_contrastive_bce_is_the_sum_of_both():
+    scores = torch.tensor([1.5, -0.5, 0.2, 2.0], dtype=torch.float64)
+    labels, groups = torch.tensor([1, 0, 0, 1]), torch.tensor([0, 0, 0, 1])
+    expected = contrastive_loss(scores, labels, groups, 0.2) + bce_loss(scores, labels, groups)
+    assert contrastive_bce_loss(scores, labels, groups, 0.2).item() == pytest.approx(expected.item(), rel=1e-12)
+    # the BCE term still moves a step whose group has no pair (index 3), which the contrastive term does not
+    free = scores.clone().requires_grad_(True)
+    contrastive_bce_loss(free, labels, groups, 0.2).backward()
+    assert free.grad[3] < 0
+
+
 def test_unknown_loss_lists_valid_names():
-    with pytest.raises(KeyError, match="bce, contrastive"):
+    with pytest.raises(KeyError, match="bce, contrastive, contrastive_bce"):
         PRMConfig(loss="hinge")
-    assert PRM_LOSSES.names() == ["bce", "contrastive"]
+    assert PRM_LOSSES.names() == ["bce", "contrastive", "contrastive_bce"]
 
 
 def test_encode_trace_points_at_each_step_end(tiny):
