@@ -81,3 +81,37 @@ def test_smollm2_through_debate_label_rsft_and_eval(smollm2, tmp_path):
     assert 0 <= low <= evaluation["accuracy"] <= high <= 1
     loud = [w for w in evaluation.get("warnings", []) if "truncated" in w]
     assert bool(loud) == (evaluation["truncated_fraction"] > 0.05)
+
+
+def test_smollm2_student_trained_by_rsft_on_a_small_set_is_warned_and_evaluated(smollm2, tmp_path):
+    """The real model as the student of a scripted teacher (right on every question after round 1):
+    R-SFT trains it (one step) on a set far under ``extract.min_examples``, which the set's summary says
+    aloud, and the trained checkpoint is evaluated next to the untrained one, each figure with its n."""
+    from agentark_core.data import load_questions
+
+    answers = {q.query: q.gt for q in load_questions("toy", split="train", limit=3, seed=0)}
+    options = "{show_progress: false, device: cpu, threads: 1}"
+    recipe = load_recipe(None, [
+        f"store.root={tmp_path / 'store'}", "data.limit=3", "data.shard_size=3",
+        "teacher.model=oracle", "teacher.backend=tests.fake_backends:oracle",
+        f"teacher.options={{answers: {answers!r}, wrong_every: 2}}",
+        f"student.model={smollm2}", f"student.options={options}",
+        "debate.n_agents=2", "debate.rounds=2", "debate.consensus_stop=false", "debate.shard_size=3",
+        "eval.data.limit=2", "eval.max_tokens=48", "eval.teacher=false", "eval.routes=[base, rsft]",
+        "train.sft={max_steps: 1, per_device_train_batch_size: 1, learning_rate: 0.00001}",
+    ])
+    store = ArtifactStore(str(tmp_path / "store"))
+    refs = run_in_process(pipeline_order(recipe, ["eval_rsft", "eval_base"]), recipe, store, progress=False)
+    metrics = {name: store.read_manifest(name, ref.key)["metrics"] for name, ref in refs.items()}
+    data = metrics["sft_rsft"]
+    assert 0 < data["examples"] < recipe.extract.min_examples
+    assert f"only {data['examples']} training example(s)" in data["warnings"][0]
+    for name in ("eval_base", "eval_rsft"):
+        evaluation = metrics[name]
+        assert evaluation["n"] == 2 and sum(evaluation["statuses"].values()) == 2, name
+        assert evaluation["accuracy_ci95"][0] <= evaluation["accuracy"] <= evaluation["accuracy_ci95"][1]
+        loud = [w for w in evaluation.get("warnings", []) if "truncated and count as wrong" in w]
+        assert bool(loud) == (evaluation["truncated_fraction"] > 0.05), name
+    trained = metrics["train_rsft"]
+    assert trained["steps"] == 1 and 0 < trained["first_loss"] < 20  # a pretrained model's loss, not a random one's
+    assert metrics["eval_rsft"]["eval_identity"] != metrics["eval_base"]["eval_identity"]  # a new checkpoint
