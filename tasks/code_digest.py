@@ -54,7 +54,8 @@ def _with_parents(name: str) -> list[str]:
 
 def _source_file(name: str, root: Path) -> Path:
     """A project module's file under ``root``; a module outside the project (a stage defined in
-    a test or a user's script) is located by Python and hashed too, its imports followed."""
+    a test or a user's script) is located by Python and hashed too, and its project imports
+    followed (its imports of other non-project modules are not)."""
     path = module_file(name, root)
     if path is None and name.split(".")[0] not in PROJECT_PACKAGES:
         module = sys.modules.get(name)
@@ -105,7 +106,7 @@ def direct_imports(name: str, root: Path = PROJECT_ROOT) -> frozenset[str]:
     for node in _import_statements(tree.body):
         if isinstance(node, ast.Import):
             candidates = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        else:
             target = _absolute(node, name, path.name == "__init__.py")
             candidates = [target] + [f"{target}.{alias.name}" for alias in node.names]
         for candidate in candidates:
