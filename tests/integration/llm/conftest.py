@@ -50,12 +50,12 @@ def _make_handler(state: ServerState):
                 state.max_in_flight = max(state.max_in_flight, state.in_flight)
             try:
                 time.sleep(state.delay_s)
-                if failing:
-                    return self._send(state.fail_status, {"error": "injected failure"})
-                self._send(200, _complete(state, body))
+                status, payload = (state.fail_status, {"error": "injected failure"}) if failing else (
+                    200, _complete(state, body))
             finally:
-                with state.lock:
+                with state.lock:  # out of flight before the reply leaves: the client may send its next at once
                     state.in_flight -= 1
+            self._send(status, payload)
 
         def _send(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode()
