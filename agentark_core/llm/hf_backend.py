@@ -34,9 +34,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Iterable, Sequence
 
 from agentark_core.llm.reasoning import check_chat_template_kwargs
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
@@ -152,7 +152,7 @@ class TransformersGenerator:
     def _sample(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
         """Generate for one micro-batch of token-id prompts (left-padded)."""
         batch = self.tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(self.device)
-        sampling = dict(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        sampling = {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
         out = self.model.generate(
             **batch,
             max_new_tokens=params.max_tokens,

@@ -34,8 +34,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Self
 
 import httpx
 
@@ -142,7 +143,7 @@ class OpenAIGenerator:
         """Close the HTTP connection pool."""
         self._client.close()
 
-    def __enter__(self) -> "OpenAIGenerator":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

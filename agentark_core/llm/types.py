@@ -6,8 +6,9 @@ A stage never loops per sample around a model call: it builds one list of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from agentark_core.llm.reasoning import FINISH_REASONS
 
@@ -48,7 +49,7 @@ class ChatRequest:
     guided_choice: tuple[str, ...] | None = None
 
     @classmethod
-    def user(cls, content: str, system: str | None = None, **kwargs) -> "ChatRequest":
+    def user(cls, content: str, system: str | None = None, **kwargs) -> ChatRequest:
         msgs: list[Message] = [{"role": "system", "content": system}] if system else []
         msgs.append({"role": "user", "content": content})
         return cls(messages=tuple(msgs), **kwargs)

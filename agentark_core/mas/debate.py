@@ -27,7 +27,14 @@ from agentark_core.data.question import Question
 from agentark_core.llm.types import Generator, SamplingParams
 from agentark_core.mas import prompts
 from agentark_core.mas.base import (
-    AGGREGATOR_ID, SamplingConfig, Slot, Turn, check_positive, consensus, register_protocol, run_round,
+    AGGREGATOR_ID,
+    SamplingConfig,
+    Slot,
+    Turn,
+    check_positive,
+    consensus,
+    register_protocol,
+    run_round,
 )
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,14 @@ from agentark_core.data.question import Question
 from agentark_core.llm.types import Generator
 from agentark_core.mas import prompts
 from agentark_core.mas.base import (
-    AGGREGATOR_ID, SamplingConfig, Slot, Turn, check_positive, register_protocol, run_round, same_answer,
+    AGGREGATOR_ID,
+    SamplingConfig,
+    Slot,
+    Turn,
+    check_positive,
+    register_protocol,
+    run_round,
+    same_answer,
 )
 
 AFFIRMATIVE_ID, NEGATIVE_ID = 0, 1

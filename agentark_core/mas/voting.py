@@ -15,7 +15,14 @@ from agentark_core.data.question import Question
 from agentark_core.llm.types import Generator
 from agentark_core.mas import prompts
 from agentark_core.mas.base import (
-    AGGREGATOR_ID, SamplingConfig, Slot, Turn, check_positive, majority, prompt_hash, register_protocol,
+    AGGREGATOR_ID,
+    SamplingConfig,
+    Slot,
+    Turn,
+    check_positive,
+    majority,
+    prompt_hash,
+    register_protocol,
     run_round,
 )
 

@@ -59,17 +59,17 @@ def tiny_qwen3_config(vocab_size: int, hidden: int = 32, layers: int = 2, heads:
     """A Qwen3 config small enough to train a few steps on a CPU in milliseconds."""
     from transformers import Qwen3Config
 
-    kw = dict(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=max(1, heads // 2),
-        head_dim=hidden // heads,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-    )
+    kw = {
+        "vocab_size": vocab_size,
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 2,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": max(1, heads // 2),
+        "head_dim": hidden // heads,
+        "max_position_embeddings": 1024,
+        "tie_word_embeddings": True,
+    }
     kw.update(overrides)
     return Qwen3Config(**kw)
 

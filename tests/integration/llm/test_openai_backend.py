@@ -100,7 +100,7 @@ def test_concurrency_is_bounded(serve):
 
 
 def test_api_key_comes_from_the_named_variable_and_is_sent(serve, monkeypatch, caplog):
-    state, url = serve()
+    _state, url = serve()
     monkeypatch.setenv("MY_SERVER_KEY", "sk-secret-123")
     with _gen(url, api_key_env="MY_SERVER_KEY") as gen:
         gen.generate([ChatRequest.user("hi")], SamplingParams(max_tokens=2))

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 def agentark(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], check=False, cwd=REPO, capture_output=True,
+                          text=True,
                           env={**clean, "PYTHONPATH": str(REPO), **(env or {})}, timeout=300)
 
 

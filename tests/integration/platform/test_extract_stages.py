@@ -50,8 +50,8 @@ def test_extraction_stages(recipe, tmp_path):
     assert metrics["final_correct_rate_n"] == 16 and metrics["final_correct_rate_ci95"][1] == 1.0
     # 16 and fewer examples are under the default extract.min_examples (50): said loudly, not silently trained
     warnings = store.read_manifest("sft_rsft", keys["sft_rsft"])["metrics"]["warnings"]
-    assert warnings == ["only 16 training example(s) from 4 question(s), under extract.min_examples=50: "
-                        "a route trained on it says little"]
+    assert warnings == [("only 16 training example(s) from 4 question(s), under extract.min_examples=50: "
+                        "a route trained on it says little")]
     assert not any("R-SFT set" in w for w in store.read_manifest("sft_da", keys["sft_da"])["metrics"]["warnings"])
 
 

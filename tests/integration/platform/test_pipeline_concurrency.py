@@ -5,6 +5,7 @@ stage shows its shards as a Prefect progress artifact."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 import yaml
@@ -67,7 +68,7 @@ def test_independent_stages_overlap_only_when_allowed(tmp_path, concurrency):
     # model stages compute one at a time (shared device, resident generator, global RNG)
     store = ArtifactStore(str(tmp_path / "store"))
     windows = sorted(_compute_window(store, name, refs[name]["key"]) for name in ("debate", "eval_teacher", "eval_mas"))
-    assert all(earlier[1] <= later[0] for earlier, later in zip(windows, windows[1:])), windows
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(windows)), windows
 
 
 def _compute_window(store: ArtifactStore, stage: str, key: str) -> tuple[str, str]:

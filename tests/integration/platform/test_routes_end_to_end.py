@@ -37,8 +37,8 @@ def e2e(tmp_path_factory):
         "train.da={max_steps: 2, per_device_train_batch_size: 4, learning_rate: 0.001}",
         ("train.prm={stage1_max_steps: 1, stage2_max_steps: 1, traces_per_batch: 4, heldout_fraction: 0.4, "
          "eval_best_of: [2, 4], eval_max_tokens: 24}"),
-        "train.grpo={max_steps: 1, num_generations: 2, per_device_train_batch_size: 2, "
-        "max_completion_length: 8, learning_rate: 0.001}",
+        ("train.grpo={max_steps: 1, num_generations: 2, per_device_train_batch_size: 2, "
+        "max_completion_length: 8, learning_rate: 0.001}"),
         "eval.data={dataset: toy, split: test, limit: 6}", "eval.max_tokens=24", "eval.teacher=false",
         "eval.routes=[base, rsft, da, pad, rsft_da, pad_da]",
     ])
@@ -50,7 +50,7 @@ def e2e(tmp_path_factory):
 def test_every_route_produces_a_loadable_checkpoint(e2e):
     from transformers import AutoModelForCausalLM
 
-    recipe, store, refs = e2e
+    _recipe, store, refs = e2e
     for stage in ("train_rsft", "train_da", "train_pad", "train_rsft_da", "train_pad_da"):
         row = validate(store.read_frame(stage, refs[stage].key), "checkpoints").iloc[0]
         assert row["path"] == f"{SCHEME}{stage}/{refs[stage].key}/model"
@@ -60,13 +60,13 @@ def test_every_route_produces_a_loadable_checkpoint(e2e):
         assert curve and all(abs(loss) < 1e6 for _, loss in curve)
         if len(curve) > 1:
             plot = store.local_dir(stage, refs[stage].key, "plots", "/nonexistent")
-            assert open(f"{plot}/loss_curve.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+            assert Path(plot, "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     prm = validate(store.read_frame("train_prm", refs["train_prm"].key), "checkpoints").iloc[0]
     assert prm["kind"] == "prm"
 
 
 def test_combination_routes_start_from_the_first_route(e2e):
-    recipe, store, refs = e2e
+    _recipe, store, refs = e2e
     assert store.read_manifest("train_rsft_da", refs["train_rsft_da"].key)["inputs"]["train_rsft"]["key"] == \
         refs["train_rsft"].key
     assert store.read_manifest("train_pad_da", refs["train_pad_da"].key)["inputs"]["train_pad"]["key"] == \
@@ -83,7 +83,7 @@ def test_evaluations_and_report(e2e):
     assert set(summary["model"]) == set(recipe.eval.routes)
     assert {"accuracy", "reasoning_perplexity", "completion_tokens_per_question"} <= set(summary["metric"])
     files = store.local_dir("report", refs["report"].key, "report", "/nonexistent")
-    text = open(f"{files}/report.md").read()
+    text = Path(files, "report.md").read_text()
     assert "accuracy" in text and "## Training sets" in text
     paired = text.split("## Paired differences (95% bootstrap over questions)")[1].split("##")[0]
     assert all(f"| {route} | base |" in paired for route in ("rsft", "da", "pad", "rsft_da", "pad_da"))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -92,20 +93,9 @@ def test_schema_violation_publishes_nothing(store):
 def test_racing_runs_compute_once(store, tmp_path):
     log = tmp_path / "bodies.log"
     recipe = CountRecipe(n_shards=4, rows_per_shard=2, sleep_s=0.2, log_path=str(log))
-    results, errors = [], []
-
-    def go():
-        try:
-            results.append(run_stage(COUNT, recipe, store, progress=False))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    with ThreadPoolExecutor(2) as pool:  # .result() re-raises a run's error here
+        futures = [pool.submit(run_stage, COUNT, recipe, store, progress=False) for _ in range(2)]
+        results = [f.result() for f in futures]
     assert {r.key for r in results} == {results[0].key}
     assert sorted(r.reused for r in results) == [False, True]
     assert sorted(body_log(log)) == [f"count:{i}" for i in range(4)]
@@ -129,8 +119,8 @@ def test_files_roundtrip(store, tmp_path):
     (src / "sub" / "w.bin").write_bytes(b"\x00\x01" * 100)
     store.put_dir(src, "train", "k9", "model")
     local = store.local_dir("train", "k9", "model", tmp_path / "cache")
-    assert json.loads(open(f"{local}/config.json").read()) == {"a": 1}
-    assert open(f"{local}/sub/w.bin", "rb").read() == b"\x00\x01" * 100
+    assert json.loads(Path(local, "config.json").read_text()) == {"a": 1}
+    assert Path(local, "sub", "w.bin").read_bytes() == b"\x00\x01" * 100
 
 
 def test_credentials_never_in_manifest(s3_server, tmp_path):

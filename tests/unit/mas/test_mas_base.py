@@ -8,7 +8,13 @@ import pytest
 from agentark_core.llm.scripted import ScriptedGenerator
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
 from agentark_core.mas import (
-    PROTOCOLS, CotConfig, DebateConfig, MadConfig, SelfConsistencyConfig, Turn, make_config, run_protocol,
+    PROTOCOLS,
+    CotConfig,
+    DebateConfig,
+    MadConfig,
+    SelfConsistencyConfig,
+    make_config,
+    run_protocol,
 )
 from agentark_core.mas.base import prompt_hash
 

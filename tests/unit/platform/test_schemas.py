@@ -13,8 +13,8 @@ KINDS = ["questions", "debate_turns", "labels", "trajectories", "sft_examples", 
 
 
 def _question(**kw) -> dict:
-    row = dict(question_id="q1", dataset="toy", split="train", task_type="math", query="1+1?", gt="2",
-               context="", choices=[], gold_reasoning="")
+    row = {"question_id": "q1", "dataset": "toy", "split": "train", "task_type": "math", "query": "1+1?", "gt": "2",
+               "context": "", "choices": [], "gold_reasoning": ""}
     row.update(kw)
     return row
 
@@ -55,12 +55,12 @@ def test_list_columns_come_back_as_python_lists():
 
 
 def test_cross_column_checks():
-    prm = pd.DataFrame([dict(question_id="q", trace_id="t", prompt="p", steps=["a", "b"], step_labels=[1],
-                             is_correct=True, source="final")])
+    prm = pd.DataFrame([{"question_id": "q", "trace_id": "t", "prompt": "p", "steps": ["a", "b"], "step_labels": [1],
+                             "is_correct": True, "source": "final"}])
     with pytest.raises(SchemaViolation, match="one_label_per_step"):
         validate(prm, "prm_examples")
-    labels = pd.DataFrame([dict(question_id="q", agent_id=0, role="agent", round=1, answer="2",
-                                status="incorrect", verdict="incorrect", correct=True, verifier="rule")])
+    labels = pd.DataFrame([{"question_id": "q", "agent_id": 0, "role": "agent", "round": 1, "answer": "2",
+                                "status": "incorrect", "verdict": "incorrect", "correct": True, "verifier": "rule"}])
     with pytest.raises(SchemaViolation, match="correct_matches_status"):
         validate(labels, "labels")
 
