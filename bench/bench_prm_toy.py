@@ -34,6 +34,10 @@ numbers from a quick script doing what ``run`` does, 09:00 UTC, load ~7):
     bce              150 / 50, 1e-3 / 3e-4, 8                0.770  0.523
     contrastive_bce  150 / 50, 1e-3 / 3e-4, 8 (demo now)     0.771  0.538     0.038/0.066/0.088/0.375
     contrastive_bce  400 / 200, 3e-3 / 1e-3, 8               0.756  0.551     0.025/0.066/0.088/0.375
+    contrastive      400 / 200, 3e-3 / 1e-3, 8               0.574  0.518     0.063/0.066/0.088/0.375
+
+(the pure contrastive PRM predicts every step wrong: its accuracy equals the share of wrong steps, 0.468;
+nothing in its loss sets the level of σ, and with more negatives than positives per group all scores sink.)
 
 On 40 problems (32 training questions, 150 Stage I steps) the contrastive PRM reaches only 0.73 ranking
 accuracy on its own training steps: checking ``a op b = c`` is not learnt from the student's 2-layer
