@@ -11,6 +11,13 @@ C. Concurrent vs sequential stages: the demo recipe cold, once with ``orchestrat
    (e.g. ``--demo-set toy.preset=quick``) and ``--concurrency N`` picks the concurrent bound.
 
 Run: ``python bench/bench_platform.py [--only A,B,C]`` (A+B about 2 minutes on 2 cores; C twice a cold demo).
+
+Measured 2026-11-27 (this 2-core CPU machine, while the test suite ran beside it), part C with
+``--demo-set toy.preset=quick --demo-set "stages=[sft_rsft,sft_da,prm_data,eval_teacher,eval_mas]"``
+(12 stages; the quick toy teacher answers too few questions for the trainings): one stage at a time
+130.4 s, two at a time 149.3 s, sequential / concurrent 0.87x. Model stages compute one at a time per
+process, so on two cores the overlap left is CPU stages beside a model stage, which compete for the same
+cores; the gain is for machines with cores (or GPUs and work pools) to spare. To re-measure on an idle machine.
 """
 
 from __future__ import annotations
