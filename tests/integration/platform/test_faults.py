@@ -31,14 +31,6 @@ from tests.servers import free_port
 from tests.stage_fixtures import COUNT, CountRecipe
 
 
-@pytest.fixture(params=["file", "s3"])
-def store(request, tmp_path) -> ArtifactStore:
-    if request.param == "file":
-        return ArtifactStore(str(tmp_path / "store"))
-    server = request.getfixturevalue("s3_server")
-    return ArtifactStore(server.new_root(), storage_options=server.storage_options())
-
-
 def committed_count(store: ArtifactStore, n_shards: int = 3) -> str:
     return run_stage(COUNT, CountRecipe(n_shards=n_shards, rows_per_shard=4), store, progress=False).key
 

@@ -15,14 +15,6 @@ from tasks.store import ArtifactNotFound, ArtifactStore, StoreError
 from tests.stage_fixtures import COUNT, UPPER, CountRecipe, body_log
 
 
-@pytest.fixture(params=["file", "s3"])
-def store(request, tmp_path) -> ArtifactStore:
-    if request.param == "file":
-        return ArtifactStore(str(tmp_path / "store"))
-    server = request.getfixturevalue("s3_server")
-    return ArtifactStore(server.new_root(), storage_options=server.storage_options())
-
-
 def test_shard_roundtrip_and_commit_marker(store):
     frame = pd.DataFrame({"a": [1, 2], "b": [["x"], ["y", "z"]]})
     store.write_shard("s", "k1", 0, frame)
