@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,28 +43,21 @@ def questions_from_frame(frame: pd.DataFrame) -> list[Question]:
 
 
 def generator_for(ctx: StageContext, input_name: str, backend: str, options: dict[str, Any]):
-    """One generator per (model, backend, options) per process, so shards reuse the loaded model
-    (a vLLM engine start costs a minute; a debate round on it seconds).
-
-    One model is resident at a time: a different key closes the cached generator (``close()``, where it
-    has one: a vLLM engine holds its GPU memory until its engine process stops) before building the new one.
-    """
-    from agentark_core.llm import make_generator
+    """The process-wide generator of checkpoint input ``input_name`` (``agentark_core.llm.cache``), so
+    shards and every stage running the same model, backend and options reuse one loaded model (a vLLM
+    engine start costs a minute; a debate round on it seconds). Building another releases what no
+    longer fits on the accelerator first (a vLLM engine holds its GPU memory until closed)."""
     from tasks.stages.checkpoints import model_location
 
-    location = model_location(ctx, input_name)
-    cache_key = ("generator", location, backend, json.dumps(options, sort_keys=True))
-    with _GENERATORS_LOCK:  # grid cells may run stages in threads of one process
-        if cache_key not in _GENERATORS:
-            for old in _GENERATORS.values():
-                getattr(old, "close", lambda: None)()
-            _GENERATORS.clear()
-            _GENERATORS[cache_key] = make_generator(backend, model=location, **options)
-        return _GENERATORS[cache_key]
+    return model_generator(backend, model_location(ctx, input_name), options)
 
 
-_GENERATORS: dict[tuple, Any] = {}
-_GENERATORS_LOCK = threading.Lock()
+def model_generator(backend: str, model: str, options: dict[str, Any]):
+    """The process-wide generator of ``model`` (a hub id or local folder) on ``backend`` with ``options``:
+    what the LLM verifier and the judges use, so a judge that is the teacher shares its engine."""
+    from agentark_core.llm.cache import shared_generator
+
+    return shared_generator(backend, model=model, **options)
 
 
 def frame_of(rows: list[dict], columns: list[str]) -> pd.DataFrame:

@@ -34,6 +34,7 @@ from tasks.stages.common import (
     generator_for,
     loud,
     merge_warnings,
+    model_generator,
     questions_from_frame,
     rate,
     shard_seed,
@@ -146,35 +147,45 @@ def eval_metrics(ctx: StageContext, model_input: str, mas: bool) -> dict:
     gold = questions[questions["gold_reasoning"].str.len() > 0]
     location = model_location(ctx, model_input)
     if not mas and len(gold) and Path(location).is_dir():  # needs local weights (not an API model)
-        out["reasoning_perplexity"] = _perplexity(location, gold, ctx.recipe.eval.judge_sample)
+        model, tokenizer = _scoring_model(ctx, model_input, location)
+        out["reasoning_perplexity"] = _perplexity(model, tokenizer, gold, ctx.recipe.eval.judge_sample)
     judge = ctx.recipe.eval.judge
     if judge.model:
         out["judge"] = _judge_scores(ctx, records, questions)
     return out
 
 
-def _perplexity(location: str, gold: pd.DataFrame, sample_size: int) -> float | None:
+def _scoring_model(ctx: StageContext, model_input: str, location: str) -> tuple:
+    """(model, tokenizer) to score perplexity with: the loaded model of the resident ``transformers``
+    generator that evaluated it (no second copy in memory), else its folder (loaded by the metric)."""
+    section = getattr(ctx.recipe, model_role(model_input))
+    if section.backend != "transformers":
+        return location, None
+    generator = generator_for(ctx, model_input, section.backend, section.options)
+    return generator.model, generator.tokenizer
+
+
+def _perplexity(model, tokenizer, gold: pd.DataFrame, sample_size: int) -> float | None:
     from agentark_core.evaluate.perplexity import reasoning_perplexity
     from agentark_core.extract import student_prompt
 
     sample = gold.head(sample_size)
     result = reasoning_perplexity(
-        location,
+        model,
         [student_prompt(r) for r in sample.to_dict(orient="records")],
-        list(sample["gold_reasoning"]), [f"Final Answer: {gt}" for gt in sample["gt"]],
+        list(sample["gold_reasoning"]), [f"Final Answer: {gt}" for gt in sample["gt"]], tokenizer=tokenizer,
     )
     return None if result.value is None else round(float(result.value), 4)
 
 
 def _judge_scores(ctx: StageContext, records: pd.DataFrame, questions: pd.DataFrame) -> dict:
     from agentark_core.evaluate.judge import JudgeConfig, JudgeItem, judge_reasoning
-    from agentark_core.llm import make_generator
 
     section = ctx.recipe.eval
     by_id = questions.set_index("question_id")
     items = [JudgeItem(item_id=r.question_id, question=by_id.loc[r.question_id, "query"], response=r.response)
              for r in records.itertuples(index=False)]
-    generator = make_generator(section.judge.backend, model=section.judge.model, **section.judge.options)
+    generator = model_generator(section.judge.backend, section.judge.model, section.judge.options)
     result = judge_reasoning(items, generator, JudgeConfig(sample_size=section.judge_sample, seed=section.seed))
     return {"means": result.means, "n_judged": result.n_judged, "n_invalid": result.n_invalid}
 

@@ -11,7 +11,7 @@ import pandas as pd
 from tasks.fingerprint import fingerprint
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.common import cached_input, loud, merge_warnings, rate
+from tasks.stages.common import cached_input, loud, merge_warnings, model_generator, rate
 
 CODE = ("agentark_core.extract", "agentark_core.answers")
 ROUNDS = ("extract.include_truncated", "extract.include_reasoning")  # read by every stage through agent_rounds
@@ -68,11 +68,7 @@ def _judge(ctx: StageContext):
     judge = ctx.recipe.extract.judge
     if not judge.model:
         return None
-    if "judge" not in ctx.scratch:
-        from agentark_core.llm import make_generator
-
-        ctx.scratch["judge"] = make_generator(judge.backend, model=judge.model, **judge.options)
-    return ctx.scratch["judge"]
+    return model_generator(judge.backend, judge.model, judge.options)  # the process-wide engine
 
 
 def da_shard(ctx: StageContext, index: int) -> pd.DataFrame:

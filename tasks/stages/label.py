@@ -12,7 +12,7 @@ import pandas as pd
 from tasks.fingerprint import fingerprint
 from tasks.runner import Stage, StageContext
 from tasks.stages import add
-from tasks.stages.common import frame_of, loud, rate
+from tasks.stages.common import frame_of, loud, model_generator, rate
 
 COLUMNS = ["question_id", "agent_id", "role", "round", "answer", "status", "verdict", "correct", "verifier"]
 UNGRADABLE_WARN_FRACTION = 0.05  # issue 17: more than this is said loudly in the stage summary
@@ -27,13 +27,12 @@ def _questions(ctx: StageContext) -> dict[str, tuple]:
 
 def _verifier(ctx: StageContext):
     if "verifier" not in ctx.scratch:
-        from agentark_core.llm import make_generator
         from agentark_core.verify import build_verifier
 
         section = ctx.recipe.label
         generator = None
-        if section.model.model:
-            generator = make_generator(section.model.backend, model=section.model.model, **section.model.options)
+        if section.model.model:  # the process-wide engine: a verifier that is the teacher reuses the debate's
+            generator = model_generator(section.model.backend, section.model.model, section.model.options)
         ctx.scratch["verifier"] = build_verifier(section.verifier, generator=generator, **section.options)
     return ctx.scratch["verifier"]
 
