@@ -100,7 +100,7 @@ def _join(prefix: str, name: str) -> str:
 def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if tp is Any:
+    if tp is Any or tp is Unchecked:
         return value
     if origin is Annotated:
         spec = next((m for m in tp.__metadata__ if isinstance(m, FieldsOf)), None)
@@ -143,8 +143,8 @@ def _coerce_fields(spec: FieldsOf, value: Any, source: str, key: str) -> dict:
         raise ConfigError(f"{source}: {key}: expected a mapping, got {type(value).__name__} {value!r}")
     if not value:
         return {}
-    cls = spec.resolve()
-    names = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in spec.exclude]
+    known = field_spec(spec)
+    names = known["names"]
     for name in value:
         if name in spec.exclude:
             raise ConfigError(f"{source}: unknown key {_join(key, str(name))!r}: set by the pipeline, not a recipe")
@@ -152,13 +152,84 @@ def _coerce_fields(spec: FieldsOf, value: Any, source: str, key: str) -> dict:
             close = difflib.get_close_matches(str(name), names, n=3)
             hint = f"did you mean {', '.join(close)}?" if close else f"see the fields of {spec.target}"
             raise ConfigError(f"{source}: unknown key {_join(key, str(name))!r}: not a field of "
-                              f"{cls.__name__}; {hint}")
-    try:
-        hints = typing.get_type_hints(cls)
-    except (NameError, TypeError, AttributeError):  # an annotation this interpreter cannot resolve: the
-        # class checks its values itself when it is built
-        hints = {}
-    return {name: _coerce(hints.get(name, Any), v, source, _join(key, name)) for name, v in value.items()}
+                              f"{known['class']}; {hint}")
+    return {name: _coerce(decode_type(known["types"].get(name, "any")), v, source, _join(key, name))
+            for name, v in value.items()}
+
+
+def field_spec(spec: FieldsOf) -> dict:
+    """``{"class", "names", "types"}`` of ``spec``'s target: its recipe-settable init fields and each
+    one's type (:func:`encode_type`). Kept in the check memo (``check_cache``), so a recipe checked
+    before is checked again without importing the class (a trainer config imports TRL)."""
+    from agentark_core.check_cache import CORE_ROOT, TRAINER_DISTS, memo
+
+    def compute() -> dict:
+        cls = spec.resolve()
+        names = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in spec.exclude]
+        try:
+            hints = typing.get_type_hints(cls)
+        except (NameError, TypeError, AttributeError):  # an annotation this interpreter cannot resolve:
+            hints = {}  # the class checks its values itself when it is built
+        return {"class": cls.__name__, "names": names,
+                "types": {name: encode_type(hints.get(name, Any)) for name in names}}
+
+    return memo("fields", [spec.target, list(spec.exclude)], compute, roots=(CORE_ROOT,), dists=TRAINER_DISTS)
+
+
+BUILTIN_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict, "list": list, "none": type(None)}
+OPAQUE = "opaque"
+
+
+class Unchecked:
+    """The decoded type of a field whose hint the loader does not model: its value is passed through
+    and the config class checks it when it is built."""
+
+
+def encode_type(tp: Any) -> Any:
+    """A type hint as JSON that :func:`decode_type` turns back into what ``_coerce`` checks the same way:
+    ``"int"``…, ``{"union": [...]}``, ``{"list"|"tuple"|"dict": item}``, ``{"literal": [...]}``,
+    ``{"class": "module:qualname"}`` (imported only when a recipe sets that field) or ``"opaque"``
+    (:class:`Unchecked`)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return "any"
+    if origin is Annotated:
+        return encode_type(args[0])
+    if origin in (Union, types.UnionType):
+        return {"union": [encode_type(a) for a in args]}
+    if origin is Literal:
+        ok = all(isinstance(a, (str, int, float, bool, type(None))) for a in args)
+        return {"literal": list(args)} if ok else OPAQUE
+    if origin in (list, tuple):
+        return {origin.__name__: encode_type(args[0] if args else Any)}
+    if origin is dict:
+        return {"dict": encode_type(args[1] if len(args) == 2 else Any)}
+    for name, builtin in BUILTIN_TYPES.items():
+        if tp is builtin:
+            return name
+    if isinstance(tp, type) and "<locals>" not in tp.__qualname__:
+        return {"class": f"{tp.__module__}:{tp.__qualname__}"}
+    return OPAQUE
+
+
+def decode_type(code: Any) -> Any:
+    """The type hint :func:`encode_type` wrote (``"opaque"`` becomes :class:`Unchecked`)."""
+    if isinstance(code, str):
+        return Any if code == "any" else BUILTIN_TYPES.get(code, Unchecked)
+    (kind, arg), = code.items()
+    if kind == "union":
+        return Union[tuple(decode_type(a) for a in arg)]  # noqa: UP007 - built from a runtime tuple
+    if kind == "literal":
+        return Literal[tuple(arg)]
+    if kind in ("list", "tuple"):
+        return {"list": list, "tuple": tuple}[kind][decode_type(arg)]
+    if kind == "dict":
+        return dict[str, decode_type(arg)]
+    module, _, qualname = arg.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
 
 
 def _coerce_scalar(tp: type, value: Any, source: str, key: str) -> Any:

@@ -21,13 +21,16 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from agentark_core.config_loader import ConfigError
 from tasks.runner import Stage
 
+TASKS_ROOT = Path(__file__).resolve().parent
 # What the trainer configs get for ``output_dir`` when built only to be checked (never created).
 PLACEHOLDER_OUTPUT = "<artifact>/files/model"
 # Errors a config builder raises on a bad value (a dotted plugin path that does not import: ImportError).
@@ -114,7 +117,7 @@ def _checks(order: list[Stage]) -> list[tuple[str, Callable[[Any], Any]]]:
     """The (recipe key, check) pairs of the planned stages, each once: a route's training stage
     builds the route's config (``Route.config``), and any stage gets the checks of the keys it
     reads (or of fields under them)."""
-    from tasks.stages.routes import ROUTES
+    from tasks.stages.routes import ROUTES, check_launch
 
     routes = {ROUTES.get(name).stage: ROUTES.get(name) for name in ROUTES.names()}
     table = stage_checks()
@@ -123,13 +126,29 @@ def _checks(order: list[Stage]) -> list[tuple[str, Callable[[Any], Any]]]:
         if stage.name in routes:
             route = routes[stage.name]
             wanted.append((route.reads[0] if route.reads else stage.name,
-                           lambda r, route=route: route.config(r, PLACEHOLDER_OUTPUT)))
+                           lambda r, route=route: route_config_checked(route, r)))
+            wanted.append(("train.launch", lambda r, route=route: check_launch(route, r)))
         for field, check in table:
             reads_it = any(r == field or r.startswith(field + ".") or field.startswith(r + ".")
                            for r in stage.reads)
             if reads_it and (field, check) not in wanted:
                 wanted.append((field, check))
     return wanted
+
+
+def route_config_checked(route: Any, recipe: Any) -> None:
+    """Build ``route``'s trainer config from ``recipe`` (its checks run), once per recipe and code: the
+    passing result is kept in the check memo (``agentark_core.check_cache``), since building a trainer
+    config imports TRL and transformers (~5 s) while the answer depends only on the recipe, the
+    project's code and those packages' versions."""
+    from agentark_core.check_cache import CORE_ROOT, TRAINER_DISTS, memo
+
+    def build() -> bool:
+        route.config(recipe, PLACEHOLDER_OUTPUT)
+        return True
+
+    memo("route-config", [route.name, dataclasses.asdict(recipe)], build,
+         roots=(CORE_ROOT, TASKS_ROOT), dists=TRAINER_DISTS)
 
 
 def stage_checks() -> list[tuple[str, Callable[[Any], Any]]]:
