@@ -72,9 +72,14 @@ def model_location(ctx: StageContext, input_name: str) -> str:
 def store_trained(ctx: StageContext, train_fn, route: str, base_model: str, kind: str = "causal_lm",
                   name: str = "model") -> pd.DataFrame:
     """Run ``train_fn(output_dir) -> metrics`` in a scratch folder, upload the folder into this
-    artifact's files and return the checkpoint row pointing at it."""
-    from agentark_core.evaluate.plots import loss_curve
+    artifact's files and return the checkpoint row pointing at it.
 
+    Resident generators are released first: training needs the whole accelerator, and a vLLM engine
+    left from the debate or an evaluation holds most of its memory."""
+    from agentark_core.evaluate.plots import loss_curve
+    from agentark_core.llm.cache import release_generators
+
+    release_generators()
     with tempfile.TemporaryDirectory(prefix=f"agentark-{ctx.stage.name}-") as tmp:
         out = Path(tmp) / name
         metrics = train_fn(str(out))

@@ -111,3 +111,23 @@ def test_bad_shares_and_options_fail_naming_the_backend():
     with pytest.raises(KeyError, match="unknown backend 'tgi'"):
         cache.shared_generator("tgi", model="m")
     assert Recording.built == []  # nothing was built for a refused request
+
+
+def test_training_releases_the_resident_generators_first(tmp_path):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from tasks.store import ArtifactStore
+
+    engine = cache.shared_generator("vllm", model="teacher", gpu_memory_utilization=0.9)
+    seen = []
+
+    def train(output_dir: str) -> dict:
+        seen.append(engine.closed)  # what training found
+        Path(output_dir).mkdir()
+        (Path(output_dir) / "weights.bin").write_bytes(b"0")
+        return {}
+
+    ctx = SimpleNamespace(stage=SimpleNamespace(name="train_rsft"), key="k1", store=ArtifactStore(str(tmp_path / "s")))
+    row = checkpoints.store_trained(ctx, train, route="rsft", base_model="m")
+    assert seen == [True] and cache.SHARED.resident() == [] and row["route"].tolist() == ["rsft"]
