@@ -7,7 +7,19 @@ How a call runs:
 - every request is rendered with the tokenizer's chat template (``add_generation_prompt=True``);
 - requests are sorted by prompt length (longest first, so an out-of-memory error shows up on
   the first micro-batch) and cut into micro-batches of ``micro_batch_size``; results come back
-  in input order;
+  in input order. ``"auto"`` (the default) sizes them from free GPU memory: the static KV cache
+  (layers x 2 x KV heads x head dim x dtype bytes per token, times the bucketed longest prompt +
+  ``max_tokens``), one layer's prefill activations and the last logits per request, in 85% of the
+  free memory less 2 GiB, at most 512 rows, cut into equal micro-batches (``llm.hf_batching``);
+  16 on a CPU;
+- on CUDA, decoding uses a static KV cache (``static_cache``) and a ``torch.compile``d decode step
+  with CUDA graphs (``compile_decode``; transformers' ``cache_implementation="static"`` +
+  ``compile_config``). The prefill runs uncompiled; the decode step's shapes are bucketed (rows to a
+  power of two up to 32, then multiples of 32, the filler rows finished from the first step; cache
+  length to a multiple of 128) so recompiles stay few. Where ``torch.compile`` is unavailable, or a
+  compiled call fails with anything but out-of-memory, a warning says so and decoding goes on
+  uncompiled (same outputs). Greedy outputs equal the plain dynamic-cache path's (tested); on a CPU
+  nothing changes unless asked;
 - ``temperature == 0`` decodes greedily; otherwise temperature + top-p sampling (top-k off, as in
   the vLLM and OpenAI backends); ``seed`` seeds a forked RNG once per call, so the same call with
   the same seed gives the same completions without touching the global RNG;
@@ -38,6 +50,19 @@ from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
+from agentark_core.llm.hf_batching import (
+    CPU_MICRO_BATCH,
+    FinishedRows,
+    bucket_cache_len,
+    bucket_rows,
+    check_decode_options,
+    decode_compile_config,
+    even_chunks,
+    free_cuda_bytes,
+    generation_row_bytes,
+    rows_that_fit,
+    scoring_row_bytes,
+)
 from agentark_core.llm.reasoning import check_chat_template_kwargs
 from agentark_core.llm.types import ChatRequest, Completion, SamplingParams
 
@@ -51,7 +76,13 @@ class TransformersGenerator:
         model: local path or hub id given to ``from_pretrained``.
         dtype: ``"auto"`` (the checkpoint's dtype) or a torch dtype name such as ``"bfloat16"``.
         device: ``"auto"`` (cuda when available, else cpu) or a torch device string.
-        micro_batch_size: requests per forward batch.
+        micro_batch_size: requests per forward batch, or ``"auto"``: sized from free GPU memory on
+            CUDA (see the module docstring), 16 on a CPU.
+        static_cache: decode with transformers' static KV cache; None = on CUDA only.
+        compile_decode: ``torch.compile`` the decode step (needs ``static_cache``); None = on CUDA when
+            ``torch.compile`` is available.
+        compile_options: ``transformers.CompileConfig`` fields (default: inductor, ``reduce-overhead``,
+            i.e. CUDA graphs), e.g. ``{"mode": "default"}``.
         show_progress: show a tqdm bar over micro-batches.
         trust_remote_code: forwarded to ``from_pretrained``.
         threads: torch CPU threads while generating; None = :func:`default_threads` on a CPU device,
@@ -70,17 +101,19 @@ class TransformersGenerator:
         model: str,
         dtype: str = "auto",
         device: str = "auto",
-        micro_batch_size: int = 16,
+        micro_batch_size: int | str = "auto",
         show_progress: bool = True,
         trust_remote_code: bool = False,
         chat_template_kwargs: dict | None = None,
         threads: int | None = None,
+        static_cache: bool | None = None,
+        compile_decode: bool | None = None,
+        compile_options: dict | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if micro_batch_size < 1:
-            raise ValueError(f"micro_batch_size must be >= 1, got {micro_batch_size}")
+        check_decode_options(micro_batch_size, static_cache, compile_decode, compile_options)
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
         if device == "auto":
@@ -101,8 +134,14 @@ class TransformersGenerator:
             model, dtype=torch_dtype, trust_remote_code=trust_remote_code
         ).to(self.device)
         self.model.eval()
+        if static_cache is None:
+            static_cache = self.device.type == "cuda" or compile_decode is True
+        self.static_cache = static_cache
+        self.compile_config = decode_compile_config(self.device.type, static_cache, compile_decode, compile_options)
+        self._cache_len = 0  # transformers never shrinks a static cache (a shape change would recompile)
         self.eos_ids = _eos_ids(self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id)
-        logger.info("loaded %s on %s (eos ids %s)", model, self.device, sorted(self.eos_ids))
+        logger.info("loaded %s on %s (eos ids %s; static cache %s, compiled decode %s)", model, self.device,
+                    sorted(self.eos_ids), self.static_cache, self.compile_config is not None)
 
     def generate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Completion]:
         """Complete every request; returns one ``Completion`` per request, in input order.
@@ -121,14 +160,18 @@ class TransformersGenerator:
         free = [i for i, r in enumerate(requests) if r.guided_choice is None]
         guided = [i for i, r in enumerate(requests) if r.guided_choice is not None]
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch_threads(self.threads), torch.inference_mode(), torch.random.fork_rng(devices=devices):
+        # compiled graphs are built under no_grad: inference-mode tensors slow or break torch.compile
+        no_grad = torch.no_grad() if self.compile_config is not None else torch.inference_mode()
+        with torch_threads(self.threads), no_grad, torch.random.fork_rng(devices=devices):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
-            for batch in self._micro_batches(free, prompts, "generate"):
+            rows, cache_len = self._generation_rows(free, prompts, params.max_tokens)
+            for batch in self._micro_batches(free, prompts, "generate", rows):
                 start = time.perf_counter()
-                completions = self._sample([prompts[i] for i in batch], params)
+                completions = self._sample([prompts[i] for i in batch], params, cache_len)
                 _store(results, batch, completions, time.perf_counter() - start)
-            for batch in self._micro_batches(guided, prompts, "score choices"):
+            rows = self._rows(guided, lambda: self._scoring_request_bytes(guided, requests, prompts))
+            for batch in self._micro_batches(guided, prompts, "score choices", rows):
                 start = time.perf_counter()
                 choices = [requests[i].guided_choice for i in batch]
                 completions = self._choose([prompts[i] for i in batch], choices)
@@ -141,20 +184,66 @@ class TransformersGenerator:
         )
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _micro_batches(self, indices: list[int], prompts: list[list[int]], what: str) -> Iterable[list[int]]:
-        """Cut request indices into micro-batches, longest prompts first, behind a progress bar."""
+    def _generation_rows(self, free: list[int], prompts: list[list[int]], max_tokens: int) -> tuple[int, int]:
+        """(micro-batch rows, static cache length) for generating ``free``'s prompts."""
+        longest = max((len(prompts[i]) for i in free), default=0)
+        if self.static_cache and free:
+            self._cache_len = max(self._cache_len, bucket_cache_len(longest + max_tokens))
+        cache_len = self._cache_len if self.static_cache else longest + max_tokens
+        eager = getattr(self.model.config, "_attn_implementation", None) in (None, "eager")
+        dtype_bytes = self.model.dtype.itemsize
+        rows = self._rows(free, lambda: generation_row_bytes(self.model.config, dtype_bytes, longest, cache_len, eager))
+        return rows, cache_len
+
+    def _rows(self, indices: list[int], row_bytes) -> int:
+        """Micro-batch size for ``indices``: the explicit ``micro_batch_size``, else (``"auto"``) what fits
+        in free GPU memory at ``row_bytes()`` per request, or ``CPU_MICRO_BATCH`` off CUDA."""
+        if self.micro_batch_size != "auto":
+            return self.micro_batch_size
+        if self.device.type != "cuda" or not indices:
+            return CPU_MICRO_BATCH
+        size = rows_that_fit(free_cuda_bytes(self.device), row_bytes(), len(indices))
+        logger.info("auto micro-batch: %d rows for %d requests", size, len(indices))
+        return size
+
+    def _scoring_request_bytes(self, guided: list[int], requests, prompts: list[list[int]]) -> int:
+        """GPU bytes of one guided request's choice-scoring rows (the longest prompt, longest choice, most choices)."""
+        choices = {c for i in guided for c in requests[i].guided_choice}
+        tail = max(len(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in choices) + 1
+        width = max(len(prompts[i]) for i in guided) + tail
+        most = max(len(requests[i].guided_choice) for i in guided)
+        return most * scoring_row_bytes(self.model.config, self.model.dtype.itemsize, width)
+
+    def _micro_batches(self, indices: list[int], prompts: list[list[int]], what: str, size: int) -> Iterable[list[int]]:
+        """Cut request indices into micro-batches of at most ``size``, longest prompts first, behind a
+        progress bar: equal-size ones when sized automatically (one batch shape per call)."""
         from tqdm.auto import tqdm
 
         order = sorted(indices, key=lambda i: len(prompts[i]), reverse=True)
-        chunks = [order[s : s + self.micro_batch_size] for s in range(0, len(order), self.micro_batch_size)]
+        if self.micro_batch_size == "auto":
+            chunks = even_chunks(order, size)
+        else:
+            chunks = [order[s : s + size] for s in range(0, len(order), size)]
         return tqdm(chunks, desc=what, unit="batch", disable=not self.show_progress or not chunks)
 
-    def _sample(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
-        """Generate for one micro-batch of token-id prompts (left-padded)."""
+    def _sample(self, prompts: list[list[int]], params: SamplingParams, cache_len: int) -> list[Completion]:
+        """Generate for one micro-batch of token-id prompts (left-padded); ``cache_len`` sizes a static cache."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        rows, options = len(prompts), {}
+        if self.static_cache:
+            options = {"cache_implementation": "static", "max_cache_len": cache_len}
+        if self.compile_config is not None:  # fill the rows up to their bucket; the fillers finish at once
+            filled = bucket_rows(rows)
+            done = torch.arange(filled, device=self.device) >= rows
+            prompts = prompts + [prompts[-1]] * (filled - rows)
+            options["stopping_criteria"] = StoppingCriteriaList([FinishedRows(done)])
         batch = self.tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(self.device)
         sampling = {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
-        out = self.model.generate(
+        out = self._generate(
             **batch,
+            **options,
             max_new_tokens=params.max_tokens,
             do_sample=params.temperature > 0,
             **(sampling if params.temperature > 0 else {}),
@@ -163,8 +252,30 @@ class TransformersGenerator:
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=sorted(self.eos_ids),
         )
-        new_tokens = out[:, batch["input_ids"].shape[1] :].tolist()
-        return [self._finish(p, ids, params) for p, ids in zip(prompts, new_tokens)]
+        new_tokens = out[:rows, batch["input_ids"].shape[1] :].tolist()
+        return [self._finish(p, ids, params) for p, ids in zip(prompts[:rows], new_tokens)]
+
+    def _generate(self, **kwargs):
+        """``model.generate``, compiled when ``compile_config`` is set; a compiled call failing with anything
+        but out-of-memory is retried uncompiled (from the same RNG state), and compiling is off from then on."""
+        import torch
+
+        if self.compile_config is None:
+            return self.model.generate(**kwargs, disable_compile=True)
+        devices = [self.device] if self.device.type == "cuda" else []
+        rng = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices]
+        try:
+            return self.model.generate(**kwargs, compile_config=self.compile_config)
+        except torch.OutOfMemoryError:
+            raise
+        except (RuntimeError, ImportError) as err:  # dynamo/inductor errors are RuntimeErrors
+            logger.warning("compiled decoding failed (%s: %s); decoding uncompiled from now on",
+                           type(err).__name__, err)
+            self.compile_config = None
+            torch.set_rng_state(rng[0])
+            for device, state in zip(devices, rng[1]):
+                torch.cuda.set_rng_state(state, device)
+            return self.model.generate(**kwargs, disable_compile=True)
 
     def _finish(self, prompt: list[int], ids: list[int], params: SamplingParams) -> Completion:
         """Trim one generated row at EOS / stop string and count its tokens."""
