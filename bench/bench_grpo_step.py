@@ -1,27 +1,42 @@
-"""Benchmark: where one GRPO step's time goes (paper §3.3.3 PAD) — rollout vs reward vs log-probs vs update.
+"""Benchmark: where one GRPO step's time goes (paper §3.3.3 PAD), HF ``generate`` rollouts vs vLLM (issue 18).
 
-Builds the trainer exactly as ``train_grpo`` does (:func:`agentark_core.train.grpo.build_grpo_trainer`,
-PRMVR reward with a PRM initialised from the student) and wraps, on the trainer instance:
+For each ``--rollout`` variant (``hf``: TRL's HF ``generate``; ``vllm``: TRL's colocated vLLM engine;
+``vllm-sleep``: the same with sleep mode), in ONE process, on the same prompts and the same saved
+random-init student, it builds the trainer exactly as ``train_grpo`` does
+(:func:`agentark_core.train.grpo.build_grpo_trainer`, PRMVR reward with a PRM initialised from the
+student) and wraps, on the trainer instance:
 
-- ``_generate``: rollout (tokenise prompts + ``generate`` G completions per prompt);
+- ``_generate``: rollout (tokenise prompts + G completions per prompt; with vLLM also the weight sync,
+  shown apart as ``of which weight sync``);
 - each reward callable (``prm_score``: PRM forward over the steps; ``verifiable``: ``grade()``);
 - ``_generate_and_score_completions``: the above + old/reference log-probs + advantages
   (the remainder is reported as ``ref logprobs + advantages``);
 - the whole optimiser step, from a callback's ``on_step_begin`` to ``on_step_end``; ``update`` = step −
   generate-and-score (policy forward/backward + optimiser step).
 
-Step 1 includes warm-up; the table reports the mean of the later steps.
+Step 1 includes warm-up; the tables report the mean of the later steps. Memory per variant: torch's
+peak allocated / reserved (the colocated engine allocates through torch in this process, so its weights
+and KV cache are inside these unless sleep mode gives it vLLM's own pool), the most device memory seen in
+use (``mem_get_info`` after each rollout and step) and the engine's weights + KV cache. The last lines
+ESTIMATE what fits one 80 GB card for Qwen3-1.7B and -8B students, scaled from the measured bytes.
+
+The student: ``qwen3-0.6b`` is Qwen3-0.6B's shape (bf16 training, fp32 master weights) with the toy
+word-level tokenizer padded to its 151,936-token vocabulary (``bench_generation_gpu.build_model_folder``),
+so vLLM's prompt-id checks pass and every sampled id decodes; TRL's colocated engine loads the saved
+folder (``model.name_or_path``). A random model almost never samples EOS: every completion is
+``--max-completion-length`` tokens on every path.
 
 Run:
-    PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU, tiny Qwen3
+    PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf
     PYTHONPATH=. python bench/bench_grpo_step.py --model-config qwen3-0.6b --device cuda --prompts 8 \\
-        --num-generations 8 --max-completion-length 256
+        --num-generations 8 --max-completion-length 256 --steps 4 --rollout hf,vllm
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import tempfile
 import time
 from collections import defaultdict
@@ -40,10 +55,23 @@ QWEN3_06B = {
     "max_position_embeddings": 4096,
     "tie_word_embeddings": True,
 }
+# Qwen3-1.7B / -8B shapes (their config.json files), for the memory estimate only.
+LARGER = {
+    "Qwen3-1.7B": QWEN3_06B | {"hidden_size": 2048, "intermediate_size": 6144},
+    "Qwen3-8B": QWEN3_06B | {"hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
+                             "num_attention_heads": 32, "tie_word_embeddings": False},
+}  # fmt: skip
+GIB = 2**30
+CARD_BYTES = 80e9  # an "80 GB" H100: 80e9 bytes as sold (~74.5 GiB usable after the CUDA context)
+VARIANTS = ("hf", "vllm", "vllm-sleep")
 
 
 def build_student(kind: str, path: Path) -> str:
-    """Save a random-init student (tiny, or Qwen3-0.6B-shaped with the toy tokenizer) and return its folder."""
+    """Save a random-init student (tiny, or Qwen3-0.6B-shaped with the toy tokenizer) and return its folder.
+
+    Used by the training benches; its qwen3-0.6b tokenizer (512 BPE tokens) is smaller than the embedding
+    table, which vLLM refuses: this bench's rollouts use :func:`rollout_student`.
+    """
     from transformers import Qwen3Config
 
     from agentark_core.toy.tiny import make_tiny_model, save_random_init, train_tokenizer
@@ -51,6 +79,22 @@ def build_student(kind: str, path: Path) -> str:
     if kind == "tiny":
         return make_tiny_model(path)
     return save_random_init(path, train_tokenizer(), Qwen3Config(**QWEN3_06B))
+
+
+def rollout_student(kind: str, path: Path) -> str:
+    """A random-init student whose tokenizer's vocabulary is its embedding table (vLLM checks prompt ids).
+
+    ``tiny``: hidden 64, 2 heads of 32 (vLLM's attention kernels want head dims of 32 or more);
+    ``qwen3-0.6b``: Qwen3-0.6B's shape with the padded toy tokenizer.
+    """
+    from agentark_core.toy.tiny import make_tiny_model
+
+    if kind == "tiny":
+        return make_tiny_model(path, hidden=64, heads=2, layers=2)
+    from bench.bench_generation_gpu import build_model_folder
+
+    build_model_folder(str(path), with_weights=True)
+    return str(path)
 
 
 def timed(fn, name: str, times: dict, sync: bool):
@@ -70,10 +114,14 @@ def timed(fn, name: str, times: dict, sync: bool):
     return wrapper
 
 
-def make_config(args, out: str):
+def make_config(args, out: str, variant: str):
     from agentark_core.train.grpo_config import AgentArkGRPOConfig
 
     on_cpu = args.device == "cpu"
+    vllm = {}
+    if variant != "hf":
+        vllm = {"use_vllm": True, "vllm_mode": "colocate", "vllm_enable_sleep_mode": variant == "vllm-sleep",
+                "vllm_gpu_memory_utilization": args.vllm_gpu_memory_utilization}  # fmt: skip
     return AgentArkGRPOConfig(
         output_dir=out,
         num_generations=args.num_generations,
@@ -91,7 +139,203 @@ def make_config(args, out: str):
         seed=0,
         max_prompt_length=256,
         dataloader_pin_memory=False,
+        **vllm,
     )
+
+
+def prompt_rows(n: int) -> list[dict]:
+    return [
+        {"question_id": f"q{i}", "prompt": f"Tom has {i} apples and buys {i + 3} more. How many apples?",
+         "gt": str(2 * i + 3), "task_type": "math", "choices": []}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def run_variant(variant: str, student: str, prm: str, tmp: str, args) -> dict:
+    """Train ``args.steps`` GRPO steps with ``variant``'s rollouts; per-step times, memory, trained bytes."""
+    from agentark_core.train.grpo import build_grpo_trainer
+
+    cuda = args.device == "cuda"
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    rows = prompt_rows(args.prompts * args.steps)
+    out = str(Path(tmp) / f"out-{variant}")
+    trainer, _ = build_grpo_trainer(student, rows, out, make_config(args, out, variant), prm)
+    per_step, times, seen = [], defaultdict(float), {"device_used": 0}
+    trainer._generate = timed(trainer._generate, "rollout", times, cuda)
+    trainer._generate_and_score_completions = timed(
+        trainer._generate_and_score_completions, "generate_and_score", times, cuda
+    )
+    trainer.reward_funcs = [timed(f, f"reward: {f.__name__}", times, cuda) for f in trainer.reward_funcs]
+    engine = getattr(trainer, "vllm_generation", None)
+    if engine is not None:
+        engine.sync_weights = timed(engine.sync_weights, "weight sync", times, cuda)
+    trainer.add_callback(step_timer_class()(times, per_step, seen, cuda))
+    trainer.train()
+    result = {"variant": variant, "steps": per_step[1:] or per_step, "memory": memory_stats(cuda, seen)}
+    result["trained_bytes"] = trained_bytes(trainer)
+    if engine is not None:
+        result["engine"] = engine_stats(engine, args)
+    del trainer, engine
+    gc.collect()
+    return result
+
+
+def step_timer_class():
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        """Per optimiser step: reset the wrapped timers at its start, store them with the step time at its
+        end, and note the device memory in use then."""
+
+        def __init__(self, times: dict, per_step: list, seen: dict, sync: bool) -> None:
+            self.times, self.per_step, self.seen, self.sync, self.start = times, per_step, seen, sync, 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.times.clear()
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.sync:
+                torch.cuda.synchronize()
+                free, total = torch.cuda.mem_get_info()
+                self.seen["device_used"] = max(self.seen["device_used"], total - free)
+            self.per_step.append(dict(self.times, step=time.perf_counter() - self.start))
+
+    return StepTimer
+
+
+def memory_stats(cuda: bool, seen: dict) -> dict:
+    if not cuda:
+        return {}
+    return {"peak_allocated": torch.cuda.max_memory_allocated(), "peak_reserved": torch.cuda.max_memory_reserved(),
+            "device_used": seen["device_used"], "total": torch.cuda.mem_get_info()[1]}  # fmt: skip
+
+
+def trained_bytes(trainer) -> int:
+    """Bytes that scale with the parameter count: policy weights + grads + optimiser state, reference, PRM."""
+
+    def size(tensors) -> int:
+        return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+    model = trainer.model
+    total = size(model.parameters()) + size(p.grad for p in model.parameters() if p.grad is not None)
+    if trainer.optimizer is not None:
+        total += size(v for state in trainer.optimizer.state.values() for v in state.values())
+    if getattr(trainer, "ref_model", None) is not None:
+        total += size(trainer.ref_model.parameters())
+    for func in trainer.reward_funcs:  # the PRM reward holds its PRM in its closure
+        cells = getattr(getattr(func, "__wrapped__", func), "__closure__", None) or ()
+        for cell in cells:
+            if isinstance(cell.cell_contents, torch.nn.Module):
+                total += size(cell.cell_contents.parameters())
+    return total
+
+
+def engine_stats(engine, args) -> dict:
+    """The colocated engine's model dtype, weights and KV cache bytes (what vLLM reports; None if unknown)."""
+    stats = {"budget": args.vllm_gpu_memory_utilization * torch.cuda.mem_get_info()[1]}
+    try:
+        config = engine.llm.llm_engine.vllm_config
+        stats["dtype"] = str(config.model_config.dtype)
+        stats["kv_blocks"] = config.cache_config.num_gpu_blocks
+        stats["block_size"] = config.cache_config.block_size
+        model = engine.llm.llm_engine.model_executor.driver_worker.model_runner.model
+        stats["weights"] = sum(p.numel() * p.element_size() for p in model.parameters())
+    except AttributeError as exc:  # another vLLM layout: say so, keep the timings
+        stats["error"] = f"{type(exc).__name__}: {exc}"
+    return stats
+
+
+def mean_parts(steps: list[dict]) -> tuple[dict, float]:
+    """``({part: mean seconds}, mean step seconds)`` over the given steps."""
+    keys = sorted({k for s in steps for k in s})
+    mean = {k: sum(s.get(k, 0.0) for s in steps) / len(steps) for k in keys}
+    rewards = {k: v for k, v in mean.items() if k.startswith("reward: ")}
+    parts = {"rollout (generate)": mean.get("rollout", 0.0)}
+    if "weight sync" in mean:
+        parts["  of which weight sync"] = mean["weight sync"]
+    parts.update(rewards)
+    parts["ref logprobs + advantages"] = mean["generate_and_score"] - mean["rollout"] - sum(rewards.values())
+    parts["update (fwd/bwd + optimiser)"] = mean["step"] - mean["generate_and_score"]
+    return parts, mean["step"]
+
+
+def report_variant(result: dict, args) -> None:
+    parts, step = mean_parts(result["steps"])
+    print(f"\n[{result['variant']}] GRPO step on {args.model_config} / {args.device}: {args.prompts} prompts x "
+          f"G={args.num_generations}, {args.max_completion_length} new tokens max, mean of {len(result['steps'])} step(s)")  # fmt: skip
+    for name, seconds in parts.items():
+        print(f"  {name:>32}: {seconds:8.3f} s  {seconds / step:6.1%}")
+    print(f"  {'total step':>32}: {step:8.3f} s")
+    mem = result["memory"]
+    if mem:
+        print(f"  memory: torch peak allocated {mem['peak_allocated'] / GIB:.2f} GiB, peak reserved "
+              f"{mem['peak_reserved'] / GIB:.2f} GiB, device in use (max seen) {mem['device_used'] / GIB:.2f} GiB "
+              f"of {mem['total'] / GIB:.1f} GiB; params x (weights+grads+Adam, ref, PRM) "
+              f"{result['trained_bytes'] / GIB:.2f} GiB")  # fmt: skip
+    if "engine" in result:
+        eng = result["engine"]
+        print(f"  vLLM engine: {', '.join(f'{k}={_fmt(v)}' for k, v in eng.items())}")
+
+
+def _fmt(value) -> str:
+    return f"{value / GIB:.2f} GiB" if isinstance(value, float) or (isinstance(value, int) and value > GIB // 8) \
+        else str(value)  # fmt: skip
+
+
+def compare(results: list[dict]) -> None:
+    """Speedup of each vLLM variant over ``hf`` and the issue's two goals."""
+    steps = {r["variant"]: mean_parts(r["steps"]) for r in results}
+    if "hf" not in steps:
+        return
+    for variant, (parts, step) in steps.items():
+        if variant == "hf":
+            continue
+        speedup, share = steps["hf"][1] / step, parts["rollout (generate)"] / step
+        print(f"\n{variant} vs hf: step {speedup:.2f}x faster (goal >= 4x: {'met' if speedup >= 4 else 'NOT met'}); "
+              f"rollout {share:.1%} of the step (goal <= 30%: {'met' if share <= 0.30 else 'NOT met'})")  # fmt: skip
+
+
+def shape_numbers(shape: dict) -> tuple[int, int]:
+    """``(parameters, KV-cache bytes per token in bf16)`` of a Qwen3 shape (counted on the meta device)."""
+    from transformers import AutoModelForCausalLM, Qwen3Config
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(Qwen3Config(**shape))
+    kv = 2 * shape["num_hidden_layers"] * shape["num_key_value_heads"] * shape["head_dim"] * 2
+    return sum(p.numel() for p in model.parameters()), kv
+
+
+def estimate_larger(results: list[dict], args) -> None:
+    """ESTIMATE what fits one 80 GB card for larger students, from the measured 0.6B bytes.
+
+    Training side = the parameter-proportional bytes scaled by the parameter count + the rest of the hf
+    run's torch peak (activations, logits, temporaries) kept as measured (low) or scaled by
+    hidden x layers (high). Engine = bf16 weights + KV cache of every rollout token at once + 2 GiB
+    (assumed: CUDA graphs, sampler buffers). With sleep mode the engine's memory is freed during the
+    update, so the card must hold the larger of the two, not their sum.
+    """
+    hf = next((r for r in results if r["variant"] == "hf" and r["memory"]), None)
+    if hf is None or args.model_config != "qwen3-0.6b":
+        return
+    n0, _ = shape_numbers(QWEN3_06B)
+    rest = hf["memory"]["peak_allocated"] - hf["trained_bytes"]
+    tokens = args.prompts * args.num_generations * (256 + args.max_completion_length)
+    print(f"\nESTIMATE (scaled from the measured 0.6B bytes, not measured) for one {CARD_BYTES / 1e9:.0f} GB card, "
+          f"PRM the policy's size, {tokens} rollout tokens in flight:")  # fmt: skip
+    for name, shape in LARGER.items():
+        n, kv = shape_numbers(shape)
+        train = hf["trained_bytes"] * n / n0
+        act = (rest, rest * shape["hidden_size"] * shape["num_hidden_layers"] / (1024 * 28))
+        engine = 2 * n + kv * tokens + 2 * GIB
+        low, high = (train + a for a in act)
+        verdict = ("fits" if high + engine <= CARD_BYTES else "fits with sleep mode" if high <= CARD_BYTES
+                   and engine <= CARD_BYTES else "fits only at the low estimate" if low + engine <= CARD_BYTES
+                   else "does NOT fit: shard it (ZeRO-3 / FSDP over GPUs) or train LoRA adapters")  # fmt: skip
+        print(f"  {name} ({n / 1e9:.2f}B params): training {low / GIB:.0f}-{high / GIB:.0f} GiB + engine "
+              f"{engine / GIB:.0f} GiB -> {verdict}")  # fmt: skip
 
 
 def main() -> None:
@@ -102,71 +346,27 @@ def main() -> None:
     parser.add_argument("--num-generations", type=int, default=4, help="group size G")
     parser.add_argument("--max-completion-length", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rollout", default="hf", help=f"comma-separated variants of {VARIANTS}, run in order")
+    parser.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3)
     args = parser.parse_args()
+    variants = [v.strip() for v in args.rollout.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        parser.error(f"--rollout: unknown variant(s) {unknown}; valid: {', '.join(VARIANTS)}")
+    if args.device == "cuda":
+        print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
 
-    from agentark_core.train.grpo import build_grpo_trainer
     from agentark_core.train.prm_model import PRM
 
     with tempfile.TemporaryDirectory() as tmp:
-        student = build_student(args.model_config, Path(tmp) / "student")
+        student = rollout_student(args.model_config, Path(tmp) / "student")
         PRM.from_student(student).save(Path(tmp) / "prm")
-        rows = [
-            {"question_id": f"q{i}", "prompt": f"Tom has {i} apples and buys {i + 3} more. How many apples?",
-             "gt": str(2 * i + 3), "task_type": "math", "choices": []}
-            for i in range(args.prompts * args.steps)
-        ]  # fmt: skip
-        trainer, _ = build_grpo_trainer(
-            student, rows, str(Path(tmp) / "out"), make_config(args, tmp), str(Path(tmp) / "prm")
-        )
-        sync = args.device == "cuda"
-        per_step, times = [], defaultdict(float)
-        trainer._generate = timed(trainer._generate, "rollout", times, sync)
-        trainer._generate_and_score_completions = timed(
-            trainer._generate_and_score_completions, "generate_and_score", times, sync
-        )
-        trainer.reward_funcs = [timed(f, f"reward: {f.__name__}", times, sync) for f in trainer.reward_funcs]
-        trainer.add_callback(step_timer_class()(times, per_step, sync))
-        trainer.train()
-        report(per_step[1:] or per_step, args)
-
-
-def step_timer_class():
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        """Per optimiser step: reset the wrapped timers at its start, store them with the step time at its end."""
-
-        def __init__(self, times: dict, per_step: list, sync: bool) -> None:
-            self.times, self.per_step, self.sync, self.start = times, per_step, sync, 0.0
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.times.clear()
-            self.start = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if self.sync:
-                torch.cuda.synchronize()
-            self.per_step.append(dict(self.times, step=time.perf_counter() - self.start))
-
-    return StepTimer
-
-
-def report(steps: list[dict], args) -> None:
-    """Print the mean split of the given steps in seconds and as fractions of the step."""
-    keys = sorted({k for s in steps for k in s})
-    mean = {k: sum(s.get(k, 0.0) for s in steps) / len(steps) for k in keys}
-    rewards = {k: v for k, v in mean.items() if k.startswith("reward: ")}
-    parts = {
-        "rollout (generate)": mean.get("rollout", 0.0),
-        **rewards,
-        "ref logprobs + advantages": mean["generate_and_score"] - mean["rollout"] - sum(rewards.values()),
-        "update (fwd/bwd + optimiser)": mean["step"] - mean["generate_and_score"],
-    }
-    print(f"GRPO step on {args.model_config} / {args.device}: {args.prompts} prompts x G={args.num_generations}, "
-          f"{args.max_completion_length} new tokens max, mean of {len(steps)} step(s)")  # fmt: skip
-    for name, seconds in parts.items():
-        print(f"  {name:>32}: {seconds:8.3f} s  {seconds / mean['step']:6.1%}")
-    print(f"  {'total step':>32}: {mean['step']:8.3f} s")
+        results = []
+        for variant in variants:
+            results.append(run_variant(variant, student, str(Path(tmp) / "prm"), tmp, args))
+            report_variant(results[-1], args)
+        compare(results)
+        estimate_larger(results, args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 TRL 1.16 has no PPO trainer, so this is a compact one. Per rollout batch:
 
-1. sample one completion per prompt from the student (chat template, ``generate`` with sampling);
+1. sample one completion per prompt from the student (chat template; HF ``generate`` with sampling, or
+   with ``use_vllm`` a vLLM engine holding the policy's current weights, :mod:`agentark_core.train.ppo_vllm`);
 2. score it with the SAME reward callables as GRPO (:func:`~agentark_core.train.rl_common.build_reward_funcs`);
    the sequence reward sits on the last completion token, every token also gets ``−kl_coef · (log π − log π_ref)``
    against the frozen initial policy (the k1 estimate of the KL on the sampled token; its mean is logged as ``kl``);
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from agentark_core.train.ppo_vllm import VLLMSampler
 from agentark_core.train.progress import LossBar
 from agentark_core.train.rl_common import build_reward_funcs, combine_rewards, load_prompts
 
@@ -127,8 +129,11 @@ def completion_mask(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Te
     return ((is_eos.cumsum(1) - is_eos) == 0).float()
 
 
-def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config) -> tuple:
+def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=None) -> tuple:
     """Generate one completion per prompt (chat template, left padding, sampling).
+
+    ``engine`` (a :class:`~agentark_core.train.ppo_vllm.VLLMSampler`, with ``use_vllm``) samples on vLLM
+    with the policy's current weights; None samples with HF ``generate``.
 
     Returns:
         ``(sequences, attention_mask, mask, prompt_len, texts)``: ``(batch, prompt_len + T)`` ids and
@@ -141,24 +146,27 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config) -> tuple
     enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
     enc = {k: v.to(device) for k, v in enc.items()}
     prompt_len = enc["input_ids"].shape[1]
-    sequences = model.policy.generate(
-        **enc,
-        do_sample=True,
-        temperature=config.temperature,
-        top_p=1.0,
-        top_k=0,
-        max_new_tokens=config.max_completion_length,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    mask = completion_mask(sequences[:, prompt_len:], tokenizer.eos_token_id)
+    if engine is not None:
+        sequences, mask = engine.sample(model.policy, enc, config, tokenizer.eos_token_id)
+    else:
+        sequences = model.policy.generate(
+            **enc,
+            do_sample=True,
+            temperature=config.temperature,
+            top_p=1.0,
+            top_k=0,
+            max_new_tokens=config.max_completion_length,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        mask = completion_mask(sequences[:, prompt_len:], tokenizer.eos_token_id)
     attention_mask = torch.cat([enc["attention_mask"], mask.long()], 1)
     completions = tokenizer.batch_decode(sequences[:, prompt_len:] * mask.long(), skip_special_tokens=True)
     return sequences, attention_mask, mask, prompt_len, completions
 
 
 @torch.no_grad()
-def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns, config) -> dict:
+def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns, config, engine=None) -> dict:
     """Sample, score with the rewards, and compute per-token rewards, advantages and returns.
 
     Args:
@@ -168,12 +176,13 @@ def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns
         rows: prompt rows from :func:`~agentark_core.train.rl_common.load_prompts`.
         reward_fns: ``(funcs, weights)`` from :func:`~agentark_core.train.rl_common.build_reward_funcs`.
         config: an :class:`~agentark_core.train.ppo_config.AgentArkPPOConfig`.
+        engine: the vLLM sampler (``use_vllm``) or None (HF ``generate``), as :func:`sample`.
 
     Returns:
         ``batch`` (dict of ``(batch, ·)`` tensors: sequences, attention_mask, mask, old_logp, old_values,
         advantages, returns), ``prompt_len``, ``rewards`` (sequence rewards) and ``kl`` (token mean).
     """
-    sequences, attention_mask, mask, prompt_len, completions = sample(model, tokenizer, rows, config)
+    sequences, attention_mask, mask, prompt_len, completions = sample(model, tokenizer, rows, config, engine)
     columns = {k: [r[k] for r in rows] for k in ("question_id", "gt", "task_type", "choices")}
     messages = [[{"role": "assistant", "content": c}] for c in completions]
     seq_rewards = combine_rewards(*reward_fns, [r["prompt"] for r in rows], messages, **columns)
@@ -262,12 +271,12 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
         prm = PRM.load(prm_path).to(device).requires_grad_(False)
     reward_fns = build_reward_funcs(config, prm)
     model, ref = load_models(model_path, config.kl_coef > 0, device)
+    engine = VLLMSampler(model_path, config) if config.use_vllm else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     order, curve = random.Random(config.seed), []
     for step in (bar := LossBar(range(1, config.max_steps + 1), "PPO")):
-        data = rollout(
-            model, ref, tokenizer, order.sample(rows, min(config.batch_size, len(rows))), reward_fns, config
-        )
+        batch_rows = order.sample(rows, min(config.batch_size, len(rows)))
+        data = rollout(model, ref, tokenizer, batch_rows, reward_fns, config, engine)
         stats = ppo_update(model, optimizer, data, config)
         curve.append(
             {"step": step, **stats, "reward": sum(data["rewards"]) / len(data["rewards"]), "kl": data["kl"]}

@@ -2,7 +2,8 @@
 
 Same reward fields as GRPO (:class:`~agentark_core.train.rl_common.RewardOptions`); the rest are
 the usual PPO knobs (rollout batch, PPO epochs, GAE γ/λ, policy and value clipping, per-token KL
-penalty to the frozen initial policy).
+penalty to the frozen initial policy). ``use_vllm`` samples the rollouts with a vLLM engine in the
+trainer's process (the policy's weights pushed into it before every rollout) instead of HF ``generate``.
 
 Example:
     >>> cfg = AgentArkPPOConfig(max_steps=100, batch_size=8, kl_coef=0.01)  # doctest: +SKIP
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentark_core.train.rl_common import RewardOptions
+from agentark_core.train.rl_common import RewardOptions, check_vllm_importable, rollout_model_length
 
 
 @dataclass
@@ -56,6 +57,17 @@ class AgentArkPPOConfig(RewardOptions):
     device: str | None = field(
         default=None, metadata={"help": "'cpu', 'cuda', …; None = cuda when available."}
     )
+    use_vllm: bool = field(
+        default=False,
+        metadata={"help": "Sample rollouts on a vLLM engine sharing the policy's GPU (weights synced each step)."},
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3, metadata={"help": "The engine's share of the GPU's memory (as GRPO's; TRL's default)."}
+    )
+    vllm_max_model_length: int | None = field(
+        default=None,
+        metadata={"help": "The engine's context length; None = max_prompt_length + max_completion_length."},
+    )
 
     def __post_init__(self):
         self.check_reward_options()
@@ -75,3 +87,13 @@ class AgentArkPPOConfig(RewardOptions):
         for name in ("vf_coef", "kl_coef"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.use_vllm:
+            check_vllm_importable("PPO")
+            if not 0 < self.vllm_gpu_memory_utilization <= 1:
+                raise ValueError(
+                    f"vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization!r}"
+                )
+            if self.vllm_max_model_length is None:
+                self.vllm_max_model_length = rollout_model_length(
+                    self.max_prompt_length, self.max_completion_length
+                )

@@ -7,10 +7,13 @@
   their weights; :func:`combine_rewards` is their weighted sum (None counts 0, as in TRL's ``nansum``).
 - :func:`load_prompts`: validate ``prompts_df`` rows, render each prompt with the student's chat
   template and drop the ones longer than ``max_prompt_length`` (logging how many).
+- :func:`check_vllm_importable` / :func:`rollout_model_length`: what both RL configs check and derive
+  when their rollouts run on vLLM (``use_vllm``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from dataclasses import dataclass, field
@@ -148,3 +151,28 @@ def load_prompts(prompts_df: Any, tokenizer, max_prompt_length: int | None) -> t
     if not kept:
         raise ValueError(f"prompts: all {len(rows)} prompts exceed max_prompt_length={max_prompt_length}")
     return kept, dropped
+
+
+def check_vllm_importable(where: str) -> None:
+    """Raise ValueError (one line) when ``use_vllm`` is set but this environment has no vLLM.
+
+    Only the package's presence is checked (``find_spec``, no import: importing vLLM takes seconds
+    and may start CUDA), so a recipe is refused where it would fail at its first rollout.
+
+    Args:
+        where: what asked for vLLM, named in the message (e.g. ``"GRPO"``).
+    """
+    if importlib.util.find_spec("vllm") is None:
+        raise ValueError(
+            f"use_vllm is true but vLLM is not installed here: {where} rollouts on vLLM need it "
+            "(pip install -e .[vllm] on a CUDA machine), or set use_vllm: false for HF generate"
+        )
+
+
+def rollout_model_length(max_prompt_length: int | None, max_completion_length: int) -> int | None:
+    """The engine's context length for rollouts: longest kept prompt + completion (None = the model's own).
+
+    Prompts over ``max_prompt_length`` are dropped before training (:func:`load_prompts`), so this is
+    exact; a shorter context than the model's lets vLLM size its KV cache for the rollouts only.
+    """
+    return None if max_prompt_length is None else max_prompt_length + max_completion_length

@@ -1,0 +1,114 @@
+"""PPO's rollouts on a vLLM engine in the trainer's process (paper App. B.2 ablation; issue 18).
+
+The engine is built once from the student's folder and shares the policy's GPU (``vllm_gpu_memory_utilization``
+of its memory, context ``vllm_max_model_length``). Before every rollout the policy's current parameters
+are loaded into the engine's model (vLLM's ``load_weights``, what TRL's colocated GRPO does) and its
+prefix cache is dropped, so each rollout samples from the policy being trained. The engine only picks
+the tokens: log-probs, values, rewards and the update stay on the policy (:mod:`agentark_core.train.ppo`).
+
+Example:
+    >>> sampler = VLLMSampler("student/", AgentArkPPOConfig(use_vllm=True))      # doctest: +SKIP
+    >>> sequences, mask = sampler.sample(policy, enc, config, eos_token_id=7)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import socket
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def single_process_env() -> None:
+    """Rank variables for vLLM's ``external_launcher`` executor (the engine runs in this process);
+    values a launcher already set are kept."""
+    for name, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "localhost")):
+        os.environ.setdefault(name, value)
+    if "MASTER_PORT" not in os.environ:
+        with socket.socket() as sock:
+            sock.bind(("localhost", 0))
+            os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
+
+
+class VLLMSampler:
+    """A vLLM engine in this process that samples one completion per prompt with the policy's weights."""
+
+    def __init__(self, model_path: str, config) -> None:
+        """Start the engine on ``model_path`` (an HF folder; its weights are replaced before each rollout).
+
+        Args:
+            model_path: the student's folder (config, tokenizer, weights of the initial policy).
+            config: an :class:`~agentark_core.train.ppo_config.AgentArkPPOConfig` with ``use_vllm``.
+        """
+        from vllm import LLM
+
+        single_process_env()
+        self.llm = LLM(
+            model=model_path,
+            gpu_memory_utilization=config.vllm_gpu_memory_utilization,
+            max_model_len=config.vllm_max_model_length,
+            max_num_seqs=config.batch_size,
+            distributed_executor_backend="external_launcher",
+            seed=config.seed,
+        )
+
+    def model_runner(self):
+        """The engine's model runner (in this process: the external launcher keeps the worker here)."""
+        return self.llm.llm_engine.model_executor.driver_worker.model_runner
+
+    @torch.no_grad()
+    def sync(self, policy) -> None:
+        """Load every parameter of ``policy`` (an HF CausalLM; HF names, in the engine's dtype) into the
+        engine and drop its prefix cache.
+
+        vLLM releases whose runner has ``reload_weights(weights_iterator=...)`` (0.32's CPU build) re-run
+        the kernel-format processing of the loaded layers (a plain ``load_weights`` fails there on the
+        repacked parameters); older ones take ``model.load_weights``, as TRL's weight sync does.
+        """
+        dtype = self.llm.llm_engine.model_config.dtype
+        weights = ((name, param.detach().to(dtype)) for name, param in policy.named_parameters())
+        runner = self.model_runner()
+        reload = getattr(runner, "reload_weights", None)
+        if reload is not None and "weights_iterator" in inspect.signature(reload).parameters:
+            reload(weights_iterator=weights, is_checkpoint_format=True)
+        else:
+            runner.model.load_weights(weights)
+        self.llm.reset_prefix_cache()
+
+    def sample(self, policy, enc: dict, config, eos_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sync the weights, then sample one completion per left-padded prompt.
+
+        Args:
+            policy: the policy CausalLM (its weights are pushed first).
+            enc: the tokenizer's batch, ``input_ids`` / ``attention_mask`` ``(batch, prompt_len)``, left-padded.
+            config: the PPO config (``temperature``, ``max_completion_length``).
+            eos_token_id: fills each completion after its end, as HF ``generate``'s batches read.
+
+        Returns:
+            ``(sequences, mask)``: ``(batch, prompt_len + T)`` prompt + completion ids (T the longest
+            completion) and the ``(batch, T)`` float mask of the tokens each completion sampled.
+        """
+        from vllm import SamplingParams
+
+        self.sync(policy)
+        params = SamplingParams(
+            n=1, temperature=config.temperature, top_p=1.0, top_k=0, max_tokens=config.max_completion_length
+        )
+        prompts = [
+            {"prompt_token_ids": ids[keep.bool()].tolist()}
+            for ids, keep in zip(enc["input_ids"], enc["attention_mask"])
+        ]
+        outputs = self.llm.generate(prompts, sampling_params=params, use_tqdm=False)
+        completions = [list(out.outputs[0].token_ids) for out in outputs]
+        width = max(1, max(len(c) for c in completions))
+        ids = torch.full((len(completions), width), eos_token_id, dtype=enc["input_ids"].dtype)
+        mask = torch.zeros(len(completions), width)
+        for row, tokens in enumerate(completions):
+            ids[row, : len(tokens)] = torch.tensor(tokens, dtype=ids.dtype)
+            mask[row, : len(tokens)] = 1.0
+        device = enc["input_ids"].device
+        return torch.cat([enc["input_ids"], ids.to(device)], 1), mask.to(device)

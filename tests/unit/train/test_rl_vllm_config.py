@@ -1,0 +1,127 @@
+"""Rollouts on vLLM from the recipe (issue 18): ``use_vllm`` and its fields in the GRPO / PPO configs and in
+whole-recipe validation — accepted, defaulted, or refused in one line naming the field.
+
+Where vLLM must be present for a check to be reached, a stand-in ``vllm`` package (an empty folder on
+``sys.path``) makes it findable: the configs only check that vLLM is installed, they never import it.
+The engine itself is exercised in ``tests/gpu/test_grpo_vllm_gpu.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from agentark_core.config_loader import ConfigError
+from agentark_core.recipe import load_recipe, recipe_source
+from agentark_core.train.grpo_config import AgentArkGRPOConfig
+from agentark_core.train.ppo_config import AgentArkPPOConfig
+from tasks.validate import validate_recipe
+
+DEMO = Path(__file__).resolve().parents[3] / "recipes" / "demo.yaml"
+no_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
+
+
+@pytest.fixture
+def vllm_installed(tmp_path, monkeypatch):
+    """A findable (never imported) ``vllm`` package."""
+    (tmp_path / "vllm").mkdir()
+    (tmp_path / "vllm" / "__init__.py").write_text("raise ImportError('stand-in: never imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def _grpo(tmp_path, **kw):
+    base = {"output_dir": str(tmp_path), "use_cpu": True, "report_to": "none", "max_completion_length": 256}
+    return AgentArkGRPOConfig(**{**base, **kw})
+
+
+def _validate(overrides: list[str]):
+    recipe = load_recipe(DEMO, overrides)
+    validate_recipe(recipe, recipe_source(DEMO, overrides))
+    return recipe
+
+
+@no_vllm
+@pytest.mark.parametrize("build", [
+    lambda tmp: _grpo(tmp, use_vllm=True),
+    lambda tmp: AgentArkPPOConfig(use_vllm=True),
+])  # fmt: skip
+def test_use_vllm_without_vllm_is_refused(tmp_path, build):
+    with pytest.raises(ValueError, match=r"use_vllm is true but vLLM is not installed here") as info:
+        build(tmp_path)
+    assert "\n" not in str(info.value) and "use_vllm: false" in str(info.value)
+
+
+@no_vllm
+@pytest.mark.parametrize("overrides, key", [
+    (["train.grpo.use_vllm=true"], "train.grpo"),
+    (["train.rl=ppo", "train.ppo.use_vllm=true"], "train.ppo"),
+])  # fmt: skip
+def test_a_recipe_asking_for_vllm_without_it_fails_in_one_line(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        _validate(overrides)
+    text = str(info.value)
+    assert text.startswith(f"{DEMO} (+ --set overrides): {key}: use_vllm is true but vLLM"), text
+    assert "\n" not in text
+
+
+def test_colocated_engine_context_defaults_to_prompt_plus_completion(tmp_path, vllm_installed):
+    cfg = _grpo(tmp_path, use_vllm=True, max_prompt_length=300, max_completion_length=200)
+    assert (cfg.vllm_mode, cfg.vllm_max_model_length, cfg.vllm_gpu_memory_utilization) == ("colocate", 500, 0.3)
+    assert _grpo(tmp_path, use_vllm=True, vllm_max_model_length=4096).vllm_max_model_length == 4096
+    assert _grpo(tmp_path, use_vllm=True, max_prompt_length=None).vllm_max_model_length is None  # the model's own
+    assert _grpo(tmp_path).vllm_max_model_length is None  # HF generate: untouched
+    ppo = AgentArkPPOConfig(use_vllm=True, max_prompt_length=100, max_completion_length=28)
+    assert ppo.vllm_max_model_length == 128
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"vllm_mode": "remote"}, "vllm_mode must be one of ['colocate', 'server'], got 'remote'"),
+    ({"vllm_mode": "server"}, "vllm_mode 'server' needs vllm_server_base_url"),
+    ({"vllm_mode": "server", "vllm_server_base_url": "http://h:8000", "vllm_enable_sleep_mode": True},
+     "vllm_enable_sleep_mode applies to vllm_mode 'colocate' only"),
+    ({"vllm_gpu_memory_utilization": 0.0}, "vllm_gpu_memory_utilization must be in (0, 1], got 0.0"),
+    ({"vllm_gpu_memory_utilization": 1.5}, "vllm_gpu_memory_utilization must be in (0, 1], got 1.5"),
+])  # fmt: skip
+def test_unsupported_vllm_settings_are_refused(tmp_path, vllm_installed, fields, message):
+    with pytest.raises(ValueError) as info:
+        _grpo(tmp_path, use_vllm=True, **fields)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_server_mode_with_a_url_is_accepted(tmp_path, vllm_installed):
+    cfg = _grpo(tmp_path, use_vllm=True, vllm_mode="server", vllm_server_base_url="http://gpu-host:8000")
+    assert cfg.vllm_server_base_url == "http://gpu-host:8000"
+
+
+def test_ppo_refuses_a_bad_engine_share(vllm_installed):
+    with pytest.raises(ValueError, match=r"vllm_gpu_memory_utilization must be in \(0, 1\], got 0"):
+        AgentArkPPOConfig(use_vllm=True, vllm_gpu_memory_utilization=0)
+
+
+def test_a_recipe_passes_the_vllm_fields_to_the_trainer_config(tmp_path, vllm_installed):
+    from tasks.stages.train import rl_config
+
+    fields = "{use_vllm: true, vllm_gpu_memory_utilization: 0.25, vllm_enable_sleep_mode: true}"
+    recipe = _validate([f"train.grpo={fields}"])
+    cfg = rl_config(recipe, str(tmp_path))
+    assert (cfg.use_vllm, cfg.vllm_gpu_memory_utilization, cfg.vllm_enable_sleep_mode) == (True, 0.25, True)
+    assert cfg.vllm_max_model_length == cfg.max_prompt_length + cfg.max_completion_length
+    ppo = rl_config(_validate(["train.rl=ppo", "train.ppo={use_vllm: true}"]), str(tmp_path))
+    assert ppo.use_vllm and ppo.vllm_max_model_length == ppo.max_prompt_length + ppo.max_completion_length
+
+
+@pytest.mark.parametrize("overrides, key, message", [
+    (["train.grpo={use_vllm: true, vllm_mode: server}"], "train.grpo", "needs vllm_server_base_url"),
+    (["train.grpo.vllm_gpu_memory_utilization=lots"], "train.grpo.vllm_gpu_memory_utilization",
+     "expected float, got str 'lots'"),
+    (["train.rl=ppo", "train.ppo={use_vllm: true, vllm_gpu_memory_utilization: 2}"], "train.ppo",
+     "vllm_gpu_memory_utilization must be in (0, 1]"),
+])  # fmt: skip
+def test_a_bad_vllm_field_in_a_recipe_names_the_key(vllm_installed, overrides, key, message):
+    with pytest.raises(ConfigError) as info:
+        _validate(overrides)
+    text = str(info.value)
+    assert text.startswith(f"{DEMO} (+ --set overrides): {key}: "), text
+    assert message in text and "\n" not in text
