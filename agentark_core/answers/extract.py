@@ -33,6 +33,7 @@ from agentark_core.answers.segments import (
     drop_currency,
     find_anchors,
     has_prose,
+    is_non_answer,
     is_placeholder,
     is_quoted,
     last_math_or_number,
@@ -161,12 +162,14 @@ def _own_statement(text: str, after: int = -1) -> str | None:
     """The segment after the response's last own strong anchor (####, Final Answer), else its last weak one.
 
     With ``after`` >= 0 only a strong anchor starting after that position counts (one written after a box).
+    A statement that no answer is given ("the final answer is not provided") passes to the anchor
+    before it (strong ones first); if every one says so, there is no statement.
     """
     anchors = find_anchors(text)
     strong = [a for a in anchors if a.kind == "strong" and a.start > after]
-    if after >= 0:
-        return anchored_segment(text, strong[-1].end) if strong else None
-    return anchored_segment(text, (strong or anchors)[-1].end) if anchors else None
+    candidates = strong[::-1] if after >= 0 else strong[::-1] + [a for a in anchors if a.kind != "strong"][::-1]
+    segments = (anchored_segment(text, a.end) for a in candidates)
+    return next((segment for segment in segments if not is_non_answer(segment)), None)
 
 
 def _extract_math(text: str) -> str | None:

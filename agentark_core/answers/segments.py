@@ -24,6 +24,14 @@ MAX_SEGMENT = 400  # characters of an answer segment kept (answers are short; un
 # the prompt's format placeholder ("Final Answer: X") parroted back, never an answer (a lower-case x is a variable)
 PLACEHOLDERS = frozenset({"X", "[X]", "<X>", "(X)", "...", "?", "[ ]", "<>", "[]"})
 _PLACEHOLDER_WORDS = frozenset({"answer", "[answer]", "<answer>", "your answer", "[your answer]", "final answer"})
+# a statement that no answer is given ("... but the final answer is not provided"): the response's
+# answer, if any, is an earlier own statement (a bare "unknown" or "undefined" may be a real answer)
+_NON_ANSWER = re.compile(
+    r"(?:(?:is|was|has|have|has been|were)\s+)?(?:not|never)\s+(?:yet\s+)?"
+    r"(?:provided|given|stated|specified|shown|included|mentioned|listed|available|present|written)\b"
+    r"|(?:missing|n/a|none given|not applicable)$",
+    re.IGNORECASE,
+)
 
 _STRONG = re.compile(r"####|final\s+answer", re.IGNORECASE)
 _WEAK = re.compile(
@@ -210,7 +218,8 @@ def _sentence_cut(line: str) -> str:
 
 
 def segment_value(segment: str) -> str | None:
-    """The one value an answer statement gives, or None for a placeholder or an empty statement.
+    """The one value an answer statement gives, or None for a placeholder, an empty statement or one
+    saying no answer is given.
 
     Order: a math span (``$\\frac{3}{4}$``); the part after "is" in a sentence ("The volume of
     ABCD is 120"); the value after the last "=" of a worked expression ("9 * 2 = 18"); in prose the
@@ -218,7 +227,7 @@ def segment_value(segment: str) -> str | None:
     otherwise the statement itself (a text answer such as "odd").
     """
     segment = segment.strip()
-    if not segment or is_placeholder(segment):
+    if not segment or is_placeholder(segment) or is_non_answer(segment):
         return None
     words = _prose_words(segment)
     if words and words <= _CONNECTIVES:
@@ -247,6 +256,11 @@ def is_placeholder(answer: str) -> bool:
     """Whether ``answer`` is the prompt's format placeholder ("X", "[answer]"), not a value."""
     answer = answer.strip()
     return answer in PLACEHOLDERS or answer.lower() in _PLACEHOLDER_WORDS
+
+
+def is_non_answer(segment: str) -> bool:
+    """Whether an answer statement says that no answer is given ("not provided", "missing", "N/A")."""
+    return bool(_NON_ANSWER.match(segment.strip().strip("*_").strip()))
 
 
 def has_prose(text: str) -> bool:

@@ -190,6 +190,13 @@ ISSUE_PATTERNS = [
     ("She waters the plants on a 7-day cycle, so over the month she", "7", U, 12),
     ("Each box holds a dozen eggs and the 3-pack costs", "3", U, 12),
     ("Each box holds 12 eggs, so 4 boxes hold 48", "48", C, 12),
+    # 13. the last anchor says no answer is given: the reply's answer is its earlier own statement
+    ("The answer is 90.\n\nI checked the computation again, but the final answer is not provided.", "90", C, 13),
+    ("The answer is 90.\n\nI checked the computation again, but the final answer is not provided.", "9", I, 13),
+    ("So x = 12.\nThe answer is 12.\nFinal Answer: missing", "12", C, 13),
+    ("Final Answer: not provided", "5", U, 13),
+    ("Final Answer: The final answer is not given in the problem.", "5", U, 13),
+    ("Final Answer: 7 is not given among the options, so I keep 7.", "7", C, 13),
 ]
 ISSUE_CATEGORIES = {
     1: "markdown emphasis",
@@ -203,6 +210,7 @@ ISSUE_CATEGORIES = {
     10: "unit-word runs",
     11: "placeholder / expression",
     12: "truncated mid-sentence",
+    13: "non-answer after an answer",
 }
 
 # GSM8K-style chain-of-thought completions in the formats the project's prompt invites (category
