@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from agentark_core.config_loader import (
     ConfigError,
@@ -174,6 +174,36 @@ PPO_FIELDS = FieldsOf("agentark_core.train.ppo_config:AgentArkPPOConfig")
 
 
 @dataclass
+class LaunchSection:
+    """How many GPUs one training takes and how they share it (``agentark_core.train.launch``).
+
+    ``num_gpus`` > 1 trains under ``accelerate launch`` with one process per GPU and the
+    ``infra/accelerate/<distributed>.yaml`` config: ``ddp`` (a model replica per GPU), ``zero2``
+    (DeepSpeed: optimizer state and gradients sharded), ``zero3`` (parameters sharded too). Each
+    process trains on its own batches, so the effective batch is ``num_gpus`` x the per-device one.
+    Which trainer takes which is checked with the whole recipe (PRM: ddp; PPO: one GPU).
+    """
+
+    num_gpus: int = 1
+    distributed: Literal["ddp", "zero2", "zero3"] = "ddp"
+
+    def __post_init__(self) -> None:
+        if self.num_gpus < 1:
+            raise ValueError(f"num_gpus must be >= 1, got {self.num_gpus}")
+
+
+@dataclass
+class TrainLaunch:
+    """``train.launch.<section>``: the GPUs of the trainings configured by ``train.<section>``."""
+
+    sft: LaunchSection = field(default_factory=LaunchSection)
+    da: LaunchSection = field(default_factory=LaunchSection)
+    prm: LaunchSection = field(default_factory=LaunchSection)
+    grpo: LaunchSection = field(default_factory=LaunchSection)
+    ppo: LaunchSection = field(default_factory=LaunchSection)
+
+
+@dataclass
 class TrainSection:
     """Distillation routes (paper §3.3): each mapping holds fields of a trainer config.
 
@@ -181,7 +211,8 @@ class TrainSection:
     ``prm`` ``PRMConfig``'s, ``grpo`` ``AgentArkGRPOConfig``'s, ``ppo`` ``AgentArkPPOConfig``'s; a
     recipe states only what differs from the config's defaults (the one source of defaults), and
     unknown keys or wrong types fail at load time. ``rl`` picks the PAD policy optimiser (paper:
-    GRPO; PPO ablation).
+    GRPO; PPO ablation). ``launch`` gives each section's trainings their GPUs (:class:`TrainLaunch`),
+    apart from the trainer fields, e.g. ``launch: {prm: {num_gpus: 2}, sft: {num_gpus: 4, distributed: zero3}}``.
     """
 
     sft: Annotated[dict[str, Any], SFT_FIELDS] = field(default_factory=dict)
@@ -190,6 +221,7 @@ class TrainSection:
     rl: str = "grpo"
     grpo: Annotated[dict[str, Any], GRPO_FIELDS] = field(default_factory=dict)
     ppo: Annotated[dict[str, Any], PPO_FIELDS] = field(default_factory=dict)
+    launch: TrainLaunch = field(default_factory=TrainLaunch)
 
     def __post_init__(self) -> None:
         if self.rl not in ("grpo", "ppo"):

@@ -12,6 +12,9 @@ for its health endpoint, creates the work pools of ``infra/work_pools/pools.yaml
 base job templates, deploys every deployment of ``prefect.yaml`` plus one per registered stage
 (generated from the stage registry, on the pool each ``Stage.pool`` names) and prints the UI
 address. ``agentark server deployments --out FILE`` writes that file for ``prefect deploy`` by hand.
+With ``--recipe RECIPE`` the GPU deployments' job variables ask for the GPUs that recipe's stages
+need (``train.launch.<section>.num_gpus``, a vLLM model's ``tensor_parallel_size``): the process
+pool's ``cuda_visible_devices``, the kubernetes / docker pools' ``gpu_count``.
 ``down`` stops it (pid file ``$PREFECT_HOME/agentark-server.json``).
 
 Deployments run code from the project folder: ``$AGENTARK_PROJECT_DIR``, else the folder that
@@ -206,10 +209,24 @@ def create_work_pools(api_url: str, gpu_pool: str = "process") -> list[str]:
     return list(specs)
 
 
-def stage_deployments(definitions: dict) -> list[dict]:
+def gpu_job_variables(gpus: int, gpu_pool: str = "process") -> dict:
+    """Job variables asking the GPU pool's template (``infra/work_pools``) for ``gpus`` GPUs: the
+    process template's ``cuda_visible_devices`` (the first ``gpus`` of the worker's host), the
+    kubernetes and docker templates' ``gpu_count``; {} for one GPU (the templates' default)."""
+    if gpus <= 1:
+        return {}
+    if gpu_pool == "process":
+        return {"cuda_visible_devices": ",".join(str(i) for i in range(gpus))}
+    return {"gpu_count": gpus}
+
+
+def stage_deployments(definitions: dict, recipe=None, gpu_pool: str = "process") -> list[dict]:
     """One deployment per registered stage (``flows/stages.py:<stage>``) on the work pool its
-    ``Stage.pool`` names, with the stage flow parameters of prefect.yaml's ``definitions``."""
+    ``Stage.pool`` names, with the stage flow parameters of prefect.yaml's ``definitions``; with a
+    ``recipe``, a GPU stage's job variables ask for the GPUs it needs there
+    (``tasks.stages.routes.stage_gpus``: ``train.launch.<section>.num_gpus``, vLLM tensor parallelism)."""
     from tasks.stages import STAGES
+    from tasks.stages.routes import stage_gpus
 
     pools = definitions["work_pools"]
     out = []
@@ -217,15 +234,28 @@ def stage_deployments(definitions: dict) -> list[dict]:
         pool = STAGES.get(name).pool
         if pool not in pools:
             raise ValueError(f"stage {name!r}: unknown pool {pool!r}; prefect.yaml defines {', '.join(pools)}")
-        out.append({"name": "default", "description": f"The {name!r} stage alone (upstream artifacts must be committed).",
-                    "entrypoint": f"flows/stages.py:{name}", "tags": ["agentark", "stage", pool],
-                    "parameters": dict(definitions["parameters"]["stage"]), "work_pool": dict(pools[pool])})
+        deployment = {"name": "default", "description": f"The {name!r} stage alone (upstream artifacts must be "
+                      "committed).", "entrypoint": f"flows/stages.py:{name}", "tags": ["agentark", "stage", pool],
+                      "parameters": dict(definitions["parameters"]["stage"]), "work_pool": dict(pools[pool])}
+        variables = gpu_job_variables(stage_gpus(name, recipe), gpu_pool) if recipe is not None and pool == "gpu" else {}
+        if variables:
+            deployment["work_pool"]["job_variables"] = variables
+        out.append(deployment)
     return out
 
 
-def deploy_file(source: str, out: Path) -> Path:
+def pipeline_gpus(recipe) -> int:
+    """GPUs the whole pipeline needs in one flow run (the ``gpu`` deployment): its largest stage's."""
+    from tasks.stages import pipeline_order
+    from tasks.stages.routes import stage_gpus
+
+    return max((stage_gpus(stage.name, recipe) for stage in pipeline_order(recipe, recipe.stages)), default=1)
+
+
+def deploy_file(source: str, out: Path, recipe: str | None = None, gpu_pool: str = "process") -> Path:
     """Write prefect.yaml with the chosen pull variant (``local``: the project folder, absolute) and
-    every stage's deployment (:func:`stage_deployments`) after the hand-written ones."""
+    every stage's deployment (:func:`stage_deployments`) after the hand-written ones. With a
+    ``recipe`` (path), GPU deployments request the GPUs that recipe's stages need on ``gpu_pool``."""
     project = project_dir()
     config = yaml.safe_load((project / "prefect.yaml").read_text())
     variants = config["definitions"]["pull"]
@@ -233,14 +263,29 @@ def deploy_file(source: str, out: Path) -> Path:
         raise ValueError(f"unknown source {source!r}; valid: {', '.join(variants)}")
     steps = json.loads(json.dumps(variants[source]).replace("{{ $AGENTARK_PROJECT_DIR }}", str(project)))
     config["pull"] = steps
-    config["deployments"] = config["deployments"] + stage_deployments(config["definitions"])
+    loaded = None
+    if recipe is not None:
+        from agentark_core.recipe import load_recipe
+        from tasks.stages.routes import stage_gpus
+
+        loaded = load_recipe(recipe)
+        for deployment in config["deployments"]:  # the hand-written ones: a debate shard group or a pipeline
+            if deployment["work_pool"]["name"] != config["definitions"]["work_pools"]["gpu"]["name"]:
+                continue
+            shards = deployment["entrypoint"].endswith(":debate_shard_group")
+            gpus = stage_gpus("debate", loaded) if shards else pipeline_gpus(loaded)
+            if variables := gpu_job_variables(gpus, gpu_pool):
+                deployment["work_pool"] = {**deployment["work_pool"], "job_variables": variables}
+    config["deployments"] = config["deployments"] + stage_deployments(config["definitions"], loaded, gpu_pool)
     out.write_text(yaml.safe_dump(config, sort_keys=False))
     return out
 
 
-def deploy_all(api_url: str, home: Path, source: str = "local", names: list[str] | None = None) -> None:
-    """``prefect deploy --all`` (or ``--name`` for each of ``names``) against the server at ``api_url``."""
-    target = deploy_file(source, home / "agentark-prefect.yaml")
+def deploy_all(api_url: str, home: Path, source: str = "local", names: list[str] | None = None,
+               recipe: str | None = None, gpu_pool: str = "process") -> None:
+    """``prefect deploy --all`` (or ``--name`` for each of ``names``) against the server at ``api_url``
+    (GPU requests sized for ``recipe`` when given: :func:`deploy_file`)."""
+    target = deploy_file(source, home / "agentark-prefect.yaml", recipe, gpu_pool)
     selection = [arg for name in names for arg in ("--name", name)] if names else ["--all"]
     cmd = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *selection, "--prefect-file", str(target)]
     env = {**os.environ, "PREFECT_API_URL": api_url}
@@ -255,6 +300,7 @@ def up(
     postgres: str | None = typer.Option(None, help="PostgreSQL URL (default: SQLite under PREFECT_HOME)."),
     gpu_pool: str = typer.Option("process", help="GPU pool type: process | kubernetes | docker."),
     source: str = typer.Option("local", help="Where workers get the code: local (this folder) | git."),
+    recipe: str | None = typer.Option(None, help="Size the GPU deployments' job variables for this recipe."),
 ) -> None:
     """Start the server, create the work pools, deploy every flow, print the UI address."""
     home = prefect_home()
@@ -263,7 +309,7 @@ def up(
     info = start_server(home, port, postgres)
     try:
         pools = create_work_pools(info["api_url"], gpu_pool)
-        deploy_all(info["api_url"], home, source)
+        deploy_all(info["api_url"], home, source, recipe=recipe, gpu_pool=gpu_pool)
     except BaseException:
         stop_server(home)
         raise
@@ -276,9 +322,11 @@ def up(
 def deployments(
     out: str = typer.Option("prefect.deploy.yaml", help="Where to write the deployment file."),
     source: str = typer.Option("local", help="Where workers get the code: local (this folder) | git."),
+    recipe: str | None = typer.Option(None, help="Size the GPU deployments' job variables for this recipe."),
+    gpu_pool: str = typer.Option("process", help="GPU pool type the job variables are for: process | kubernetes | docker."),
 ) -> None:
     """Write prefect.yaml plus every stage's deployment, for `prefect deploy --all --prefect-file OUT`."""
-    typer.echo(str(deploy_file(source, Path(out))))
+    typer.echo(str(deploy_file(source, Path(out), recipe, gpu_pool)))
 
 
 @server_app.command("down")

@@ -7,8 +7,15 @@ With more than one GPU the same file is handed to
 ``accelerate launch --num_processes N --config_file infra/accelerate/<ddp|zero2|zero3>.yaml -m
 agentark_core.train.launch --route <trainer> --args <file> --metrics <file>``; every process trains
 its shard and rank 0 writes the metrics JSON that :func:`launch` returns. The pipeline reaches this
-through a route's launcher (``tasks.stages.routes.accelerate_launcher``), which writes the run file
-from the config object (:func:`config_fields`) and picks the trainer by its class (:func:`trainer_for`).
+through a route's launcher (``tasks.stages.routes.accelerate_launcher``, chosen by the recipe's
+``train.launch.<section>``), which writes the run file from the config object (:func:`config_fields`)
+and picks the trainer by its class (:func:`trainer_for`).
+
+Which trainer runs under which accelerate config (:attr:`Trainer.strategies`): SFT (TRL's
+``SFTTrainer``) and GRPO (TRL's ``GRPOTrainer``; each process scores its rollouts with its own copy
+of the PRM) under ``ddp``, ``zero2`` and ``zero3``; the PRM's own loop under ``ddp``
+(``DistributedDataParallel``, :mod:`agentark_core.train.distributed`); PPO's own loop on one device
+only (its rollout, value and policy updates share nothing across processes).
 
 Example:
     >>> launch("sft", "run.json", num_gpus=8, accelerate_config="zero2")   # doctest: +SKIP
@@ -32,6 +39,7 @@ from typing import Any
 
 from agentark_core.project_files import ACCELERATE_DIR
 from agentark_core.registry import Registry
+from agentark_core.train import distributed
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +48,17 @@ logger = logging.getLogger(__name__)
 class Trainer:
     """A launchable trainer: the config class a run file's ``config`` fields build, and the train function.
 
-    ``train(model_path, examples, output_dir, config, **helpers)``; ``distributed`` = it may run as
-    several ``accelerate`` processes (the PRM and PPO loops are single-device: several processes
-    would not share gradients; GRPO is not yet tried under accelerate here).
+    ``train(model_path, examples, output_dir, config, **helpers)``; ``strategies`` = the
+    ``infra/accelerate`` configs it may run under as several processes (empty: one device only).
     """
 
     config_class: str  # "module:Class"
     train: str  # "module:function"
-    distributed: bool = False
+    strategies: tuple[str, ...] = ()
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.strategies)
 
     def build_config(self, fields: dict, output_dir: str) -> Any:
         cls = _attr(self.config_class)
@@ -58,10 +69,11 @@ class Trainer:
 
 ROUTES: Registry[Trainer] = Registry("training route")
 ROUTES.register("sft")(Trainer("agentark_core.train.sft_config:AgentArkSFTConfig", "agentark_core.train.sft:train_sft",
-                               distributed=True))
-ROUTES.register("prm")(Trainer("agentark_core.train.prm_train:PRMConfig", "agentark_core.train.prm_train:train_prm"))
+                               strategies=("ddp", "zero2", "zero3")))
+ROUTES.register("prm")(Trainer("agentark_core.train.prm_train:PRMConfig", "agentark_core.train.prm_train:train_prm",
+                               strategies=("ddp",)))
 ROUTES.register("grpo")(Trainer("agentark_core.train.grpo_config:AgentArkGRPOConfig",
-                                "agentark_core.train.grpo:train_grpo"))
+                                "agentark_core.train.grpo:train_grpo", strategies=("ddp", "zero2", "zero3")))
 ROUTES.register("ppo")(Trainer("agentark_core.train.ppo_config:AgentArkPPOConfig", "agentark_core.train.ppo:train_ppo"))
 
 
@@ -165,19 +177,47 @@ def accelerate_config_path(accelerate_config: str | None) -> Path:
     return path
 
 
+def check_strategy(route: str, accelerate_config: str | None) -> None:
+    """``route`` must be able to train as several processes under ``accelerate_config`` (a name of
+    :attr:`Trainer.strategies`, or a YAML path, taken as given for any multi-process trainer).
+
+    Raises:
+        KeyError: unknown route (with the valid names).
+        ValueError: one line naming the trainer, the config and what it can do instead.
+    """
+    trainer = ROUTES.get(route)
+    if not trainer.distributed:
+        multi = [name for name in ROUTES if ROUTES.get(name).distributed]
+        raise ValueError(f"route {route!r} trains on one device; multi-GPU routes: {multi}")
+    accelerate_config_path(accelerate_config)  # an unknown name fails with the valid ones
+    name = accelerate_config or "ddp"
+    if not name.endswith((".yaml", ".yml")) and name not in trainer.strategies:
+        raise ValueError(f"route {route!r} cannot train under {name!r}; it trains on several GPUs with: "
+                         f"{', '.join(trainer.strategies)}")
+
+
 def accelerate_command(
     route: str, args_json: str, num_gpus: int, accelerate_config: str | None, metrics_json: str
 ) -> list[str]:
-    """The ``accelerate launch`` command line that runs ``route`` on ``num_gpus`` processes."""
-    if not ROUTES.get(route).distributed:  # unknown routes fail here, before any process starts
-        multi = [name for name in ROUTES if ROUTES.get(name).distributed]
-        raise ValueError(f"route {route!r} trains on one device; multi-GPU routes: {multi}")
+    """The ``accelerate launch`` command line that runs ``route`` on ``num_gpus`` processes
+    (rendezvous on a free local port, so two launches on one host do not collide)."""
+    check_strategy(route, accelerate_config)  # unknown routes fail here, before any process starts
     return [
         sys.executable, "-m", "accelerate.commands.launch",
         "--num_processes", str(num_gpus),
         "--config_file", str(accelerate_config_path(accelerate_config)),
+        "--main_process_port", str(free_port()),
         *entry_args(route, args_json, metrics_json),
     ]  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the processes' rendezvous)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def entry_args(route: str, args_json: str, metrics_json: str) -> list[str]:
@@ -187,7 +227,9 @@ def entry_args(route: str, args_json: str, metrics_json: str) -> list[str]:
             "--args", str(args_json), "--metrics", str(metrics_json)]  # fmt: skip
 
 
-def launch(route: str, args_json: str, num_gpus: int = 1, accelerate_config: str | None = None) -> dict:
+def launch(
+    route: str, args_json: str, num_gpus: int = 1, accelerate_config: str | None = None, devices: int | None = None
+) -> dict:
     """Train ``route`` with the run file ``args_json``: in-process on ≤ 1 GPU, else under accelerate.
 
     Args:
@@ -197,11 +239,19 @@ def launch(route: str, args_json: str, num_gpus: int = 1, accelerate_config: str
         num_gpus: processes to start; 0 or 1 trains in this process (in one child process that sees
             only the first GPU when several are visible: :func:`one_device_env`).
         accelerate_config: ``ddp`` / ``zero2`` / ``zero3`` or a YAML path (multi-GPU only; None = ddp).
+        devices: the GPUs the processes may use; None = what this process sees (``CUDA_VISIBLE_DEVICES``).
+            Tests pass it to run several processes on the CPU (gloo).
 
     Returns:
         The route's metrics dict.
+
+    Raises:
+        ValueError: more processes than GPUs, or a trainer that cannot run under ``accelerate_config``.
     """
     args = json.loads(Path(args_json).read_text())
+    if num_gpus > 1:
+        check_strategy(route, accelerate_config)
+        check_devices(num_gpus, devices)
     env = one_device_env() if num_gpus <= 1 else None
     if num_gpus <= 1 and env is None:
         return run_route(route, args)
@@ -216,6 +266,26 @@ def launch(route: str, args_json: str, num_gpus: int = 1, accelerate_config: str
         return json.loads(metrics.read_text())
 
 
+def visible_gpus() -> int:
+    """CUDA devices this process sees (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_devices(num_gpus: int, devices: int | None = None) -> None:
+    """Refuse ``num_gpus`` processes when fewer GPUs are there (``devices``; None = :func:`visible_gpus`).
+
+    Raises:
+        ValueError: naming both counts and ``CUDA_VISIBLE_DEVICES``.
+    """
+    have = visible_gpus() if devices is None else devices
+    if num_gpus > have:
+        shown = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise ValueError(f"{num_gpus} GPUs asked for, {have} visible here"
+                         + (f" (CUDA_VISIBLE_DEVICES={shown})" if shown is not None else ""))
+
+
 def one_device_env(device_count: int | None = None) -> dict | None:
     """The environment of a child process that sees only the first visible GPU, or None when this
     process already sees at most one (then training runs in-process).
@@ -225,9 +295,7 @@ def one_device_env(device_count: int | None = None) -> dict | None:
     a new process can (CUDA reads ``CUDA_VISIBLE_DEVICES`` once).
     """
     if device_count is None:
-        import torch
-
-        device_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        device_count = visible_gpus()
     if device_count <= 1:
         return None
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip() or "0"
@@ -243,8 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     opts = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     metrics = run_route(opts.route, json.loads(Path(opts.args).read_text()))
-    if opts.metrics and int(os.environ.get("RANK", "0")) == 0:
+    if opts.metrics and distributed.is_main():
         Path(opts.metrics).write_text(json.dumps(metrics))
+    if distributed.active():  # every process leaves the group it trained in (else torch warns at exit)
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

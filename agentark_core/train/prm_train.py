@@ -6,6 +6,12 @@ warmup, gradient accumulation, gradient clipping, bf16 autocast on CUDA, padding
 crash resume from ``checkpoint-N`` folders. Batches hold whole questions so the contrastive loss
 sees a question's positive and negative steps together.
 
+Under ``accelerate launch`` (``train.prm.num_gpus > 1``) every process takes every N-th batch of
+the same stream, its model in ``DistributedDataParallel`` (gradients averaged across processes;
+:mod:`agentark_core.train.distributed`), so an optimizer step sees N x the traces and an epoch
+takes 1/N of the steps; the loss curve is the mean over processes and rank 0 alone writes the
+checkpoints and the PRM. In one process the loop is unchanged.
+
 Example:
     >>> metrics = train_prm("student/", prm_rows, "prm/", PRMConfig(stage1_max_steps=100))  # doctest: +SKIP
     >>> PRM.load("prm/").score_steps([...], [[...]])                                          # doctest: +SKIP
@@ -13,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -22,6 +29,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentark_core.train import distributed
 from agentark_core.train.prm_batches import batch_tensors, load_traces, question_batches, split_examples
 from agentark_core.train.prm_checkpoint import load_checkpoint, save_checkpoint
 from agentark_core.train.prm_loss import PRM_LOSSES
@@ -145,8 +153,12 @@ def set_stage(prm, stage: int) -> list:
 
 
 def _forever(traces: list[dict], config: PRMConfig, rng: random.Random) -> Iterator[list[dict]]:
-    while True:
-        yield from question_batches(traces, config.traces_per_batch, rng)
+    """This process's batches: every ``world_size``-th of one endless stream all processes draw alike."""
+    def stream():
+        while True:
+            yield from question_batches(traces, config.traces_per_batch, rng)
+
+    return itertools.islice(stream(), distributed.rank(), None, distributed.world_size())
 
 
 def _stage_steps(config: PRMConfig, stage: int, num_batches: int) -> int:
@@ -154,11 +166,12 @@ def _stage_steps(config: PRMConfig, stage: int, num_batches: int) -> int:
     if max_steps > 0:
         return max_steps
     epochs = getattr(config, f"stage{stage}_epochs")
-    return math.ceil(num_batches * epochs / config.gradient_accumulation_steps)
+    return math.ceil(num_batches * epochs / (config.gradient_accumulation_steps * distributed.world_size()))
 
 
-def backward_batch(prm, batch: list[dict], config: PRMConfig):
-    """Forward + backward one micro-batch (loss scaled by 1/accumulation).
+def backward_batch(prm, batch: list[dict], config: PRMConfig, model=None):
+    """Forward + backward one micro-batch (loss scaled by 1/accumulation); ``model`` is what runs the
+    forward (the PRM's ``DistributedDataParallel`` wrapper in a multi-process run; default ``prm``).
 
     Returns:
         ``(loss, tokens)``: the scaled loss as a detached 0-d tensor on the model's device (read it
@@ -173,7 +186,7 @@ def backward_batch(prm, batch: list[dict], config: PRMConfig):
     labels, groups = tensors.pop("labels"), tensors.pop("groups")
     use_bf16 = prm.device.type == "cuda" and (config.bf16 if config.bf16 is not None else True)
     with torch.autocast("cuda", torch.bfloat16) if use_bf16 else nullcontext():
-        scores = prm(**tensors)
+        scores = (model or prm)(**tensors)
     loss = PRM_LOSSES.get(config.loss)(scores.float(), labels, groups, config.temperature)
     (loss / config.gradient_accumulation_steps).backward()
     return loss.detach() / config.gradient_accumulation_steps, tokens
@@ -210,6 +223,7 @@ def run_stage(
     if total == 0:
         return []
     params = set_stage(prm, stage)
+    model = distributed.wrap(prm, prm.device)  # after set_stage: DDP syncs the params training now
     optimizer, scheduler = _optimizer(params, config, stage, total)
     batches, curve, done = _forever(traces, config, rng), [], 0
     if resume is not None:
@@ -219,12 +233,16 @@ def run_stage(
         for _ in range(done * config.gradient_accumulation_steps):  # replay the batch stream
             next(batches)
     prm.train()
-    for step in (bar := LossBar(range(done + 1, total + 1), f"PRM stage {stage}", total=total)):
-        results = [
-            backward_batch(prm, next(batches), config) for _ in range(config.gradient_accumulation_steps)
-        ]
+    accumulation = config.gradient_accumulation_steps
+    steps = range(done + 1, total + 1)
+    for step in (bar := LossBar(steps, f"PRM stage {stage}", total=total, disable=not distributed.is_main())):
+        results = []
+        for micro in range(accumulation):
+            with distributed.no_sync(model, last=micro == accumulation - 1):
+                results.append(backward_batch(prm, next(batches), config, model))
         grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        row = {"step": first_step + step, "stage": stage, "loss": sum(loss for loss, _ in results)}
+        loss = distributed.all_mean(sum(loss for loss, _ in results))
+        row = {"step": first_step + step, "stage": stage, "loss": loss}
         row.update(learning_rate=scheduler.get_last_lr()[0], grad_norm=grad_norm.detach())
         curve.append({**row, "num_tokens": sum(tokens for _, tokens in results)})
         bar.show(row["loss"])
@@ -233,8 +251,10 @@ def run_stage(
         optimizer.zero_grad(set_to_none=True)
         if checkpoint_dir and config.save_steps and (first_step + step) % config.save_steps == 0:
             state = {"stage": stage, "stage_step": step, "optimizer": optimizer, "scheduler": scheduler}
-            save_checkpoint(prm, checkpoint_dir, first_step + step, state, list(history) + _read(curve))
-    curve = _read(curve)
+            if distributed.is_main():
+                save_checkpoint(prm, checkpoint_dir, first_step + step, state, list(history) + _read(curve))
+            distributed.barrier()
+    curve = _tokens_of_all_ranks(_read(curve), prm.device)
     logger.info("PRM stage %d: %d steps, last loss %.4f", stage, total, curve[-1]["loss"])
     return curve
 
@@ -252,6 +272,16 @@ def _read(curve: list[dict]) -> list[dict]:
     for (i, key), value in zip(pending, values):
         curve[i][key] = value
     return curve
+
+
+def _tokens_of_all_ranks(curve: list[dict], device) -> list[dict]:
+    """The curve with each step's ``num_tokens`` summed over the processes (one collective per stage)."""
+    if not distributed.active() or not curve:
+        return curve
+    import torch
+
+    totals = distributed.all_sum(torch.tensor([r["num_tokens"] for r in curve], device=device)).tolist()
+    return [{**row, "num_tokens": total} for row, total in zip(curve, totals)]
 
 
 def _optimizer(params: list, config: PRMConfig, stage: int, total: int):
@@ -290,8 +320,9 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
     import torch
 
     start = time.perf_counter()
+    device = distributed.setup()
     torch.manual_seed(config.seed)
-    prm = build_prm(model_path, config)
+    prm = build_prm(model_path, config, device)
     train_rows, heldout_rows = split_examples(examples, config)
     traces = load_traces(train_rows, prm.tokenizer, config)
     state = load_checkpoint(output_dir) if config.resume else None
@@ -305,7 +336,9 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
         stage1 = run_stage(prm, traces, config, 1, checkpoint_dir=output_dir, resume=resume1)
     resume2 = state if state is not None and state["stage"] == 2 else None
     stage2 = run_stage(prm, traces, config, 2, len(stage1), output_dir, resume2, history=stage1)
-    prm.save(output_dir)
+    if distributed.is_main():
+        prm.save(output_dir)
+    distributed.barrier()
     return {
         "loss_curve": stage1 + stage2,
         "train_runtime": time.perf_counter() - start,

@@ -3,7 +3,11 @@
 A route names the training-set stage it learns from, the checkpoint it starts from (the student
 or another route), the recipe fields its config reads, its config builder, its train function
 and the launcher that runs the training (in this process by default; ``accelerate_launcher`` goes
-through ``agentark_core.train.launch``, on several GPUs under ``accelerate launch``).
+through ``agentark_core.train.launch``, on several GPUs under ``accelerate launch``). A route with a
+``launch_section`` takes its GPUs from the recipe's ``train.launch.<section>``: ``num_gpus`` > 1
+replaces its launcher by ``accelerate_launcher(num_gpus, distributed)`` (:func:`launcher_for`), the
+whole-recipe check refuses a trainer that cannot run so (:func:`check_launch`), and the stage's
+Prefect deployment asks its work pool for that many GPUs (:func:`stage_gpus`).
 ``register_route`` derives from it the training stage ``train_<name>`` and, unless the route is a
 helper (the PRM, which PAD's reward needs), the evaluation stage ``eval_<name>``; the report's
 route order, the check of ``eval.routes`` and the per-stage Prefect deployments (``flows/server.py``)
@@ -69,17 +73,24 @@ def in_process(job: TrainJob) -> dict:
     return job.route.train(job.model_path, job.examples, job.output_dir, job.config, **job.helpers)
 
 
-def accelerate_launcher(num_gpus: int = 1, accelerate_config: str | None = None) -> Launcher:
+def accelerate_launcher(num_gpus: int = 1, accelerate_config: str | None = None, where: str = "") -> Launcher:
     """A launcher that hands the job to ``agentark_core.train.launch`` through a run file.
 
     The launch entry is the one registered for the config's class (``sft``, ``prm``, ...); with
     ``num_gpus`` > 1 it runs under ``accelerate launch`` with ``infra/accelerate/<accelerate_config>``.
     The config travels as the fields it was built from, so every process rebuilds it (derived
-    fields such as a world-size-dependent batch are computed where they apply).
+    fields such as a world-size-dependent batch are computed where they apply). ``where`` (the
+    recipe key that asked for the GPUs) prefixes a refusal such as too few visible GPUs.
     """
 
     def launch_job(job: TrainJob) -> dict:
-        from agentark_core.train.launch import config_fields, launch, trainer_for
+        from agentark_core.train.launch import check_devices, config_fields, launch, trainer_for
+
+        if num_gpus > 1:
+            try:
+                check_devices(num_gpus)
+            except ValueError as exc:
+                raise ValueError(f"{where or 'launch'}: {exc}") from None
 
         with tempfile.TemporaryDirectory(prefix=f"agentark-launch-{job.route.name}-") as tmp:
             examples = Path(tmp) / "examples.parquet"
@@ -118,7 +129,10 @@ class Route:
         examples: ``(ctx, data) -> DataFrame`` turning the ``data`` input into ``train``'s examples.
         helpers: ``(keyword, route)`` pairs: the checkpoint of ``route`` is passed to ``train`` as
             a local folder under ``keyword`` (PAD gets the PRM as ``prm_path``).
-        launcher: ``TrainJob -> metrics``; :func:`in_process` or :func:`accelerate_launcher`.
+        launcher: ``TrainJob -> metrics``; :func:`in_process` or :func:`accelerate_launcher` (on one GPU).
+        launch_section: ``recipe -> name`` of the ``train.launch`` section giving its GPUs (``sft``,
+            ``da``, ``prm``, ``grpo``, ``ppo``; its ``train.launch.<name>`` must be in ``reads``);
+            None = always ``launcher``.
         evaluated: False for helper routes (the PRM), which get no eval stage.
         extra_inputs: further stages the training stage takes as inputs (for its ``summarize``).
         summarize: the training stage's manifest metrics (default :func:`training_summary`).
@@ -136,6 +150,7 @@ class Route:
     examples: Callable[[StageContext, str], pd.DataFrame] = training_set
     helpers: tuple[tuple[str, str], ...] = ()
     launcher: Launcher = in_process
+    launch_section: Callable[[Any], str] | None = None
     evaluated: bool = True
     kind: str = "causal_lm"
     version: str = "1"
@@ -193,9 +208,11 @@ def trained_row(ctx: StageContext, route: Route, examples: pd.DataFrame) -> pd.D
     model = model_location(ctx, route.start_stage)
     helpers = {keyword: model_location(ctx, ROUTES.get(name).stage) for keyword, name in route.helpers}
 
+    launcher = launcher_for(route, ctx.recipe)
+
     def train(output_dir: str) -> dict:
         job = TrainJob(route, ctx.recipe, model, examples, output_dir, route.config(ctx.recipe, output_dir), helpers)
-        return route.launcher(job)
+        return launcher(job)
 
     return store_trained(ctx, train, route=route.name, kind=route.kind,
                          base_model=checkpoint_row(ctx, route.start_stage)["base_model"])
@@ -215,15 +232,73 @@ def training_identity(ctx: StageContext, route: Route, examples: pd.DataFrame) -
     except ValueError as exc:
         log.info("%s: trained unshared (%s)", route.stage, exc)
         return None
+    launcher = launcher_for(route, ctx.recipe)
     payload = {
         "train": f"{route.train.__module__}:{route.train.__qualname__}", "kind": route.kind,
-        "launcher": f"{route.launcher.__module__}:{route.launcher.__qualname__}",
+        "launcher": f"{launcher.__module__}:{launcher.__qualname__}",
         "version": route.version, "config": config, "start": checkpoint_identity(ctx, route.start_stage),
         "helpers": {keyword: checkpoint_identity(ctx, ROUTES.get(name).stage) for keyword, name in route.helpers},
         "examples": hashlib.sha256(examples.to_json(orient="records").encode()).hexdigest(),
         "code": code_digest(stage_modules(ctx.stage)),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# A launch section's trainer in agentark_core.train.launch.ROUTES (DA trains with the SFT trainer).
+LAUNCH_TRAINERS = {"sft": "sft", "da": "sft", "prm": "prm", "grpo": "grpo", "ppo": "ppo"}
+
+
+def launch_settings(route: Route, recipe: Any) -> tuple[str, Any] | None:
+    """``(section, train.launch.<section>)`` of ``route`` for ``recipe``, or None (no launch section)."""
+    if route.launch_section is None:
+        return None
+    section = route.launch_section(recipe)
+    return section, getattr(recipe.train.launch, section)
+
+
+def launcher_for(route: Route, recipe: Any) -> Launcher:
+    """The launcher of one training: ``accelerate_launcher(num_gpus, distributed)`` when the route's
+    ``train.launch.<section>`` asks for more than one GPU, else the route's own launcher."""
+    settings = launch_settings(route, recipe)
+    if settings is None or settings[1].num_gpus <= 1:
+        return route.launcher
+    section, launch = settings
+    return accelerate_launcher(launch.num_gpus, launch.distributed, where=f"train.launch.{section}.num_gpus")
+
+
+def check_launch(route: Route, recipe: Any) -> None:
+    """The route's trainer must be able to train on ``train.launch.<section>``'s GPUs as asked.
+
+    Raises:
+        ConfigError: one line naming the recipe key, e.g. ``recipe train.launch.prm: ...``.
+    """
+    from agentark_core.train.launch import check_strategy
+
+    settings = launch_settings(route, recipe)
+    if settings is None or settings[1].num_gpus <= 1:
+        return
+    section, launch = settings
+    try:
+        check_strategy(LAUNCH_TRAINERS[section], launch.distributed)
+    except ValueError as exc:
+        raise ConfigError(f"recipe train.launch.{section}: num_gpus {launch.num_gpus} with "
+                          f"distributed {launch.distributed!r}: {exc}") from None
+
+
+def stage_gpus(stage: str, recipe: Any) -> int:
+    """GPUs a run of ``stage`` needs for ``recipe``: a training stage its ``train.launch`` section's
+    ``num_gpus``; a stage generating with a model on vLLM (it reads ``<role>.options``) that
+    model's ``tensor_parallel_size``; else 1."""
+    for name in ROUTES.registered():
+        route = ROUTES.get(name)
+        if route.stage == stage:
+            settings = launch_settings(route, recipe)
+            return settings[1].num_gpus if settings else 1
+    reads = STAGES.get(stage).reads
+    sizes = [int(section.options.get("tensor_parallel_size", 1))
+             for role, section in (("teacher", recipe.teacher), ("student", recipe.student))
+             if f"{role}.options" in reads and section.backend == "vllm"]
+    return max(sizes, default=1)
 
 
 def shared_checkpoint(store, identity: str) -> tuple[str, pd.DataFrame] | None:

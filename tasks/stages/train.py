@@ -139,17 +139,35 @@ def rl_prompts(ctx: StageContext, data: str) -> pd.DataFrame:
     })
 
 
-RSFT = register_route(Route(name="rsft", data="sft_rsft", reads=("train.sft",), config=sft_builder("sft"),
-                            train=train_sft))
-DA = register_route(Route(name="da", data="sft_da", reads=("train.da",), config=sft_builder("da"),
-                          train=train_sft))
-PRM = register_route(Route(name="prm", data="prm_data", reads=("train.prm", "extract.prm_splitter", *PRM_EVAL_READS),
+def launch_section(name: str) -> Callable[[Any], str]:
+    """A route's ``train.launch`` section: always ``name``."""
+    def section(recipe) -> str:
+        return name
+
+    section.__name__ = f"{name}_launch"
+    return section
+
+
+def rl_launch(recipe) -> str:
+    """PAD's ``train.launch`` section: the policy optimiser's (``train.rl``: grpo | ppo)."""
+    return recipe.train.rl
+
+
+RSFT = register_route(Route(name="rsft", data="sft_rsft", reads=("train.sft", "train.launch.sft"),
+                            config=sft_builder("sft"), train=train_sft, launch_section=launch_section("sft")))
+DA = register_route(Route(name="da", data="sft_da", reads=("train.da", "train.launch.da"), config=sft_builder("da"),
+                          train=train_sft, launch_section=launch_section("da")))
+PRM = register_route(Route(name="prm", data="prm_data",
+                           reads=("train.prm", "extract.prm_splitter", *PRM_EVAL_READS, "train.launch.prm"),
                            config=lambda recipe, output_dir: prm_config(recipe), train=train_prm,
-                           evaluated=False, kind="prm", extra_inputs=(PRM_QUESTIONS,), summarize=prm_summary))
-PAD = register_route(Route(name="pad", data="ingest", reads=("train.rl", "train.grpo", "train.ppo"),
+                           evaluated=False, kind="prm", extra_inputs=(PRM_QUESTIONS,), summarize=prm_summary,
+                           launch_section=launch_section("prm")))
+PAD = register_route(Route(name="pad", data="ingest",
+                           reads=("train.rl", "train.grpo", "train.ppo", "train.launch.grpo", "train.launch.ppo"),
                            config=rl_config, train=train_policy, examples=rl_prompts,
-                           helpers=(("prm_path", "prm"),), code=("agentark_core.train", "agentark_core.answers")))
-RSFT_DA = register_route(Route(name="rsft_da", start="rsft", data="sft_da", reads=("train.da",),
-                               config=sft_builder("da"), train=train_sft))
-PAD_DA = register_route(Route(name="pad_da", start="pad", data="sft_da", reads=("train.da",),
-                              config=sft_builder("da"), train=train_sft))
+                           helpers=(("prm_path", "prm"),), code=("agentark_core.train", "agentark_core.answers"),
+                           launch_section=rl_launch))
+RSFT_DA = register_route(Route(name="rsft_da", start="rsft", data="sft_da", reads=("train.da", "train.launch.da"),
+                               config=sft_builder("da"), train=train_sft, launch_section=launch_section("da")))
+PAD_DA = register_route(Route(name="pad_da", start="pad", data="sft_da", reads=("train.da", "train.launch.da"),
+                              config=sft_builder("da"), train=train_sft, launch_section=launch_section("da")))

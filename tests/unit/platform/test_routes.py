@@ -21,13 +21,14 @@ from tasks.stages.routes import (
 from tasks.stages.train import sft_builder, train_sft
 
 BUILT_IN = {  # route -> (training stage inputs, recipe fields read, evaluated)
-    "rsft": ({"student", "sft_rsft"}, ("train.sft",), True),
-    "da": ({"student", "sft_da"}, ("train.da",), True),
+    "rsft": ({"student", "sft_rsft"}, ("train.sft", "train.launch.sft"), True),
+    "da": ({"student", "sft_da"}, ("train.da", "train.launch.da"), True),
     "prm": ({"student", "prm_data", "ingest"},
-            ("train.prm", "extract.prm_splitter", "student.backend", "student.options"), False),
-    "pad": ({"student", "ingest", "train_prm"}, ("train.rl", "train.grpo", "train.ppo"), True),
-    "rsft_da": ({"train_rsft", "sft_da"}, ("train.da",), True),
-    "pad_da": ({"train_pad", "sft_da"}, ("train.da",), True),
+            ("train.prm", "extract.prm_splitter", "student.backend", "student.options", "train.launch.prm"), False),
+    "pad": ({"student", "ingest", "train_prm"},
+            ("train.rl", "train.grpo", "train.ppo", "train.launch.grpo", "train.launch.ppo"), True),
+    "rsft_da": ({"train_rsft", "sft_da"}, ("train.da", "train.launch.da"), True),
+    "pad_da": ({"train_pad", "sft_da"}, ("train.da", "train.launch.da"), True),
 }
 
 

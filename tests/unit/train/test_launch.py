@@ -53,8 +53,10 @@ def test_bad_routes_and_configs_fail_with_valid_names():
         accelerate_command("dpo", "r.json", 2, None, "m.json")
     with pytest.raises(ValueError, match=r"'zero9' not found; valid names: \['ddp', 'zero2', 'zero3'\]"):
         accelerate_command("sft", "r.json", 2, "zero9", "m.json")
-    with pytest.raises(ValueError, match="route 'prm' trains on one device"):
-        accelerate_command("prm", "r.json", 2, None, "m.json")
+    with pytest.raises(ValueError, match="route 'ppo' trains on one device"):
+        accelerate_command("ppo", "r.json", 2, None, "m.json")
+    with pytest.raises(ValueError, match="route 'prm' cannot train under 'zero2'"):
+        accelerate_command("prm", "r.json", 2, "zero2", "m.json")
 
 
 def test_in_process_launch_trains_from_a_parquet_file(tiny_model_path, tmp_path):
