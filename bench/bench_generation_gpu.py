@@ -20,7 +20,9 @@ median of ``--reps`` interleaved repetitions):
   its aggregator call (timed separately by a wrapper), so it covers the same 160 requests. The stage
   itself (``tasks.runner``) needs prefect/pandera, which the GPU image lacks; only the parquet write is
   left out;
-- ``transformers backend, micro-batch 16 / 160``: the HF backend for reference (``--skip-hf`` skips).
+- ``transformers backend, micro-batch 16 / 160``: the HF backend's plain path (dynamic cache, uncompiled)
+  for reference, and ``transformers backend, auto micro-batch, static cache, compiled``: its CUDA default
+  (``--skip-hf`` skips them; bench_hf_generation_gpu.py compares these paths greedily).
 
 Floor: per decode step the weights (all parameters, bf16; the tied embedding is read once as the LM
 head) plus every request's KV cache up to its current length are read once; summed over the 256 steps
@@ -255,7 +257,9 @@ def run_vllm_rows(path: str, questions, agents: int, params, reps: int) -> tuple
 
 
 def run_hf_rows(path: str, questions, agents: int, params, micro_batches: list[int]) -> list[Row]:
-    """The transformers backend over the same 160 requests, once per micro-batch size."""
+    """The transformers backend over the same 160 requests: the plain path (dynamic cache, uncompiled) once
+    per micro-batch size, then its CUDA default (auto micro-batch, static cache, compiled decode step; its
+    first call, the compile, untimed). bench_hf_generation_gpu.py compares the two paths in detail."""
     import torch
 
     from agentark_core.llm.hf_backend import TransformersGenerator
@@ -263,18 +267,20 @@ def run_hf_rows(path: str, questions, agents: int, params, micro_batches: list[i
     from agentark_core.mas import prompts
 
     requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(agents)]
-    gen = TransformersGenerator(model=path, dtype="bfloat16", show_progress=False)
-    gen.generate(requests[:4], params)  # warm-up
+    plain = {"static_cache": False, "compile_decode": False}
+    runs = [(f"transformers backend, micro-batch {size}", {"micro_batch_size": size, **plain}, requests[:4])
+            for size in micro_batches]  # fmt: skip
+    runs.append(("transformers backend, auto micro-batch, static cache, compiled", {}, requests))
     rows = []
-    for size in micro_batches:
-        gen.micro_batch_size = size
+    for name, options, warm_up in runs:
+        gen = TransformersGenerator(model=path, dtype="bfloat16", show_progress=False, **options)
+        gen.generate(warm_up, params)
         start = time.perf_counter()
         out = gen.generate(requests, params)
-        rows.append(Row(f"transformers backend, micro-batch {size}", [sum(c.completion_tokens for c in out)],
-                        [time.perf_counter() - start]))
-    del gen
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+        rows.append(Row(name, [sum(c.completion_tokens for c in out)], [time.perf_counter() - start]))
+        del gen
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     return rows
 
 
