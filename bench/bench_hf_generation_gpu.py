@@ -19,7 +19,8 @@ ratio to ``old``, greedy agreement with ``old`` (rows with identical token ids; 
 first differing position — bf16 at different batch sizes can flip near-tied argmaxes of a random model),
 dynamo's compile counters, and the device.
 
-Run on the GPU machine (torch + transformers; no vLLM; ~3-4 min, ~90 s of it the old row):
+Run on the GPU machine (torch + transformers; no vLLM; ~3-4 min: ~20 s model build, 65-95 s the old row
+(one timed call), ~60-90 s the compile, ~20 s the uncompiled-static row, which ``--skip-uncompiled`` drops):
     PYTHONPATH=. python bench/bench_hf_generation_gpu.py
 CPU smoke (a tiny model, 10 requests of 40 tokens, 8 new tokens; compiled with dynamo's eager backend):
     PYTHONPATH=. python bench/bench_hf_generation_gpu.py --quick
@@ -65,7 +66,8 @@ def variants(quick: bool, skip_uncompiled: bool) -> dict[str, dict]:
 
 
 def time_variant(path: str, dtype: str, requests, params, options: dict, reps: int):
-    """Load a generator with ``options``, run one first call (timed apart), then ``reps`` timed calls.
+    """Load a generator with ``options``, run a first call (timed apart: on the compiled path the whole
+    request set, so the timed calls meet compiled shapes; else 4 requests), then ``reps`` timed calls.
 
     Returns:
         (Row, token ids per request of the last call, first-call seconds).
@@ -80,7 +82,7 @@ def time_variant(path: str, dtype: str, requests, params, options: dict, reps: i
     print(f"  options {options}: {rows} rows per micro-batch, cache length {cache_len}, "
           f"static cache {gen.static_cache}, compiled {gen.compile_config is not None}", flush=True)
     start = time.perf_counter()
-    out = gen.generate(requests, params)
+    out = gen.generate(requests if gen.compile_config is not None else requests[:4], params)
     first = time.perf_counter() - start
     row = Row("", [], [])
     for _ in range(reps):
@@ -134,7 +136,7 @@ def dynamo_counters() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CPU smoke: tiny model, few short requests")
-    parser.add_argument("--reps", type=int, default=2, help="timed calls per row after its first call")
+    parser.add_argument("--reps", type=int, default=2, help="timed calls per new-path row (the old row: 1)")
     parser.add_argument("--skip-uncompiled", action="store_true", help="leave out the static-uncompiled row")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -148,17 +150,22 @@ def main() -> None:
     questions_n, agents, prompt_tokens, new_tokens = (5, 2, 40, 8) if args.quick else (
         QUESTIONS, AGENTS, PROMPT_TOKENS, NEW_TOKENS)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    print(f"device: {device}; torch {torch.__version__}")
+    import importlib.util
+
+    import transformers
+
+    triton = "installed" if importlib.util.find_spec("triton") else "missing"
+    print(f"device: {device}; torch {torch.__version__}, transformers {transformers.__version__}, triton {triton}")
     params = SamplingParams(temperature=0, max_tokens=new_tokens)
     with tempfile.TemporaryDirectory() as tmp:
         config, tokenizer = build_tiny_folder(tmp) if args.quick else build_model_folder(tmp, with_weights=True)
         questions = debate_questions(tokenizer, questions_n, prompt_tokens)
         requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(agents)]
         rows, outputs = [], {}
-        for name, options in variants(args.quick, args.skip_uncompiled).items():
+        for k, (name, options) in enumerate(variants(args.quick, args.skip_uncompiled).items()):
             print(f"{name}:", flush=True)
             row, ids, first = time_variant(tmp, "float32" if args.quick else "bfloat16", requests, params,
-                                           options, args.reps)  # fmt: skip
+                                           options, 1 if k == 0 else args.reps)  # fmt: skip
             row.path = name
             rows.append(row)
             outputs[name] = ids

@@ -54,6 +54,7 @@ from agentark_core.llm.hf_batching import (
     CPU_MICRO_BATCH,
     FinishedRows,
     bucket_cache_len,
+    bucket_floor,
     bucket_rows,
     check_decode_options,
     decode_compile_config,
@@ -193,6 +194,8 @@ class TransformersGenerator:
         eager = getattr(self.model.config, "_attn_implementation", None) in (None, "eager")
         dtype_bytes = self.model.dtype.itemsize
         rows = self._rows(free, lambda: generation_row_bytes(self.model.config, dtype_bytes, longest, cache_len, eager))
+        if self.compile_config is not None and rows < len(free):  # memory-bound: buckets must fit too
+            rows = bucket_floor(rows)
         return rows, cache_len
 
     def _rows(self, indices: list[int], row_bytes) -> int:

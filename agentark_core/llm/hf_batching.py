@@ -115,6 +115,13 @@ def bucket_rows(rows: int) -> int:
     return math.ceil(rows / 32) * 32
 
 
+def bucket_floor(rows: int) -> int:
+    """The largest row bucket not above ``rows`` (``rows`` >= 1), for a memory-bound micro-batch size."""
+    if rows < 64:
+        return 1 << (rows.bit_length() - 1) if rows < 32 else 32
+    return rows // 32 * 32
+
+
 def bucket_cache_len(length: int) -> int:
     """Static cache length for a longest prompt + new tokens of ``length``: a multiple of ``CACHE_LEN_STEP``."""
     return math.ceil(length / CACHE_LEN_STEP) * CACHE_LEN_STEP

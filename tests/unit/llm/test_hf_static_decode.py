@@ -127,6 +127,13 @@ def test_row_buckets(rows, bucket):
     assert hf_batching.bucket_rows(rows) == bucket
 
 
+@pytest.mark.parametrize("rows, floor", [(1, 1), (3, 2), (31, 16), (32, 32), (63, 32), (64, 64), (100, 96),
+                                         (455, 448)])
+def test_bucket_floor_is_the_largest_bucket_that_fits(rows, floor):
+    assert hf_batching.bucket_floor(rows) == floor
+    assert hf_batching.bucket_rows(floor) == floor
+
+
 def test_even_chunks_and_cache_buckets():
     assert hf_batching.even_chunks(list(range(10)), 4) == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
     assert hf_batching.even_chunks(list(range(160)), 512) == [list(range(160))]
