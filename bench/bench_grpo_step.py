@@ -159,6 +159,7 @@ def run_variant(variant: str, student: str, prm: str, tmp: str, args) -> dict:
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+        print(f"\n[{variant}] start: {torch.cuda.memory_allocated() / GIB:.2f} GiB still allocated by earlier variants")
     rows = prompt_rows(args.prompts * args.steps)
     out = str(Path(tmp) / f"out-{variant}")
     trainer, _ = build_grpo_trainer(student, rows, out, make_config(args, out, variant), prm)

@@ -22,7 +22,7 @@ from typing import Any
 
 from agentark_core.train.lora import lora_config, save_merged
 from agentark_core.train.progress import show_loss_progress
-from agentark_core.train.rl_common import build_reward_funcs, load_prompts
+from agentark_core.train.rl_common import build_reward_funcs, check_colocated_engine_device, load_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ def build_grpo_trainer(
         ``(trainer, n_dropped)``: the trainer, with the PRM already on its device, and the number
         of prompts dropped for length.
     """
+    import torch
+
+    if config.use_vllm and config.vllm_mode == "colocate":  # before TRL's import, which imports vLLM
+        check_colocated_engine_device("GRPO", torch.cuda.is_available() and not config.use_cpu)
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import GRPOTrainer

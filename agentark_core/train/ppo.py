@@ -270,8 +270,8 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
 
         prm = PRM.load(prm_path).to(device).requires_grad_(False)
     reward_fns = build_reward_funcs(config, prm)
+    engine = VLLMSampler(model_path, config, device) if config.use_vllm else None  # refuses a CPU first
     model, ref = load_models(model_path, config.kl_coef > 0, device)
-    engine = VLLMSampler(model_path, config) if config.use_vllm else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     order, curve = random.Random(config.seed), []
     for step in (bar := LossBar(range(1, config.max_steps + 1), "PPO")):

