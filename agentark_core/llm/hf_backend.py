@@ -10,13 +10,13 @@ How a call runs:
   in input order. ``"auto"`` (the default) sizes them from free GPU memory: the static KV cache
   (layers x 2 x KV heads x head dim x dtype bytes per token, times the bucketed longest prompt +
   ``max_tokens``), one layer's prefill activations and the last logits per request, in 85% of the
-  free memory less 2 GiB, at most 512 rows, cut into equal micro-batches (``llm.hf_batching``);
-  16 on a CPU;
+  free memory less 2 GiB, at most 512 rows (``llm.hf_batching``); 16 on a CPU;
 - on CUDA, decoding uses a static KV cache (``static_cache``) and a ``torch.compile``d decode step
   with CUDA graphs (``compile_decode``; transformers' ``cache_implementation="static"`` +
-  ``compile_config``). The prefill runs uncompiled; the decode step's shapes are bucketed (rows to a
-  power of two up to 32, then multiples of 32, the filler rows finished from the first step; cache
-  length to a multiple of 128) so recompiles stay few. Where ``torch.compile`` is unavailable, or a
+  ``compile_config``). The prefill runs uncompiled; the decode step's shapes are bucketed (a call's
+  requests cut into equal micro-batches whose rows are filled up to a power of two up to 32, then a
+  multiple of 32, the filler rows finished from the first step; cache length to a multiple of 128) so
+  recompiles stay few. Where ``torch.compile`` is unavailable, or a
   compiled call fails with anything but out-of-memory, a warning says so and decoding goes on
   uncompiled (same outputs). Greedy outputs equal the plain dynamic-cache path's (tested); on a CPU
   nothing changes unless asked;
@@ -167,7 +167,7 @@ class TransformersGenerator:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             rows, cache_len = self._generation_rows(free, prompts, params.max_tokens)
-            for batch in self._micro_batches(free, prompts, "generate", rows):
+            for batch in self._micro_batches(free, prompts, "generate", rows, even=self.compile_config is not None):
                 start = time.perf_counter()
                 completions = self._sample([prompts[i] for i in batch], params, cache_len)
                 _store(results, batch, completions, time.perf_counter() - start)
@@ -217,13 +217,15 @@ class TransformersGenerator:
         most = max(len(requests[i].guided_choice) for i in guided)
         return most * scoring_row_bytes(self.model.config, self.model.dtype.itemsize, width)
 
-    def _micro_batches(self, indices: list[int], prompts: list[list[int]], what: str, size: int) -> Iterable[list[int]]:
+    def _micro_batches(
+        self, indices: list[int], prompts: list[list[int]], what: str, size: int, even: bool = False
+    ) -> Iterable[list[int]]:
         """Cut request indices into micro-batches of at most ``size``, longest prompts first, behind a
-        progress bar: equal-size ones when sized automatically (one batch shape per call)."""
+        progress bar; ``even``: as equal as possible (one shape per call for a compiled decode step)."""
         from tqdm.auto import tqdm
 
         order = sorted(indices, key=lambda i: len(prompts[i]), reverse=True)
-        if self.micro_batch_size == "auto":
+        if even:
             chunks = even_chunks(order, size)
         else:
             chunks = [order[s : s + size] for s in range(0, len(order), size)]

@@ -14,13 +14,18 @@ How a micro-batch is sized (``micro_batch_size="auto"``) — one request's row c
 - the last position's logits three times in float32 (logits, processed scores, probabilities);
 and a micro-batch gets ``MEMORY_FRACTION`` of the free GPU memory (free + what torch's allocator holds
 unused) minus ``RESERVED_BYTES`` (CUDA graph pools, cuBLAS workspaces, fragmentation), capped at
-``MAX_MICRO_BATCH`` rows and at the number of requests. A call's requests are then cut into
-equal-size micro-batches (``even_chunks``), so one call has one batch shape.
+``MAX_MICRO_BATCH`` rows and at the number of requests. Where the decode step is compiled, a call's
+requests are cut into equal-size micro-batches (``even_chunks``), so one call has one batch shape, and a
+memory-bound size is rounded down to a bucket (``bucket_floor``).
 
 Buckets (only where the decode step is compiled): rows are rounded up to a power of two up to 32 and
 to a multiple of 32 above (the extra rows repeat the batch's last prompt and are marked finished at the
 first step, see ``FinishedRows``); the cache length to a multiple of ``CACHE_LEN_STEP``. The prefill
 runs uncompiled, so prompt widths need no bucket.
+
+Also here: the decode options' checks (``check_decode_options``) and the decode step's
+``CompileConfig`` (``decode_compile_config``), which falls back to uncompiled decoding with a warning
+where ``torch.compile`` cannot run.
 
 Example:
     >>> bucket_rows(5), bucket_rows(33), bucket_cache_len(609 + 256)
