@@ -242,9 +242,13 @@ def engine_stats(engine, args) -> dict:
         stats["dtype"] = str(config.model_config.dtype)
         stats["kv_blocks"] = config.cache_config.num_gpu_blocks
         stats["block_size"] = config.cache_config.block_size
+        hf = config.model_config.hf_config
+        per_token = 2 * hf.num_hidden_layers * hf.num_key_value_heads * hf.head_dim
+        per_token *= torch.empty(0, dtype=config.model_config.dtype).element_size()
+        stats["kv_cache"] = float(stats["kv_blocks"] * stats["block_size"] * per_token)
         model = engine.llm.llm_engine.model_executor.driver_worker.model_runner.model
         stats["weights"] = sum(p.numel() * p.element_size() for p in model.parameters())
-    except AttributeError as exc:  # another vLLM layout: say so, keep the timings
+    except (AttributeError, TypeError) as exc:  # another vLLM layout: say so, keep the timings
         stats["error"] = f"{type(exc).__name__}: {exc}"
     return stats
 
