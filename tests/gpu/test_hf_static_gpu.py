@@ -87,3 +87,14 @@ def test_compiled_seeded_sampling_is_reproducible(compiled):
     other = compiled.generate(requests, SamplingParams(temperature=1.0, max_tokens=16, seed=6))
     assert _outputs(first) == _outputs(again) != _outputs(other)
     assert compiled.compile_config is not None
+
+
+def test_guided_choices_beside_free_requests_match_the_plain_path(plain, compiled):
+    requests = [ChatRequest.user(p, guided_choice=("true", "false", "Final Answer: 57")) for p in PROMPTS]
+    requests += _requests(3)
+    params = SamplingParams(temperature=0, max_tokens=12)
+    expected = plain.generate(requests, params)
+    got = compiled.generate(requests, params)
+    assert [c.text for c in got] == [c.text for c in expected]
+    for mine, theirs in zip(got[: len(PROMPTS)], expected):
+        assert mine.extra["choice_logprobs"] == pytest.approx(theirs.extra["choice_logprobs"], abs=1e-3)

@@ -103,6 +103,16 @@ def test_auto_micro_batch_is_the_cpu_default_off_cuda(model_path):
     assert gen._rows(list(range(40)), lambda: pytest.fail("no memory is measured on a CPU")) == 16
 
 
+def test_scoring_rows_are_sized_by_the_longest_prompt_and_choice_and_most_choices(model_path):
+    gen = _generator(model_path)
+    requests = [ChatRequest.user("12 + 7", guided_choice=("true", "false")),
+                ChatRequest.user(PROMPTS[0], guided_choice=("a", "b", "Final Answer: 57"))]  # fmt: skip
+    prompts = [gen._prompt_ids(r) for r in requests]
+    tail = len(gen.tokenizer("Final Answer: 57", add_special_tokens=False)["input_ids"]) + 1  # + EOS
+    row = hf_batching.scoring_row_bytes(gen.model.config, 4, len(prompts[1]) + tail)
+    assert gen._scoring_request_bytes([0, 1], requests, prompts) == 3 * row
+
+
 def test_kv_bytes_and_rows_on_the_qwen3_06b_shape():
     from transformers import Qwen3Config
 
