@@ -102,15 +102,16 @@ class Row:
         return statistics.median(t / s for t, s in zip(self.tokens, self.seconds))
 
 
-def build_model_folder(path: str, with_weights: bool):
-    """Save the Qwen3-0.6B-shaped config and the padded toy tokenizer (and random weights if asked)."""
+def build_model_folder(path: str, with_weights: bool, shape: dict | None = None):
+    """Save a Qwen3 config (``shape``: its fields; default Qwen3-0.6B's) and the toy tokenizer padded to its
+    vocabulary (and random weights if asked)."""
     from transformers import Qwen3Config
 
     from agentark_core.toy.tiny import save_random_init
     from agentark_core.toy.tokenizer import build_toy_tokenizer
     from bench.bench_grpo_step import QWEN3_06B
 
-    config = Qwen3Config(**QWEN3_06B)
+    config = Qwen3Config(**(shape or QWEN3_06B))
     tokenizer = build_toy_tokenizer(vocab_size=config.vocab_size)
     if with_weights:
         save_random_init(path, tokenizer, config)

@@ -1,12 +1,23 @@
-"""Benchmark: multi-GPU R-SFT through the project's launch path (issue #6, scale-out; paper §3.3.1).
+"""Benchmark: every training route on 1 GPU vs N GPUs through the project's launch path (issue 20 item 4;
+paper §3.3: R-SFT/DA, the PRM, GRPO).
 
-Trains the same SFT run (Qwen3-0.6B-shaped random-init student, synthetic variable-length rows)
-once on one GPU in-process and then under ``accelerate launch`` with each ``infra/accelerate``
-config named in ``--configs`` (``ddp``, ``zero2``, ``zero3``) on ``--gpus`` processes, each with
-the same per-device batch, exactly as :func:`agentark_core.train.launch.launch` runs it for a
-training stage. Per run it prints wall time, the trainer's runtime, examples/s, the scaling
-ratio against the one-GPU run (ideal = number of GPUs), the final loss, and whether the saved
-checkpoint reloads with ``from_pretrained`` and gives finite logits.
+For each route in ``--routes`` (``sft``, ``prm``, ``grpo``) the same run (Qwen3-0.6B-shaped random-init
+student, synthetic rows) trains once on one GPU (a child process that sees one) and then under
+``accelerate launch`` on ``--gpus`` processes with each ``infra/accelerate`` config of ``--configs`` the
+route can run under (PRM: ddp only), each process with the same per-device batch, exactly as
+:func:`agentark_core.train.launch.launch` runs a training stage with ``train.launch.<section>.num_gpus``.
+Per run: wall time, the trainer's runtime, throughput, **scaling efficiency** = N-GPU throughput ÷
+(N x 1-GPU throughput) (issue goal >= 0.85), steps, final loss, peak GPU memory (max over processes)
+and whether the saved model reloads and gives finite outputs.
+
+Throughput: SFT examples/s (steps x per-device batch x GPUs / train_runtime); PRM tokens/s (tokens of
+all processes / ``steps_runtime``, the two curriculum stages without loading); GRPO completions/s
+(steps x per-device completions x GPUs / train_runtime, rollouts by HF generate, PRM + verifiable
+reward, each process scoring with its own PRM copy).
+
+``--zero3-8b``: SFT of a Qwen3-8B-shaped student (random bf16 weights written first, ~16 GB) under
+ZeRO-3 on ``--gpus`` processes (full fine-tuning needs ~128 GB of weights, grads and Adam state: no
+single 80 GB card holds it; ZeRO-3 shards all three), reporting its time, throughput and peak memory.
 
 Measured (2x H200, 2026-11-23; deepspeed 0.19.8 built here with DS_BUILD_OPS=0, carried as a wheel;
 Qwen3-0.6B shape, 30 steps, 8 examples of 100-700 words per device, bf16 autocast, padding-free):
@@ -19,9 +30,11 @@ Qwen3-0.6B shape, 30 steps, 8 examples of 100-700 words per device, bf16 autocas
 (each process trains on its own examples, so two GPUs see twice the examples in about the same time;
 above 2.0 because 30 steps include the first, slow ones, more of which the one-GPU run counts.)
 
-Run (2+ GPUs; ZeRO needs ``deepspeed``):
-    PYTHONPATH=. python bench/bench_multi_gpu.py --gpus 2 --configs ddp,zero2
-    PYTHONPATH=. python bench/bench_multi_gpu.py --tiny --gpus 1 --configs ""   # CPU smoke test
+Run (2+ GPUs; ZeRO needs ``deepspeed``: ``pip install --no-deps .whl/ds/*.whl``; GRPO needs trl +
+datasets: ``pip install --no-deps .whl/*.whl``):
+    PYTHONPATH=. python bench/bench_multi_gpu.py --gpus 2 --routes sft,prm,grpo --configs ddp,zero2
+    PYTHONPATH=. python bench/bench_multi_gpu.py --gpus 4 --routes "" --zero3-8b      # 4 GPUs
+    PYTHONPATH=. python bench/bench_multi_gpu.py --tiny --gpus 2 --configs ddp       # CPU smoke (gloo)
 """
 
 from __future__ import annotations
@@ -39,125 +52,210 @@ from pathlib import Path
 
 import torch
 
-from agentark_core.train.launch import launch
-from bench.bench_grpo_step import build_student
-from bench.train_workload import sft_rows
+from agentark_core.train.launch import ROUTES, launch
+from bench.bench_grpo_step import LARGER, build_student, prompt_rows
+from bench.train_workload import prm_rows, sft_rows
 
 logger = logging.getLogger("bench_multi_gpu")
+UNITS = {"sft": "examples/s", "prm": "tokens/s", "grpo": "completions/s"}
 
 
-def run_config(tag: str, run_file: Path, gpus: int, accelerate_config: str | None) -> dict:
-    """Train once; wall time, metrics and a reload check of the saved checkpoint."""
-    from transformers import AutoModelForCausalLM
-
+def run_config(route: str, tag: str, run_file: Path, gpus: int, accelerate_config: str | None, tiny: bool) -> dict:
+    """Train once; wall time, metrics, throughput and a reload check of the saved model."""
     args = json.loads(run_file.read_text())
     start = time.perf_counter()
     try:
         if gpus > 1:
-            metrics = launch("sft", str(run_file), num_gpus=gpus, accelerate_config=accelerate_config)
+            metrics = launch(route, str(run_file), num_gpus=gpus, accelerate_config=accelerate_config,
+                             devices=gpus if tiny else None)  # --tiny: the processes share the CPU (gloo)
         else:  # one process on the first GPU (in this process the Trainer would wrap every visible GPU in DataParallel)
-            metrics = single_gpu(run_file)
+            metrics = single_gpu(route, run_file)
     except Exception as err:  # noqa: BLE001 - a failed launch is a row of the report, not the end
         logger.warning("%s failed: %s", tag, err)
-        return {"run": tag, "gpus": gpus, "error": f"{type(err).__name__}: {str(err)[:300]}"}
+        return {"route": route, "run": tag, "gpus": gpus, "error": f"{type(err).__name__}: {str(err)[:300]}"}
     wall = time.perf_counter() - start
-    model = AutoModelForCausalLM.from_pretrained(args["output_dir"])
-    with torch.no_grad():
-        logits = model(torch.tensor([[1, 2, 3, 4]])).logits
-    examples = metrics["global_step"] * args["config"]["per_device_train_batch_size"] * max(gpus, 1)
+    curve = metrics.get("loss_curve") or []
+    seconds, amount = work_done(route, metrics, args["config"], max(gpus, 1))
     return {
+        "route": route,
         "run": tag,
         "gpus": gpus,
         "wall_s": wall,
-        "train_runtime_s": metrics["train_runtime"],
-        "examples_per_s": examples / metrics["train_runtime"],
-        "global_step": metrics["global_step"],
-        "final_loss": metrics["loss_curve"][-1]["loss"] if metrics["loss_curve"] else float("nan"),
-        "reloads_finite": bool(torch.isfinite(logits).all()),
+        "train_runtime_s": seconds,
+        "throughput": amount / seconds,
+        "global_step": metrics.get("global_step", len(curve)),
+        "final_loss": curve[-1]["loss"] if curve else float("nan"),
+        "peak_gib": metrics.get("peak_gpu_memory_gib"),
+        "reloads_finite": reloads(route, args["output_dir"]),
     }
 
 
-def single_gpu(run_file: Path) -> dict:
+def work_done(route: str, metrics: dict, config: dict, gpus: int) -> tuple[float, float]:
+    """(seconds, work) of a run: SFT examples, PRM tokens, GRPO completions (see the module docstring)."""
+    if route == "prm":
+        return metrics["steps_runtime"], metrics["num_tokens"]
+    return metrics["train_runtime"], metrics["global_step"] * config["per_device_train_batch_size"] * gpus
+
+
+def reloads(route: str, output_dir: str) -> bool:
+    """The saved model loads (PRM: ``PRM.load``; else ``from_pretrained``) and gives finite outputs."""
+    with torch.no_grad():
+        if route == "prm":
+            from agentark_core.train.prm_model import PRM
+
+            scores = PRM.load(output_dir).score_steps(["What is 1 + 1?"], [["1 + 1 = 2", "Final Answer: 2"]])
+            return all(math.isfinite(p) for p in scores[0]) and len(scores[0]) == 2
+        from transformers import AutoModelForCausalLM
+
+        logits = AutoModelForCausalLM.from_pretrained(output_dir).float()(torch.tensor([[1, 2, 3, 4]])).logits
+        return bool(torch.isfinite(logits).all())
+
+
+def single_gpu(route: str, run_file: Path) -> dict:
     """The launch module's own entry point in a child process that sees one GPU."""
     metrics = run_file.with_suffix(".metrics.json")
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]}
-    command = [sys.executable, "-m", "agentark_core.train.launch", "--route", "sft", "--args", str(run_file)]
+    command = [sys.executable, "-m", "agentark_core.train.launch", "--route", route, "--args", str(run_file)]
     subprocess.run([*command, "--metrics", str(metrics)], check=True, env=env)
     return json.loads(metrics.read_text())
 
 
-def write_run_file(folder: Path, model: str, rows: list[dict], args, tag: str) -> Path:
-    """A launch run file (model, examples as JSONL, output folder, SFT config) for one run."""
+def route_config(route: str, args) -> dict:
+    """The trainer config fields of one route's runs (the pipeline's defaults where it has them)."""
+    cuda = torch.cuda.is_available() and not args.tiny
+    trainer = {"bf16": cuda, "use_cpu": not cuda, "report_to": "none", "save_strategy": "no", "seed": 0,
+               "logging_steps": 1, "max_steps": args.grpo_steps if route == "grpo" else args.steps,
+               "dataloader_pin_memory": False}
+    if route == "sft":
+        return trainer | {"per_device_train_batch_size": args.batch, "learning_rate": 1e-5, "padding_free": cuda,
+                          "resume": False, "logging_steps": max(args.steps // 4, 1)}
+    if route == "grpo":
+        return trainer | {"num_generations": args.generations, "per_device_train_batch_size": 2 * args.generations,
+                          "max_completion_length": 16 if args.tiny else args.completion_tokens, "learning_rate": 1e-6,
+                          "beta": 0.001, "max_prompt_length": 256, "disable_tqdm": True}
+    return {"stage1_max_steps": max(args.steps // 3, 1), "stage2_max_steps": args.steps, "traces_per_batch": 8,
+            "heldout_fraction": 0.0, "resume": False, "warmup_ratio": 0.0}
+
+
+def route_data(route: str, args) -> list[dict]:
+    """Enough rows for every process's batches (PRM batches cycle through the questions)."""
+    gpus = max(args.gpus, 1)
+    if route == "sft":
+        return sft_rows(args.steps * args.batch * gpus, 10 if args.tiny else 100, 60 if args.tiny else 700)
+    if route == "grpo":
+        return prompt_rows(2 * args.grpo_steps * gpus)
+    return prm_rows(8 if args.tiny else 64, 10 if args.tiny else 100, 60 if args.tiny else 600)
+
+
+def write_run_file(folder: Path, route: str, model: str, args, tag: str, helpers: dict) -> Path:
+    """A launch run file (model, examples as parquet like the pipeline's launcher writes them, output
+    folder, config, helpers) for one run."""
     import pandas as pd
 
-    examples = folder / "examples.jsonl"
+    examples = folder / f"{route}-examples.parquet"
     if not examples.exists():
-        pd.DataFrame(rows).to_json(examples, orient="records", lines=True)
-    cuda = torch.cuda.is_available() and not args.tiny
-    config = {
-        "max_steps": args.steps,
-        "per_device_train_batch_size": args.batch,
-        "learning_rate": 1e-5,
-        "bf16": cuda,
-        "use_cpu": not cuda,
-        "padding_free": cuda,
-        "report_to": "none",
-        "save_strategy": "no",
-        "logging_steps": max(args.steps // 4, 1),
-        "seed": 0,
-        "resume": False,
-    }
-    run_file = folder / f"{tag}.json"
-    run_file.write_text(
-        json.dumps(
-            {
-                "model_path": model,
-                "examples": str(examples),
-                "output_dir": str(folder / tag),
-                "config": config,
-            }
-        )
-    )
+        pd.DataFrame(route_data(route, args)).to_parquet(examples)
+    run_file = folder / f"{route}-{tag}.json"
+    run_file.write_text(json.dumps({"model_path": model, "examples": str(examples), "output_dir": str(folder / tag),
+                                    "config": route_config(route, args), "helpers": helpers}))
     return run_file
 
 
+def run_route(route: str, folder: Path, model: str, args) -> list[dict]:
+    """The 1-GPU run and one N-GPU run per accelerate config the route's trainer takes."""
+    helpers = {}
+    if route == "grpo":
+        from agentark_core.train.prm_model import PRM
+
+        torch.manual_seed(0)
+        PRM.from_student(model).save(folder / "prm")
+        helpers = {"prm_path": str(folder / "prm")}
+    rows = [run_config(route, "1 GPU", write_run_file(folder, route, model, args, f"{route}-single", helpers), 1,
+                       None, args.tiny)]
+    for name in filter(None, args.configs.split(",")):
+        if name not in ROUTES.get(route).strategies:
+            logger.info("%s: skipping %s (the trainer runs under %s)", route, name, ROUTES.get(route).strategies)
+            continue
+        run_file = write_run_file(folder, route, model, args, f"{route}-{name}", helpers)
+        rows.append(run_config(route, f"{name} x{args.gpus}", run_file, args.gpus, name, args.tiny))
+    return rows
+
+
+def build_8b_student(path: Path) -> str:
+    """A Qwen3-8B-shaped student with random bf16 weights (initialised on the GPU: seconds, not CPU minutes)."""
+    from transformers import AutoModelForCausalLM, Qwen3Config
+
+    from agentark_core.toy.tiny import train_tokenizer
+
+    tokenizer = train_tokenizer()
+    config = Qwen3Config(**LARGER["Qwen3-8B"], pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, torch_dtype="bfloat16")
+    start = time.perf_counter()
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.bfloat16)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    del model
+    torch.cuda.empty_cache()
+    logger.info("8B student written in %.0f s", time.perf_counter() - start)
+    return str(path)
+
+
+def zero3_8b(folder: Path, args) -> dict:
+    """SFT of the 8B-shaped student under ZeRO-3 on ``args.gpus`` processes (no 1-GPU run: it does not fit)."""
+    model = build_8b_student(folder / "student-8b")
+    small = argparse.Namespace(**{**vars(args), "steps": args.steps_8b, "batch": 2})
+    run_file = write_run_file(folder, "sft", model, small, "sft-8b-zero3", {})
+    return run_config("sft", f"8B zero3 x{args.gpus}", run_file, args.gpus, "zero3", False)
+
+
 def print_table(rows: list[dict]) -> None:
-    """Markdown table; ``scaling`` = examples/s ÷ the one-GPU run's (ideal: the number of GPUs)."""
-    base = next((r["examples_per_s"] for r in rows if r["gpus"] <= 1 and "error" not in r), math.nan)
-    print("| run | GPUs | wall s | train s | examples/s | scaling | steps | final loss | reloads |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    """One markdown table; efficiency = throughput ÷ (GPUs x the route's one-GPU throughput)."""
+    print("| route | run | GPUs | wall s | train s | throughput | efficiency | steps | final loss | peak GiB | reloads |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['run']} | {r['gpus']} | failed: {r['error']} |")
+            print(f"| {r['route']} | {r['run']} | {r['gpus']} | failed: {r['error']} |")
             continue
-        print(
-            f"| {r['run']} | {r['gpus']} | {r['wall_s']:.1f} | {r['train_runtime_s']:.1f} | {r['examples_per_s']:.1f} |"
-            f" {r['examples_per_s'] / base:.2f} | {r['global_step']} | {r['final_loss']:.3f} | {r['reloads_finite']} |"
-        )
+        base = next((b["throughput"] for b in rows if b["route"] == r["route"] and b["gpus"] <= 1
+                     and "error" not in b), math.nan)
+        efficiency = r["throughput"] / (max(r["gpus"], 1) * base)
+        print(f"| {r['route']} | {r['run']} | {r['gpus']} | {r['wall_s']:.1f} | {r['train_runtime_s']:.1f} |"
+              f" {r['throughput']:,.1f} {UNITS[r['route']]} | {efficiency:.2f} | {r['global_step']} |"
+              f" {r['final_loss']:.3f} | {r['peak_gib'] if r['peak_gib'] is not None else '-'} |"
+              f" {r['reloads_finite']} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpus", type=int, default=2, help="processes of the multi-GPU runs")
+    parser.add_argument("--routes", default="sft,prm,grpo", help="trainers to measure, comma-separated")
     parser.add_argument("--configs", default="ddp,zero2", help="infra/accelerate configs, comma-separated")
-    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per run")
-    parser.add_argument("--batch", type=int, default=8, help="per-device batch")
-    parser.add_argument("--tiny", action="store_true", help="tiny model on CPU (smoke test)")
+    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per run (PRM: its Stage II)")
+    parser.add_argument("--batch", type=int, default=8, help="SFT per-device batch")
+    parser.add_argument("--grpo-steps", type=int, default=8, help="GRPO optimizer steps per run")
+    parser.add_argument("--generations", type=int, default=8, help="GRPO group size (2 prompts per device)")
+    parser.add_argument("--completion-tokens", type=int, default=128, help="GRPO completion length")
+    parser.add_argument("--zero3-8b", action="store_true", help="also SFT an 8B-shaped student under ZeRO-3")
+    parser.add_argument("--steps-8b", type=int, default=6, help="optimizer steps of the 8B run")
+    parser.add_argument("--tiny", action="store_true", help="tiny model on CPU processes (smoke test)")
     parser.add_argument("--out", help="write the rows as JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    print(f"device: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'} x "
+          f"{torch.cuda.device_count() if torch.cuda.is_available() else 0}; torch {torch.__version__}")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = build_student("tiny" if args.tiny else "qwen3-0.6b", folder / "student")
-        rows_needed = args.steps * args.batch * max(args.gpus, 1)
-        data = sft_rows(rows_needed, 10 if args.tiny else 100, 60 if args.tiny else 700)
-        runs = [run_config("1 GPU", write_run_file(folder, model, data, args, "single"), 1, None)]
-        for name in filter(None, args.configs.split(",")):
-            run_file = write_run_file(folder, model, data, args, name)
-            runs.append(run_config(f"{name} x{args.gpus}", run_file, args.gpus, name))
+        for route in filter(None, args.routes.split(",")):
+            rows += run_route(route, folder, model, args)
+            print_table(rows)  # so far, in case a later route takes the machine down
+        if args.zero3_8b:
+            rows.append(zero3_8b(folder, args))
     if args.out:
-        Path(args.out).write_text(json.dumps(runs, indent=2))
-    print_table(runs)
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -66,14 +66,16 @@ def wrap(model: Any, device: Any) -> Any:
     wrapper per curriculum stage, since the trainable set changes), or ``model`` itself in one process.
 
     Buffers are not broadcast each forward (the PRM's are constants such as rotary frequencies); the
-    wrapper broadcasts rank 0's parameters once, when it is built.
+    wrapper broadcasts rank 0's parameters once, when it is built. Parameters a step leaves unused
+    (a head the configured loss does not read) are tolerated, at one autograd-graph walk per step.
     """
     if not active():
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True)
+    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True,
+                                   find_unused_parameters=True)
 
 
 def no_sync(model: Any, last: bool):

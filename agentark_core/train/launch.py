@@ -143,7 +143,8 @@ def config_fields(config: Any) -> dict:
 
 
 def load_examples(examples: Any) -> Any:
-    """Inline rows as they are; a ``.parquet`` or ``.jsonl`` path read into a DataFrame."""
+    """Inline rows as they are; a ``.parquet`` or ``.jsonl`` path read into a DataFrame (JSON values keep
+    their JSON types: a ground truth ``"12"`` stays a string)."""
     if not isinstance(examples, (str, os.PathLike)):
         return examples
     import pandas as pd
@@ -152,7 +153,7 @@ def load_examples(examples: Any) -> Any:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".jsonl":
-        return pd.read_json(path, lines=True)
+        return pd.read_json(path, lines=True, dtype=False)
     raise ValueError(f"examples file {path}: expected .parquet or .jsonl")
 
 
@@ -302,6 +303,20 @@ def one_device_env(device_count: int | None = None) -> dict | None:
     return {**os.environ, "CUDA_VISIBLE_DEVICES": visible}
 
 
+def peak_gpu_memory() -> dict:
+    """``{"peak_gpu_memory_gib": the most any process's GPU held in tensors}`` ({} without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    peak = torch.tensor([float(torch.cuda.max_memory_allocated())], device="cuda")
+    if distributed.active():
+        import torch.distributed as dist
+
+        dist.all_reduce(peak, op=dist.ReduceOp.MAX)
+    return {"peak_gpu_memory_gib": round(peak.item() / 2**30, 2)}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of every (accelerate) process: train, then rank 0 writes the metrics file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -310,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics", help="write the metrics JSON here (rank 0)")
     opts = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    metrics = run_route(opts.route, json.loads(Path(opts.args).read_text()))
+    metrics = run_route(opts.route, json.loads(Path(opts.args).read_text())) | peak_gpu_memory()
     if opts.metrics and distributed.is_main():
         Path(opts.metrics).write_text(json.dumps(metrics))
     if distributed.active():  # every process leaves the group it trained in (else torch warns at exit)

@@ -46,13 +46,19 @@ def lora_config(options: LoraOptions):
 
 
 def save_merged(trainer, output_dir: str) -> None:
-    """Save a plain HF checkpoint (model + tokenizer): LoRA adapters are merged into the base weights first."""
+    """Save a plain HF checkpoint (model + tokenizer): LoRA adapters are merged into the base weights first.
+
+    Call it in every process of a multi-GPU run: ``save_model`` gathers ZeRO-3 shards there and
+    writes on rank 0; the other files are written by rank 0 alone (no two processes write one file).
+    """
     from peft import PeftModel
 
     model = trainer.model
     if isinstance(model, PeftModel):
         model = model.merge_and_unload()
-        model.save_pretrained(output_dir)
+        if trainer.is_world_process_zero():
+            model.save_pretrained(output_dir)
     else:
         trainer.save_model(output_dir)
-    trainer.processing_class.save_pretrained(output_dir)
+    if trainer.is_world_process_zero():
+        trainer.processing_class.save_pretrained(output_dir)

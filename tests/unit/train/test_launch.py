@@ -152,3 +152,13 @@ def test_grpo_launches_from_a_config_object_with_the_prm_helper(tiny_model_path,
     metrics = launch("grpo", str(run), num_gpus=1)
     assert metrics["global_step"] == 1 and metrics["reward_funcs"] == ["prm_score", "verifiable"]
     assert (tmp_path / "out" / "config.json").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_jsonl_examples_keep_their_json_types(tmp_path):
+    """A ground truth that looks like a number stays the string it is (GRPO's prompt rows check it)."""
+    from agentark_core.train.launch import load_examples
+
+    rows = [{"question_id": "q1", "prompt": "2 + 10?", "gt": "12", "task_type": "math", "choices": []}]
+    pd.DataFrame(rows).to_json(tmp_path / "p.jsonl", orient="records", lines=True)
+    loaded = load_examples(str(tmp_path / "p.jsonl")).to_dict(orient="records")
+    assert loaded == rows and isinstance(loaded[0]["gt"], str)
