@@ -7,19 +7,14 @@ How a call runs:
 - every request is rendered with the tokenizer's chat template (``add_generation_prompt=True``);
 - requests are sorted by prompt length (longest first, so an out-of-memory error shows up on
   the first micro-batch) and cut into micro-batches of ``micro_batch_size``; results come back
-  in input order. ``"auto"`` (the default) sizes them from free GPU memory: the static KV cache
-  (layers x 2 x KV heads x head dim x dtype bytes per token, times the bucketed longest prompt +
-  ``max_tokens``), one layer's prefill activations and the last logits per request, in 85% of the
-  free memory less 2 GiB, at most 512 rows (``llm.hf_batching``); 16 on a CPU;
-- on CUDA, decoding uses a static KV cache (``static_cache``) and a ``torch.compile``d decode step
-  with CUDA graphs (``compile_decode``; transformers' ``cache_implementation="static"`` +
-  ``compile_config``). The prefill runs uncompiled; the decode step's shapes are bucketed (a call's
-  requests cut into equal micro-batches whose rows are filled up to a power of two up to 32, then a
-  multiple of 32, the filler rows finished from the first step; cache length to a multiple of 128) so
-  recompiles stay few. Where ``torch.compile`` is unavailable, or a
-  compiled call fails with anything but out-of-memory, a warning says so and decoding goes on
-  uncompiled (same outputs). Greedy outputs equal the plain dynamic-cache path's (tested); on a CPU
-  nothing changes unless asked;
+  in input order. ``"auto"`` (the default) sizes them from free GPU memory (static KV cache, prefill
+  activations and last logits per request: ``llm.hf_batching``), 16 on a CPU;
+- on CUDA, for architectures transformers marks compilable, decoding uses a static KV cache and a
+  ``torch.compile``d decode step with CUDA graphs (transformers' ``cache_implementation="static"`` +
+  ``compile_config``); the prefill runs uncompiled. Rows and cache length are bucketed so recompiles
+  stay few. Where ``torch.compile`` is unavailable, or a compiled call fails with anything but
+  out-of-memory, a warning says so and decoding goes on uncompiled. Greedy outputs equal the plain
+  dynamic-cache path's (tested); on a CPU nothing changes unless asked;
 - ``temperature == 0`` decodes greedily; otherwise temperature + top-p sampling (top-k off, as in
   the vLLM and OpenAI backends); ``seed`` seeds a forked RNG once per call, so the same call with
   the same seed gives the same completions without touching the global RNG;
@@ -77,9 +72,14 @@ class TransformersGenerator:
         model: local path or hub id given to ``from_pretrained``.
         dtype: ``"auto"`` (the checkpoint's dtype) or a torch dtype name such as ``"bfloat16"``.
         device: ``"auto"`` (cuda when available, else cpu) or a torch device string.
-        micro_batch_size: requests per forward batch, or ``"auto"``: sized from free GPU memory on
-            CUDA (see the module docstring), 16 on a CPU.
-        static_cache: decode with transformers' static KV cache; None = on CUDA only.
+        micro_batch_size: requests per forward batch, or ``"auto"``: on CUDA, (85% of free GPU memory
+            - 2 GiB) // bytes per request, a request costing its KV cache (layers x 2 x KV heads x head
+            dim x dtype bytes x (longest prompt + max_tokens, rounded up to 128)), one layer's prefill
+            activations and three float32 copies of its last logits; at most 512 (``llm.hf_batching``).
+            16 on a CPU.
+        static_cache: decode with transformers' static KV cache; None = on CUDA, for architectures that
+            declare a compilable static-cache forward (transformers' ``_can_compile_fullgraph``: Llama,
+            Qwen2/3, Mistral, Gemma...).
         compile_decode: ``torch.compile`` the decode step (needs ``static_cache``); None = on CUDA when
             ``torch.compile`` is available.
         compile_options: ``transformers.CompileConfig`` fields (default: inductor, ``reduce-overhead``,
@@ -135,8 +135,9 @@ class TransformersGenerator:
             model, dtype=torch_dtype, trust_remote_code=trust_remote_code
         ).to(self.device)
         self.model.eval()
-        if static_cache is None:
-            static_cache = self.device.type == "cuda" or compile_decode is True
+        if static_cache is None:  # on CUDA where the architecture declares a compilable static-cache forward
+            compilable = getattr(self.model, "_can_compile_fullgraph", False)
+            static_cache = compile_decode is True or (self.device.type == "cuda" and compilable)
         self.static_cache = static_cache
         self.compile_config = decode_compile_config(self.device.type, static_cache, compile_decode, compile_options)
         self._cache_len = 0  # transformers never shrinks a static cache (a shape change would recompile)
