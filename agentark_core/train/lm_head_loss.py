@@ -171,6 +171,24 @@ def add_weighted_lm_head(model) -> None:
         hidden = self.base_model(*args, **kwargs).last_hidden_state
         head = self.get_output_embeddings()
         scored = hidden.reshape(-1, hidden.shape[-1]).index_select(0, lm_positions.to(hidden.device))
+        if zero3_partitioned(head.weight):
+            return head_module_loss(head, scored, lm_targets, lm_weights)
         return weighted_lm_head_loss(scored.to(head.weight.device), head.weight, lm_targets, lm_weights)
 
     model.forward = types.MethodType(forward, model)
+
+
+def zero3_partitioned(weight: torch.Tensor) -> bool:
+    """True for a parameter DeepSpeed ZeRO-3 shards across processes (it carries a ``ds_id``): its full
+    value exists only inside its own module's forward, where ZeRO-3's hooks gather it."""
+    return hasattr(weight, "ds_id")
+
+
+def head_module_loss(head, hidden: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The same weighted sum as :func:`weighted_lm_head_loss`, through the head module's own forward
+    (ZeRO-3 gathers its sharded weight there, and its backward hooks reduce the weight's gradient):
+    the scored positions' full ``(n, V)`` logits are built at once, the price of sharding the head."""
+    logits = head(hidden)
+    nll = torch.nn.functional.cross_entropy(logits.float(), targets.to(logits.device), reduction="none")
+    return (nll * weights.to(nll.device).float()).sum()
+

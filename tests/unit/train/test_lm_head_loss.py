@@ -70,3 +70,23 @@ def test_bad_inputs_are_named():
         weighted_lm_head_loss(hidden, weight, targets[:-1], weights)
     with pytest.raises(ValueError, match=r"outside the vocabulary \[0, 50\)"):
         weighted_lm_head_loss(hidden, weight, targets.clone().fill_(50), weights)
+
+
+def test_a_zero3_sharded_head_goes_through_its_module_with_the_same_loss_and_gradients():
+    """Under ZeRO-3 the head's weight is whole only inside the head's forward: the loss then calls the
+    module (full logits of the scored positions) and must give what the chunked path gives."""
+    from agentark_core.train.lm_head_loss import head_module_loss, zero3_partitioned
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 40, bias=False)
+    hidden = torch.randn(12, 16, requires_grad=True)
+    targets, weights = torch.randint(0, 40, (12,)), torch.rand(12)
+    chunked = weighted_lm_head_loss(hidden, head.weight, targets, weights, chunk=5)
+    grads = torch.autograd.grad(chunked, (hidden, head.weight))
+    through_module = head_module_loss(head, hidden, targets, weights)
+    module_grads = torch.autograd.grad(through_module, (hidden, head.weight))
+    assert through_module.item() == pytest.approx(chunked.item(), rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, module_grads))
+    assert not zero3_partitioned(head.weight)
+    head.weight.ds_id = 7  # what deepspeed.zero.Init sets on every parameter it shards
+    assert zero3_partitioned(head.weight)
