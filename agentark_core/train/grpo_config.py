@@ -9,9 +9,9 @@ TRL's ``reward_weights``, so ``reward_weights`` itself must stay unset.
 Rollouts on vLLM (issue 18): ``use_vllm: true`` samples the G completions with TRL's vLLM engine instead
 of HF ``generate``; the rewards (PRM included) and the update are unchanged. ``vllm_mode: colocate``
 (default) runs the engine in the trainer's process on its GPU, the policy's weights pushed into it
-before each rollout; ``vllm_gpu_memory_utilization`` (TRL's 0.3: ~24 GB of an 80 GB card, room for a
-0.6B student's weights and the KV cache of 64 rollouts of 768 tokens many times over, leaving the rest
-to the policy, its reference and the PRM) is the engine's share of the card, and its context
+before each rollout; ``vllm_gpu_memory_utilization`` (TRL's 0.3: ~24 GB of an 80 GB card; a 0.6B
+student's bf16 weights take 1.2 GB and the KV cache of 64 rollouts of 1,024 tokens 7.5 GB, leaving the
+other ~56 GB to the policy, its reference and the PRM) is the engine's share of the card, and its context
 (``vllm_max_model_length``) defaults to ``max_prompt_length + max_completion_length``.
 ``vllm_enable_sleep_mode`` frees the engine's weights and KV cache during the update (for students
 whose training state fills the card; costs a wake-up per step). ``vllm_mode: server`` uses a running

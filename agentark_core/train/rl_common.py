@@ -183,10 +183,13 @@ def check_colocated_engine_device(where: str, on_cuda: bool) -> None:
         )
 
 
-def rollout_model_length(max_prompt_length: int | None, max_completion_length: int) -> int | None:
-    """The engine's context length for rollouts: longest kept prompt + completion (None = the model's own).
+def rollout_model_length(max_prompt_length: int | None, max_completion_length: int | None) -> int | None:
+    """The engine's context length for rollouts: longest kept prompt + completion (None = the model's own,
+    also when either limit is None).
 
     Prompts over ``max_prompt_length`` are dropped before training (:func:`load_prompts`), so this is
     exact; a shorter context than the model's lets vLLM size its KV cache for the rollouts only.
     """
-    return None if max_prompt_length is None else max_prompt_length + max_completion_length
+    if max_prompt_length is None or max_completion_length is None:
+        return None
+    return max_prompt_length + max_completion_length
