@@ -221,6 +221,22 @@ def _evaluation(stage: Stage, recipe: Any, counts: Counts, assume: Assumptions, 
 
 
 def _training(route: Any, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
+    """A route's training on the GPUs its ``train.launch`` section gives it (GPU-hours as on one GPU, the
+    wall time divided among them: linear scaling assumed; peak memory is one process's as on one GPU)."""
+    from tasks.stages.routes import launch_settings
+
+    estimate = _one_gpu_training(route, recipe, counts, assume, gpu)
+    settings = launch_settings(route, recipe)
+    if settings is not None and settings[1].num_gpus > 1:
+        section, launch = settings
+        estimate.gpus = launch.num_gpus
+        estimate.notes.append(f"train.launch.{section}: {launch.num_gpus} GPUs ({launch.distributed}), linear "
+                              "scaling assumed (bench/bench_multi_gpu.py measures it); memory as on one GPU"
+                              + (" (ZeRO shards it: lower)" if launch.distributed != "ddp" else ""))
+    return estimate
+
+
+def _one_gpu_training(route: Any, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
     """A route's training, from the trainer config its builder makes (so unstated fields are the class's)."""
     from tasks.stages.train import CHECKING
 

@@ -108,3 +108,17 @@ def test_stage_gpus_and_deployment_job_variables(tmp_path):
         assert asks["flows/stages.py:train_da"] is None and asks["flows/stages.py:ingest"] is None
     plain = yaml.safe_load(deploy_file("local", tmp_path / "plain.yaml").read_text())
     assert not any("job_variables" in d["work_pool"] for d in plain["deployments"])
+
+
+def test_the_plan_bills_a_training_on_its_gpus():
+    from tasks.plan import plan_recipe
+
+    paper = DEMO.parent / "paper" / "qwen3_32b" / "qwen3-0.6b_gsm8k.yaml"
+
+    def prm_row(*overrides):
+        plan = plan_recipe(load_recipe(paper, ["data.limit=100", *overrides]), "paper")
+        return next(row for row in plan["stages"] if row["stage"] == "train_prm")
+
+    one, two = prm_row(), prm_row("train.launch.prm.num_gpus=2")
+    assert one["gpus"] == 1 and two["gpus"] == 2 and two["gpu_hours"] == one["gpu_hours"]
+    assert any("train.launch.prm: 2 GPUs (ddp), linear scaling assumed" in note for note in two["notes"])
