@@ -123,10 +123,21 @@ class PolicyWithValue(nn.Module):
         return logp, self.value_head(hidden).squeeze(-1)
 
 
-def completion_mask(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
-    """``(batch, T)`` float mask: 1 up to and including the first end-of-sequence token, 0 after it."""
-    is_eos = (completion_ids == eos_token_id).long()
+def completion_mask(completion_ids: torch.Tensor, eos_token_ids: int | list[int]) -> torch.Tensor:
+    """``(batch, T)`` float mask: 1 up to and including the first end-of-sequence token (any of
+    ``eos_token_ids``), 0 after it."""
+    stops = torch.tensor(eos_token_ids, device=completion_ids.device).reshape(-1)
+    is_eos = torch.isin(completion_ids, stops).long()
     return ((is_eos.cumsum(1) - is_eos) == 0).float()
+
+
+def stop_token_ids(policy, tokenizer) -> list[int]:
+    """Every id HF ``generate`` stops on: the tokenizer's end-of-sequence id and the generation config's
+    (Qwen3's lists ``<|im_end|>`` and ``<|endoftext|>``, and pads with the latter: a mask ending only at the
+    tokenizer's id would train on the padding after an ``<|endoftext|>``)."""
+    configured = getattr(policy.generation_config, "eos_token_id", None)
+    configured = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
+    return sorted({tokenizer.eos_token_id, *configured})
 
 
 def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=None) -> tuple:
@@ -149,6 +160,7 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=N
     if engine is not None:
         sequences, mask = engine.sample(model.policy, enc, config, tokenizer.eos_token_id)
     else:
+        stops = stop_token_ids(model.policy, tokenizer)
         sequences = model.policy.generate(
             **enc,
             do_sample=True,
@@ -157,9 +169,9 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=N
             top_k=0,
             max_new_tokens=config.max_completion_length,
             pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            eos_token_id=stops,
         )
-        mask = completion_mask(sequences[:, prompt_len:], tokenizer.eos_token_id)
+        mask = completion_mask(sequences[:, prompt_len:], stops)
     attention_mask = torch.cat([enc["attention_mask"], mask.long()], 1)
     completions = tokenizer.batch_decode(sequences[:, prompt_len:] * mask.long(), skip_special_tokens=True)
     return sequences, attention_mask, mask, prompt_len, completions

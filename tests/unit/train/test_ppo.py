@@ -74,6 +74,21 @@ def test_completion_mask_keeps_tokens_through_the_first_eos():
     assert completion_mask(ids, eos).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]
 
 
+def test_completion_mask_ends_at_any_stop_id_generate_stops_on():
+    """Qwen3 stops on <|im_end|> or <|endoftext|> and pads with the latter: the mask ends at either."""
+    from types import SimpleNamespace
+
+    from agentark_core.train.ppo import stop_token_ids
+
+    policy = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=[7, 3]))
+    assert stop_token_ids(policy, SimpleNamespace(eos_token_id=7)) == [3, 7]
+    assert stop_token_ids(SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=None)),
+                          SimpleNamespace(eos_token_id=7)) == [7]  # fmt: skip
+    ids = torch.tensor([[5, 3, 3, 3], [5, 7, 3, 3], [5, 6, 8, 9]])
+    assert completion_mask(ids, [3, 7]).tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
+    assert completion_mask(ids, 7).tolist() == [[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 1]]
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="gamma"):
         AgentArkPPOConfig(gamma=1.5)
