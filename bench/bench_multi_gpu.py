@@ -12,8 +12,9 @@ and whether the saved model reloads and gives finite outputs.
 
 Throughput: SFT examples/s (steps x per-device batch x GPUs / train_runtime); PRM tokens/s (tokens of
 all processes / ``steps_runtime``, the two curriculum stages without loading); GRPO completions/s
-(steps x per-device completions x GPUs / train_runtime, rollouts by HF generate, PRM + verifiable
-reward, each process scoring with its own PRM copy).
+(steps x per-device completions x GPUs / train_runtime, rollouts by HF generate or, with
+``--grpo-rollout vllm``, TRL's colocated vLLM engine in every process; PRM + verifiable reward, each
+process scoring with its own PRM copy).
 
 ``--zero3-8b``: SFT of a Qwen3-8B-shaped student (random bf16 weights written first, ~16 GB) under
 ZeRO-3 on ``--gpus`` processes (full fine-tuning needs ~128 GB of weights, grads and Adam state: no
@@ -33,6 +34,7 @@ above 2.0 because 30 steps include the first, slow ones, more of which the one-G
 Run (2+ GPUs; ZeRO needs ``deepspeed``: ``pip install --no-deps .whl/ds/*.whl``; GRPO needs trl +
 datasets: ``pip install --no-deps .whl/*.whl``):
     PYTHONPATH=. python bench/bench_multi_gpu.py --gpus 2 --routes sft,prm,grpo --configs ddp,zero2
+    PYTHONPATH=/tmp/vsite:. python bench/bench_multi_gpu.py --gpus 2 --routes grpo --configs ddp --grpo-rollout vllm
     PYTHONPATH=. python bench/bench_multi_gpu.py --gpus 4 --routes "" --zero3-8b      # 4 GPUs
     PYTHONPATH=. python bench/bench_multi_gpu.py --tiny --gpus 2 --configs ddp       # CPU smoke (gloo)
 """
@@ -53,7 +55,7 @@ from pathlib import Path
 import torch
 
 from agentark_core.train.launch import ROUTES, launch
-from bench.bench_grpo_step import LARGER, build_student, prompt_rows
+from bench.bench_grpo_step import LARGER, build_student, prompt_rows, rollout_student
 from bench.train_workload import prm_rows, sft_rows
 
 logger = logging.getLogger("bench_multi_gpu")
@@ -138,9 +140,12 @@ def route_config(route: str, args) -> dict:
         return trainer | {"per_device_train_batch_size": args.batch, "learning_rate": 1e-5, "padding_free": cuda,
                           "resume": False, "logging_steps": max(args.steps // 4, 1)}
     if route == "grpo":
-        return trainer | {"num_generations": args.generations, "per_device_train_batch_size": 2 * args.generations,
-                          "max_completion_length": 16 if args.tiny else args.completion_tokens, "learning_rate": 1e-6,
-                          "beta": 0.001, "max_prompt_length": 256, "disable_tqdm": True}
+        vllm = {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3} \
+            if args.grpo_rollout == "vllm" else {}  # each process its own colocated engine (TRL)
+        return trainer | vllm | {"num_generations": args.generations, "learning_rate": 1e-6, "beta": 0.001,
+                                 "per_device_train_batch_size": 2 * args.generations, "max_prompt_length": 256,
+                                 "max_completion_length": 16 if args.tiny else args.completion_tokens,
+                                 "disable_tqdm": True}
     return {"stage1_max_steps": max(args.steps // 3, 1), "stage2_max_steps": args.steps, "traces_per_batch": 8,
             "heldout_fraction": 0.0, "resume": False, "warmup_ratio": 0.0}
 
@@ -172,6 +177,8 @@ def write_run_file(folder: Path, route: str, model: str, args, tag: str, helpers
 def run_route(route: str, folder: Path, model: str, args) -> list[dict]:
     """The 1-GPU run and one N-GPU run per accelerate config the route's trainer takes."""
     helpers = {}
+    if route == "grpo" and args.grpo_rollout == "vllm":  # vLLM wants the tokenizer's vocabulary = the embedding's
+        model = rollout_student("tiny" if args.tiny else "qwen3-0.6b", folder / "rollout-student")
     if route == "grpo":
         from agentark_core.train.prm_model import PRM
 
@@ -245,6 +252,8 @@ def main() -> None:
     parser.add_argument("--grpo-steps", type=int, default=8, help="GRPO optimizer steps per run")
     parser.add_argument("--generations", type=int, default=8, help="GRPO group size (2 prompts per device)")
     parser.add_argument("--completion-tokens", type=int, default=128, help="GRPO completion length")
+    parser.add_argument("--grpo-rollout", choices=("hf", "vllm"), default="hf",
+                        help="GRPO rollouts: HF generate, or TRL's colocated vLLM engine in every process")
     parser.add_argument("--zero3-8b", action="store_true", help="also SFT an 8B-shaped student under ZeRO-3")
     parser.add_argument("--steps-8b", type=int, default=6, help="optimizer steps of the 8B run")
     parser.add_argument("--tiny", action="store_true", help="tiny model on CPU processes (smoke test)")
