@@ -19,7 +19,9 @@ What runs:
    - ``offline debate``: ``run_protocol("debate", rounds=1)`` on it, minus its aggregator call;
    - ``openai backend, concurrency C``: ``OpenAIGenerator.generate`` on the same requests, C requests in
      flight (``--concurrency``, default 64, the backend's default, and 256 >= the 160 requests);
-   - ``openai debate, concurrency C``: the debate protocol through it, minus its aggregator call.
+   - ``openai debate, concurrency C``: the debate protocol through it, minus its aggregator call;
+   - ``raw HTTP /v1/completions on token ids``: the same prompts pre-tokenized, POSTed from threads
+     without our backend and without the server's chat rendering (where a gap to offline comes from).
    tokens/s counts the completion tokens each path reports (the server's ``usage``); the table gives each
    path's median and min-max and its ratio to the offline path of the same kind.
 
@@ -43,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, when run as a script
@@ -242,7 +245,50 @@ def openai_paths(server: Server, requests, questions, params, args) -> dict:
         timed = timed_paths(f"openai (vllm serve), concurrency {concurrency},", gen, requests, questions, params,
                             args.agents)
         paths |= {name: (server.reset_prefix_cache, run) for name, run in timed.items()}
+    top = max(args.concurrency)
+    ids = rendered_ids(path_of(server), requests)
+    paths[f"raw HTTP /v1/completions on token ids, concurrency {top}, backend"] = (
+        server.reset_prefix_cache, completions_path(server, ids, params, top))
     return paths
+
+
+def path_of(server: Server) -> str:
+    return server.command[server.command.index("--model") + 1]
+
+
+def rendered_ids(model: str, requests) -> list[list[int]]:
+    """Prompt ids of the requests as the backends render them (chat template, generation prompt)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    texts = tokenizer.apply_chat_template([list(r.messages) for r in requests], tokenize=False,
+                                          add_generation_prompt=True)
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
+def completions_path(server: Server, ids: list[list[int]], params, concurrency: int) -> Callable:
+    """The server without our backend and without its chat rendering: pre-tokenized prompts POSTed to
+    ``/v1/completions`` from ``concurrency`` threads, same sampling and per-request seeds. Its gap to
+    the openai rows is our client plus the server's chat rendering; its gap to offline, the serving."""
+    import httpx
+
+    client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=concurrency))
+
+    def one(index: int) -> int:
+        body = {"model": SERVED_NAME, "prompt": ids[index], "max_tokens": params.max_tokens,
+                "temperature": params.temperature, "top_p": params.top_p, "seed": params.seed + index}
+        response = client.post(f"{server.root}/v1/completions", json=body)
+        if response.status_code != 200:
+            raise RuntimeError(f"/v1/completions: HTTP {response.status_code}: {response.text[:300]}")
+        return int(response.json()["usage"]["completion_tokens"])
+
+    def run():
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            tokens = sum(pool.map(one, range(len(ids))))
+        return tokens, time.perf_counter() - start
+
+    return run
 
 
 def offline_engine(path: str, engine: dict):
@@ -323,6 +369,8 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         sys.exit("bench_openai_serve_gpu needs httpx (the openai backend's HTTP client): pip install httpx")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # a SIGTERM (e.g. from `timeout`) unwinds through run()'s cleanup: the server's group is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import vllm
 
     print(f"vLLM {vllm.__version__}; mode: {'sequential' if args.sequential else 'both resident, interleaved'}; "
