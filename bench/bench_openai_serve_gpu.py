@@ -156,7 +156,15 @@ def timed_paths(name: str, gen, requests, questions, params, agents: int) -> dic
     def backend():
         start = time.perf_counter()
         out = gen.generate(requests, params)
-        return sum(c.completion_tokens for c in out), time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if not backend.reported:  # both sides must see the same prompts: the server renders its own
+            prompt = sorted({c.prompt_tokens for c in out})
+            print(f"{name} backend: prompt tokens per request {prompt[:5]}, finish reasons "
+                  f"{sorted({c.finish_reason for c in out})}", flush=True)
+            backend.reported = True
+        return sum(c.completion_tokens for c in out), seconds
+
+    backend.reported = False
 
     def protocol():
         timer = CallTimer(gen)

@@ -110,3 +110,24 @@ def _no_dev_mode_leak(monkeypatch):
     monkeypatch.delenv("VLLM_SERVER_DEV_MODE", raising=False)
     yield
     assert "VLLM_SERVER_DEV_MODE" not in os.environ  # set for the server's process only
+
+
+def test_timed_paths_count_the_round_and_leave_the_aggregator_out(capsys):
+    from agentark_core.data.question import Question
+    from agentark_core.llm.scripted import ScriptedGenerator
+    from agentark_core.llm.types import ChatRequest, SamplingParams
+    from agentark_core.mas import prompts
+    from bench.bench_openai_serve_gpu import timed_paths
+
+    questions = [Question("toy", "test", "math", f"What is {i} + 2?", str(i + 2)) for i in range(3)]
+    requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(2)]
+    gen = ScriptedGenerator(lambda request, call: "one two three Final Answer: 4")  # 6 words: 6 scripted tokens
+    paths = timed_paths("fake", gen, requests, questions, SamplingParams(max_tokens=8, seed=0), agents=2)
+    assert list(paths) == ["fake backend", "fake debate"]
+    tokens, seconds = paths["fake backend"]()
+    assert tokens == 6 * 6 and seconds >= 0
+    assert "fake backend: prompt tokens per request" in capsys.readouterr().out
+    tokens, _ = paths["fake debate"]()
+    assert tokens == 6 * 6 and [len(batch) for batch in gen.calls[1:]] == [6, 3]  # round, then aggregator
+    paths["fake backend"]()
+    assert capsys.readouterr().out == ""  # the prompt report is printed once
