@@ -22,7 +22,12 @@ from typing import Any
 
 from agentark_core.train.lora import lora_config, save_merged
 from agentark_core.train.progress import show_loss_progress
-from agentark_core.train.rl_common import build_reward_funcs, check_colocated_engine_device, load_prompts
+from agentark_core.train.rl_common import (
+    build_reward_funcs,
+    check_colocated_engine_device,
+    check_vllm_importable,
+    load_prompts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,8 @@ def build_grpo_trainer(
     """
     import torch
 
+    if config.use_vllm:
+        check_vllm_importable("GRPO")
     if config.use_vllm and config.vllm_mode == "colocate":  # before TRL's import, which imports vLLM
         check_colocated_engine_device("GRPO", torch.cuda.is_available() and not config.use_cpu)
     from datasets import Dataset

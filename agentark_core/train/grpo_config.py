@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from agentark_core.train.lora import LoraOptions
-from agentark_core.train.rl_common import RewardOptions, check_vllm_importable, rollout_model_length
+from agentark_core.train.rl_common import RewardOptions, rollout_model_length
 
 VLLM_MODES = ("colocate", "server")
 
@@ -74,12 +74,12 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
         self.check_vllm_options()
 
     def check_vllm_options(self) -> None:
-        """With ``use_vllm``: vLLM installed, a known mode, a server URL in server mode, an engine share in
-        (0, 1]; the colocated engine's context defaults to the longest prompt + completion. Raises
-        ValueError naming the field."""
+        """With ``use_vllm``: a known mode, a server URL in server mode, an engine share in (0, 1]; the
+        colocated engine's context defaults to the longest prompt + completion. Raises ValueError naming
+        the field. Whether vLLM is installed is checked where training starts (``grpo.build_grpo_trainer``),
+        so a recipe asking for it validates on a machine that only dispatches the run."""
         if not self.use_vllm:
             return
-        check_vllm_importable("GRPO")
         if self.vllm_mode not in VLLM_MODES:
             raise ValueError(f"vllm_mode must be one of {list(VLLM_MODES)}, got {self.vllm_mode!r}")
         if self.vllm_mode == "server":

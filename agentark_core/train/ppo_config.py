@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentark_core.train.rl_common import RewardOptions, check_vllm_importable, rollout_model_length
+from agentark_core.train.rl_common import RewardOptions, rollout_model_length
 
 
 @dataclass
@@ -87,8 +87,7 @@ class AgentArkPPOConfig(RewardOptions):
         for name in ("vf_coef", "kl_coef"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.use_vllm:
-            check_vllm_importable("PPO")
+        if self.use_vllm:  # vLLM's presence is checked where training starts (ppo_vllm.VLLMSampler)
             if not 0 < self.vllm_gpu_memory_utilization <= 1:
                 raise ValueError(
                     f"vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization!r}"

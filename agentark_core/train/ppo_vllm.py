@@ -20,7 +20,7 @@ import socket
 
 import torch
 
-from agentark_core.train.rl_common import check_colocated_engine_device
+from agentark_core.train.rl_common import check_colocated_engine_device, check_vllm_importable
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class VLLMSampler:
             device: the policy's device; anything but CUDA is refused (vLLM's CPU build cannot take
                 updated weights: :func:`~agentark_core.train.rl_common.check_colocated_engine_device`).
         """
+        check_vllm_importable("PPO")
         check_colocated_engine_device("PPO", device.type == "cuda")
         from vllm import LLM
 
