@@ -122,3 +122,33 @@ def test_the_plan_bills_a_training_on_its_gpus():
     one, two = prm_row(), prm_row("train.launch.prm.num_gpus=2")
     assert one["gpus"] == 1 and two["gpus"] == 2 and two["gpu_hours"] == one["gpu_hours"]
     assert any("train.launch.prm: 2 GPUs (ddp), linear scaling assumed" in note for note in two["notes"])
+
+
+def test_the_job_variables_render_into_the_gpu_templates(tmp_path):
+    """What a worker does with a training deployment's variables: the process pool's flow run sees the
+    GPUs in CUDA_VISIBLE_DEVICES, a kubernetes pod requests and is limited to that many."""
+    import asyncio
+    import json
+
+    from prefect.utilities.templating import apply_values
+    from prefect.workers.process import ProcessJobConfiguration
+
+    from flows.server import deploy_file
+
+    pools = DEMO.parents[1] / "infra" / "work_pools"
+    recipe_file = tmp_path / "r.yaml"
+    recipe_file.write_text(yaml.safe_dump({"stages": ["report"], "train": {"launch": {"prm": {"num_gpus": 2}}}}))
+
+    def prm_variables(pool: str) -> dict:
+        config = yaml.safe_load(deploy_file("local", tmp_path / f"{pool}.yaml", str(recipe_file), pool).read_text())
+        return next(d["work_pool"]["job_variables"] for d in config["deployments"]
+                    if d["entrypoint"] == "flows/stages.py:train_prm")
+
+    process = json.loads((pools / "process-gpu.json").read_text())
+    job = asyncio.run(ProcessJobConfiguration.from_template_and_values(process, prm_variables("process")))
+    assert job.env["CUDA_VISIBLE_DEVICES"] == "0,1"
+    kubernetes = json.loads((pools / "kubernetes-gpu.json").read_text())
+    defaults = {k: v["default"] for k, v in kubernetes["variables"]["properties"].items() if v.get("default") is not None}
+    rendered = apply_values(kubernetes["job_configuration"], {**defaults, **prm_variables("kubernetes")})
+    limits = rendered["job_manifest"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == 2
