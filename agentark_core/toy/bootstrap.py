@@ -173,7 +173,7 @@ def _train(init: str, rows: list[dict], out: Path, spec: ModelSpec, seed: int) -
         output_dir=str(out), max_steps=spec.steps, per_device_train_batch_size=spec.batch_size,
         learning_rate=spec.lr, lr_scheduler_type="cosine", warmup_steps=max(1, spec.steps // 20),
         weight_decay=0.01, bf16=False, logging_steps=max(1, spec.steps // 20), report_to="none",
-        save_strategy="no", seed=seed, dataloader_pin_memory=False, disable_tqdm=True,
+        save_strategy="no", seed=seed, dataloader_pin_memory=False,  # train_sft shows a loss bar
         padding_free=torch.cuda.is_available(),  # off CUDA, padded batches are faster (no quadratic sdpa row)
     )
     return train_sft(init, rows, str(out), config)
