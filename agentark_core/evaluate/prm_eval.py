@@ -234,9 +234,11 @@ def evaluate_prm(
     generator: Any,
     sizes: Sequence[int] = DEFAULT_SIZES,
     sampling: dict | None = None,
+    aggregation: str = "min",
 ) -> dict:
     """A PRM's held-out report: ``steps`` (:func:`heldout_step_metrics` on ``rows``) and ``best_of_n``
-    (:func:`best_of_n` over ``max(sizes)`` student samples of each of ``questions``).
+    (:func:`best_of_n` over ``max(sizes)`` student samples of each of ``questions``, each scored by its
+    step scores' ``aggregation``).
 
     ``sampling`` (``temperature``, ``max_tokens``, ``seed``) goes to the student's draws.
     """
@@ -244,7 +246,7 @@ def evaluate_prm(
 
     out: dict[str, Any] = {"steps": heldout_step_metrics(prm, rows), "n_questions": len(questions)}
     if questions and sizes:
-        candidates = sample_candidates(prm, questions, generator, max(sizes), sampling or {})
+        candidates = sample_candidates(prm, questions, generator, max(sizes), sampling or {}, aggregation)
         equal = [lambda a, b, q=q: same_answer(a, b, q) for q in questions]
         out["best_of_n"] = best_of_n(candidates, sizes, equal)
     return out

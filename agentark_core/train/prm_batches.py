@@ -24,7 +24,8 @@ def load_traces(examples: Any, tokenizer, config: PRMConfig) -> list[dict]:
     """Validate ``prm_examples`` rows and encode them.
 
     Returns:
-        One dict per trace: ``question_id``, ``input_ids``, ``step_ends`` and ``labels`` (same length).
+        One dict per trace: ``question_id``, ``input_ids``, ``step_ends``, ``step_starts`` and ``labels``
+        (same length).
     """
     from agentark_core.train.prm_model import encode_trace
 
@@ -39,7 +40,7 @@ def load_traces(examples: Any, tokenizer, config: PRMConfig) -> list[dict]:
             raise ValueError(
                 f"prm_examples row {i}, column 'step_labels': labels must be 0 or 1, got {labels}"
             )
-        ids, ends = encode_trace(tokenizer, row["prompt"], steps, config.step_separator, config.max_length)
+        ids, ends, starts = encode_trace(tokenizer, row["prompt"], steps, config.step_separator, config.max_length)
         dropped += len(steps) - len(ends)
         if ends:
             traces.append(
@@ -47,6 +48,7 @@ def load_traces(examples: Any, tokenizer, config: PRMConfig) -> list[dict]:
                     "question_id": row["question_id"],
                     "input_ids": ids,
                     "step_ends": ends,
+                    "step_starts": starts,
                     "labels": [int(x) for x in labels[: len(ends)]],
                 }
             )
@@ -90,7 +92,7 @@ def batch_tensors(batch: list[dict], pad_token_id: int, padding_free: bool = Fal
 
     from agentark_core.train.prm_model import collate_traces
 
-    tensors = collate_traces([(t["input_ids"], t["step_ends"]) for t in batch], pad_token_id, padding_free)
+    tensors = collate_traces([(t["input_ids"], t["step_ends"], t["step_starts"]) for t in batch], pad_token_id, padding_free)
     group_ids: dict[tuple[str, int], int] = {}
     groups = [
         group_ids.setdefault((t["question_id"], pos), len(group_ids))

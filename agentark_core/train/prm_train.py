@@ -54,6 +54,10 @@ class PRMConfig:
     loss: str = field(default="contrastive", metadata={"help": f"Step loss: one of {PRM_LOSSES.names()}."})
     temperature: float = field(default=0.1, metadata={"help": "τ of the contrastive loss (App. B.1)."})
     step_separator: str = field(default="\n\n", metadata={"help": "Text joining a trace's steps."})
+    likelihood_features: bool = field(
+        default=True,
+        metadata={"help": "Also score each step from the backbone's own token log-probabilities (prm_likelihood)."},
+    )
     stage1_epochs: float = field(default=1.0, metadata={"help": "Epochs of Stage I (last block + head)."})
     stage1_max_steps: int = field(
         default=-1, metadata={"help": "Optimizer steps of Stage I; >0 overrides epochs."}
@@ -64,6 +68,10 @@ class PRMConfig:
         default=-1, metadata={"help": "Optimizer steps of Stage II; >0 overrides epochs."}
     )
     stage2_learning_rate: float = 1e-5
+    head_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the freshly initialised scoring heads in both stages; None = the stage's."},
+    )
     traces_per_batch: int = field(default=8, metadata={"help": "Traces per micro-batch (whole questions)."})
     gradient_accumulation_steps: int = 1
     max_grad_norm: float = 1.0
@@ -124,6 +132,7 @@ class PRMConfig:
         check_compile_mode(self.torch_compile_mode)
         checks = {
             "temperature": self.temperature > 0,
+            "head_learning_rate": self.head_learning_rate is None or self.head_learning_rate > 0,
             "stage1_epochs": self.stage1_epochs >= 0,
             "stage2_epochs": self.stage2_epochs >= 0,
             "traces_per_batch": self.traces_per_batch >= 1,
@@ -143,11 +152,11 @@ class PRMConfig:
 
 
 def set_stage(prm, stage: int) -> list:
-    """Stage 1: only the last transformer block + head train; stage 2: everything. Returns trainable params."""
+    """Stage 1: only the last transformer block + the heads train; stage 2: everything. Returns trainable params."""
     for p in prm.parameters():
         p.requires_grad_(stage == 2)
     if stage == 1:
-        for p in list(prm.last_block().parameters()) + list(prm.head.parameters()):
+        for p in list(prm.last_block().parameters()) + prm.head_parameters():
             p.requires_grad_(True)
     return [p for p in prm.parameters() if p.requires_grad]
 
@@ -224,7 +233,7 @@ def run_stage(
         return []
     params = set_stage(prm, stage)
     model = distributed.wrap(prm, prm.device)  # after set_stage: DDP syncs the params training now
-    optimizer, scheduler = _optimizer(params, config, stage, total)
+    optimizer, scheduler = _optimizer(params, config, stage, total, prm.head_parameters())
     batches, curve, done = _forever(traces, config, rng), [], 0
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
@@ -284,14 +293,19 @@ def _tokens_of_all_ranks(curve: list[dict], device) -> list[dict]:
     return [{**row, "num_tokens": total} for row, total in zip(curve, totals)]
 
 
-def _optimizer(params: list, config: PRMConfig, stage: int, total: int):
+def _optimizer(params: list, config: PRMConfig, stage: int, total: int, heads: list = ()):
+    """AdamW over ``params``; those also in ``heads`` at ``config.head_learning_rate`` when it is set."""
     import torch
     from transformers import get_scheduler
 
     lr = getattr(config, f"stage{stage}_learning_rate")
+    head_ids = {id(p) for p in heads} if config.head_learning_rate is not None else set()
+    groups = [{"params": [p for p in params if id(p) not in head_ids], "lr": lr},
+              {"params": [p for p in params if id(p) in head_ids], "lr": config.head_learning_rate}]
     # fused: one kernel set per step instead of per-tensor loops
     fused = all(p.device.type == "cuda" for p in params)
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay, fused=fused or None)
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=config.weight_decay,
+                                  fused=fused or None)
     scheduler = get_scheduler(
         config.lr_scheduler_type,
         optimizer,
@@ -364,7 +378,8 @@ def build_prm(model_path: str, config: PRMConfig, device: str | None = None):
     from agentark_core.train.speed import apply_kernels, prepare_training_process
 
     prepare_training_process()
-    prm = PRM.from_student(model_path, config.step_separator, **_load_kwargs(config))
+    prm = PRM.from_student(model_path, config.step_separator, likelihood_features=config.likelihood_features,
+                           **_load_kwargs(config))
     prm.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     apply_kernels(
         prm.backbone,

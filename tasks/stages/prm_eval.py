@@ -57,7 +57,7 @@ def evaluate_checkpoint(ctx: StageContext, rows: list[dict], config) -> dict:
     section = ctx.recipe.student
     generator = generator_for(ctx, "student", section.backend, section.options)
     sampling = {"temperature": config.eval_temperature, "max_tokens": config.eval_max_tokens, "seed": config.seed}
-    result = evaluate_prm(prm, rows, questions, generator, config.eval_best_of, sampling)
+    result = evaluate_prm(prm, rows, questions, generator, config.eval_best_of, sampling, config.eval_aggregation)
     log.info("%s: held-out PRM evaluation %s", ctx.stage.name, result)
     return result
 

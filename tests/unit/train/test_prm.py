@@ -12,6 +12,7 @@ from agentark_core.train.prm_loss import PRM_LOSSES, bce_loss, contrastive_bce_l
 from agentark_core.train.prm_model import PRM, encode_trace
 from agentark_core.train.prm_train import (
     PRMConfig,
+    _optimizer,
     batch_tensors,
     load_traces,
     question_batches,
@@ -139,13 +140,15 @@ def test_unknown_loss_lists_valid_names():
 def test_encode_trace_points_at_each_step_end(tiny):
     prm = PRM.from_student(tiny)
     steps = ["Step 1: 12 + 7 = 19.", "Step 2: 19 * 3 = 57.", "Final Answer: 57"]
-    ids, ends = encode_trace(prm.tokenizer, "What is 12 + 7 times 3?", steps, "\n\n")
-    assert len(ends) == 3 and ends[-1] == len(ids) - 1
-    for step, end in zip(steps, ends):
+    ids, ends, starts = encode_trace(prm.tokenizer, "What is 12 + 7 times 3?", steps, "\n\n")
+    assert len(ends) == len(starts) == 3 and ends[-1] == len(ids) - 1
+    for step, start, end in zip(steps, starts, ends):
         assert prm.tokenizer.decode(ids[: end + 1]).endswith(step)
         assert not prm.tokenizer.decode(ids[:end]).endswith(step)
-    _, cut = encode_trace(prm.tokenizer, "What is 12 + 7 times 3?", steps, "\n\n", max_length=ends[1])
-    assert cut == ends[:1]
+        assert prm.tokenizer.decode(ids[start : end + 1]).strip() == step  # the step's tokens, no separator
+        assert not prm.tokenizer.decode(ids[start + 1 : end + 1]).strip().startswith(step[:2])
+    _, cut, cut_starts = encode_trace(prm.tokenizer, "What is 12 + 7 times 3?", steps, "\n\n", max_length=ends[1])
+    assert cut == ends[:1] and cut_starts == starts[:1]
 
 
 def test_load_traces_rejects_bad_rows(tiny):
@@ -179,7 +182,7 @@ def test_curriculum_stages_and_save_load(tiny, tmp_path, loss):
     traces = load_traces(_rows(), prm.tokenizer, config)
     before = _snapshot(prm)
     last = {k for k in before if k.startswith("backbone.layers.1.")}  # the tiny model has 2 blocks
-    stage_one = last | {"head.weight", "head.bias"}
+    stage_one = last | {"head.weight", "head.bias", "likelihood_head.weight", "likelihood_head.bias"}
     curve = run_stage(prm, traces, PRMConfig(**{**config.__dict__, "stage1_max_steps": 2}), stage=1)
     after1 = _snapshot(prm)
     assert len(curve) == 2 and all(math.isfinite(r["loss"]) for r in curve)
@@ -226,7 +229,8 @@ def test_train_prm_end_to_end(tiny, tmp_path, capfd):
 
 def _trace(question, labels, length=3):
     return {"question_id": question, "input_ids": list(range(1, length + 1)),
-            "step_ends": list(range(len(labels))), "labels": labels}
+            "step_ends": list(range(1, len(labels) + 1)), "step_starts": list(range(1, len(labels) + 1)),
+            "labels": labels}
 
 
 def test_negatives_are_the_same_question_same_position_incorrect_steps():
@@ -269,12 +273,29 @@ def test_curriculum_parameter_sets(tiny):
     prm = PRM.from_student(tiny)
     names = {id(p): n for n, p in prm.named_parameters()}
     stage_one = {names[id(p)] for p in set_stage(prm, 1)}
-    assert stage_one == {n for n, _ in prm.named_parameters() if n.startswith(("backbone.layers.1.", "head."))}
+    heads = ("head.", "likelihood_head.")
+    assert stage_one == {n for n, _ in prm.named_parameters() if n.startswith(("backbone.layers.1.", *heads))}
+    assert {"likelihood_head.weight", "likelihood_head.bias"} < stage_one
     assert {n for n, p in prm.named_parameters() if p.requires_grad} == stage_one
     assert not any(n.startswith(("backbone.embed_tokens", "backbone.layers.0.", "backbone.norm")) for n in stage_one)
     everything = {names[id(p)] for p in set_stage(prm, 2)}
     assert everything == set(names.values()) and all(p.requires_grad for p in prm.parameters())
     assert {names[id(p)] for p in set_stage(prm, 1)} == stage_one  # back to stage I freezes again
+
+
+def test_heads_train_at_their_own_learning_rate(tiny):
+    prm = PRM.from_student(tiny)
+    params = set_stage(prm, 1)
+    config = PRMConfig(stage1_learning_rate=1e-4, head_learning_rate=1e-2)
+    optimizer, _ = _optimizer(params, config, 1, 10, prm.head_parameters())
+    lrs = {id(p): group["initial_lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert len(lrs) == len(params) == len(list(prm.last_block().parameters())) + 4  # two heads, weight + bias
+    assert {lrs[id(p)] for p in prm.head_parameters()} == {1e-2}
+    assert {lrs[id(p)] for p in prm.last_block().parameters()} == {1e-4}
+    optimizer, _ = _optimizer(params, PRMConfig(stage1_learning_rate=1e-4), 1, 10, prm.head_parameters())
+    assert [g["initial_lr"] for g in optimizer.param_groups] == [1e-4]
+    with pytest.raises(ValueError, match="head_learning_rate"):
+        PRMConfig(head_learning_rate=0.0)
 
 
 def test_split_examples_holds_out_whole_questions():

@@ -65,7 +65,7 @@ def test_padding_free_prm_scores_equal_padded(tiny_model_path):
     ]
     padded = collate_traces(traces, prm.tokenizer.pad_token_id)
     flat = collate_traces(traces, prm.tokenizer.pad_token_id, padding_free=True)
-    assert flat["input_ids"].shape == (1, sum(len(ids) for ids, _ in traces))
+    assert flat["input_ids"].shape == (1, sum(len(ids) for ids, *_ in traces))
     assert flat["cu_seq_lens_q"].tolist()[-1] == flat["input_ids"].shape[1]
     with torch.no_grad():
         assert torch.allclose(prm(**padded), prm(**flat), atol=1e-5)

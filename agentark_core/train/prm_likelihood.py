@@ -1,0 +1,99 @@
+"""The PRM's likelihood features: how surprised the backbone's own language model is by each step.
+
+A linear head on a step's last hidden state must learn to *check* the step (``a op b = c``: is ``c``
+right?), a comparison a causal LM never makes at that token: its prediction of ``c`` lives one token
+earlier. Measured in the toy world (bench/bench_prm_toy.py), the toy teacher's own prefix-min token
+log-probability separates correct from incorrect steps with AUROC 0.998, yet a PRM trained from the
+same teacher with the hidden-state head alone reached 0.73. So the PRM also scores each step from the
+backbone's next-token probabilities of the step's tokens (the language-model head applied to the same
+forward pass's hidden states, so no second model and no second pass): the mean and min over the step,
+and the mean and min over the trace up to and including it (an error early in the trace makes every
+later step wrong). ``Linear(4, 1)`` turns them into a logit added to the hidden-state head's.
+Probabilities, not log-probabilities: they stay in [0, 1], so the untrained PRM's logits stay in
+[-2, 2]; from log-probabilities a weak backbone's logits start near -log(vocab), where sigma and the
+contrastive loss have no gradient (measured: a random-init tiny model's DDP training then stalled).
+Close to the "implicit PRM" idea (Yuan et al. 2024, arXiv 2412.01981: process rewards from token
+log-likelihoods), here as features next to a trained head rather than as the whole reward.
+
+Shapes: ``n_tok`` response tokens in a batch (every trace's steps, separators included), ``n`` steps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+FEATURES = ("step_mean", "step_min", "prefix_mean", "prefix_min")  # of token probabilities
+PREFIX_MIN = FEATURES.index("prefix_min")
+PRIOR_WEIGHT = 4.0
+
+
+def likelihood_head() -> nn.Linear:
+    """``Linear(4, 1)`` over :data:`FEATURES`, starting as ``4 · (prefix-min probability − ½)`` (0
+    weight elsewhere): an untrained PRM already ranks steps by the backbone's surprise, and training
+    reweighs the features against the hidden-state head."""
+    head = nn.Linear(len(FEATURES), 1, dtype=torch.float32)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.weight[0, PREFIX_MIN] = PRIOR_WEIGHT
+        head.bias.fill_(-PRIOR_WEIGHT / 2)
+    return head
+
+
+def token_index(spans: list[tuple[int, int, list[int], list[int]]]) -> dict[str, torch.Tensor]:
+    """Where the response tokens and each step's tokens are, for :func:`likelihood_features`.
+
+    Args:
+        spans: per trace ``(row, offset, step_starts, step_ends)``: its row in ``input_ids``, the column
+            of its first token in that row, and each step's first and last token index within the trace.
+
+    Returns:
+        ``token_rows``/``token_cols`` ``(n_tok,)``: every response token (first step's first token to the
+        last step's last), trace by trace; ``step_first``/``step_last`` ``(n,)``: each step's first and
+        last token as an index into that list; ``trace_first`` ``(n,)``: its trace's first token there.
+    """
+    rows, cols, first, last, trace_first = [], [], [], [], []
+    for row, offset, starts, ends in spans:
+        if not ends:
+            continue
+        base, origin = len(cols), starts[0]
+        cols += range(offset + origin, offset + ends[-1] + 1)
+        rows += [row] * (ends[-1] + 1 - origin)
+        first += [base + s - origin for s in starts]
+        last += [base + e - origin for e in ends]
+        trace_first += [base] * len(ends)
+    as_long = {"dtype": torch.long}
+    return {"token_rows": torch.tensor(rows, **as_long), "token_cols": torch.tensor(cols, **as_long),
+            "step_first": torch.tensor(first, **as_long), "step_last": torch.tensor(last, **as_long),
+            "trace_first": torch.tensor(trace_first, **as_long)}
+
+
+def token_logprobs(lm_head: nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor,
+                   token_rows: torch.Tensor, token_cols: torch.Tensor) -> torch.Tensor:
+    """``log p(token | tokens before it)`` ``(n_tok,)`` of the listed tokens, from the hidden state one
+    position earlier (a response token is never a row's first token: the prompt precedes it)."""
+    logits = lm_head(hidden[token_rows, token_cols - 1]).float()
+    return logits.log_softmax(-1).gather(-1, input_ids[token_rows, token_cols][:, None]).squeeze(-1)
+
+
+def likelihood_features(logprobs: torch.Tensor, step_first: torch.Tensor, step_last: torch.Tensor,
+                        trace_first: torch.Tensor) -> torch.Tensor:
+    """:data:`FEATURES` ``(n, 4)`` of every step: means and minima of the response tokens' probabilities
+    (``exp(logprobs)``).
+
+    Masks ``(n, n_tok)`` select each step's tokens and its trace's tokens up to the step's last one
+    (no data-dependent shapes, so no host sync).
+    """
+    index = torch.arange(len(logprobs), device=logprobs.device)
+    before_end = index[None, :] <= step_last[:, None]
+    in_step = (index[None, :] >= step_first[:, None]) & before_end
+    in_prefix = (index[None, :] >= trace_first[:, None]) & before_end
+    probs = logprobs.exp()
+
+    def mean(mask):
+        return torch.where(mask, probs, 0.0).sum(1) / mask.sum(1).clamp(min=1)
+
+    def low(mask):
+        return torch.where(mask, probs, 1.0).amin(1)
+
+    return torch.stack([mean(in_step), low(in_step), mean(in_prefix), low(in_prefix)], dim=-1)
