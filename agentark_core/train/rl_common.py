@@ -183,13 +183,17 @@ def check_colocated_engine_device(where: str, on_cuda: bool) -> None:
         )
 
 
-def rollout_model_length(max_prompt_length: int | None, max_completion_length: int | None) -> int | None:
-    """The engine's context length for rollouts: longest kept prompt + completion (None = the model's own,
-    also when either limit is None).
+MIN_ENGINE_CONTEXT = 1024  # shortest rollout context given to a vLLM engine (see rollout_model_length)
 
-    Prompts over ``max_prompt_length`` are dropped before training (:func:`load_prompts`), so this is
-    exact; a shorter context than the model's lets vLLM size its KV cache for the rollouts only.
+
+def rollout_model_length(max_prompt_length: int | None, max_completion_length: int | None) -> int | None:
+    """The engine's context length for rollouts: longest kept prompt + completion, at least
+    ``MIN_ENGINE_CONTEXT`` (None = the model's own, also when either limit is None).
+
+    Prompts over ``max_prompt_length`` are dropped before training (:func:`load_prompts`), so every
+    rollout fits. The floor: TRL's colocated vLLM 0.26 engine with an 80-token context hit an illegal
+    memory access while capturing CUDA graphs (H200, 2026-11-27); the same engine at 1024 ran.
     """
     if max_prompt_length is None or max_completion_length is None:
         return None
-    return max_prompt_length + max_completion_length
+    return max(max_prompt_length + max_completion_length, MIN_ENGINE_CONTEXT)

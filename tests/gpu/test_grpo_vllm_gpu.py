@@ -45,7 +45,13 @@ PROMPT = "Tom has 5 apples and buys 3 more. How many apples does he have? The an
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> str:
-    return make_tiny_model(tmp_path_factory.mktemp("grpo-vllm") / "model", hidden=128, heads=2, layers=2)
+    """The tiny student saved in bf16: TRL's colocated engine takes the checkpoint's dtype, and vLLM 0.26
+    hit an illegal memory access capturing CUDA graphs for this model in fp32 (H200, 2026-11-27)."""
+    from transformers import AutoModelForCausalLM
+
+    path = make_tiny_model(tmp_path_factory.mktemp("grpo-vllm") / "model", hidden=128, heads=2, layers=2)
+    AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).save_pretrained(path)
+    return path
 
 
 def engine_prompt_logprobs(llm, ids: list[int]) -> torch.Tensor:
@@ -75,6 +81,11 @@ class Snapshots(TrainerCallback):
         self.states[state.global_step] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
+def length_reward(prompts, completions, **kwargs) -> list[float]:
+    """Characters of each completion: varies between any two different rollouts."""
+    return [float(len(c[-1]["content"] if isinstance(c, list) else c)) for c in completions]
+
+
 def test_grpo_rollouts_run_on_vllm_with_the_policys_weights(model_path, tmp_path):
     torch.manual_seed(1)
     PRM.from_student(model_path).save(tmp_path / "prm")
@@ -84,10 +95,15 @@ def test_grpo_rollouts_run_on_vllm_with_the_policys_weights(model_path, tmp_path
         output_dir=str(tmp_path / "out"), num_generations=4, per_device_train_batch_size=8, max_steps=2,
         max_completion_length=16, learning_rate=5e-2, beta=0.0, bf16=True, report_to="none",
         save_strategy="no", logging_steps=1, seed=0, max_prompt_length=64, use_vllm=True,
-        vllm_gpu_memory_utilization=0.2,
+        vllm_gpu_memory_utilization=0.2, generation_kwargs={"min_tokens": 8},
     )  # fmt: skip
-    assert config.vllm_mode == "colocate" and config.vllm_max_model_length == 80
+    assert config.vllm_mode == "colocate" and config.vllm_max_model_length == 1024
     trainer, _ = build_grpo_trainer(model_path, rows, str(tmp_path / "out"), config, str(tmp_path / "prm"))
+    # A random tiny student almost never answers right, and on the H200 its PRM scores came out equal
+    # within every group (reward_std 0: no gradient, nothing to sync). The verifiable reward's slot scores
+    # the completion's length instead, so step 1 moves the policy; the PRM reward stays in the loop.
+    assert trainer.reward_func_names[-1] == "verifiable"
+    trainer.reward_funcs[-1] = length_reward
     llm = trainer.vllm_generation.llm
     assert llm.llm_engine.vllm_config.device_config.device_type == "cuda"
     snapshots = Snapshots()

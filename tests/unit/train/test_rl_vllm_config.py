@@ -65,13 +65,15 @@ def test_use_vllm_without_vllm_is_refused_where_training_starts(tmp_path):
 
 
 def test_colocated_engine_context_defaults_to_prompt_plus_completion(tmp_path, vllm_installed):
-    cfg = _grpo(tmp_path, use_vllm=True, max_prompt_length=300, max_completion_length=200)
-    assert (cfg.vllm_mode, cfg.vllm_max_model_length, cfg.vllm_gpu_memory_utilization) == ("colocate", 500, 0.3)
+    cfg = _grpo(tmp_path, use_vllm=True, max_prompt_length=900, max_completion_length=300)
+    assert (cfg.vllm_mode, cfg.vllm_max_model_length, cfg.vllm_gpu_memory_utilization) == ("colocate", 1200, 0.3)
+    # never below MIN_ENGINE_CONTEXT (an 80-token engine crashed capturing CUDA graphs)
+    assert _grpo(tmp_path, use_vllm=True, max_prompt_length=64, max_completion_length=16).vllm_max_model_length == 1024
     assert _grpo(tmp_path, use_vllm=True, vllm_max_model_length=4096).vllm_max_model_length == 4096
     assert _grpo(tmp_path, use_vllm=True, max_prompt_length=None).vllm_max_model_length is None  # the model's own
     assert _grpo(tmp_path).vllm_max_model_length is None  # HF generate: untouched
-    ppo = AgentArkPPOConfig(use_vllm=True, max_prompt_length=100, max_completion_length=28)
-    assert ppo.vllm_max_model_length == 128
+    ppo = AgentArkPPOConfig(use_vllm=True, max_prompt_length=1000, max_completion_length=28)
+    assert ppo.vllm_max_model_length == 1028
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -105,9 +107,9 @@ def test_a_recipe_passes_the_vllm_fields_to_the_trainer_config(tmp_path, vllm_in
     recipe = _validate([f"train.grpo={fields}"])
     cfg = rl_config(recipe, str(tmp_path))
     assert (cfg.use_vllm, cfg.vllm_gpu_memory_utilization, cfg.vllm_enable_sleep_mode) == (True, 0.25, True)
-    assert cfg.vllm_max_model_length == cfg.max_prompt_length + cfg.max_completion_length
+    assert cfg.vllm_max_model_length == max(cfg.max_prompt_length + cfg.max_completion_length, 1024)
     ppo = rl_config(_validate(["train.rl=ppo", "train.ppo={use_vllm: true}"]), str(tmp_path))
-    assert ppo.use_vllm and ppo.vllm_max_model_length == ppo.max_prompt_length + ppo.max_completion_length
+    assert ppo.use_vllm and ppo.vllm_max_model_length == max(ppo.max_prompt_length + ppo.max_completion_length, 1024)
 
 
 @pytest.mark.parametrize("overrides, key, message", [
