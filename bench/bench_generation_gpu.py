@@ -193,7 +193,7 @@ def vllm_paths(gen, questions, agents: int, params) -> dict:
     import vllm
 
     from agentark_core.llm.types import ChatRequest
-    from agentark_core.mas import DebateConfig, prompts, run_protocol
+    from agentark_core.mas import prompts
 
     requests = [ChatRequest.user(prompts.first_prompt(q)) for q in questions for _ in range(agents)]
     ids = [{"prompt_token_ids": p} for p in gen.render(requests)]
@@ -215,6 +215,22 @@ def vllm_paths(gen, questions, agents: int, params) -> dict:
         out = gen.generate(requests, params)
         return sum(c.completion_tokens for c in out), time.perf_counter() - start
 
+    protocol = debate_round(gen, questions, agents, params)
+    return {
+        "raw LLM.generate": lambda: engine(lambda: gen.llm.generate(ids, one, use_tqdm=False)),
+        "raw LLM.generate, per-request seeds": lambda: engine(lambda: gen.llm.generate(ids, seeded, use_tqdm=False)),
+        "raw LLM.chat, per-request seeds (old backend)": lambda: engine(lambda: gen.llm.chat(convs, seeded, use_tqdm=False)),
+        "vllm backend (Generator.generate)": backend,
+        "debate protocol, 1 round (stage's run_shard)": protocol,
+    }
+
+
+
+def debate_round(gen, questions, agents: int, params):
+    """A callable timing one debate round of the protocol through ``gen`` (the stage's ``run_shard`` path):
+    ``() -> (round tokens, seconds)``, the aggregator's call left out."""
+    from agentark_core.mas import DebateConfig, run_protocol
+
     def protocol():
         timer = CallTimer(gen)
         config = DebateConfig(n_agents=agents, rounds=1, consensus_stop=False, temperature=params.temperature,
@@ -224,14 +240,7 @@ def vllm_paths(gen, questions, agents: int, params) -> dict:
         (_, round_tokens, _), (_, _, aggregator_s) = timer.calls
         return round_tokens, time.perf_counter() - start - aggregator_s
 
-    return {
-        "raw LLM.generate": lambda: engine(lambda: gen.llm.generate(ids, one, use_tqdm=False)),
-        "raw LLM.generate, per-request seeds": lambda: engine(lambda: gen.llm.generate(ids, seeded, use_tqdm=False)),
-        "raw LLM.chat, per-request seeds (old backend)": lambda: engine(lambda: gen.llm.chat(convs, seeded, use_tqdm=False)),
-        "vllm backend (Generator.generate)": backend,
-        "debate protocol, 1 round (stage's run_shard)": protocol,
-    }
-
+    return protocol
 
 def run_vllm_rows(path: str, questions, agents: int, params, reps: int) -> tuple[list[Row], float]:
     """Start one engine, warm it up, time every vLLM path ``reps`` times (interleaved); close it."""

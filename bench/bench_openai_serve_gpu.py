@@ -67,7 +67,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, when run as a script
 
-from bench.bench_generation_gpu import AGENTS, NEW_TOKENS, PROMPT_TOKENS, QUESTIONS, CallTimer, Row
+from bench.bench_generation_gpu import AGENTS, NEW_TOKENS, PROMPT_TOKENS, QUESTIONS, Row, debate_round
 
 log = logging.getLogger("bench_openai_serve_gpu")
 SERVED_NAME = "p1"
@@ -168,7 +168,6 @@ def _group_alive(group: int) -> bool:
 
 def timed_paths(name: str, gen, requests, questions, params, agents: int) -> dict[str, Callable]:
     """``{path name: () -> (completion tokens, seconds)}``: the backend's generate and a 1-round debate."""
-    from agentark_core.mas import DebateConfig, run_protocol
 
     def backend():
         start = time.perf_counter()
@@ -183,16 +182,7 @@ def timed_paths(name: str, gen, requests, questions, params, agents: int) -> dic
 
     backend.reported = False
 
-    def protocol():
-        timer = CallTimer(gen)
-        config = DebateConfig(n_agents=agents, rounds=1, consensus_stop=False, temperature=params.temperature,
-                              top_p=params.top_p, max_tokens=params.max_tokens, seed=params.seed)
-        start = time.perf_counter()
-        run_protocol("debate", questions, timer, config)
-        (_, round_tokens, _), (_, _, aggregator_s) = timer.calls
-        return round_tokens, time.perf_counter() - start - aggregator_s
-
-    return {f"{name} backend": backend, f"{name} debate": protocol}
+    return {f"{name} backend": backend, f"{name} debate": debate_round(gen, questions, agents, params)}
 
 
 def measure(paths: dict[str, tuple[Callable, Callable]], reps: int) -> list[Row]:

@@ -14,13 +14,8 @@ from agentark_core.llm import hf_batching
 from agentark_core.llm.types import ChatRequest, SamplingParams
 from agentark_core.toy.tiny import make_tiny_model
 
-PROMPTS = [
-    "Tom has 5 apples and buys 3 more. How many apples does he have?" * 3,
-    "12 + 7",
-    "Which option is correct? A) red B) blue C) green D) yellow.",
-    "step",
-    "These are the opinions of other agents. Use them as additional advice." * 2,
-]
+from .test_hf_backend import PROMPTS  # prompts of very different lengths (padding, buckets)
+
 EAGER_DYNAMO = {"backend": "eager", "mode": None}  # graph capture by dynamo, no inductor code generation
 
 
