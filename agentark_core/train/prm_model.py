@@ -258,6 +258,7 @@ class PRM(nn.Module):
         lm_head = None
         if meta.get("likelihood_features"):
             lm_head = _lm_head(backbone, tensors, meta["lm_head_tied"])
+            lm_head.to(backbone.get_input_embeddings().weight.dtype)  # an untied one follows the backbone
         prm = cls(backbone, AutoTokenizer.from_pretrained(path), meta["step_separator"], lm_head)
         for name, module in (("head", prm.head), ("likelihood_head", prm.likelihood_head)):
             if module is not None:

@@ -5,7 +5,6 @@ untied LM head, and a format-1 checkpoint (hidden-state head only) still loading
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -39,14 +38,13 @@ def test_token_index_lists_response_tokens_and_step_ranges():
 
 
 def test_features_by_hand():
-    probs = [0.5, 0.1, 0.9, 0.8, 0.2, 0.6, 0.05]
-    features = likelihood_features(torch.tensor(probs).log(), torch.tensor([0, 3, 6]), torch.tensor([1, 5, 6]),
-                                   torch.tensor([0, 0, 6]))
+    logprobs = torch.tensor([-1.0, -3.0, -0.5, -0.2, -2.0, -0.4, -70.0])
+    features = likelihood_features(logprobs, torch.tensor([0, 3, 6]), torch.tensor([1, 5, 6]), torch.tensor([0, 0, 6]))
     assert FEATURES == ("step_mean", "step_min", "prefix_mean", "prefix_min")
     expected = [
-        [0.3, 0.1, 0.3, 0.1],  # step 0: tokens 0-1
-        [(0.8 + 0.2 + 0.6) / 3, 0.2, (0.5 + 0.1 + 0.9 + 0.8 + 0.2 + 0.6) / 6, 0.1],  # step 1: tokens 3-5, prefix 0-5
-        [0.05, 0.05, 0.05, 0.05],  # the other trace's only step: its prefix starts at its own first token
+        [-2.0, -3.0, -2.0, -3.0],  # step 0: tokens 0-1
+        [(-0.2 - 2.0 - 0.4) / 3, -2.0, (-1 - 3 - 0.5 - 0.2 - 2 - 0.4) / 6, -3.0],  # step 1: tokens 3-5, prefix 0-5
+        [-20.0, -20.0, -20.0, -20.0],  # the other trace's only step (its own prefix); -70 floored at -20
     ]
     assert torch.allclose(features, torch.tensor(expected), atol=1e-6)
 
@@ -69,7 +67,7 @@ def _reference_logprobs(model_path, prompt, steps):
 
 
 @pytest.mark.parametrize("which", ["tiny", "untied"])
-def test_untrained_likelihood_score_is_the_lm_prefix_min_probability(which, request):
+def test_untrained_likelihood_score_is_the_lm_prefix_min(which, request):
     path = request.getfixturevalue(which)
     prm = PRM.from_student(path).eval()
     assert not prm.head.weight.any() and not prm.head.bias.any()  # untrained: the likelihood features alone
@@ -82,9 +80,9 @@ def test_untrained_likelihood_score_is_the_lm_prefix_min_probability(which, requ
         expected = []
         for prompt, steps in zip(PROMPTS, STEPS):
             per_step = _reference_logprobs(path, prompt, steps)
-            expected += [4 * (math.exp(min(min(s) for s in per_step[: j + 1])) - 0.5) for j in range(len(steps))]
+            expected += [max(min(min(s) for s in per_step[: j + 1]), -20) / 4 + 1 for j in range(len(steps))]
         assert scores == pytest.approx(expected, abs=1e-5)
-        assert all(-2 <= s <= 2 for s in scores)
+        assert all(-4 <= s <= 1 for s in scores)
 
 
 @pytest.mark.parametrize("which", ["tiny", "untied"])
@@ -101,6 +99,9 @@ def test_save_load_keeps_both_heads_and_the_lm_head(which, request, tmp_path):
     assert meta["likelihood_features"] and meta["lm_head_tied"] == (which == "tiny") and meta["format_version"] == 2
     loaded = PRM.load(tmp_path / "prm")
     assert _flat(loaded.score_steps(PROMPTS, STEPS)) == pytest.approx(_flat(scores), abs=1e-6)
+    half = PRM.load(tmp_path / "prm", dtype=torch.bfloat16)
+    assert {p.dtype for p in half.backbone.parameters()} == {half.lm_head.weight.dtype} == {torch.bfloat16}
+    assert _flat(half.score_steps(PROMPTS, STEPS)) == pytest.approx(_flat(scores), abs=0.05)
     assert len(set(_flat(scores))) == 5 and all(0.01 < p < 0.99 for p in _flat(scores))
     assert loaded._tied_lm_head() == (which == "tiny")
 
@@ -132,3 +133,10 @@ def test_a_batch_without_the_token_index_is_refused(tiny):
         batch.pop(key)
     with pytest.raises(ValueError, match="likelihood features"):
         prm(**batch)
+
+
+def test_a_trace_without_steps_scores_nothing_and_leaves_the_others_alone(tiny):
+    prm = PRM.from_student(tiny)
+    alone = prm.score_steps(PROMPTS, STEPS)
+    mixed = prm.score_steps([PROMPTS[0], "What is 1 + 1?", PROMPTS[1]], [STEPS[0], [], STEPS[1]])
+    assert mixed[1] == [] and _flat([mixed[0], mixed[2]]) == pytest.approx(_flat(alone), abs=1e-6)
