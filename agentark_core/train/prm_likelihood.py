@@ -5,13 +5,15 @@ right?), a comparison a causal LM never makes at that token: its prediction of `
 earlier. Measured in the toy world (bench/bench_prm_toy.py), the toy teacher's own prefix-min token
 log-probability separates correct from incorrect steps with AUROC 0.998, yet a PRM trained from the
 same teacher with the hidden-state head alone reached 0.73. So the PRM also scores each step from the
-backbone's next-token probabilities of the step's tokens (the language-model head applied to the same
-forward pass's hidden states, so no second model and no second pass): the mean and min over the step,
-and the mean and min over the trace up to and including it (an error early in the trace makes every
-later step wrong). ``Linear(4, 1)`` turns them into a logit added to the hidden-state head's.
-Probabilities, not log-probabilities: they stay in [0, 1], so the untrained PRM's logits stay in
-[-2, 2]; from log-probabilities a weak backbone's logits start near -log(vocab), where sigma and the
-contrastive loss have no gradient (measured: a random-init tiny model's DDP training then stalled).
+backbone's next-token log-probabilities of the step's tokens (the language-model head applied to the
+same forward pass's hidden states, so no second model and no second pass), each floored at
+:data:`FLOOR`: the mean and min over the step, and the mean and min over the trace up to and including
+it (an error early in the trace makes every later step wrong). ``Linear(4, 1)`` turns them into a logit
+added to the hidden-state head's. It starts at a quarter of the prefix minimum plus 1, so the untrained
+PRM's logits lie in [-4, 1]: at weight 1, a random-init backbone's logits start near -log(vocab), where
+sigma and the contrastive loss have no gradient (a tiny model's DDP test then stalled). Probabilities
+instead of log-probabilities measured worse in the toy world (held-out AUROC 0.80 vs 0.85): they
+flatten every unlikely token to about 0.
 Close to the "implicit PRM" idea (Yuan et al. 2024, arXiv 2412.01981: process rewards from token
 log-likelihoods), here as features next to a trained head rather than as the whole reward.
 
@@ -21,22 +23,23 @@ Shapes: ``n_tok`` response tokens in a batch (every trace's steps, separators in
 from __future__ import annotations
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
-FEATURES = ("step_mean", "step_min", "prefix_mean", "prefix_min")  # of token probabilities
+FEATURES = ("step_mean", "step_min", "prefix_mean", "prefix_min")  # of token log-probabilities
 PREFIX_MIN = FEATURES.index("prefix_min")
-PRIOR_WEIGHT = 4.0
+FLOOR = -20.0
 
 
 def likelihood_head() -> nn.Linear:
-    """``Linear(4, 1)`` over :data:`FEATURES`, starting as ``4 · (prefix-min probability − ½)`` (0
+    """``Linear(4, 1)`` over :data:`FEATURES`, starting as ``prefix-min log-probability / 4 + 1`` (0
     weight elsewhere): an untrained PRM already ranks steps by the backbone's surprise, and training
     reweighs the features against the hidden-state head."""
     head = nn.Linear(len(FEATURES), 1, dtype=torch.float32)
     with torch.no_grad():
         head.weight.zero_()
-        head.weight[0, PREFIX_MIN] = PRIOR_WEIGHT
-        head.bias.fill_(-PRIOR_WEIGHT / 2)
+        head.weight[0, PREFIX_MIN] = 0.25
+        head.bias.fill_(1.0)
     return head
 
 
@@ -68,18 +71,39 @@ def token_index(spans: list[tuple[int, int, list[int], list[int]]]) -> dict[str,
             "trace_first": torch.tensor(trace_first, **as_long)}
 
 
+CHUNK_TOKENS = 1024
+
+
 def token_logprobs(lm_head: nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor,
-                   token_rows: torch.Tensor, token_cols: torch.Tensor) -> torch.Tensor:
+                   token_rows: torch.Tensor, token_cols: torch.Tensor, chunk: int = CHUNK_TOKENS) -> torch.Tensor:
     """``log p(token | tokens before it)`` ``(n_tok,)`` of the listed tokens, from the hidden state one
-    position earlier (a response token is never a row's first token: the prompt precedes it)."""
-    logits = lm_head(hidden[token_rows, token_cols - 1]).float()
-    return logits.log_softmax(-1).gather(-1, input_ids[token_rows, token_cols][:, None]).squeeze(-1)
+    position earlier (a response token is never a row's first token: the prompt precedes it).
+
+    ``chunk`` tokens at a time, each chunk recomputed in the backward pass instead of kept: a real
+    vocabulary's fp32 logits are ``n_tok x vocab`` (8 traces of 512 response tokens x 152k: 2.5 GB).
+    """
+    states = hidden[token_rows, token_cols - 1]
+    targets = input_ids[token_rows, token_cols]
+    recompute = torch.is_grad_enabled() and states.requires_grad
+    parts = []
+    for start in range(0, len(targets), chunk):
+        args = (lm_head, states[start : start + chunk], targets[start : start + chunk])
+        if recompute:
+            parts.append(torch.utils.checkpoint.checkpoint(_chunk_logprobs, *args, use_reentrant=False))
+        else:
+            parts.append(_chunk_logprobs(*args))
+    return torch.cat(parts) if parts else states.new_zeros(0, dtype=torch.float32)
+
+
+def _chunk_logprobs(lm_head: nn.Module, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    logits = lm_head(states).float()
+    return logits.gather(-1, targets[:, None]).squeeze(-1) - logits.logsumexp(-1)
 
 
 def likelihood_features(logprobs: torch.Tensor, step_first: torch.Tensor, step_last: torch.Tensor,
                         trace_first: torch.Tensor) -> torch.Tensor:
-    """:data:`FEATURES` ``(n, 4)`` of every step: means and minima of the response tokens' probabilities
-    (``exp(logprobs)``).
+    """:data:`FEATURES` ``(n, 4)`` of every step: means and minima of the response tokens' log-probabilities
+    (each floored at :data:`FLOOR`).
 
     Masks ``(n, n_tok)`` select each step's tokens and its trace's tokens up to the step's last one
     (no data-dependent shapes, so no host sync).
@@ -88,12 +112,12 @@ def likelihood_features(logprobs: torch.Tensor, step_first: torch.Tensor, step_l
     before_end = index[None, :] <= step_last[:, None]
     in_step = (index[None, :] >= step_first[:, None]) & before_end
     in_prefix = (index[None, :] >= trace_first[:, None]) & before_end
-    probs = logprobs.exp()
+    floored = logprobs.clamp(min=FLOOR)
 
     def mean(mask):
-        return torch.where(mask, probs, 0.0).sum(1) / mask.sum(1).clamp(min=1)
+        return torch.where(mask, floored, 0.0).sum(1) / mask.sum(1).clamp(min=1)
 
     def low(mask):
-        return torch.where(mask, probs, 1.0).amin(1)
+        return torch.where(mask, floored, 0.0).amin(1)
 
     return torch.stack([mean(in_step), low(in_step), mean(in_prefix), low(in_prefix)], dim=-1)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from agentark_core.toy.tiny import make_tiny_model
-from agentark_core.train.prm_likelihood import FEATURES, likelihood_features, token_index
+from agentark_core.train.prm_likelihood import FEATURES, likelihood_features, token_index, token_logprobs
 from agentark_core.train.prm_model import CONFIG_FILE, HEAD_FILE, PRM, collate_traces, encode_trace
 
 PROMPTS = ["What is 12 + 7 times 3?", "What is 2 + 2?"]
@@ -140,3 +140,22 @@ def test_a_trace_without_steps_scores_nothing_and_leaves_the_others_alone(tiny):
     alone = prm.score_steps(PROMPTS, STEPS)
     mixed = prm.score_steps([PROMPTS[0], "What is 1 + 1?", PROMPTS[1]], [STEPS[0], [], STEPS[1]])
     assert mixed[1] == [] and _flat([mixed[0], mixed[2]]) == pytest.approx(_flat(alone), abs=1e-6)
+
+
+def test_chunked_logprobs_equal_one_pass_with_the_same_gradients():
+    torch.manual_seed(0)
+    lm_head = torch.nn.Linear(8, 50, bias=False)
+    hidden = torch.randn(2, 12, 8, requires_grad=True)
+    input_ids = torch.randint(0, 50, (2, 12))
+    rows, cols = torch.tensor([0] * 7 + [1] * 4), torch.tensor([*range(4, 11), *range(2, 6)])
+    whole = token_logprobs(lm_head, hidden, input_ids, rows, cols, chunk=100)
+    expected = torch.log_softmax(lm_head(hidden[rows, cols - 1]), -1)[torch.arange(11), input_ids[rows, cols]]
+    assert torch.allclose(whole, expected, atol=1e-6)
+    (grad_whole,) = torch.autograd.grad(whole.sum(), hidden)
+    chunked = token_logprobs(lm_head, hidden, input_ids, rows, cols, chunk=3)  # 4 chunks, recomputed
+    assert torch.allclose(chunked, whole, atol=1e-6)
+    (grad_chunked,) = torch.autograd.grad(chunked.sum(), hidden)
+    assert torch.allclose(grad_chunked, grad_whole, atol=1e-6) and grad_whole.abs().sum() > 0
+    with torch.no_grad():
+        assert torch.allclose(token_logprobs(lm_head, hidden, input_ids, rows, cols, chunk=3), whole, atol=1e-6)
+    assert token_logprobs(lm_head, hidden, input_ids, rows[:0], cols[:0]).shape == (0,)
