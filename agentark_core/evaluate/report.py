@@ -267,14 +267,16 @@ def _table_blocks(rows: pd.DataFrame, metric: str, settings, route_order: Sequen
 
 def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str,
                   extra_sections: dict[str, str | pd.DataFrame] | None, settings=SETTINGS,
-                  route_order: Sequence[str] = ()) -> list[tuple]:
+                  route_order: Sequence[str] = (), rl_runs: dict[str, dict] | None = None) -> list[tuple]:
     """The report as blocks (``h1``/``h2``/``h3``/``p``/``list``/``table``/``img``), rendered to both formats."""
     from agentark_core.evaluate.plots import PLOTS
+    from agentark_core.evaluate.rl_report import hacking_lines, rl_blocks
 
     rows = normalize_summary(summary)
     numbers = headline(rows, route_order)
     unread = unread_answers(rows)
-    blocks: list[tuple] = [("h1", title), ("h2", "Headline"), ("list", headline_lines(numbers) + unread_lines(unread))]
+    warnings = unread_lines(unread) + hacking_lines(rl_runs or {})
+    blocks: list[tuple] = [("h1", title), ("h2", "Headline"), ("list", headline_lines(numbers) + warnings)]
     for name, caption in (("debate", "Teacher: single agent vs debate (accuracy)"),
                           ("routes", "Routes vs base student (accuracy)"),
                           ("cost", "Completion tokens per question")):
@@ -291,6 +293,7 @@ def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str,
     if any(path for _, path in figures):
         blocks.append(("h2", "Figures"))
         blocks += [("img", path, name) for name, path in figures if path]
+    blocks += rl_blocks(rl_runs or {}, numbers["routes"], image_dir)
     for heading, content in (extra_sections or {}).items():
         blocks += [("h2", heading), ("table", content) if isinstance(content, pd.DataFrame) else ("p", content)]
     return blocks
@@ -298,7 +301,7 @@ def report_blocks(summary: pd.DataFrame, image_dir: Path, title: str,
 
 def write_report(summary: pd.DataFrame, out_dir: str | Path, title: str = "AgentArk report",
                  extra_sections: dict[str, str | pd.DataFrame] | None = None, settings=SETTINGS,
-                 route_order: Sequence[str] = ()) -> dict[str, Any]:
+                 route_order: Sequence[str] = (), rl_runs: dict[str, dict] | None = None) -> dict[str, Any]:
     """Write ``report.md``, ``report.html`` and ``images/*.png`` into ``out_dir``.
 
     Args:
@@ -308,13 +311,16 @@ def write_report(summary: pd.DataFrame, out_dir: str | Path, title: str = "Agent
         extra_sections: ``{heading: markdown text or a frame (shown as a table)}`` after the figures.
         settings: columns whose distinct values get separate results tables (a grid adds its axes).
         route_order: the order of the trained routes in tables (the pipeline's route registry order).
+        rl_runs: ``{route: {"curve": rl_curve rows, "check": reward_hacking result}}`` of the RL routes
+            (PAD and its ablations): their curves, side-by-side table and reward-hacking warnings
+            (:mod:`agentark_core.evaluate.rl_report`).
 
     Returns:
         ``{"markdown": path, "html": path, "images": [paths]}``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = report_blocks(summary, out / "images", title, extra_sections, settings, route_order)
+    blocks = report_blocks(summary, out / "images", title, extra_sections, settings, route_order, rl_runs)
     markdown, page = out / "report.md", out / "report.html"
     markdown.write_text(render_markdown(blocks, out))
     page.write_text(render_html(blocks, out, title))

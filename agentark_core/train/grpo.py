@@ -22,6 +22,7 @@ from typing import Any
 
 from agentark_core.train.lora import lora_config, save_merged
 from agentark_core.train.progress import show_loss_progress
+from agentark_core.train.reward_check import CHECK_PREFIX, monitored_rewards
 from agentark_core.train.rl_common import (
     build_reward_funcs,
     check_colocated_engine_device,
@@ -31,7 +32,10 @@ from agentark_core.train.rl_common import (
 
 logger = logging.getLogger(__name__)
 
-CURVE_KEYS = ("loss", "reward", "reward_std", "kl", "entropy", "grad_norm", "learning_rate", "step_time")
+CURVE_KEYS = ("loss", "reward", "reward_std", "frac_reward_zero_std", "kl", "entropy", "grad_norm", "learning_rate",
+              "step_time")
+# logged families kept per step: per-reward means, PPO-style clip fractions, the PRM-vs-verifiable check
+CURVE_PREFIXES = ("rewards/", "clip_ratio/", CHECK_PREFIX)
 
 
 def build_grpo_trainer(
@@ -68,7 +72,8 @@ def build_grpo_trainer(
 
         prm = PRM.load(prm_path)
         prm.requires_grad_(False)
-    funcs, config.reward_weights = build_reward_funcs(config, prm)
+    # + the verifiable reward at weight 0 when unweighted, and the PRM-vs-verifiable check (reward_check.py)
+    funcs, config.reward_weights = monitored_rewards(*build_reward_funcs(config, prm))
     trainer = GRPOTrainer(
         model=model_path,
         reward_funcs=funcs,
@@ -129,9 +134,10 @@ def train_grpo(
 
 
 def _log_row(entry: dict) -> dict:
-    """One log_history entry as ``{step, loss, …}`` with the GRPO curves and per-reward means."""
+    """One log_history entry as ``{step, loss, …}`` with the GRPO curves, per-reward means, clip ratios and
+    the ``prm_check/*`` agreement (a metric TRL logged as None, e.g. no wrong rollout in the step, is left out)."""
     row = {"step": int(entry["step"])}
     for key, value in entry.items():
-        if key in CURVE_KEYS or key.startswith("rewards/"):
+        if value is not None and (key in CURVE_KEYS or key.startswith(CURVE_PREFIXES)):
             row[key] = float(value)
     return row

@@ -98,6 +98,20 @@ def prm_evaluations(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(steps), pd.DataFrame(best)
 
 
+def rl_runs(ctx: StageContext) -> dict[str, dict]:
+    """``{route: {"curve", "check"}}`` of every evaluated route trained by RL (its own training stage's
+    ``rl_curves`` and ``reward_check``: PAD and its ablations), for the report's PAD section."""
+    runs = {}
+    for name in eval_names(ctx):
+        route = name.removeprefix("eval_")
+        for stage, manifest in upstream(ctx, name):
+            metrics = manifest.get("metrics") or {}
+            if stage == f"train_{route}" and "rl_curves" in metrics:
+                runs[route] = {"curve": metrics["rl_curves"], "check": metrics.get("reward_check")}
+                break
+    return runs
+
+
 def paired_gains(ctx: StageContext) -> pd.DataFrame:
     """MAS vs the single teacher and every route vs the base student on the same questions: the accuracy
     difference with its paired-bootstrap 95% interval (the report's headline intervals are unpaired)."""
@@ -126,7 +140,7 @@ def run_shard(ctx: StageContext, index: int) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="agentark-report-") as tmp:
         table = frame.assign(route=frame["model"], train_set=ctx.recipe.data.dataset)
         write_report(table, Path(tmp), title=f"AgentArk report: {ctx.recipe.name}",
-                     route_order=evaluable_routes(), extra_sections=sections or None)
+                     route_order=evaluable_routes(), extra_sections=sections or None, rl_runs=rl_runs(ctx))
         ctx.store.put_dir(tmp, ctx.stage.name, ctx.key, "report")
     return frame
 

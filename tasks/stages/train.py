@@ -3,12 +3,17 @@ stage writing a ``checkpoints`` artifact with an HF-format folder (``tasks/stage
 
 ``rsft`` (R-SFT, §3.3.1), ``da`` (DA, §3.3.2), ``prm`` (PRM, two-stage, App. B.1; a helper route
 PAD's reward needs, not evaluated), ``pad`` (GRPO — or the PPO ablation, ``train.rl`` — with PRM +
-verifiable reward, §3.3.3), and the two-step combinations ``rsft_da`` / ``pad_da`` (App. F), which
-continue from the first route's checkpoint. The recipe -> core config builders live here too.
+verifiable reward, §3.3.3), PAD's ablations ``pad_vr`` (verifiable reward only), ``pad_prm`` (PRM reward
+only) and ``pad_ppo`` (PPO on PAD's reward, App. B.2 / C.2), each with PAD's prompts, PRM, steps and seed,
+and the two-step combinations ``rsft_da`` / ``pad_da`` (App. F), which continue from the first route's
+checkpoint. The RL routes' manifests carry their training curves and reward-hacking check
+(:func:`rl_summary`). The recipe -> core config builders live here too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -16,10 +21,11 @@ from typing import Any
 import pandas as pd
 
 from tasks.runner import StageContext
+from tasks.stages.common import loud
 from tasks.stages.prm_eval import QUESTIONS as PRM_QUESTIONS
 from tasks.stages.prm_eval import READS as PRM_EVAL_READS
 from tasks.stages.prm_eval import prm_summary
-from tasks.stages.routes import Route, register_route
+from tasks.stages.routes import Route, register_route, training_summary
 
 STEP_SEPARATORS = {"paragraph": "\n\n", "line": "\n", "step": "\n"}
 
@@ -79,15 +85,44 @@ def prm_config(recipe):
     return _build(PRMConfig, "train.prm", **options)
 
 
-def rl_config(recipe, output_dir: str):
-    if recipe.train.rl == "ppo":
+def rl_config(recipe, output_dir: str, rl: str | None = None, overrides: dict | None = None):
+    """PAD's RL config: ``train.ppo`` or ``train.grpo`` (by ``rl``, default the recipe's ``train.rl``),
+    with ``overrides`` (the ablation routes' reward weights) over the recipe's fields."""
+    if (rl or recipe.train.rl) == "ppo":
         from agentark_core.train.ppo_config import AgentArkPPOConfig
 
-        return _build(AgentArkPPOConfig, "train.ppo", **recipe.train.ppo)
+        return _build(AgentArkPPOConfig, "train.ppo", **recipe.train.ppo | (overrides or {}))
     from agentark_core.train.grpo_config import AgentArkGRPOConfig
 
     return _build(AgentArkGRPOConfig, "train.grpo", output_dir=output_dir,
-                  **_checked(_trainer_defaults() | recipe.train.grpo))
+                  **_checked(_trainer_defaults() | recipe.train.grpo | (overrides or {})))
+
+
+def rl_builder(name: str, rl: str | None = None, **overrides) -> Callable[[Any, str], Any]:
+    """The config builder of a PAD ablation route: :func:`rl_config` with ``rl`` and ``overrides``."""
+
+    def build(recipe, output_dir: str):
+        return rl_config(recipe, output_dir, rl, overrides)
+
+    build.__name__ = f"{name}_config"
+    return build
+
+
+def rl_summary(ctx: StageContext) -> dict:
+    """:func:`training_summary` plus the RL curves (``rl_curves``: reward, per-reward means, KL, clip
+    fraction, entropy, PRM-vs-verifiable agreement per logged step) and ``reward_check``: whether the PRM
+    reward rose while verifiable accuracy did not (a warning when it did)."""
+    from agentark_core.train.reward_check import reward_hacking, rl_curve
+
+    out = training_summary(ctx)
+    metrics = json.loads(next(ctx.output_frames()).iloc[0]["metrics_json"])
+    curves = rl_curve(metrics.get("loss_curve") or [])
+    check = reward_hacking(curves)
+    warnings = []
+    if check and check["hacking"]:
+        warnings.append(f"PRM reward rose {check['prm_rise']:+.3f} while verifiable accuracy moved "
+                        f"{check['accuracy_rise']:+.3f}: the policy may be exploiting the PRM")
+    return out | {"rl_curves": curves, "reward_check": check} | loud(ctx.stage.name, warnings)
 
 
 def sft_builder(section: str) -> Callable[[Any, str], Any]:
@@ -153,6 +188,13 @@ def rl_launch(recipe) -> str:
     return recipe.train.rl
 
 
+def pad_ablation(name: str, rl: str | None = None, **overrides) -> Route:
+    """PAD with ``overrides`` on its RL config (same prompts, PRM, steps and seed): the PRM must earn its
+    place against the same optimiser without it, and GRPO against PPO (issue 19; paper App. B.2 / C.2)."""
+    return register_route(dataclasses.replace(PAD, name=name, config=rl_builder(name, rl, **overrides),
+                                              launch_section=launch_section(rl) if rl else rl_launch))
+
+
 RSFT = register_route(Route(name="rsft", data="sft_rsft", reads=("train.sft", "train.launch.sft"),
                             config=sft_builder("sft"), train=train_sft, launch_section=launch_section("sft")))
 DA = register_route(Route(name="da", data="sft_da", reads=("train.da", "train.launch.da"), config=sft_builder("da"),
@@ -162,12 +204,16 @@ PRM = register_route(Route(name="prm", data="prm_data",
                            config=lambda recipe, output_dir: prm_config(recipe), train=train_prm,
                            evaluated=False, kind="prm", extra_inputs=(PRM_QUESTIONS,), summarize=prm_summary,
                            launch_section=launch_section("prm")))
-PAD = register_route(Route(name="pad", data="ingest",
-                           reads=("train.rl", "train.grpo", "train.ppo", "train.launch.grpo", "train.launch.ppo"),
-                           config=rl_config, train=train_policy, examples=rl_prompts,
-                           helpers=(("prm_path", "prm"),), code=("agentark_core.train", "agentark_core.answers"),
-                           launch_section=rl_launch))
+PAD_READS = ("train.rl", "train.grpo", "train.ppo", "train.launch.grpo", "train.launch.ppo")
+PAD = register_route(Route(name="pad", data="ingest", reads=PAD_READS, config=rl_config, train=train_policy,
+                           examples=rl_prompts, helpers=(("prm_path", "prm"),), summarize=rl_summary,
+                           code=("agentark_core.train", "agentark_core.answers"), launch_section=rl_launch))
+# PAD's ablations (issue 19; paper App. B.2 / C.2): the same prompts, PRM, steps and seed
+PAD_VR = pad_ablation("pad_vr", prm_weight=0.0)  # verifiable reward only
+PAD_PRM = pad_ablation("pad_prm", verifiable_weight=0.0)  # PRM reward only
+PAD_PPO = pad_ablation("pad_ppo", rl="ppo")  # PPO's value baseline on PAD's reward (train.ppo's steps)
 RSFT_DA = register_route(Route(name="rsft_da", start="rsft", data="sft_da", reads=("train.da", "train.launch.da"),
                                config=sft_builder("da"), train=train_sft, launch_section=launch_section("da")))
 PAD_DA = register_route(Route(name="pad_da", start="pad", data="sft_da", reads=("train.da", "train.launch.da"),
                               config=sft_builder("da"), train=train_sft, launch_section=launch_section("da")))
+

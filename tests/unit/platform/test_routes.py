@@ -3,6 +3,8 @@ of bad routes and of ``eval.routes``, and the per-stage deployments generated fr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -27,6 +29,13 @@ BUILT_IN = {  # route -> (training stage inputs, recipe fields read, evaluated)
             ("train.prm", "extract.prm_splitter", "student.backend", "student.options", "train.launch.prm"), False),
     "pad": ({"student", "ingest", "train_prm"},
             ("train.rl", "train.grpo", "train.ppo", "train.launch.grpo", "train.launch.ppo"), True),
+    # PAD's ablations: verifiable reward only, PRM reward only, PPO (issue 19)
+    "pad_vr": ({"student", "ingest", "train_prm"},
+               ("train.rl", "train.grpo", "train.ppo", "train.launch.grpo", "train.launch.ppo"), True),
+    "pad_prm": ({"student", "ingest", "train_prm"},
+                ("train.rl", "train.grpo", "train.ppo", "train.launch.grpo", "train.launch.ppo"), True),
+    "pad_ppo": ({"student", "ingest", "train_prm"},
+                ("train.rl", "train.grpo", "train.ppo", "train.launch.grpo", "train.launch.ppo"), True),
     "rsft_da": ({"train_rsft", "sft_da"}, ("train.da", "train.launch.da"), True),
     "pad_da": ({"train_pad", "sft_da"}, ("train.da", "train.launch.da"), True),
 }
@@ -64,7 +73,30 @@ def test_built_in_routes_derive_their_stages():
     assert ROUTES.get("prm").kind == "prm" and ROUTES.get("rsft").launcher is in_process
     assert STAGES.get("train_prm").summarize.__name__ == "prm_summary"  # held-out PRM evaluation
     assert STAGES.get("train_rsft").summarize.__name__ == "training_summary"
-    assert evaluable_routes() == ["base", "rsft", "da", "pad", "rsft_da", "pad_da"]
+    assert all(STAGES.get(f"train_{r}").summarize.__name__ == "rl_summary" for r in ("pad", "pad_vr", "pad_prm"))
+    assert evaluable_routes() == ["base", "rsft", "da", "pad", "pad_vr", "pad_prm", "pad_ppo", "rsft_da", "pad_da"]
+
+
+def test_pad_ablations_change_only_their_reward_or_optimiser(tmp_path):
+    """pad_vr / pad_prm: PAD's GRPO config with one reward weight at 0; pad_ppo: PPO whatever ``train.rl``
+    says; the ablation recipe validates and plans the three beside PAD."""
+    import dataclasses
+
+    from tasks.validate import validate_recipe
+
+    path = str(Path(__file__).resolve().parents[3] / "recipes" / "pad_ablation.yaml")
+    recipe = load_recipe(path, [])
+    assert recipe.eval.routes == ["base", "pad", "pad_vr", "pad_prm", "pad_ppo"]
+    planned = [s.name for s in validate_recipe(recipe, path)]
+    assert {"train_pad", "train_pad_vr", "train_pad_prm", "train_pad_ppo", "eval_pad_ppo"} <= set(planned)
+    configs = {name: ROUTES.get(name).config(recipe, str(tmp_path)) for name in ("pad", "pad_vr", "pad_prm", "pad_ppo")}
+    pad = dataclasses.asdict(configs["pad"])
+    for name, changed in (("pad_vr", {"prm_weight": 0.0}), ("pad_prm", {"verifiable_weight": 0.0})):
+        fields = dataclasses.asdict(configs[name])
+        assert {k: v for k, v in fields.items() if pad[k] != v} == changed, name
+    ppo = configs["pad_ppo"]
+    assert type(ppo).__name__ == "AgentArkPPOConfig" and type(configs["pad"]).__name__ == "AgentArkGRPOConfig"
+    assert (ppo.max_steps, ppo.seed, ppo.prm_weight) == (configs["pad"].max_steps, configs["pad"].seed, 1.0)
 
 
 def test_a_registered_route_gets_train_and_eval_stages_and_leaves_cleanly(registered):

@@ -192,3 +192,20 @@ def test_grpo_with_lora_trains_adapters_only_and_saves_a_merged_model(tiny, prm_
     assert not torch.allclose(base(ids).logits, merged(ids).logits)
     with pytest.raises(ValueError, match="lora_r must be >= 0"):
         _config(tmp_path, lora_r=-1)
+
+
+def test_grpo_prm_only_still_logs_rollout_accuracy_and_the_prm_check(tiny, prm_dir, tmp_path):
+    """verifiable_weight 0 (the pad_prm ablation): the verifiable reward is computed at weight 0, so the
+    curve has the rollouts' accuracy beside the PRM reward, the total reward is the PRM's alone, and the
+    PRM-vs-verifiable agreement, KL, entropy and clip ratio are logged per step (issue 19)."""
+    metrics = train_grpo(tiny, _rows(), str(tmp_path / "ckpt"), _config(tmp_path / "run", verifiable_weight=0.0),
+                         prm_path=prm_dir)
+    assert metrics["reward_funcs"] == ["prm_score", "verifiable"] and metrics["reward_weights"] == [1.0, 0.0]
+    for row in metrics["loss_curve"]:
+        assert row["reward"] == pytest.approx(row["rewards/prm_score/mean"], abs=1e-6)
+        assert 0.0 <= row["rewards/verifiable/mean"] <= 1.0
+        assert {"kl", "entropy", "clip_ratio/region_mean"} <= set(row)
+    checked = [row for row in metrics["loss_curve"] if any(k.startswith("prm_check/") for k in row)]
+    assert checked, metrics["loss_curve"]  # the tiny policy is always wrong: prm_wrong is its PRM mean
+    assert all(r["prm_check/prm_wrong"] == pytest.approx(r["rewards/prm_score/mean"], abs=1e-5)
+               for r in checked if "prm_check/prm_correct" not in r)
