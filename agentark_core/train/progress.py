@@ -13,14 +13,18 @@ The loss curves themselves are kept in the returned metrics, not printed.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 
 def _bar(total: int, desc: str, initial: int = 0, disable: bool = False):
+    """A tqdm bar over steps; ``TQDM_DISABLE=1`` turns it off as it does tqdm's own bars (an explicit
+    ``disable`` argument would otherwise override the environment)."""
     from tqdm.auto import tqdm
 
+    disable = disable or os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
     return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, disable=disable)
 
 

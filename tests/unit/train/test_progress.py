@@ -53,6 +53,14 @@ def test_loss_bar_reads_the_loss_lazily_and_ends_on_the_last_one(capfd):
     assert "PRM stage 1" in err and "10/10" in err and "loss=0.1" in err
 
 
+def test_tqdm_disable_in_the_environment_silences_our_bars(capfd, monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    bar = LossBar(range(4), "PRM stage 1", total=4, interval_s=0)
+    for step in bar:
+        bar.show(float(step))
+    assert "PRM stage 1" not in capfd.readouterr().err
+
+
 def test_sft_shows_a_bar_with_the_loss_and_prints_no_log_dicts(tiny, tmp_path, capfd):
     metrics = train_sft(tiny, _rows(), str(tmp_path / "ckpt"), _config(tmp_path, disable_tqdm=False))
     out, err = capfd.readouterr()
