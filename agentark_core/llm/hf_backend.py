@@ -39,12 +39,11 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import replace
 
+from agentark_core.llm.cpu_threads import default_threads, torch_threads
 from agentark_core.llm.hf_batching import (
     CPU_MICRO_BATCH,
     FinishedRows,
@@ -362,41 +361,6 @@ class TransformersGenerator:
             )
             row += len(options)
         return completions
-
-
-def default_threads() -> int:
-    """Torch threads for CPU generation when ``threads`` is unset: torch's own count when
-    ``OMP_NUM_THREADS`` sets it, else half the usable cores (1 on a 2-core machine), at most 4.
-
-    Small-batch decoding splits tiny matrix products over threads that wait for each other at
-    every op; when another process takes a core, the waits dominate (measured on a loaded 2-core
-    machine: 2 threads 10x slower than 1). Half the cores leaves room for the rest of the pipeline.
-    """
-    import torch
-
-    if os.environ.get("OMP_NUM_THREADS"):
-        return torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(4, cores // 2))
-
-
-@contextmanager
-def torch_threads(threads: int | None):
-    """Run the block on ``threads`` torch threads (None = unchanged), then restore the count.
-
-    The count is process-wide: generators running at once in one process share it.
-    """
-    import torch
-
-    if threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _eos_ids(config_eos: int | list[int] | None, tokenizer_eos: int | None) -> set[int]:

@@ -184,7 +184,7 @@ def test_threads_hold_while_generating_then_the_count_is_restored(random_gen, mo
 def test_default_threads_half_the_cores_at_most_four_unless_omp_says(monkeypatch, cores, omp, expected):
     import torch
 
-    from agentark_core.llm.hf_backend import default_threads
+    from agentark_core.llm.cpu_threads import default_threads
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
     if omp:
@@ -195,6 +195,6 @@ def test_default_threads_half_the_cores_at_most_four_unless_omp_says(monkeypatch
 
 
 def test_cpu_generator_defaults_to_default_threads(random_gen):
-    from agentark_core.llm.hf_backend import default_threads
+    from agentark_core.llm.cpu_threads import default_threads
 
     assert random_gen.device.type == "cpu" and random_gen.threads == default_threads()
