@@ -23,7 +23,8 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 PANELS = (("reward", "total reward"), ("accuracy", "rollout accuracy (verifiable)"), ("prm_reward", "PRM reward"),
-          ("kl", "KL to reference"), ("clip_fraction", "clip fraction"), ("entropy", "entropy"))
+          ("eval_accuracy", "held-out prompts' accuracy"), ("kl", "KL to reference"),
+          ("clip_fraction", "clip fraction"), ("entropy", "entropy"))
 SECTION_NOTE = ("pad = GRPO on PRM + verifiable reward; pad_vr = verifiable reward only; pad_prm = PRM reward only; "
                 "pad_ppo = PPO on PAD's reward; same prompts, PRM, steps and seed. Rollout accuracy and PRM reward "
                 "are measured on the same training rollouts (GRPO logs a reward the recipe does not weight at "
@@ -44,24 +45,26 @@ def _first_last(curve: list[dict], column: str) -> tuple[float, float]:
 def rl_table(runs: dict[str, dict], routes: pd.DataFrame) -> pd.DataFrame:
     """One row per RL run: held-out accuracy and gain over the base student (from ``routes``, the
     headline frame indexed by route; NaN when the route was not evaluated), steps, first and last
-    total reward, rollout accuracy and PRM reward, last KL / clip fraction / entropy, the mean PRM
-    gap between correct and wrong rollouts and the hacking flag."""
+    total reward, rollout accuracy, PRM reward and held-out prompts' accuracy (GRPO's ``heldout_prompts``
+    evaluations), last KL / clip fraction / entropy, the mean PRM
+    gap between correct and wrong rollouts and the hacking flag; a column no run has is left out."""
     rows = []
     for route, run in runs.items():
-        curve, check = run.get("curve") or [], run.get("check") or {}
+        check = run.get("check") or {}
+        curve = [r for r in run.get("curve") or [] if r.get("reward") is not None or r.get("kl") is not None]
         row = {"route": route,
                "heldout_accuracy": routes["accuracy"].get(route, math.nan) if len(routes) else math.nan,
                "gain_vs_base": routes["gain"].get(route, math.nan) if len(routes) else math.nan,
-               "steps": len(curve)}
-        for column in ("reward", "accuracy", "prm_reward"):
-            row[f"{column}_first"], row[f"{column}_last"] = _first_last(curve, column)
+               "steps": len(curve)}  # training steps logged (an evaluation before step 1 is no step)
+        for column in ("reward", "accuracy", "prm_reward", "eval_accuracy"):
+            row[f"{column}_first"], row[f"{column}_last"] = _first_last(run.get("curve") or [], column)
         for column in ("kl", "clip_fraction", "entropy"):
             row[f"{column}_last"] = _first_last(curve, column)[1]
         gap = check.get("prm_gap")
         row["prm_gap"] = math.nan if gap is None else gap
         row["prm_hacking"] = "-" if not check else ("YES" if check["hacking"] else "no")
         rows.append(row)
-    return pd.DataFrame(rows).set_index("route")
+    return pd.DataFrame(rows).set_index("route").dropna(axis=1, how="all")  # columns no run has
 
 
 def curve_table(runs: dict[str, dict], steps: int = TABLE_STEPS) -> pd.DataFrame:

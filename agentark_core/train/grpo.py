@@ -4,7 +4,12 @@ For every prompt the student samples G = ``num_generations`` completions; each g
 ``R(o) = prm_weight · agg(PRM step scores) + verifiable_weight · grade(o)`` (TRL applies the
 weights as ``reward_weights``); advantages are group-normalised and the clipped objective with a
 β-weighted KL to the initial policy is optimised. Prompts are conversational (one user turn, the
-student's chat template) and those longer than ``max_prompt_length`` are dropped first.
+student's chat template) and those longer than ``max_prompt_length`` are dropped first; the last
+``heldout_prompts`` are kept out of training and scored by TRL's evaluation every ``eval_steps``.
+
+Logged per step (``loss_curve``): the total and per-reward rewards, KL, entropy, TRL's clip ratios and
+the PRM-vs-verifiable agreement of the same rollouts (:mod:`agentark_core.train.reward_check`; the
+verifiable reward is computed at weight 0 where the recipe does not weight it).
 
 The PRM is loaded on the CPU and moved to the trainer's device (``accelerator.device``) once the
 trainer exists, so each process of a multi-GPU launch scores on its own GPU.
@@ -66,6 +71,7 @@ def build_grpo_trainer(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows, dropped = load_prompts(prompts_df, tokenizer, config.max_prompt_length)
+    rows, heldout = split_heldout(rows, config.heldout_prompts)
     prm = None
     if prm_path is not None and config.prm_weight > 0:
         from agentark_core.train.prm_model import PRM
@@ -79,12 +85,25 @@ def build_grpo_trainer(
         reward_funcs=funcs,
         args=config,
         train_dataset=Dataset.from_list(rows),
+        eval_dataset=Dataset.from_list(heldout) if heldout else None,
         processing_class=tokenizer,
         peft_config=lora_config(config),
     )
     if prm is not None:
         prm.to(trainer.accelerator.device)
     return trainer, dropped
+
+
+def split_heldout(rows: list[dict], n: int) -> tuple[list[dict], list[dict]]:
+    """``(training rows, the last n rows)``: the held-out prompts TRL's evaluation scores during training.
+
+    Raises:
+        ValueError: ``n`` leaves no prompt to train on.
+    """
+    if n and n >= len(rows):
+        raise ValueError(f"heldout_prompts {n} leaves none of the {len(rows)} prompts (after the length filter) "
+                         "to train on")
+    return (rows[:-n], rows[-n:]) if n else (rows, [])
 
 
 def train_grpo(
@@ -102,8 +121,10 @@ def train_grpo(
 
     Returns:
         Metrics: ``loss_curve`` (one row per logged step: step, loss, reward, reward_std, kl, …),
+        ``eval_curve`` (one row per evaluation of the ``heldout_prompts``: step, reward, per-reward means),
         ``reward_mean`` and ``kl`` (per logged step), ``train_loss``, ``train_runtime`` (s),
-        ``global_step``, ``num_prompts`` (kept), ``num_prompts_filtered`` (dropped for length),
+        ``global_step``, ``num_prompts`` (trained on), ``num_prompts_filtered`` (dropped for length),
+        ``num_heldout_prompts``,
         ``reward_funcs`` (names) and ``reward_weights``.
     """
     trainer, dropped = build_grpo_trainer(model_path, prompts_df, output_dir, config, prm_path)
@@ -111,6 +132,7 @@ def train_grpo(
     result = trainer.train()
     save_merged(trainer, output_dir)
     curve = [_log_row(entry) for entry in trainer.state.log_history if "loss" in entry]
+    eval_curve = [_eval_row(entry) for entry in trainer.state.log_history if "eval_reward" in entry]
     metrics = {
         "loss_curve": curve,
         "reward_mean": [row.get("reward") for row in curve],
@@ -120,6 +142,8 @@ def train_grpo(
         "global_step": int(trainer.state.global_step),
         "num_prompts": len(trainer.train_dataset),
         "num_prompts_filtered": dropped,
+        "num_heldout_prompts": len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0,
+        "eval_curve": eval_curve,
         "reward_funcs": list(trainer.reward_func_names),
         "reward_weights": [float(w) for w in trainer.args.reward_weights],
     }
@@ -140,4 +164,15 @@ def _log_row(entry: dict) -> dict:
     for key, value in entry.items():
         if value is not None and (key in CURVE_KEYS or key.startswith(CURVE_PREFIXES)):
             row[key] = float(value)
+    return row
+
+
+def _eval_row(entry: dict) -> dict:
+    """One evaluation entry of log_history (``eval_reward``, ``eval_rewards/<name>/mean``) as ``{step, reward,
+    rewards/<name>/mean}``: the held-out prompts' rewards at that step."""
+    row = {"step": int(entry["step"])}
+    for key, value in entry.items():
+        name = key.removeprefix("eval_")
+        if key.startswith("eval_") and value is not None and (name == "reward" or name.startswith("rewards/")):
+            row[name] = float(value)
     return row

@@ -57,6 +57,13 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
             "help": "Recompute activations in backward (TRL defaults to True; off here: small students fit)."
         },
     )
+    heldout_prompts: int = field(
+        default=0,
+        metadata={
+            "help": "Prompts kept out of training (the last ones) and scored with the rewards by TRL's evaluation "
+            "every eval_steps (eval_strategy: steps): held-out accuracy over training. 0 = none."
+        },
+    )
 
     def __post_init__(self):
         # process-wide settings are made where training starts (grpo.build_grpo_trainer)
@@ -71,7 +78,21 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
             raise ValueError(f"beta must be >= 0, got {self.beta!r}")
         if not self.epsilon > 0:
             raise ValueError(f"epsilon must be > 0, got {self.epsilon!r}")
+        self.check_heldout_options()
         self.check_vllm_options()
+
+    def check_heldout_options(self) -> None:
+        """``heldout_prompts`` > 0 and TRL's evaluation (``eval_strategy`` other than 'no') go together: the
+        held-out prompts are the evaluation set. Raises ValueError naming the fields."""
+        if not (isinstance(self.heldout_prompts, int) and self.heldout_prompts >= 0):
+            raise ValueError(f"heldout_prompts must be an integer >= 0, got {self.heldout_prompts!r}")
+        evaluating = self.eval_strategy != "no"
+        if self.heldout_prompts and not evaluating:
+            raise ValueError(f"heldout_prompts {self.heldout_prompts} needs eval_strategy 'steps' (with eval_steps): "
+                             "the held-out prompts are only scored by TRL's evaluation")
+        if evaluating and not self.heldout_prompts:
+            strategy = getattr(self.eval_strategy, "value", self.eval_strategy)
+            raise ValueError(f"eval_strategy {strategy!r} needs heldout_prompts > 0: the prompts TRL's evaluation scores")
 
     def check_vllm_options(self) -> None:
         """With ``use_vllm``: a known mode, a server URL in server mode, an engine share in (0, 1]; the

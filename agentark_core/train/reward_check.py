@@ -11,7 +11,8 @@ outcome (``grade``):
   wrapped so that each batch's :func:`reward_agreement` is logged through TRL's ``log_metric``
   (``prm_check/*``, averaged per logged step like TRL's own metrics).
 - :func:`rl_curve`: a trainer's ``loss_curve`` rows as the report's columns (reward, per-reward
-  means, KL, clip fraction, entropy, PRM check), GRPO's and the PPO ablation's names alike.
+  means, KL, clip fraction, entropy, PRM check), GRPO's and the PPO ablation's names alike, with the
+  held-out prompts' accuracy where GRPO evaluated them (``heldout_prompts``).
 - :func:`reward_hacking`: over a curve, the PRM reward's and accuracy's rise from the first to the
   last third of the steps; flagged when the PRM reward rises while accuracy does not.
 
@@ -45,6 +46,9 @@ CURVE_SOURCES = {
     "prm_wrong": (f"{CHECK_PREFIX}prm_wrong",),
     "prm_accuracy_corr": (f"{CHECK_PREFIX}corr",),
 }
+
+
+EVAL_ACCURACY = f"rewards/{VERIFIABLE_FUNC}/mean"  # in an eval_curve row: the held-out prompts' accuracy
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -155,18 +159,29 @@ def monitored_rewards(funcs: list, weights: list[float]) -> tuple[list, list[flo
     return funcs, weights
 
 
-def rl_curve(loss_curve: Sequence[dict]) -> list[dict]:
+def rl_curve(loss_curve: Sequence[dict], eval_curve: Sequence[dict] = ()) -> list[dict]:
     """The RL columns of a trainer's ``loss_curve`` rows: ``step`` + every :data:`CURVE_SOURCES` column
-    some row has (None where a row lacks it), values rounded to 5 decimals."""
+    some row has (None where a row lacks it), values rounded to 5 decimals.
+
+    ``eval_curve`` (GRPO's evaluations of its held-out prompts: ``step``, ``rewards/verifiable/mean``)
+    adds ``eval_accuracy`` at its steps; an evaluation at a step with no training row (before the first
+    step) becomes a row of its own. Rows are in step order.
+    """
     present = [col for col, sources in CURVE_SOURCES.items() if any(s in row for row in loss_curve for s in sources)]
-    rows = []
+    rows: dict[int, dict[str, Any]] = {}
     for row in loss_curve:
         out: dict[str, Any] = {"step": int(row["step"])}
         for column in present:
             value = next((row[s] for s in CURVE_SOURCES[column] if row.get(s) is not None), None)
             out[column] = None if value is None else _rounded(float(value))
-        rows.append(out)
-    return rows
+        rows[out["step"]] = out
+    held_out = {int(r["step"]): r[EVAL_ACCURACY] for r in eval_curve if r.get(EVAL_ACCURACY) is not None}
+    for step, value in held_out.items():
+        rows.setdefault(step, {"step": step, **dict.fromkeys(present)})["eval_accuracy"] = _rounded(float(value))
+    if held_out:
+        for row in rows.values():
+            row.setdefault("eval_accuracy", None)
+    return [rows[step] for step in sorted(rows)]
 
 
 def _thirds(values: list[float]) -> tuple[float, float]:

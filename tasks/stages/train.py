@@ -110,13 +110,14 @@ def rl_builder(name: str, rl: str | None = None, **overrides) -> Callable[[Any, 
 
 def rl_summary(ctx: StageContext) -> dict:
     """:func:`training_summary` plus the RL curves (``rl_curves``: reward, per-reward means, KL, clip
-    fraction, entropy, PRM-vs-verifiable agreement per logged step) and ``reward_check``: whether the PRM
+    fraction, entropy, PRM-vs-verifiable agreement per logged step, held-out accuracy where GRPO evaluated
+    its ``heldout_prompts``) and ``reward_check``: whether the PRM
     reward rose while verifiable accuracy did not (a warning when it did)."""
     from agentark_core.train.reward_check import reward_hacking, rl_curve
 
     out = training_summary(ctx)
     metrics = json.loads(next(ctx.output_frames()).iloc[0]["metrics_json"])
-    curves = rl_curve(metrics.get("loss_curve") or [])
+    curves = rl_curve(metrics.get("loss_curve") or [], metrics.get("eval_curve") or [])
     check = reward_hacking(curves)
     warnings = []
     if check and check["hacking"]:

@@ -1,7 +1,8 @@
 """PAD and its ablations end to end on the toy world (issue 19 deliverable 3): ``pad_vr`` (verifiable reward
 only), ``pad_prm`` (PRM only) and ``pad_ppo`` train through the route registry from the same PRM, steps and
 seed as PAD, are evaluated like every route, and sit beside PAD in the report's PAD section with their
-curves; the RL manifests carry the curves and the reward-hacking check.
+curves; the RL manifests carry the curves (the GRPO runs' held-out prompts' accuracy included) and the
+reward-hacking check.
 
 The teacher is the scripted oracle; the student the toy world's ``quick`` student, two RL steps per route.
 """
@@ -37,7 +38,8 @@ def ablation(tmp_path_factory):
         ("train.prm={stage1_max_steps: 1, stage2_max_steps: 1, traces_per_batch: 4, heldout_fraction: 0.25, "
          "eval_best_of: [2], eval_max_tokens: 16}"),
         ("train.grpo={max_steps: 2, num_generations: 2, per_device_train_batch_size: 4, "
-         "max_completion_length: 8, learning_rate: 0.001, seed: 3}"),
+         "max_completion_length: 8, learning_rate: 0.001, seed: 3, heldout_prompts: 2, eval_strategy: steps, "
+         "eval_steps: 2, eval_on_start: true, num_generations_eval: 1, per_device_eval_batch_size: 2}"),
         "train.ppo={max_steps: 2, batch_size: 4, max_completion_length: 8, learning_rate: 0.001, seed: 3}",
         "eval.data={dataset: toy, split: test, limit: 4}", "eval.max_tokens=16", "eval.teacher=false",
         f"eval.routes=[base, {', '.join(ROUTES)}]",
@@ -58,12 +60,16 @@ def test_ablations_train_from_pads_prm_with_their_own_reward(ablation):
     assert metrics["pad_prm"]["reward_funcs"] == ["prm_score", "verifiable"]
     assert metrics["pad_prm"]["reward_weights"] == [1.0, 0.0]
     assert {m["global_step"] for m in metrics.values()} == {2}
+    assert {metrics[r]["num_heldout_prompts"] for r in ("pad", "pad_vr", "pad_prm")} == {2}
     # four different trainings: no route shares another's model
     assert len({m["metrics"]["training_identity"] for m in manifests.values()}) == 4
     for route in ("pad", "pad_prm"):
+        # held-out prompts scored before the first step (a row of its own) and at step 2
         curves = manifests[route]["metrics"]["rl_curves"]
-        assert [c["step"] for c in curves] == [1, 2]
-        assert all(c["prm_reward"] is not None and 0 <= c["accuracy"] <= 1 and c["kl"] is not None for c in curves)
+        assert [c["step"] for c in curves] == [0, 1, 2]
+        assert [c["eval_accuracy"] is not None for c in curves] == [True, False, True]
+        assert all(c["prm_reward"] is not None and 0 <= c["accuracy"] <= 1 and c["kl"] is not None
+                   for c in curves[1:])
         check = manifests[route]["metrics"]["reward_check"]
         assert check["steps"] == 2 and isinstance(check["hacking"], bool)
     assert manifests["pad_vr"]["metrics"]["reward_check"] is None  # no PRM reward to check

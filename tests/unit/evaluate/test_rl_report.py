@@ -42,6 +42,13 @@ def test_rl_table_sets_the_runs_side_by_side_with_their_heldout_accuracy():
     assert table.loc["pad", "prm_gap"] == pytest.approx(0.2)
     assert list(table["prm_hacking"]) == ["YES", "no", "-"]
     assert math.isnan(table.loc["pad_vr", "prm_reward_first"])
+    assert "eval_accuracy_first" not in table  # no run evaluated held-out prompts
+    runs = _runs()
+    runs["pad"]["curve"] = [{"step": 0, "reward": None, "eval_accuracy": 0.1}, *runs["pad"]["curve"]]
+    runs["pad"]["curve"][-1]["eval_accuracy"] = 0.3
+    table = rl_table(runs, ROUTES)
+    assert (table.loc["pad", "eval_accuracy_first"], table.loc["pad", "eval_accuracy_last"]) == (0.1, 0.3)
+    assert table.loc["pad", "steps"] == 3 and table.loc["pad", "reward_first"] == pytest.approx(0.8)
 
 
 def test_curve_table_samples_evenly_with_first_and_last_steps():

@@ -209,3 +209,23 @@ def test_grpo_prm_only_still_logs_rollout_accuracy_and_the_prm_check(tiny, prm_d
     assert checked, metrics["loss_curve"]  # the tiny policy is always wrong: prm_wrong is its PRM mean
     assert all(r["prm_check/prm_wrong"] == pytest.approx(r["rewards/prm_score/mean"], abs=1e-5)
                for r in checked if "prm_check/prm_correct" not in r)
+
+
+def test_grpo_scores_held_out_prompts_during_training(tiny, prm_dir, tmp_path):
+    """heldout_prompts: the last prompts are kept out of training and TRL's evaluation scores them every
+    eval_steps with the same rewards; eval_curve holds their accuracy per evaluation."""
+    config = _config(tmp_path / "run", heldout_prompts=2, eval_strategy="steps", eval_steps=1,
+                     per_device_eval_batch_size=4)
+    metrics = train_grpo(tiny, _rows(6), str(tmp_path / "ckpt"), config, prm_path=prm_dir)
+    assert metrics["num_prompts"] == 4 and metrics["num_heldout_prompts"] == 2
+    assert [row["step"] for row in metrics["eval_curve"]] == [1, 2]
+    for row in metrics["eval_curve"]:
+        assert 0.0 <= row["rewards/verifiable/mean"] <= 1.0 and "rewards/prm_score/mean" in row
+    assert all("eval_reward" not in row for row in metrics["loss_curve"])
+    with pytest.raises(ValueError, match="heldout_prompts 2 needs eval_strategy"):
+        _config(tmp_path, heldout_prompts=2)
+    with pytest.raises(ValueError, match="eval_strategy 'steps' needs heldout_prompts"):
+        _config(tmp_path, eval_strategy="steps", eval_steps=1)
+    with pytest.raises(ValueError, match="leaves none of the 4 prompts"):
+        train_grpo(tiny, _rows(), str(tmp_path / "none"), _config(tmp_path / "run2", heldout_prompts=4,
+                   eval_strategy="steps", eval_steps=1, per_device_eval_batch_size=4), prm_path=prm_dir)

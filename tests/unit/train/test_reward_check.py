@@ -86,6 +86,16 @@ def test_rl_curve_maps_grpo_and_ppo_names_and_drops_nan():
                    {"step": 4, "reward": None, "kl": None, "clip_fraction": None}]
 
 
+def test_rl_curve_adds_the_heldout_accuracy_of_grpos_evaluations_in_step_order():
+    loss = [{"step": 1, "reward": 0.5}, {"step": 2, "reward": 0.7}]
+    evals = [{"step": 0, "reward": 0.2, "rewards/verifiable/mean": 0.25},
+             {"step": 2, "reward": 0.9, "rewards/verifiable/mean": 0.5}]
+    assert rl_curve(loss, evals) == [{"step": 0, "reward": None, "eval_accuracy": 0.25},
+                                     {"step": 1, "reward": 0.5, "eval_accuracy": None},
+                                     {"step": 2, "reward": 0.7, "eval_accuracy": 0.5}]
+    assert rl_curve(loss) == [{"step": 1, "reward": 0.5}, {"step": 2, "reward": 0.7}]
+
+
 def _curve(prm, acc, gap=(0.2, 0.2)):
     return [{"step": i + 1, "prm_reward": p, "accuracy": a, "prm_correct": 0.5 + gap[i % 2], "prm_wrong": 0.5}
             for i, (p, a) in enumerate(zip(prm, acc))]
