@@ -57,7 +57,7 @@ def summary_markdown(manifest: dict) -> str:
     if metrics:
         lines += ["", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {json.dumps(v, default=str) if not isinstance(v, (int, float, str)) else v} |"
-                  for k, v in metrics.items() if k not in ("loss_curve", "warnings")]
+                  for k, v in metrics.items() if k not in ("loss_curve", "rl_curves", "warnings")]
     return "\n".join(lines)
 
 
@@ -76,3 +76,7 @@ def publish_stage_artifacts(ref: ArtifactRef, store: ArtifactStore) -> None:
     if curve:
         create_table_artifact(key=f"{key}-loss", table={"step": [p[0] for p in curve], "loss": [p[1] for p in curve]},
                               description=f"{ref.stage} {ref.key} loss curve (plot: files/plots/loss_curve.png)")
+    rl_curves = (manifest.get("metrics") or {}).get("rl_curves")
+    if rl_curves:  # an RL route's per-step reward, KL, clip fraction, entropy, accuracies (rows of equal keys)
+        create_table_artifact(key=f"{key}-rl", table=pd.DataFrame(rl_curves).to_dict(orient="list"),
+                              description=f"{ref.stage} {ref.key} RL curves (drawn in the report)")

@@ -22,3 +22,8 @@ def test_warnings_come_first_and_not_in_the_table():
 def test_no_warning_block_without_warnings():
     text = summary_markdown(_manifest({"examples": 200}))
     assert "WARNING" not in text and text.split("\n")[1:3] == ["", "- URI: `file:///s/sft_da/abc123`"]
+
+
+def test_rl_curves_stay_out_of_the_summary_table():
+    text = summary_markdown(_manifest({"steps": 2, "rl_curves": [{"step": 1, "reward": 0.5}], "reward_check": None}))
+    assert "| steps | 2 |" in text and "rl_curves" not in text and "| reward_check | null |" in text
