@@ -68,6 +68,19 @@ def test_distilled_routes_beat_the_base_student(demo):
         assert metrics[route]["accuracy"] > metrics["base"]["accuracy"], (route, metrics)
 
 
+def test_pad_is_reported_beside_its_reward_ablations_with_its_training_curves(demo):
+    """Issue 19: PAD, the same GRPO on the verifiable reward only and on the PRM only, side by side in the
+    report's PAD section; PAD's manifest holds its curves with the held-out prompts scored every 5 steps."""
+    store, _, _, metrics = demo
+    assert {"pad_vr", "pad_prm"} <= set(metrics)
+    report = Path(metrics["report"].removeprefix("file://")).read_text()
+    table = report.split("### RL runs side by side")[1].split("![")[0]
+    assert [line.split(" | ")[0].lstrip("| ") for line in table.strip().splitlines()[2:]] == ["pad", "pad_vr", "pad_prm"]
+    curves = ArtifactStore(str(store)).manifests("train_pad")[0]["metrics"]["rl_curves"]
+    assert [c["step"] for c in curves if c["eval_accuracy"] is not None] == [0, 5, 10, 15, 20]
+    assert all(c["kl"] is not None and c["prm_reward"] is not None for c in curves if c["step"] > 0)
+
+
 def test_cached_rerun_is_fast_and_runs_nothing(demo):
     store, _, _, _ = demo
     warm, warm_s = agentark("demo", store=store)
