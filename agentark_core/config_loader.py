@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
+import functools
 import importlib
 import types
 import typing
@@ -188,6 +190,7 @@ class Unchecked:
 def encode_type(tp: Any) -> Any:
     """A type hint as JSON that :func:`decode_type` turns back into what ``_coerce`` checks the same way:
     ``"int"``…, ``{"union": [...]}``, ``{"list"|"tuple"|"dict": item}``, ``{"literal": [...]}``,
+    ``{"enum": name}`` (never imported: a plain YAML value is never an Enum member),
     ``{"class": "module:qualname"}`` (imported only when a recipe sets that field) or ``"opaque"``
     (:class:`Unchecked`)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -207,9 +210,18 @@ def encode_type(tp: Any) -> Any:
     for name, builtin in BUILTIN_TYPES.items():
         if tp is builtin:
             return name
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {"enum": tp.__name__}  # no YAML value is an instance of an Enum: nothing to import
     if isinstance(tp, type) and "<locals>" not in tp.__qualname__:
         return {"class": f"{tp.__module__}:{tp.__qualname__}"}
     return OPAQUE
+
+
+@functools.cache
+def _enum_stand_in(name: str) -> type:
+    """A class named like an Enum field type that no plain YAML value is an instance of: what the Enum
+    is to ``_coerce`` (a union with ``str`` takes the string), without importing its module."""
+    return type(name, (), {})
 
 
 def decode_type(code: Any) -> Any:
@@ -225,6 +237,8 @@ def decode_type(code: Any) -> Any:
         return {"list": list, "tuple": tuple}[kind][decode_type(arg)]
     if kind == "dict":
         return dict[str, decode_type(arg)]
+    if kind == "enum":
+        return _enum_stand_in(arg)
     module, _, qualname = arg.partition(":")
     target: Any = importlib.import_module(module)
     for part in qualname.split("."):

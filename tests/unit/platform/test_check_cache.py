@@ -131,6 +131,18 @@ def test_encode_type_shapes():
     assert encode_type(dict[str, float]) == {"dict": "float"}
     assert encode_type(typing.Literal["a", 1]) == {"literal": ["a", 1]}
     assert encode_type(typing.Callable[[int], int]) == "opaque"
+    import enum
+
+    class Mode(enum.Enum):
+        A = "a"
+
+    assert encode_type(Mode | str) == {"union": [{"enum": "Mode"}, "str"]}
+    from agentark_core.config_loader import _coerce
+
+    decoded = decode_type(encode_type(Mode | str))  # a string goes to the str member, as with the Enum
+    assert _coerce(decoded, "a", "x", "k") == _coerce(Mode | str, "a", "x", "k") == "a"
+    with pytest.raises(ConfigError):
+        _coerce(decode_type({"enum": "Mode"}), "a", "x", "k")
     assert decode_type("opaque") is Unchecked
     assert decode_type({"class": "pathlib:Path"}) is Path
 
