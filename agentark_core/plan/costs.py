@@ -4,7 +4,8 @@ Every rate here is anchored on a number the project measured, scaled by a stated
 
 - **Decode** is memory-bound: each step reads the weights once (split over ``tp`` GPUs) plus every
   running sequence's KV cache, and emits one token per sequence (the floor of
-  ``bench/bench_generation_gpu.py``). Measured (issue 18, H200, Qwen3-0.6B shape, 160 requests,
+  ``bench/bench_generation_gpu.py``), but a step is never faster than a per-layer latency measured on
+  small GRPO rollout batches (``STEP_FLOOR_PER_LAYER``). Measured (issue 18, H200, Qwen3-0.6B shape, 160 requests,
   609-token prompts, 256 new tokens): raw vLLM 0.26 21,195 tok/s = 46.4% of that floor at the
   copy bandwidth measured there (4.2 TB/s, 87.5% of the nominal 4.8); the transformers backend
   (HF ``generate``, micro-batch 160; what TRL's rollouts use without vLLM) 1,633 tok/s = 3.6%.
@@ -55,6 +56,11 @@ VLLM_FLOOR_SHARE = 0.464
 HF_FLOOR_SHARE = 0.036
 MEASURED_BANDWIDTH_SHARE = 4.2 / 4.8
 VLLM_MAX_NUM_SEQS = 256  # vLLM's default scheduler bound on running sequences
+# A decode step never takes less than its layers' fixed costs (kernel launches, scheduling, sampling),
+# whatever the bytes: measured in GRPO rollouts of 64 sequences x 256 tokens (bench_grpo_step.py, H200,
+# Qwen3-0.6B shape, 28 layers, 2026-11-27): TRL's colocated vLLM 1.712 s (rollout less weight sync) =
+# 6.7 ms a step, TRL's HF generate 10.149 s = 39.6 ms a step, where the bytes alone would take ~1.2 ms.
+STEP_FLOOR_PER_LAYER = {"vllm": 1.712 / 256 / 28, "hf": 10.149 / 256 / 28}
 # bench/bench_train_mfu.py, run H (H100): SFT 40.3%, PRM 40.2%; prefill: assumed equal.
 SFT_MFU = 0.403
 PRM_MFU = 0.402
@@ -90,7 +96,8 @@ def decode_seconds(work: Decode, gpu: Gpu) -> tuple[float, int]:
 
     Running sequences = the requests submitted at once, at most vLLM's ``max_num_seqs`` and what the
     KV cache holds at the mean context (prompt + half the new tokens). Each step reads the weights
-    plus their KV cache at ``share`` of the bandwidth; prefill adds 2·params FLOPs per prompt token.
+    plus their KV cache at ``share`` of the bandwidth, and takes at least ``STEP_FLOOR_PER_LAYER``
+    per layer (small batches are latency-bound); prefill adds 2·params FLOPs per prompt token.
 
     Raises:
         ValueError: the weights do not fit the engine's GPUs.
@@ -107,7 +114,8 @@ def decode_seconds(work: Decode, gpu: Gpu) -> tuple[float, int]:
     running = min(work.concurrent or work.sequences, work.sequences, VLLM_MAX_NUM_SEQS, int(capacity // context))
     step_bytes = work.shape.weight_bytes + running * context * work.shape.kv_bytes_per_token
     bandwidth = work.tp * gpu.bandwidth * MEASURED_BANDWIDTH_SHARE * share
-    decode = (work.new_tokens / running) * step_bytes / bandwidth
+    step = max(step_bytes / bandwidth, work.shape.layers * STEP_FLOOR_PER_LAYER[work.engine])
+    decode = (work.new_tokens / running) * step
     prefill = 2 * work.shape.params * work.prompt_tokens / (PREFILL_MFU * gpu.peak_flops * work.tp)
     return decode + prefill, running
 
