@@ -12,7 +12,7 @@ of HF ``generate``; the rewards (PRM included) and the update are unchanged. ``v
 before each rollout; ``vllm_gpu_memory_utilization`` (TRL's 0.3: ~24 GB of an 80 GB card; a 0.6B
 student's bf16 weights take 1.2 GB and the KV cache of 64 rollouts of 1,024 tokens 7.5 GB, leaving the
 other ~56 GB to the policy, its reference and the PRM) is the engine's share of the card, and its context
-(``vllm_max_model_length``) defaults to ``max_prompt_length + max_completion_length``.
+(``vllm_max_model_length``) defaults to ``max_prompt_length + max_completion_length``, at least 1024.
 ``vllm_enable_sleep_mode`` frees the engine's weights and KV cache during the update (for students
 whose training state fills the card; costs a wake-up per step). ``vllm_mode: server`` uses a running
 ``trl vllm-serve`` at ``vllm_server_base_url``.
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from agentark_core.train.lora import LoraOptions
-from agentark_core.train.rl_common import RewardOptions, rollout_model_length
+from agentark_core.train.rl_common import RewardOptions, settle_colocated_engine
 
 VLLM_MODES = ("colocate", "server")
 
@@ -96,7 +96,7 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
 
     def check_vllm_options(self) -> None:
         """With ``use_vllm``: a known mode, a server URL in server mode, an engine share in (0, 1]; the
-        colocated engine's context defaults to the longest prompt + completion. Raises ValueError naming
+        colocated engine's context defaults to the longest prompt + completion (``settle_colocated_engine``). Raises ValueError naming
         the field. Whether vLLM is installed is checked where training starts (``grpo.build_grpo_trainer``),
         so a recipe asking for it validates on a machine that only dispatches the run."""
         if not self.use_vllm:
@@ -112,9 +112,4 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
             if self.vllm_enable_sleep_mode:
                 raise ValueError("vllm_enable_sleep_mode applies to vllm_mode 'colocate' only")
             return
-        if not 0 < self.vllm_gpu_memory_utilization <= 1:
-            raise ValueError(
-                f"vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization!r}"
-            )
-        if self.vllm_max_model_length is None:
-            self.vllm_max_model_length = rollout_model_length(self.max_prompt_length, self.max_completion_length)
+        settle_colocated_engine(self)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentark_core.train.rl_common import RewardOptions, rollout_model_length
+from agentark_core.train.rl_common import RewardOptions, settle_colocated_engine
 
 
 @dataclass
@@ -66,7 +66,7 @@ class AgentArkPPOConfig(RewardOptions):
     )
     vllm_max_model_length: int | None = field(
         default=None,
-        metadata={"help": "The engine's context length; None = max_prompt_length + max_completion_length."},
+        metadata={"help": "The engine's context length; None = max_prompt_length + max_completion_length, at least 1024."},
     )
 
     def __post_init__(self):
@@ -88,11 +88,4 @@ class AgentArkPPOConfig(RewardOptions):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.use_vllm:  # vLLM's presence is checked where training starts (ppo_vllm.VLLMSampler)
-            if not 0 < self.vllm_gpu_memory_utilization <= 1:
-                raise ValueError(
-                    f"vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization!r}"
-                )
-            if self.vllm_max_model_length is None:
-                self.vllm_max_model_length = rollout_model_length(
-                    self.max_prompt_length, self.max_completion_length
-                )
+            settle_colocated_engine(self)

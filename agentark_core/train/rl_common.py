@@ -7,7 +7,7 @@
   their weights; :func:`combine_rewards` is their weighted sum (None counts 0, as in TRL's ``nansum``).
 - :func:`load_prompts`: validate ``prompts_df`` rows, render each prompt with the student's chat
   template and drop the ones longer than ``max_prompt_length`` (logging how many).
-- :func:`check_vllm_importable` / :func:`check_colocated_engine_device` / :func:`rollout_model_length`:
+- :func:`check_vllm_importable` / :func:`check_colocated_engine_device` / :func:`settle_colocated_engine`:
   what both RL trainers check and derive when their rollouts run on vLLM (``use_vllm``).
 """
 
@@ -184,6 +184,16 @@ def check_colocated_engine_device(where: str, on_cuda: bool) -> None:
 
 
 MIN_ENGINE_CONTEXT = 1024  # shortest rollout context given to a vLLM engine (see rollout_model_length)
+
+
+def settle_colocated_engine(config) -> None:
+    """Check a colocated engine's share of the GPU (``vllm_gpu_memory_utilization`` in (0, 1]) and fill its
+    context (``vllm_max_model_length``) from :func:`rollout_model_length` when unset; ``config`` is a GRPO or
+    PPO config with ``use_vllm``. Raises ValueError naming the field."""
+    if not 0 < config.vllm_gpu_memory_utilization <= 1:
+        raise ValueError(f"vllm_gpu_memory_utilization must be in (0, 1], got {config.vllm_gpu_memory_utilization!r}")
+    if config.vllm_max_model_length is None:
+        config.vllm_max_model_length = rollout_model_length(config.max_prompt_length, config.max_completion_length)
 
 
 def rollout_model_length(max_prompt_length: int | None, max_completion_length: int | None) -> int | None:
