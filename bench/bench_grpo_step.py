@@ -38,16 +38,14 @@ verifiable reward, mean of steps 2-3, one process):
     | update (fwd/bwd + optimiser)   |  0.384 |  3.5  | 0.393  | 13.9   |
     | step                           | 10.978 |       | 2.819  |        |
 
-vLLM rollouts make the step 3.89x faster (goal 4x: not met) and the rollout is 63% of it (goal <= 30%:
-not met). The rollout is 256 sequential decode steps at ~6 ms each for only 64 sequences (9.2k tok/s;
-the same engine does 27k tok/s on 160 sequences): at this setting it is bound by per-step latency, not
-throughput; the vLLM step also computes old-policy log-probs for TRL's importance-sampling correction
-(0.25 s vs 0.13 s). Memory: hf peak 51.2 GiB allocated, vllm 92.9 GiB with the engine's 0.3 share of
-the H200 (41.9 GiB: 1.1 GiB weights, 40.5 GiB KV cache). Most of the 51 GiB is the policy's full-vocab
-log-probs over 64 x 256 completion tokens in one micro-batch: on an 80 GB card give the engine 0.25
-and split the update (per_device_train_batch_size 16 with gradient_accumulation_steps 4 keeps one
-generation of 64 rollouts per optimizer step). The 1.7B/8B lines printed are estimates (full fine-tuning
-does not fit one 80 GB card beside an engine; LoRA or ZeRO-3 over several GPUs does).
+vLLM rollouts make the step 3.89x faster (goal 4x) and the rollout is 63% of it (goal <= 30%): both
+missed. 64 sequences x 256 sequential decode steps at ~6.7 ms each is latency-bound, not throughput-bound
+(the same engine does 27k tok/s on 160 sequences); the vLLM step also computes old-policy log-probs for
+TRL's importance-sampling correction. Memory: hf peak 51.2 GiB, vllm 92.9 GiB with the engine's 0.3 of the
+H200 (1.1 GiB weights, 40.5 GiB KV cache). Most of the 51 GiB is full-vocab log-probs over 64 x 256 tokens
+in one micro-batch: on an 80 GB card give the engine 0.25 and split the update (per_device_train_batch_size
+16 x gradient_accumulation_steps 4 keeps one generation of 64 per optimizer step). The 1.7B/8B lines
+printed are estimates.
 
 Run:
     PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf

@@ -7,12 +7,10 @@ Setting P1 (as ``bench/bench_generation_gpu.py``): a random-init Qwen3-0.6B-shap
 round-1 debate requests of exactly 609 prompt tokens, 256 new tokens, temperature 0.7, per-request seeds.
 
 What runs:
-1. ``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 (a free port) with that model, in its own
-   process group, its log in a file (its tail printed on failure); the script waits for ``/health``;
-2. the offline engine (``VLLMGenerator``) in this process with the same engine settings. By default both
-   stay up at ``--gpu-memory-utilization 0.4`` each and the repetitions interleave (every path in every
-   rep, so drift hits all alike); ``--sequential`` measures the server alone at the given utilization,
-   stops it (the whole process group) and then the offline engine;
+1. ``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 (a free port), in its own process group,
+   its log in a file (tail printed on failure), waited for on ``/health``; 2. the offline engine
+   (``VLLMGenerator``) here, same settings: both at ``--gpu-memory-utilization 0.4``, reps interleaved
+   (``--sequential``: the server alone, stopped, then the offline engine);
 3. per path, one warm-up and ``--reps`` timed runs, each after a prefix-cache reset (the server's
    ``POST /reset_prefix_cache``, which needs ``VLLM_SERVER_DEV_MODE=1``, set here for the server):
    - ``offline backend``: ``VLLMGenerator.generate`` on the 160 ChatRequests;
@@ -22,8 +20,7 @@ What runs:
    - ``openai debate, concurrency C``: the debate protocol through it, minus its aggregator call;
    - ``raw HTTP /v1/completions on token ids``: the same prompts pre-tokenized, POSTed from threads
      without our backend and without the server's chat rendering (where a gap to offline comes from).
-   tokens/s counts the completion tokens each path reports (the server's ``usage``); the table gives each
-   path's median and min-max and its ratio to the offline path of the same kind.
+   tokens/s counts the completion tokens each path reports (the server's ``usage``), median and min-max.
 
 Measured (H200, vLLM 0.26.0, 2026-11-27; both engines resident at 0.4, 3 interleaved reps, medians):
 
@@ -36,11 +33,9 @@ Measured (H200, vLLM 0.26.0, 2026-11-27; both engines resident at 0.4, 3 interle
     | openai (vllm serve), concurrency 256, debate           | 15,622   | 15,101-18,445   | 0.68             |
     | raw HTTP /v1/completions on token ids, concurrency 256 | 18,826   | 15,186-18,856   | 0.70             |
 
-Through the server the debate runs at ~0.7x the offline engine when every request is in flight at once,
-and our client costs nothing measurable: pre-tokenized raw HTTP is no faster (0.70 vs 0.69), so the gap is
-the server's HTTP/detokenising path. With the backend's default concurrency (64 of 160 requests) the
-engine's batch is never full: 0.51x. Server start to /health 203 s (cold compile), offline engine 65 s.
-The server needed ``jmespath`` beside the carried vLLM dependencies.
+At 256 in flight the server gives ~0.7x the offline engine; pre-tokenized raw HTTP is no faster, so the gap is
+the server's, not our client's; at the default 64 in flight the engine's batch is never full (0.51x). Start
+to /health 203 s (cold compile), offline engine 65 s; the server also needed ``jmespath``.
 
 Run on the GPU machine (vLLM installed in /tmp/vsite; ~4-5 min: two engine starts of ~1-2.5 min each):
     export PYTHONPATH=/tmp/vsite:$PYTHONPATH VLLM_NO_USAGE_STATS=1
