@@ -65,6 +65,8 @@ from pathlib import Path
 
 import torch
 
+from agentark_core.llm.hf_batching import kv_bytes_per_token
+
 QWEN3_06B = {
     "hidden_size": 1024,
     "intermediate_size": 3072,
@@ -263,9 +265,8 @@ def engine_stats(engine, args) -> dict:
         stats["dtype"] = str(config.model_config.dtype)
         stats["kv_blocks"] = config.cache_config.num_gpu_blocks
         stats["block_size"] = config.cache_config.block_size
-        hf = config.model_config.hf_config
-        per_token = 2 * hf.num_hidden_layers * hf.num_key_value_heads * hf.head_dim
-        per_token *= torch.empty(0, dtype=config.model_config.dtype).element_size()
+        dtype_bytes = torch.empty(0, dtype=config.model_config.dtype).element_size()
+        per_token = kv_bytes_per_token(config.model_config.hf_config, dtype_bytes)
         stats["kv_cache"] = float(stats["kv_blocks"] * stats["block_size"] * per_token)
         model = engine.llm.llm_engine.model_executor.driver_worker.model_runner.model
         stats["weights"] = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -330,8 +331,7 @@ def shape_numbers(shape: dict) -> tuple[int, int]:
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(Qwen3Config(**shape))
-    kv = 2 * shape["num_hidden_layers"] * shape["num_key_value_heads"] * shape["head_dim"] * 2
-    return sum(p.numel() for p in model.parameters()), kv
+    return sum(p.numel() for p in model.parameters()), kv_bytes_per_token(Qwen3Config(**shape), 2)
 
 
 def estimate_larger(results: list[dict], args) -> None:
