@@ -51,7 +51,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,16 +61,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, when run as a script
 
+from agentark_core.train.launch import free_port
 from bench.bench_generation_gpu import AGENTS, NEW_TOKENS, PROMPT_TOKENS, QUESTIONS, Row, debate_round
 
 log = logging.getLogger("bench_openai_serve_gpu")
 SERVED_NAME = "p1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_command(python: str, model: str, port: int, engine: dict) -> list[str]:

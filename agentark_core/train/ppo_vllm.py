@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 
 import torch
 
+from agentark_core.train.launch import free_port
 from agentark_core.train.rl_common import check_colocated_engine_device, check_vllm_importable
 
 logger = logging.getLogger(__name__)
@@ -31,9 +31,7 @@ def single_process_env() -> None:
     for name, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "localhost")):
         os.environ.setdefault(name, value)
     if "MASTER_PORT" not in os.environ:
-        with socket.socket() as sock:
-            sock.bind(("localhost", 0))
-            os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
+        os.environ["MASTER_PORT"] = str(free_port())
 
 
 class VLLMSampler:
