@@ -33,6 +33,7 @@ from agentark_core.train.rl_common import (
     check_colocated_engine_device,
     check_vllm_importable,
     load_prompts,
+    split_heldout,
 )
 
 logger = logging.getLogger(__name__)
@@ -94,18 +95,6 @@ def build_grpo_trainer(
     return trainer, dropped
 
 
-def split_heldout(rows: list[dict], n: int) -> tuple[list[dict], list[dict]]:
-    """``(training rows, the last n rows)``: the held-out prompts TRL's evaluation scores during training.
-
-    Raises:
-        ValueError: ``n`` leaves no prompt to train on.
-    """
-    if n and n >= len(rows):
-        raise ValueError(f"heldout_prompts {n} leaves none of the {len(rows)} prompts (after the length filter) "
-                         "to train on")
-    return (rows[:-n], rows[-n:]) if n else (rows, [])
-
-
 def train_grpo(
     model_path: str, prompts_df: Any, output_dir: str, config, prm_path: str | None = None
 ) -> dict:
@@ -125,7 +114,7 @@ def train_grpo(
         ``reward_mean`` and ``kl`` (per logged step), ``train_loss``, ``train_runtime`` (s),
         ``global_step``, ``num_prompts`` (trained on), ``num_prompts_filtered`` (dropped for length),
         ``num_heldout_prompts``,
-        ``reward_funcs`` (names) and ``reward_weights``.
+        ``reward_funcs`` (names), ``reward_weights``, ``algorithm`` ("grpo") and ``seed``.
     """
     trainer, dropped = build_grpo_trainer(model_path, prompts_df, output_dir, config, prm_path)
     show_loss_progress(trainer, "GRPO")
@@ -146,6 +135,8 @@ def train_grpo(
         "eval_curve": eval_curve,
         "reward_funcs": list(trainer.reward_func_names),
         "reward_weights": [float(w) for w in trainer.args.reward_weights],
+        "algorithm": "grpo",
+        "seed": int(trainer.args.seed),
     }
     logger.info(
         "GRPO done: %d steps, loss %.4f, last reward %s, %.1fs",

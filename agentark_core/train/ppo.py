@@ -10,6 +10,13 @@ TRL 1.16 has no PPO trainer, so this is a compact one. Per rollout batch:
 3. GAE(γ, λ) over completion tokens with the value baseline, then ``ppo_epochs`` passes of the clipped
    policy loss + ``vf_coef`` · clipped value loss.
 
+Logged per step (``loss_curve``) under GRPO's names, so the report sets the two side by side: the total
+and per-reward means (``rewards/<name>/mean``; the verifiable reward at weight 0 where the recipe does not
+weight it, as GRPO's :func:`~agentark_core.train.reward_check.monitored_rewards`), the PRM-vs-verifiable
+agreement of the same rollouts (``prm_check/*``), KL, the policy's entropy on its rollouts and the clip
+fraction; ``heldout_prompts`` (the last prompts, as GRPO's) are sampled before step 1 and every
+``eval_steps`` (``eval_curve``, GRPO's row format).
+
 Value head: ``Linear(hidden, 1)`` on the policy's own last hidden states (a shared backbone, as
 TRL's former ``AutoModelForCausalLMWithValueHead``): no second copy of the student in memory, at the
 price of value gradients also shaping the policy's backbone (``vf_coef`` keeps them small). The value
@@ -23,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from pathlib import Path
@@ -33,7 +41,8 @@ from torch import nn
 
 from agentark_core.train.ppo_vllm import VLLMSampler
 from agentark_core.train.progress import LossBar
-from agentark_core.train.rl_common import build_reward_funcs, combine_rewards, load_prompts
+from agentark_core.train.reward_check import monitored_rewards
+from agentark_core.train.rl_common import build_reward_funcs, load_prompts, score_completions, split_heldout
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +113,8 @@ class PolicyWithValue(nn.Module):
         self.value_head = nn.Linear(policy.config.get_text_config().hidden_size, 1, dtype=torch.float32)
         nn.init.zeros_(self.value_head.bias)
 
-    def score(self, sequences, attention_mask, prompt_len: int, temperature: float):
-        """Log-prob and value of every completion token.
+    def score(self, sequences, attention_mask, prompt_len: int, temperature: float, with_entropy: bool = False):
+        """Log-prob and value (and with ``with_entropy`` the policy's entropy) of every completion token.
 
         Args:
             sequences: ``(batch, prompt_len + T)`` prompt (left-padded) + completion ids.
@@ -114,13 +123,15 @@ class PolicyWithValue(nn.Module):
             temperature: logits are divided by it (the sampling distribution).
 
         Returns:
-            ``(logp, values)``, both ``(batch, T)`` float32.
+            ``(logp, values, entropy)``, each ``(batch, T)`` float32; ``entropy`` (of the temperature-scaled
+            distribution, as GRPO's) is None unless asked for.
         """
         out = self.policy(input_ids=sequences, attention_mask=attention_mask, output_hidden_states=True)
-        logits = out.logits[:, prompt_len - 1 : -1].float() / temperature
-        logp = torch.log_softmax(logits, -1).gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
+        log_probs = torch.log_softmax(out.logits[:, prompt_len - 1 : -1].float() / temperature, -1)
+        logp = log_probs.gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1) if with_entropy else None
         hidden = out.hidden_states[-1][:, prompt_len - 1 : -1].float()
-        return logp, self.value_head(hidden).squeeze(-1)
+        return logp, self.value_head(hidden).squeeze(-1), entropy
 
 
 def completion_mask(completion_ids: torch.Tensor, eos_token_ids: int | list[int]) -> torch.Tensor:
@@ -192,13 +203,13 @@ def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns
 
     Returns:
         ``batch`` (dict of ``(batch, ·)`` tensors: sequences, attention_mask, mask, old_logp, old_values,
-        advantages, returns), ``prompt_len``, ``rewards`` (sequence rewards) and ``kl`` (token mean).
+        advantages, returns), ``prompt_len``, ``rewards`` (sequence rewards) and ``metrics``: the rewards'
+        means and ``prm_check/*`` (:func:`score_rollouts`), ``kl`` and ``entropy`` (token means).
     """
     sequences, attention_mask, mask, prompt_len, completions = sample(model, tokenizer, rows, config, engine)
-    columns = {k: [r[k] for r in rows] for k in ("question_id", "gt", "task_type", "choices")}
-    messages = [[{"role": "assistant", "content": c}] for c in completions]
-    seq_rewards = combine_rewards(*reward_fns, [r["prompt"] for r in rows], messages, **columns)
-    old_logp, old_values = model.score(sequences, attention_mask, prompt_len, config.temperature)
+    checks: dict[str, float] = {}  # the reward-hacking monitor's prm_check/* of this batch
+    seq_rewards, metrics = score_rollouts(rows, completions, reward_fns, log_metric=checks.__setitem__)
+    old_logp, old_values, entropy = model.score(sequences, attention_mask, prompt_len, config.temperature, True)
     kl = torch.zeros_like(old_logp)
     if ref is not None:
         ref_logits = ref(input_ids=sequences, attention_mask=attention_mask).logits[:, prompt_len - 1 : -1]
@@ -214,12 +225,27 @@ def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns
         advantages = (advantages - mean) / (std + 1e-8) * mask
     batch = {"sequences": sequences, "attention_mask": attention_mask, "mask": mask, "old_logp": old_logp}
     batch.update(old_values=old_values, advantages=advantages, returns=returns)
-    return {
-        "batch": batch,
-        "prompt_len": prompt_len,
-        "rewards": seq_rewards,
-        "kl": masked_mean(kl, mask).item(),
-    }
+    metrics |= checks | {"kl": masked_mean(kl, mask).item(), "entropy": masked_mean(entropy, mask).item()}
+    return {"batch": batch, "prompt_len": prompt_len, "rewards": seq_rewards, "metrics": metrics}
+
+
+def score_rollouts(rows: list[dict], completions: list[str], reward_fns, **kwargs) -> tuple[list[float], dict]:
+    """The rewards of one completion per prompt row: ``(totals, means)`` of
+    :func:`~agentark_core.train.rl_common.score_completions` (``kwargs``, e.g. ``log_metric``, go to the
+    reward callables with the rows' dataset columns)."""
+    columns = {k: [r[k] for r in rows] for k in ("question_id", "gt", "task_type", "choices")}
+    messages = [[{"role": "assistant", "content": c}] for c in completions]
+    return score_completions(*reward_fns, [r["prompt"] for r in rows], messages, **columns, **kwargs)
+
+
+@torch.no_grad()
+def evaluate_heldout(model: PolicyWithValue, tokenizer, rows: list[dict], reward_fns, config, engine=None) -> dict:
+    """One sampled completion per held-out prompt (``batch_size`` at a time), scored with the training rewards:
+    ``reward`` and ``rewards/<name>/mean``, the row format of GRPO's ``eval_curve`` (without ``step``)."""
+    completions = []
+    for start in range(0, len(rows), config.batch_size):
+        completions += sample(model, tokenizer, rows[start : start + config.batch_size], config, engine)[-1]
+    return score_rollouts(rows, completions, reward_fns)[1]
 
 
 def ppo_update(model: PolicyWithValue, optimizer, data: dict, config) -> dict[str, float]:
@@ -232,7 +258,7 @@ def ppo_update(model: PolicyWithValue, optimizer, data: dict, config) -> dict[st
         order = torch.randperm(n)
         for start in range(0, n, size):
             mb = {k: v[order[start : start + size]] for k, v in batch.items()}
-            logp, values = model.score(
+            logp, values, _ = model.score(
                 mb["sequences"], mb["attention_mask"], data["prompt_len"], config.temperature
             )
             pg, clip_frac = policy_loss(
@@ -261,50 +287,60 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
         prm_path: folder of a saved PRM; None = verifiable reward only.
 
     Returns:
-        Metrics: ``loss_curve`` (per step: step, loss, policy_loss, value_loss, clip_frac, reward, kl),
-        ``reward_mean`` and ``kl`` per step, ``train_runtime`` (s), ``global_step``, ``num_prompts``,
-        ``num_prompts_filtered``.
+        Metrics as GRPO's: ``loss_curve`` (per step: step, loss, policy_loss, value_loss, clip_frac, reward,
+        ``rewards/<name>/mean``, ``prm_check/*``, kl, entropy; a NaN statistic is left out), ``eval_curve``
+        (step, reward, ``rewards/<name>/mean`` of the held-out prompts), ``reward_mean`` and ``kl`` per step,
+        ``train_runtime`` (s, the training loop and its evaluations, as TRL's), ``global_step``,
+        ``num_prompts`` (trained on), ``num_prompts_filtered``, ``num_heldout_prompts``, ``reward_funcs``,
+        ``reward_weights``, ``algorithm`` ("ppo") and ``seed``.
     """
     from transformers import AutoTokenizer
 
     from agentark_core.train.speed import prepare_training_process
 
     prepare_training_process()
-    start = time.perf_counter()
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     rows, dropped = load_prompts(prompts_df, tokenizer, config.max_prompt_length)
+    rows, heldout = split_heldout(rows, config.heldout_prompts)
     prm = None
     if prm_path is not None and config.prm_weight > 0:
         from agentark_core.train.prm_model import PRM
 
         prm = PRM.load(prm_path).to(device).requires_grad_(False)
-    reward_fns = build_reward_funcs(config, prm)
+    # + the verifiable reward at weight 0 when unweighted, and the PRM-vs-verifiable check (as GRPO's)
+    reward_fns = monitored_rewards(*build_reward_funcs(config, prm))
     engine = VLLMSampler(model_path, config, device) if config.use_vllm else None  # refuses a CPU first
     model, ref = load_models(model_path, config.kl_coef > 0, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    order, curve = random.Random(config.seed), []
+    order, curve, evals, start = random.Random(config.seed), [], [], time.perf_counter()
     for step in (bar := LossBar(range(1, config.max_steps + 1), "PPO")):
-        batch_rows = order.sample(rows, min(config.batch_size, len(rows)))
-        data = rollout(model, ref, tokenizer, batch_rows, reward_fns, config, engine)
-        stats = ppo_update(model, optimizer, data, config)
-        curve.append(
-            {"step": step, **stats, "reward": sum(data["rewards"]) / len(data["rewards"]), "kl": data["kl"]}
-        )
-        bar.show(stats["loss"], reward=curve[-1]["reward"])
+        if heldout and step == 1:
+            evals.append({"step": 0, **evaluate_heldout(model, tokenizer, heldout, reward_fns, config, engine)})
+        data = rollout(model, ref, tokenizer, order.sample(rows, min(config.batch_size, len(rows))), reward_fns,
+                       config, engine)
+        curve.append(_finite({"step": step, **ppo_update(model, optimizer, data, config), **data["metrics"]}))
+        if heldout and step % config.eval_steps == 0:
+            evals.append({"step": step, **evaluate_heldout(model, tokenizer, heldout, reward_fns, config, engine)})
+        bar.show(curve[-1]["loss"], reward=curve[-1]["reward"])
         logger.debug("PPO step %d: %s", step, curve[-1])
+    runtime = time.perf_counter() - start
     save_policy(model, tokenizer, output_dir)
     return {
-        "loss_curve": curve,
-        "reward_mean": [row["reward"] for row in curve],
-        "kl": [row["kl"] for row in curve],
-        "train_runtime": time.perf_counter() - start,
-        "global_step": config.max_steps,
-        "num_prompts": len(rows),
-        "num_prompts_filtered": dropped,
+        "loss_curve": curve, "eval_curve": [_finite(row) for row in evals],
+        "reward_mean": [row["reward"] for row in curve], "kl": [row["kl"] for row in curve],
+        "train_runtime": runtime, "global_step": config.max_steps, "num_prompts": len(rows),
+        "num_prompts_filtered": dropped, "num_heldout_prompts": len(heldout),
+        "reward_funcs": [f.__name__ for f in reward_fns[0]], "reward_weights": [float(w) for w in reward_fns[1]],
+        "algorithm": "ppo", "seed": config.seed,
     }
+
+
+def _finite(row: dict) -> dict:
+    """``row`` without its NaN statistics (e.g. no wrong rollout in the batch: no PRM score of wrong ones)."""
+    return {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
 def load_models(model_path: str, with_ref: bool, device) -> tuple[PolicyWithValue, Any]:

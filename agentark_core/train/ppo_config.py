@@ -2,7 +2,8 @@
 
 Same reward fields as GRPO (:class:`~agentark_core.train.rl_common.RewardOptions`); the rest are
 the usual PPO knobs (rollout batch, PPO epochs, GAE γ/λ, policy and value clipping, per-token KL
-penalty to the frozen initial policy). ``use_vllm`` samples the rollouts with a vLLM engine in the
+penalty to the frozen initial policy); ``heldout_prompts`` / ``eval_steps`` score held-out prompts during
+training as GRPO's ``heldout_prompts`` does. ``use_vllm`` samples the rollouts with a vLLM engine in the
 trainer's process (the policy's weights pushed into it before every rollout) instead of HF ``generate``.
 
 Example:
@@ -54,6 +55,14 @@ class AgentArkPPOConfig(RewardOptions):
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient norm clip."})
     seed: int = field(default=0, metadata={"help": "Seed of prompt order, sampling and the value head init."})
+    heldout_prompts: int = field(
+        default=0,
+        metadata={"help": "Prompts kept out of training (the last ones, as GRPO's) and sampled once each before "
+                  "step 1 and every eval_steps steps: held-out accuracy over training. 0 = none."},
+    )
+    eval_steps: int = field(
+        default=10, metadata={"help": "Steps between two scorings of the heldout_prompts (with heldout_prompts > 0)."}
+    )
     device: str | None = field(
         default=None, metadata={"help": "'cpu', 'cuda', …; None = cuda when available."}
     )
@@ -71,7 +80,9 @@ class AgentArkPPOConfig(RewardOptions):
 
     def __post_init__(self):
         self.check_reward_options()
-        for name in ("max_steps", "batch_size", "ppo_epochs", "max_completion_length"):
+        if not (isinstance(self.heldout_prompts, int) and self.heldout_prompts >= 0):
+            raise ValueError(f"heldout_prompts must be an integer >= 0, got {self.heldout_prompts!r}")
+        for name in ("max_steps", "batch_size", "ppo_epochs", "max_completion_length", "eval_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.mini_batch_size is not None and not 1 <= self.mini_batch_size <= self.batch_size:

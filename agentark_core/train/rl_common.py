@@ -4,9 +4,11 @@
   step aggregation, soft-min temperature, prompt length limit), with their checks.
 - :func:`build_reward_funcs`: the ONE place that builds the reward callables
   (``(completions, **kwargs) -> list[float | None]``, from :mod:`agentark_core.train.rewards`) and
-  their weights; :func:`combine_rewards` is their weighted sum (None counts 0, as in TRL's ``nansum``).
+  their weights; :func:`combine_rewards` is their weighted sum (None counts 0, as in TRL's ``nansum``),
+  :func:`score_completions` the same with each reward's mean under TRL's names (what PPO logs).
 - :func:`load_prompts`: validate ``prompts_df`` rows, render each prompt with the student's chat
-  template and drop the ones longer than ``max_prompt_length`` (logging how many).
+  template and drop the ones longer than ``max_prompt_length`` (logging how many);
+  :func:`split_heldout` keeps the last ones out of training to score them during it.
 - :func:`check_vllm_importable` / :func:`check_colocated_engine_device` / :func:`settle_colocated_engine`:
   what both RL trainers check and derive when their rollouts run on vLLM (``use_vllm``).
 """
@@ -106,11 +108,42 @@ def build_reward_funcs(options: RewardOptions, prm: Any = None) -> tuple[list[Re
 
 def combine_rewards(funcs: list[RewardFn], weights: list[float], prompts: list, completions: list, **kwargs):
     """``Σ_k w_k · f_k(prompts, completions, **kwargs)`` per completion; a None value contributes 0."""
-    totals = [0.0] * len(completions)
+    return score_completions(funcs, weights, prompts, completions, **kwargs)[0]
+
+
+def score_completions(
+    funcs: list[RewardFn], weights: list[float], prompts: list, completions: list, **kwargs
+) -> tuple[list[float], dict[str, float]]:
+    """Every reward callable on the same completions: their weighted sum and the means GRPO logs.
+
+    ``kwargs`` go to every callable (dataset columns; ``log_metric`` as TRL passes it, which the
+    reward-hacking monitor of :mod:`agentark_core.train.reward_check` logs through).
+
+    Returns:
+        ``(totals, means)``: :func:`combine_rewards`'s totals, and under TRL's GRPO names ``reward`` (mean
+        total) and ``rewards/<func name>/mean`` (each callable's unweighted mean over the completions it
+        could judge, None values left out as TRL's ``nanmean`` does; NaN when it judged none).
+    """
+    totals, means = [0.0] * len(completions), {}
     for func, weight in zip(funcs, weights):
         values = func(prompts=prompts, completions=completions, **kwargs)
         totals = [t + weight * v if v is not None else t for t, v in zip(totals, values)]
-    return totals
+        judged = [float(v) for v in values if v is not None]
+        means[f"rewards/{func.__name__}/mean"] = sum(judged) / len(judged) if judged else math.nan
+    return totals, {"reward": sum(totals) / len(totals) if totals else math.nan, **means}
+
+
+def split_heldout(rows: list[dict], n: int) -> tuple[list[dict], list[dict]]:
+    """``(training rows, the last n rows)``: the held-out prompts an RL trainer scores during training
+    (GRPO through TRL's evaluation, PPO itself), the same ones for both.
+
+    Raises:
+        ValueError: ``n`` leaves no prompt to train on.
+    """
+    if n and n >= len(rows):
+        raise ValueError(f"heldout_prompts {n} leaves none of the {len(rows)} prompts (after the length filter) "
+                         "to train on")
+    return (rows[:-n], rows[-n:]) if n else (rows, [])
 
 
 def load_prompts(prompts_df: Any, tokenizer, max_prompt_length: int | None) -> tuple[list[dict], int]:

@@ -1,4 +1,5 @@
-"""PPO ablation: GAE and the clipped losses against hand computations, masks, config checks, training a tiny Qwen3."""
+"""PPO ablation: GAE and the clipped losses against hand computations, masks, config checks, training a tiny Qwen3,
+and the curves it logs under GRPO's names (rewards, rollout accuracy, PRM check, entropy, held-out prompts)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,20 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from agentark_core.toy.tiny import make_tiny_model
-from agentark_core.train.ppo import VALUE_HEAD_FILE, completion_mask, gae, policy_loss, train_ppo, value_loss
+from agentark_core.train.ppo import (
+    VALUE_HEAD_FILE,
+    PolicyWithValue,
+    completion_mask,
+    gae,
+    policy_loss,
+    score_rollouts,
+    train_ppo,
+    value_loss,
+)
 from agentark_core.train.ppo_config import AgentArkPPOConfig
 from agentark_core.train.prm_model import PRM
+from agentark_core.train.reward_check import monitored_rewards, reward_hacking, rl_curve
+from agentark_core.train.rl_common import score_completions
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +108,10 @@ def test_config_checks():
         AgentArkPPOConfig(batch_size=4, mini_batch_size=8)
     with pytest.raises(KeyError, match="softmin"):
         AgentArkPPOConfig(prm_aggregation="max")
+    with pytest.raises(ValueError, match="heldout_prompts"):
+        AgentArkPPOConfig(heldout_prompts=-1)
+    with pytest.raises(ValueError, match="eval_steps"):
+        AgentArkPPOConfig(eval_steps=0)
 
 
 def test_train_ppo_moves_every_parameter_and_saves_policy_and_value_head(tiny, tmp_path, capfd):
@@ -139,3 +155,78 @@ def test_train_ppo_moves_every_parameter_and_saves_policy_and_value_head(tiny, t
     ids = torch.tensor([[1, 5, 9, 40, 2]])
     assert torch.equal(after(ids).logits, AutoModelForCausalLM.from_pretrained(out)(ids).logits)
     assert not torch.allclose(before(ids).logits, after(ids).logits)
+
+
+def _named(name, values):
+    def func(prompts=None, completions=None, **kwargs):
+        return list(values)
+
+    func.__name__ = name
+    return func
+
+
+def test_score_completions_gives_totals_and_trls_per_reward_means():
+    # a None value counts 0 in the total and is left out of its reward's mean (TRL's nansum / nanmean)
+    funcs = [_named("a", [1.0, None, 0.5]), _named("b", [0.0, 1.0, 1.0])]
+    totals, means = score_completions(funcs, [2.0, 3.0], ["p"] * 3, ["c"] * 3)
+    assert totals == [2.0, 3.0, 4.0]
+    assert means == {"reward": 3.0, "rewards/a/mean": 0.75, "rewards/b/mean": pytest.approx(2 / 3)}
+    _, means = score_completions([_named("a", [None])], [1.0], ["p"], ["c"])
+    assert math.isnan(means["rewards/a/mean"])
+
+
+def test_score_rollouts_measures_accuracy_and_the_prm_check_on_the_same_rollouts():
+    """PPO's rewards go through GRPO's monitored_rewards: the verifiable reward is graded at weight 0 when the
+    recipe does not weight it, and the PRM scores of correct vs wrong rollouts reach log_metric."""
+    funcs, weights = monitored_rewards([_named("prm_score", [0.9, 0.2, 0.6])], [0.5])
+    rows = [{"question_id": f"q{i}", "prompt": [{"role": "user", "content": "4 + 4?"}], "gt": "8",
+             "task_type": "math", "choices": []} for i in range(3)]
+    checks: dict[str, float] = {}
+    totals, means = score_rollouts(rows, ["Final Answer: 8", "Final Answer: 9", "Final Answer: 8"], (funcs, weights),
+                                   log_metric=checks.__setitem__)
+    assert totals == pytest.approx([0.45, 0.1, 0.3])  # 0.5 * PRM; the verifiable reward weighs 0
+    assert means["rewards/verifiable/mean"] == pytest.approx(2 / 3)
+    assert means["rewards/prm_score/mean"] == pytest.approx(1.7 / 3) and means["reward"] == pytest.approx(0.85 / 3)
+    assert checks["prm_check/prm_correct"] == pytest.approx(0.75) and checks["prm_check/prm_wrong"] == 0.2
+    assert checks["prm_check/gap"] == pytest.approx(0.55)
+
+
+def test_score_returns_the_entropy_of_the_sampled_distribution(tiny):
+    model = PolicyWithValue(AutoModelForCausalLM.from_pretrained(tiny)).eval()
+    ids = torch.tensor([[1, 5, 9, 40, 2, 7], [3, 4, 5, 6, 7, 8]])
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        logp, values, entropy = model.score(ids, mask, 3, 0.7, with_entropy=True)
+        logits = model.policy(input_ids=ids).logits[:, 2:-1] / 0.7
+        expected = torch.distributions.Categorical(logits=logits).entropy()
+        assert model.score(ids, mask, 3, 0.7)[2] is None
+    assert entropy.shape == logp.shape == values.shape == (2, 3)
+    torch.testing.assert_close(entropy, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_train_ppo_logs_grpos_curves_and_scores_the_heldout_prompts(tiny, tmp_path):
+    torch.manual_seed(2)
+    prm_dir = tmp_path / "prm"
+    PRM.from_student(tiny).save(prm_dir)
+    rows = [{"question_id": f"q{i}", "prompt": f"What is {i} + 2?", "gt": str(i + 2), "task_type": "math",
+             "choices": []} for i in range(6)]
+    cfg = AgentArkPPOConfig(max_steps=3, batch_size=2, ppo_epochs=1, max_completion_length=8, learning_rate=1e-3,
+                            kl_coef=0.1, max_prompt_length=64, device="cpu", prm_weight=0.5, verifiable_weight=2.0,
+                            heldout_prompts=2, eval_steps=2, seed=5)
+    metrics = train_ppo(tiny, rows, str(tmp_path / "ckpt"), cfg, prm_path=str(prm_dir))
+    assert (metrics["num_prompts"], metrics["num_heldout_prompts"]) == (4, 2)
+    assert metrics["reward_funcs"] == ["prm_score", "verifiable"] and metrics["reward_weights"] == [0.5, 2.0]
+    assert (metrics["algorithm"], metrics["seed"]) == ("ppo", 5) and metrics["train_runtime"] > 0
+    for row in metrics["loss_curve"]:
+        assert 0 <= row["rewards/verifiable/mean"] <= 1 and 0 <= row["rewards/prm_score/mean"] <= 1
+        assert row["entropy"] > 0 and row["kl"] > -1 and 0 <= row["clip_frac"] <= 1
+        assert any(k in row for k in ("prm_check/prm_correct", "prm_check/prm_wrong"))
+    # held-out prompts scored before step 1 and at step 2 (eval_steps), in GRPO's eval_curve format
+    assert [r["step"] for r in metrics["eval_curve"]] == [0, 2]
+    assert all(0 <= r["rewards/verifiable/mean"] <= 1 and "reward" in r for r in metrics["eval_curve"])
+    curves = rl_curve(metrics["loss_curve"], metrics["eval_curve"])
+    assert [c["step"] for c in curves] == [0, 1, 2, 3]
+    columns = ("reward", "accuracy", "prm_reward", "kl", "clip_fraction", "entropy")
+    assert all(c[k] is not None for c in curves[1:] for k in columns)
+    assert [c["eval_accuracy"] is not None for c in curves] == [True, False, True, False]
+    assert reward_hacking(curves)["steps"] == 3
