@@ -1,4 +1,5 @@
-"""The report's PAD section: the RL runs side by side, sampled curves, the curves figure, hacking warnings."""
+"""The report's PAD section: the RL runs side by side, sampled curves, the curves figure, hacking warnings, and
+the PPO vs GRPO table and figure."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import pandas as pd
 import pytest
 
 from agentark_core.evaluate.report import write_report
-from agentark_core.evaluate.rl_report import curve_table, hacking_lines, rl_blocks, rl_curves_plot, rl_table
+from agentark_core.evaluate.rl_report import (
+    PPO_GRPO_TITLE,
+    curve_table,
+    hacking_lines,
+    ppo_grpo_plot,
+    ppo_grpo_table,
+    rl_blocks,
+    rl_curves_plot,
+    rl_table,
+)
 from agentark_core.train.reward_check import reward_hacking
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -89,3 +99,63 @@ def test_write_report_has_the_pad_section_and_the_hacking_warning_in_the_headlin
     assert "rl_curves.png" in out["html"].read_text()
     plain = write_report(pd.DataFrame(rows), tmp_path / "plain")
     assert "PAD training" not in plain["markdown"].read_text()
+
+
+def _optimisers():
+    """pad (GRPO, evaluated held-out prompts at steps 0 and 3), pad_vr (GRPO), pad_ppo (PPO, not evaluated)."""
+    runs = _runs()
+    del runs["pad_prm"]
+    runs["pad"]["curve"] = [{"step": 0, "reward": None, "eval_accuracy": 0.1}, *runs["pad"]["curve"]]
+    runs["pad"]["curve"][-1]["eval_accuracy"] = 0.3
+    ppo = _curve([1, 2, 3], [0.4, 0.4, 0.5], [0.2, 0.2, 0.1], kl=0.02)
+    runs = {"pad_ppo": {"curve": ppo, "check": reward_hacking(ppo), "algorithm": "ppo", "runtime_s": 12.5},
+            **runs}
+    both = {"prm_score": 1.0, "verifiable": 1.0}
+    runs["pad"] |= {"algorithm": "grpo", "seed": 42, "rewards": both, "runtime_s": 20.0}
+    runs["pad_vr"] |= {"algorithm": "grpo", "seed": 42, "rewards": {"verifiable": 1.0}, "runtime_s": 19.0}
+    runs["pad_ppo"] |= {"seed": 42, "rewards": both}
+    return runs
+
+
+def test_ppo_grpo_table_sets_every_run_of_either_optimiser_side_by_side():
+    table = ppo_grpo_table(_optimisers(), ROUTES)
+    assert list(table.index) == ["pad", "pad_vr", "pad_ppo"]  # GRPO rows first
+    assert list(table["algorithm"]) == ["grpo", "grpo", "ppo"] and list(table["seed"]) == [42, 42, 42]
+    assert table.loc["pad", "rewards"] == "prm_score 1, verifiable 1" and table.loc["pad_vr", "rewards"] == "verifiable 1"
+    assert list(table["steps"]) == [3, 2, 3]  # pad's evaluation before step 1 is no step
+    assert table.loc["pad", "heldout_accuracy"] == 0.35 and math.isnan(table.loc["pad_ppo", "heldout_accuracy"])
+    assert table.loc["pad", "eval_accuracy_last"] == 0.3 and math.isnan(table.loc["pad_ppo", "eval_accuracy_last"])
+    # pad_ppo: rewards 0.6, 0.6, 0.6 (prm + accuracy); accuracy 0.2 -> 0.1; KL 0.02, 0.04, 0.06
+    assert table.loc["pad_ppo", "reward_mean"] == pytest.approx(0.6)
+    assert (table.loc["pad_ppo", "accuracy_first"], table.loc["pad_ppo", "accuracy_last"]) == (0.2, 0.1)
+    assert table.loc["pad_ppo", "kl_mean"] == pytest.approx(0.04) and table.loc["pad_ppo", "kl_last"] == pytest.approx(0.06)
+    assert table.loc["pad_vr", "reward_mean"] == pytest.approx(0.3)
+    assert list(table["wall_time_s"]) == [20.0, 19.0, 12.5]
+
+
+def test_ppo_grpo_comparison_is_left_out_unless_both_optimisers_ran(tmp_path):
+    runs = _optimisers()
+    grpo_only = {route: run for route, run in runs.items() if run["algorithm"] == "grpo"}
+    unlabelled = _runs()  # manifests written before the optimiser was recorded
+    for partial in (grpo_only, {"pad_ppo": runs["pad_ppo"]}, unlabelled, {}):
+        assert ppo_grpo_table(partial, ROUTES).empty
+        assert ppo_grpo_plot(partial, tmp_path / "none.png") is None
+        blocks = rl_blocks(partial, ROUTES, tmp_path)
+        assert ("h3", PPO_GRPO_TITLE) not in blocks
+    assert not (tmp_path / "none.png").exists()
+    path = ppo_grpo_plot(runs, tmp_path / "both.png")
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_write_report_has_the_ppo_vs_grpo_table_and_figure(tmp_path):
+    rows = [{"benchmark": "toy", "model": r, "protocol": "cot", "route": r, "metric": "accuracy", "value": v, "n": 20}
+            for r, v in (("base", 0.3), ("pad", 0.35), ("pad_vr", 0.3))]
+    out = write_report(pd.DataFrame(rows), tmp_path, route_order=["pad", "pad_vr", "pad_ppo"], rl_runs=_optimisers())
+    text = out["markdown"].read_text()
+    section = text.split(f"### {PPO_GRPO_TITLE}")[1]
+    table = [line for line in section.split("![")[0].splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| route | algorithm | rewards | seed | steps | heldout_accuracy | eval_accuracy_last |")
+    assert [line.split(" | ")[0].lstrip("| ") for line in table[2:]] == ["pad", "pad_vr", "pad_ppo"]
+    assert "| pad_ppo | ppo | prm_score 1, verifiable 1 | 42 | 3 | - | - | 0.600 | 0.200 | 0.100 |" in section
+    assert "![PPO vs GRPO training curves](images/ppo_vs_grpo.png)" in section
+    assert (tmp_path / "images" / "ppo_vs_grpo.png").read_bytes()[:8] == PNG_SIGNATURE
