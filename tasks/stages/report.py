@@ -99,15 +99,18 @@ def prm_evaluations(ctx: StageContext) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def rl_runs(ctx: StageContext) -> dict[str, dict]:
-    """``{route: {"curve", "check"}}`` of every evaluated route trained by RL (its own training stage's
-    ``rl_curves`` and ``reward_check``: PAD and its ablations), for the report's PAD section."""
+    """``{route: {"curve", "check", "algorithm", "seed", "rewards", "runtime_s"}}`` of every evaluated route
+    trained by RL (its own training stage's ``rl_curves``, ``reward_check``, optimiser, seed, reward weights and
+    training time: PAD and its ablations), for the report's PAD section and its PPO vs GRPO table."""
     runs = {}
     for name in eval_names(ctx):
         route = name.removeprefix("eval_")
         for stage, manifest in upstream(ctx, name):
             metrics = manifest.get("metrics") or {}
             if stage == f"train_{route}" and "rl_curves" in metrics:
-                runs[route] = {"curve": metrics["rl_curves"], "check": metrics.get("reward_check")}
+                runs[route] = {"curve": metrics["rl_curves"], "check": metrics.get("reward_check"),
+                               "algorithm": metrics.get("algorithm"), "seed": metrics.get("seed"),
+                               "rewards": metrics.get("rewards"), "runtime_s": metrics.get("train_runtime_s")}
                 break
     return runs
 

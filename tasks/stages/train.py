@@ -111,8 +111,9 @@ def rl_builder(name: str, rl: str | None = None, **overrides) -> Callable[[Any, 
 def rl_summary(ctx: StageContext) -> dict:
     """:func:`training_summary` plus the RL curves (``rl_curves``: reward, per-reward means, KL, clip
     fraction, entropy, PRM-vs-verifiable agreement per logged step, held-out accuracy where GRPO evaluated
-    its ``heldout_prompts``) and ``reward_check``: whether the PRM
-    reward rose while verifiable accuracy did not (a warning when it did)."""
+    its ``heldout_prompts``), ``reward_check``: whether the PRM
+    reward rose while verifiable accuracy did not (a warning when it did), and what the report's PPO vs GRPO
+    table names: ``algorithm`` (grpo | ppo), ``seed`` and ``rewards`` ({reward: weight})."""
     from agentark_core.train.reward_check import reward_hacking, rl_curve
 
     out = training_summary(ctx)
@@ -123,7 +124,9 @@ def rl_summary(ctx: StageContext) -> dict:
     if check and check["hacking"]:
         warnings.append(f"PRM reward rose {check['prm_rise']:+.3f} while verifiable accuracy moved "
                         f"{check['accuracy_rise']:+.3f}: the policy may be exploiting the PRM")
-    return out | {"rl_curves": curves, "reward_check": check} | loud(ctx.stage.name, warnings)
+    trained = {"algorithm": metrics.get("algorithm"), "seed": metrics.get("seed"),
+               "rewards": dict(zip(metrics.get("reward_funcs") or [], metrics.get("reward_weights") or []))}
+    return out | trained | {"rl_curves": curves, "reward_check": check} | loud(ctx.stage.name, warnings)
 
 
 def sft_builder(section: str) -> Callable[[Any, str], Any]:

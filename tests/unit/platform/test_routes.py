@@ -97,6 +97,9 @@ def test_pad_ablations_change_only_their_reward_or_optimiser(tmp_path):
     ppo = configs["pad_ppo"]
     assert type(ppo).__name__ == "AgentArkPPOConfig" and type(configs["pad"]).__name__ == "AgentArkGRPOConfig"
     assert (ppo.max_steps, ppo.seed, ppo.prm_weight) == (configs["pad"].max_steps, configs["pad"].seed, 1.0)
+    # the same held-out prompts, scored at the same steps (PPO before step 1 as GRPO's eval_on_start)
+    assert (ppo.heldout_prompts, ppo.eval_steps) == (configs["pad"].heldout_prompts, configs["pad"].eval_steps)
+    assert configs["pad"].eval_on_start
 
 
 def test_a_registered_route_gets_train_and_eval_stages_and_leaves_cleanly(registered):
