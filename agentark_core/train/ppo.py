@@ -129,7 +129,9 @@ class PolicyWithValue(nn.Module):
         out = self.policy(input_ids=sequences, attention_mask=attention_mask, output_hidden_states=True)
         log_probs = torch.log_softmax(out.logits[:, prompt_len - 1 : -1].float() / temperature, -1)
         logp = log_probs.gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1) if with_entropy else None
+        entropy = None
+        if with_entropy:  # one row at a time: p · log p of a whole batch is another (batch, T, vocab) fp32 copy
+            entropy = torch.stack([-(row.exp() * row).sum(-1) for row in log_probs])
         hidden = out.hidden_states[-1][:, prompt_len - 1 : -1].float()
         return logp, self.value_head(hidden).squeeze(-1), entropy
 
