@@ -29,12 +29,20 @@ Semantics shared with the other backends:
 - stop strings are cut from the text by vLLM; token counts are the engine's own;
 - ``latency_s`` is the batch wall time divided evenly among its requests.
 
+Tensor parallelism on hosts with NVLink multicast turned off (``NCCL_NVLS_ENABLE=0`` or
+``TORCH_SYMM_MEM_DISABLE_MULTICAST=1``, as on shared GPU hosts): vLLM 0.26 fuses each all-reduce with the
+next RMSNorm through FlashInfer, whose auto-selected ``mnnvl`` workspace needs multicast memory; on the lent
+2x H200 a 32B-shaped teacher at TP 2 died in CUDA-graph capture with an illegal memory access there. The
+backend then turns that fusion off (``compilation_config.pass_config.fuse_allreduce_rms = False``) unless
+the recipe's ``engine_options`` set it (:func:`engine_options_for`).
+
 vLLM is imported only when the generator is built; install it with ``pip install agentark[vllm]``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -101,7 +109,7 @@ class VLLMGenerator:
             max_model_len=max_model_len,
             dtype=dtype,
             load_format=load_format,
-            **(engine_options or {}),
+            **engine_options_for(tensor_parallel_size, engine_options),
         )
         self.tokenizer = self.llm.get_tokenizer()
         logger.info("vLLM engine ready: %s (tp=%d)", model, tensor_parallel_size)
@@ -171,3 +179,35 @@ class VLLMGenerator:
             stop=list(params.stop) or None,
             structured_outputs=self._structured_outputs(choice=list(guided)) if guided else None,
         )
+
+
+MULTICAST_OFF = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+
+
+def engine_options_for(tensor_parallel_size: int, engine_options: dict[str, Any] | None,
+                       environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """``engine_options`` for ``vllm.LLM``, with the all-reduce + RMSNorm fusion turned off when the model
+    is split over GPUs on a host whose environment turns NVLink multicast off (see the module docstring).
+
+    A ``compilation_config`` given as a dict is extended, never overwritten: a ``fuse_allreduce_rms`` the user
+    set is kept. A non-dict ``compilation_config`` (an int level, a vLLM object) is left as given.
+
+    Example:
+        >>> engine_options_for(2, {"seed": 0}, {"NCCL_NVLS_ENABLE": "0"})
+        {'seed': 0, 'compilation_config': {'pass_config': {'fuse_allreduce_rms': False}}}
+        >>> engine_options_for(1, {"seed": 0}, {"NCCL_NVLS_ENABLE": "0"})
+        {'seed': 0}
+    """
+    options = dict(engine_options or {})
+    environ = os.environ if environ is None else environ
+    multicast_off = any(environ.get(key) == value for key, value in MULTICAST_OFF.items())
+    compilation = options.get("compilation_config", {})
+    if tensor_parallel_size <= 1 or not multicast_off or not isinstance(compilation, dict):
+        return options
+    pass_config = dict(compilation.get("pass_config") or {})
+    if "fuse_allreduce_rms" not in pass_config:
+        pass_config["fuse_allreduce_rms"] = False
+        logger.info("NVLink multicast is off here: vLLM's all-reduce + RMSNorm fusion turned off for tp=%d",
+                    tensor_parallel_size)
+    options["compilation_config"] = {**compilation, "pass_config": pass_config}
+    return options
