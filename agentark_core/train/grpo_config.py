@@ -15,7 +15,8 @@ other ~56 GB to the policy, its reference and the PRM) is the engine's share of 
 (``vllm_max_model_length``) defaults to ``max_prompt_length + max_completion_length``, at least 1024.
 ``vllm_enable_sleep_mode`` frees the engine's weights and KV cache during the update (for students
 whose training state fills the card; costs a wake-up per step). ``vllm_mode: server`` uses a running
-``trl vllm-serve`` at ``vllm_server_base_url``.
+``trl vllm-serve`` at ``vllm_server_base_url``. The colocated engine does not detokenize
+(:func:`colocated_sampling_kwargs`).
 
 Example:
     >>> cfg = AgentArkGRPOConfig(output_dir="out", num_generations=8, beta=0.001)  # doctest: +SKIP
@@ -113,3 +114,15 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
                 raise ValueError("vllm_enable_sleep_mode applies to vllm_mode 'colocate' only")
             return
         settle_colocated_engine(self)
+        self.generation_kwargs = colocated_sampling_kwargs(self.generation_kwargs)
+
+
+def colocated_sampling_kwargs(generation_kwargs: dict | None) -> dict:
+    """``generation_kwargs`` (vLLM ``SamplingParams`` fields) for TRL's colocated engine, with
+    ``detokenize: False`` unless set or stop strings need the text: TRL's colocated rollouts read only the
+    token ids and logprobs of each output and decode the completions themselves, so the engine's per-step
+    incremental detokenization is work nobody reads."""
+    kwargs = dict(generation_kwargs or {})
+    if "detokenize" not in kwargs and not kwargs.get("stop"):
+        kwargs["detokenize"] = False
+    return kwargs

@@ -76,6 +76,19 @@ def test_colocated_engine_context_defaults_to_prompt_plus_completion(tmp_path, v
     assert ppo.vllm_max_model_length == 1028
 
 
+def test_colocated_engine_skips_detokenizing_unless_told_or_stop_strings_need_it(tmp_path, vllm_installed):
+    assert _grpo(tmp_path, use_vllm=True).generation_kwargs == {"detokenize": False}
+    kept = _grpo(tmp_path, use_vllm=True, generation_kwargs={"min_tokens": 8, "detokenize": True})
+    assert kept.generation_kwargs == {"min_tokens": 8, "detokenize": True}
+    stops = _grpo(tmp_path, use_vllm=True, generation_kwargs={"stop": ["\n\n"]})
+    assert stops.generation_kwargs == {"stop": ["\n\n"]}
+    assert _grpo(tmp_path, use_vllm=True, generation_kwargs={"min_tokens": 2}).generation_kwargs == {
+        "min_tokens": 2, "detokenize": False}
+    assert _grpo(tmp_path).generation_kwargs is None  # HF generate: untouched
+    server = _grpo(tmp_path, use_vllm=True, vllm_mode="server", vllm_server_base_url="http://h:8000")
+    assert server.generation_kwargs is None  # the server's client sends its own request
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"vllm_mode": "remote"}, "vllm_mode must be one of ['colocate', 'server'], got 'remote'"),
     ({"vllm_mode": "server"}, "vllm_mode 'server' needs vllm_server_base_url"),
