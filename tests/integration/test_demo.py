@@ -10,36 +10,14 @@ bootstrap seeds (H100-trained) and -5.5 on a seed whose teacher came out weak.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tasks.store import ArtifactStore
+from tests.integration.demo_cli import agentark
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # a cold demo is ~11 min on 2 cores
-REPO = Path(__file__).resolve().parents[2]
-
-
-def agentark(*args: str, store: Path) -> tuple[subprocess.CompletedProcess, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env |= {"AGENTARK_STORE": str(store), "PYTHONPATH": str(REPO)}
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "flows.cli", *args], check=False, cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=3600)
-    return out, time.perf_counter() - start
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    store = tmp_path_factory.mktemp("demo") / "store"
-    cold, cold_s = agentark("demo", store=store)
-    assert cold.returncode == 0, cold.stderr[-3000:]
-    manifest = ArtifactStore(str(store)).manifests("report")[0]
-    return store, cold, cold_s, manifest["metrics"]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # a cold demo is ~11 min on 2 cores (conftest's `demo`)
 
 
 def test_demo_runs_cold_and_reports_every_model(demo):
