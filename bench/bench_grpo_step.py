@@ -51,6 +51,7 @@ Run:
     PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf
     PYTHONPATH=. python bench/bench_grpo_step.py --model-config qwen3-0.6b --device cuda --prompts 8 \\
         --num-generations 8 --max-completion-length 256 --steps 4 --rollout hf,vllm
+    ... --rollout vllm --vllm-gpu-memory-utilization 0.25 --grad-accum 4     # the 80 GB split (not yet run)
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def make_config(args, out: str, variant: str):
     return AgentArkGRPOConfig(
         output_dir=out,
         num_generations=args.num_generations,
-        per_device_train_batch_size=args.prompts * args.num_generations,
+        per_device_train_batch_size=args.prompts * args.num_generations // args.grad_accum,
+        gradient_accumulation_steps=args.grad_accum,  # TRL still generates all prompts x G once per optimizer step
         max_steps=args.steps,
         max_completion_length=args.max_completion_length,
         learning_rate=1e-5,
@@ -374,7 +376,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rollout", default="hf", help=f"comma-separated variants of {VARIANTS}, run in order")
     parser.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3)
+    parser.add_argument("--grad-accum", type=int, default=1,
+                        help="split each step's prompts x G completions into this many update micro-batches")
     args = parser.parse_args()
+    if args.grad_accum < 1 or (args.prompts * args.num_generations) % args.grad_accum:
+        parser.error(f"--grad-accum {args.grad_accum} must divide prompts x G = {args.prompts * args.num_generations}")
     variants = [v.strip() for v in args.rollout.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
