@@ -6,7 +6,8 @@ TRL 1.16 has no PPO trainer, so this is a compact one. Per rollout batch:
    with ``use_vllm`` a vLLM engine holding the policy's current weights, :mod:`agentark_core.train.ppo_vllm`);
 2. score it with the SAME reward callables as GRPO (:func:`~agentark_core.train.rl_common.build_reward_funcs`);
    the sequence reward sits on the last completion token, every token also gets ``−kl_coef · (log π − log π_ref)``
-   against the frozen initial policy (the k1 estimate of the KL on the sampled token; its mean is logged as ``kl``);
+   against the frozen initial policy (the k1 estimate of the KL on the sampled token; the logged ``kl`` is
+   the k3 estimate, :func:`k3_kl`, the one TRL's GRPO logs, so the two optimisers' KL columns compare);
 3. GAE(γ, λ) over completion tokens with the value baseline, then ``ppo_epochs`` passes of the clipped
    policy loss + ``vf_coef`` · clipped value loss.
 
@@ -206,17 +207,18 @@ def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns
     Returns:
         ``batch`` (dict of ``(batch, ·)`` tensors: sequences, attention_mask, mask, old_logp, old_values,
         advantages, returns), ``prompt_len``, ``rewards`` (sequence rewards) and ``metrics``: the rewards'
-        means and ``prm_check/*`` (:func:`score_rollouts`), ``kl`` and ``entropy`` (token means).
+        means and ``prm_check/*`` (:func:`score_rollouts`), ``kl`` (:func:`k3_kl`) and ``entropy`` (token means).
     """
     sequences, attention_mask, mask, prompt_len, completions = sample(model, tokenizer, rows, config, engine)
     checks: dict[str, float] = {}  # the reward-hacking monitor's prm_check/* of this batch
     seq_rewards, metrics = score_rollouts(rows, completions, reward_fns, log_metric=checks.__setitem__)
     old_logp, old_values, entropy = model.score(sequences, attention_mask, prompt_len, config.temperature, True)
-    kl = torch.zeros_like(old_logp)
+    kl, logged_kl = torch.zeros_like(old_logp), torch.zeros_like(old_logp)
     if ref is not None:
         ref_logits = ref(input_ids=sequences, attention_mask=attention_mask).logits[:, prompt_len - 1 : -1]
         ref_logp = torch.log_softmax(ref_logits.float() / config.temperature, -1)
-        kl = (old_logp - ref_logp.gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)) * mask
+        ref_logp = ref_logp.gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
+        kl, logged_kl = (old_logp - ref_logp) * mask, k3_kl(old_logp, ref_logp) * mask
     token_rewards = -config.kl_coef * kl
     rows_idx, last = torch.arange(len(rows), device=mask.device), mask.sum(1).long() - 1
     token_rewards[rows_idx, last] += torch.tensor(seq_rewards, device=mask.device)
@@ -227,8 +229,15 @@ def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns
         advantages = (advantages - mean) / (std + 1e-8) * mask
     batch = {"sequences": sequences, "attention_mask": attention_mask, "mask": mask, "old_logp": old_logp}
     batch.update(old_values=old_values, advantages=advantages, returns=returns)
-    metrics |= checks | {"kl": masked_mean(kl, mask).item(), "entropy": masked_mean(entropy, mask).item()}
+    metrics |= checks | {"kl": masked_mean(logged_kl, mask).item(), "entropy": masked_mean(entropy, mask).item()}
     return {"batch": batch, "prompt_len": prompt_len, "rewards": seq_rewards, "metrics": metrics}
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token ``exp(r) − r − 1`` with ``r = ref_logp − logp``: the non-negative, unbiased "k3" estimate of
+    KL(π‖π_ref) on tokens sampled from π (Schulman, "Approximating KL divergence"), what TRL's GRPO logs as ``kl``."""
+    log_ratio = ref_logp - logp
+    return torch.exp(log_ratio) - log_ratio - 1
 
 
 def score_rollouts(rows: list[dict], completions: list[str], reward_fns, **kwargs) -> tuple[list[float], dict]:

@@ -16,6 +16,7 @@ from agentark_core.train.ppo import (
     PolicyWithValue,
     completion_mask,
     gae,
+    k3_kl,
     policy_loss,
     score_rollouts,
     train_ppo,
@@ -165,6 +166,14 @@ def _named(name, values):
     return func
 
 
+def test_k3_kl_by_hand_and_never_negative():
+    logp, ref = torch.tensor([-1.0, -2.0, -0.5]), torch.tensor([-1.5, -2.0, 0.0])
+    # r = ref - logp = -0.5, 0, 0.5: e^r - r - 1
+    expected = [math.exp(-0.5) + 0.5 - 1, 0.0, math.exp(0.5) - 0.5 - 1]
+    torch.testing.assert_close(k3_kl(logp, ref), torch.tensor(expected))
+    assert (k3_kl(torch.randn(100), torch.randn(100)) >= 0).all()
+
+
 def test_score_completions_gives_totals_and_trls_per_reward_means():
     # a None value counts 0 in the total and is left out of its reward's mean (TRL's nansum / nanmean)
     funcs = [_named("a", [1.0, None, 0.5]), _named("b", [0.0, 1.0, 1.0])]
@@ -219,7 +228,7 @@ def test_train_ppo_logs_grpos_curves_and_scores_the_heldout_prompts(tiny, tmp_pa
     assert (metrics["algorithm"], metrics["seed"]) == ("ppo", 5) and metrics["train_runtime"] > 0
     for row in metrics["loss_curve"]:
         assert 0 <= row["rewards/verifiable/mean"] <= 1 and 0 <= row["rewards/prm_score/mean"] <= 1
-        assert row["entropy"] > 0 and row["kl"] > -1 and 0 <= row["clip_frac"] <= 1
+        assert row["entropy"] > 0 and row["kl"] >= 0 and 0 <= row["clip_frac"] <= 1
         assert any(k in row for k in ("prm_check/prm_correct", "prm_check/prm_wrong"))
     # held-out prompts scored before step 1 and at step 2 (eval_steps), in GRPO's eval_curve format
     assert [r["step"] for r in metrics["eval_curve"]] == [0, 2]
