@@ -301,7 +301,8 @@ class Recipe:
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Load a YAML recipe (None = the embedded demo) and apply ``a.b=value`` overrides.
+    """Load a YAML recipe (None = the built-in defaults, no file; the CLI's and the grid's default recipe is
+    ``recipes/demo.yaml``, :data:`agentark_core.project_files.DEMO_RECIPE`) and apply ``a.b=value`` overrides.
 
     A file may extend another with ``base: other.yaml`` (``config_loader.load_layered``).
 
@@ -317,8 +318,8 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def recipe_source(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> str:
-    """How errors name a recipe: its file, ``<demo recipe>`` for none, plus ``(+ --set overrides)``."""
-    source = str(path) if path is not None else "<demo recipe>"
+    """How errors name a recipe: its file, ``<default recipe>`` for none, plus ``(+ --set overrides)``."""
+    source = str(path) if path is not None else "<default recipe>"
     return source if not overrides else f"{source} (+ --set overrides)"
 
 

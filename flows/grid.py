@@ -39,6 +39,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from agentark_core.config_loader import ConfigError
 from agentark_core.evaluate.report import OPTIONAL, REQUIRED, SETTINGS, write_report
+from agentark_core.project_files import DEMO_RECIPE
 from agentark_core.recipe import Recipe, load_recipe, recipe_source
 from flows.pipeline import pipeline
 from tasks.prefect_stage import store_for
@@ -201,6 +202,7 @@ def grid(base_recipe: str | None = None, axes: dict[str, list] | None = None, ma
     """
     if max_concurrency < 1:
         raise ConfigError(f"max_concurrency must be >= 1, got {max_concurrency}")
+    base_recipe = str(DEMO_RECIPE) if base_recipe is None else base_recipe
     overrides = list(overrides or [])
     cells = expand_axes(axes)
     for cell in cells:  # every cell's whole recipe must check out before any work starts

@@ -102,7 +102,8 @@ def test_grid_report_into_the_store_and_cells_without_evaluation(tmp_path):
     from flows.grid import grid
 
     data = write_gsm8k(tmp_path / "gsm8k.jsonl")
-    result = grid(axes={"data.limit": [1, 2, 1]}, max_concurrency=3, overrides=[
+    (tmp_path / "ingest.yaml").write_text("name: ingest-only\n")  # no base: the demo recipe (toy data options)
+    result = grid(str(tmp_path / "ingest.yaml"), axes={"data.limit": [1, 2, 1]}, max_concurrency=3, overrides=[
         f"store.root={tmp_path / 'store'}", "stages=[ingest]", "data.dataset=gsm8k", f"data.source={data}"])
     assert [c["status"] for c in result["cells"]] == ["completed"] * 3 and result["failed"] == 0
     assert [c["refs"]["ingest"]["rows"] for c in result["cells"]] == [1, 2, 1]
@@ -110,6 +111,14 @@ def test_grid_report_into_the_store_and_cells_without_evaluation(tmp_path):
     assert result["report"].startswith("file://") and "/grid/" in result["report"]
     text = Path(result["report"].removeprefix("file://")).read_text()
     assert text.count("| completed |") == 3 and "No headline comparison" in text
+
+
+def test_a_grid_without_a_base_starts_from_the_demo_recipe(tmp_path):
+    """As `agentark run` does: the defaults alone name no teacher, so every cell would fail."""
+    from flows.grid import grid
+
+    with pytest.raises(ConfigError, match=r"grid cell toy.seed=0: .*recipes/demo.yaml .*debate: n_agents must be >= 1"):
+        grid(axes={"toy.seed": [0]}, overrides=[f"store.root={tmp_path}", "debate.n_agents=0"])
 
 
 def test_grid_rejects_bad_axes_before_running(tmp_path):
