@@ -58,6 +58,8 @@ Run:
     PYTHONPATH=. python bench/bench_toy_world.py --out /tmp/toy_models           # demo preset, bootstrap + measure
     PYTHONPATH=. python bench/bench_toy_world.py --out /tmp/toy1 --set seed=1 --seed 1  # another seed
     PYTHONPATH=. python bench/bench_toy_world.py --preset default --rounds 3 --out /tmp/toy_default
+    PYTHONPATH=. python bench/bench_toy_world.py --seeds 3 --out /tmp/seeds-report \
+        --recipe-set store.root=/tmp/seeds-store       # every route over 3 bootstrap seeds (toy_route_seeds.py)
     PYTHONPATH=. python bench/bench_toy_world.py --models /tmp/toy_models --questions 200
 """
 
@@ -69,6 +71,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 
 from agentark_core.answers import grade
 from agentark_core.data.loader import load_questions
@@ -198,11 +201,27 @@ def override(config, assignments: list[str]):
     return config
 
 
+def seed_routes(args) -> None:
+    """``--seeds N``: the route table over toy seeds (``bench/toy_route_seeds.py``), printed and in ``--json``."""
+    from bench.toy_route_seeds import format_table, paper_checks, route_table, run_seed_grid
+
+    start = time.perf_counter()
+    summary = run_seed_grid(args.seeds, args.recipe, args.recipe_set, args.out)
+    table = route_table(summary)
+    checks = paper_checks(table)
+    print(format_table(table, checks))
+    print(f"{args.seeds} seed(s) in {time.perf_counter() - start:.0f} s; grid report in {args.out}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"routes": table.reset_index().to_dict(orient="records"),
+                                               "checks": checks}, indent=1, default=float))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="folder of an earlier bootstrap (teacher/, student/)")
     parser.add_argument(
-        "--out", default="/tmp/toy_models", help="where to bootstrap when --models is not given"
+        "--out", default="/tmp/toy_models",
+        help="where to bootstrap when --models is not given (with --seeds: the grid report's folder)"
     )
     parser.add_argument("--preset", default="demo", help="ToyBootstrapConfig preset")
     parser.add_argument(
@@ -228,8 +247,15 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--micro-batch", type=int, default=256)
     parser.add_argument("--json", help="also write the result here")
+    parser.add_argument("--seeds", type=int, help="instead: every route over toy seeds 0..N-1 (bench/toy_route_seeds.py)")
+    parser.add_argument("--recipe", help="with --seeds: the base recipe (default: the demo recipe)")
+    parser.add_argument("--recipe-set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="with --seeds: a recipe override for every seed, e.g. store.root=/tmp/seeds-store")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.seeds:
+        seed_routes(args)
+        return
 
     result: dict = {"args": vars(args)}
     models = args.models
