@@ -38,20 +38,18 @@ verifiable reward, mean of steps 2-3, one process):
     | update (fwd/bwd + optimiser)   |  0.384 |  3.5  | 0.393  | 13.9   |
     | step                           | 10.978 |       | 2.819  |        |
 
-vLLM rollouts make the step 3.89x faster (goal 4x) and the rollout is 63% of it (goal <= 30%): both
-missed. 64 sequences x 256 sequential decode steps at ~6.7 ms each is latency-bound, not throughput-bound
-(the same engine does 27k tok/s on 160 sequences); the vLLM step also computes old-policy log-probs for
-TRL's importance-sampling correction. Memory: hf peak 51.2 GiB, vllm 92.9 GiB with the engine's 0.3 of the
-H200 (1.1 GiB weights, 40.5 GiB KV cache). Most of the 51 GiB is full-vocab log-probs over 64 x 256 tokens
-in one micro-batch: on an 80 GB card give the engine 0.25 and split the update (per_device_train_batch_size
-16 x gradient_accumulation_steps 4 keeps one generation of 64 per optimizer step). The 1.7B/8B lines
-printed are estimates.
+vLLM rollouts make the step 3.89x faster (goal 4x) and the rollout 63% of it (goal <= 30%): both missed.
+64 sequences x 256 sequential decode steps at ~6.7 ms each is latency-bound (the same engine does 27k tok/s
+on 160 sequences; ``bench_rollout_engine_gpu.py`` takes the step apart). Memory: hf peak 51.2 GiB, vllm
+92.9 GiB with the engine at 0.3 of the H200 (1.1 GiB weights, 40.5 GiB KV cache), mostly full-vocab
+log-probs over 64 x 256 tokens in one micro-batch: on an 80 GB card, engine 0.25 and ``--grad-accum 4``.
+The 1.7B/8B lines printed are estimates.
 
 Run:
     PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf
     PYTHONPATH=. python bench/bench_grpo_step.py --model-config qwen3-0.6b --device cuda --prompts 8 \\
         --num-generations 8 --max-completion-length 256 --steps 4 --rollout hf,vllm
-    ... --rollout vllm --vllm-gpu-memory-utilization 0.25 --grad-accum 4     # the 80 GB split (not yet run)
+    ... --rollout vllm --vllm-gpu-memory-utilization 0.25 --grad-accum 4      # the 80 GB split (not yet run)
 """
 
 from __future__ import annotations
