@@ -20,11 +20,9 @@ and KV cache are inside these unless sleep mode gives it vLLM's own pool), the m
 use (``mem_get_info`` after each rollout and step) and the engine's weights + KV cache. The last lines
 ESTIMATE what fits one 80 GB card for Qwen3-1.7B and -8B students, scaled from the measured bytes.
 
-The student: ``qwen3-0.6b`` is Qwen3-0.6B's shape (bf16 training, fp32 master weights) with the toy
-word-level tokenizer padded to its 151,936-token vocabulary (``bench_generation_gpu.build_model_folder``),
-so vLLM's prompt-id checks pass and every sampled id decodes; TRL's colocated engine loads the saved
-folder (``model.name_or_path``). A random model almost never samples EOS: every completion is
-``--max-completion-length`` tokens on every path.
+The student: ``qwen3-0.6b`` is Qwen3-0.6B's shape with the toy tokenizer padded to its vocabulary
+(``bench_generation_gpu.build_model_folder``), which TRL's engine loads; a random model almost never
+samples EOS, so every completion is ``--max-completion-length`` tokens on every path.
 
 Measured (H200, vLLM 0.26.0, TRL 1.16, 2026-11-27; qwen3-0.6b, 8 prompts x G=8, 256 new tokens, PRM +
 verifiable reward, mean of steps 2-3, one process):
