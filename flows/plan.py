@@ -102,16 +102,18 @@ def _render_stages(cell: dict[str, Any], gpu: str, console: Console) -> None:
     """The stage table of one recipe, by dependency level."""
     title = f"{cell['recipe']} ({cell['source']}): stages by dependency level, on {gpu}"
     table = Table(title=title)
-    for col in ("lvl", "stage", "after", "status", "generate tok", "train tok", "GPUs", "GPU-h", "peak GiB/GPU",
-                "basis / notes"):
+    cpu = any(row.get("cpu_seconds") for row in cell["stages"])  # a toy-world recipe: CPU seconds, no GPU
+    columns = ("lvl", "stage", "after", "status", "generate tok", "train tok",
+               *(("CPU s",) if cpu else ("GPUs", "GPU-h", "peak GiB/GPU")), "basis / notes")
+    for col in columns:
         table.add_column(col, overflow="fold", max_width={"basis / notes": 60, "after": 24}.get(col))
     for row in sorted(cell["stages"], key=lambda r: r["level"]):
         status = "committed" if row["committed"] else row["work"]
+        bill = (f"{row['cpu_seconds']:.1f}",) if cpu else (
+            str(row["gpus"] or "-"), f"{row['gpu_hours']:.2f}" if row["gpu_hours"] else "-",
+            f"{row['peak_gib_per_gpu']:.1f}" if row["peak_gib_per_gpu"] else "-")
         table.add_row(str(row["level"]), row["stage"], ", ".join(row["inputs"]), status, _count(row["generated_tokens"]),
-                      _count(row["trained_tokens"]), str(row["gpus"] or "-"),
-                      f"{row['gpu_hours']:.2f}" if row["gpu_hours"] else "-",
-                      f"{row['peak_gib_per_gpu']:.1f}" if row["peak_gib_per_gpu"] else "-",
-                      "; ".join([row["basis"], *row["notes"]]).strip("; "))
+                      _count(row["trained_tokens"]), *bill, "; ".join([row["basis"], *row["notes"]]).strip("; "))
     console.print(table)
 
 
@@ -121,9 +123,15 @@ def _render_totals(plan: dict[str, Any], console: Console) -> None:
     console.print(f"assumptions: {assumptions}")
     scope = f"{total['distinct_stages']} distinct stage(s) of {total['cells']} cell(s)" if "cells" in total else \
         f"{total['stages']} stage(s)"
-    console.print(f"to run: {total['to_run']} of {scope}; generate {_count(total['generated_tokens'])} tokens, "
-                  f"train on {_count(total['trained_tokens'])}; {total['gpu_hours']:.2f} GPU-hours on "
-                  f"{plan['gpu']} ({total['wall_hours_one_at_a_time']:.1f} h wall, one stage at a time); "
-                  f"peak {total['peak_gib_per_gpu']:.1f} GiB per GPU")
+    work = (f"to run: {total['to_run']} of {scope}; generate {_count(total['generated_tokens'])} tokens, "
+            f"train on {_count(total['trained_tokens'])}")
+    if total.get("cpu_seconds") and not total["gpu_hours"]:  # the toy world: CPU only
+        console.print(f"{work}; {total['cpu_seconds']:.0f} s (~{total['cpu_seconds'] / 60:.1f} min) on this "
+                      "machine's CPU cores, stages one at a time, at the rates of bench/bench_plan_cpu.py (measured "
+                      "with the cores shared: other jobs make it slower)")
+    else:
+        console.print(f"{work}; {total['gpu_hours']:.2f} GPU-hours on {plan['gpu']} "
+                      f"({total['wall_hours_one_at_a_time']:.1f} h wall, one stage at a time); "
+                      f"peak {total['peak_gib_per_gpu']:.1f} GiB per GPU")
     if total["not_estimated"]:
         console.print(f"not estimated: {', '.join(total['not_estimated'])}")

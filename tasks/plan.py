@@ -5,7 +5,8 @@ every stage's content key, asks the store which are committed (a local store tha
 yet is not created) and estimates each stage with ``agentark_core.plan``: tokens to generate and
 train on, GPU-hours and peak memory per GPU, each with the measurement it scales. Committed stages
 are reused, so they cost nothing; their row counts replace the estimate's guesses downstream.
-A grid's plan (``flows/plan.py``) plans every cell with it.
+A grid's plan (``flows/plan.py``) plans every cell with it. A toy-world recipe (``toy:`` models,
+``agentark demo``) runs on the CPU: its stages are priced in CPU seconds instead (``tasks/plan_cpu.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from agentark_core.plan.workload import (
     rl_estimate,
     sft_estimate,
 )
+from tasks.plan_cpu import cpu_estimate, is_toy_recipe
 from tasks.runner import Stage, plan_keys
 from tasks.validate import PLACEHOLDER_OUTPUT, validate_recipe
 
@@ -66,7 +68,8 @@ def plan_recipe(recipe: Any, source: str, assume: Assumptions | None = None, gpu
 
 def estimate_fields(estimate: StageEstimate) -> dict:
     return {"work": estimate.work, "gpus": estimate.gpus, "generated_tokens": estimate.generated_tokens,
-            "trained_tokens": estimate.trained_tokens, "gpu_hours": hours(estimate.gpu_seconds),
+            "trained_tokens": estimate.trained_tokens, "cpu_seconds": round(estimate.cpu_seconds, 1),
+            "gpu_hours": hours(estimate.gpu_seconds),
             "wall_hours": hours(estimate.gpu_seconds / max(1, estimate.gpus)),
             "peak_gib_per_gpu": gib(estimate.peak_bytes), "basis": estimate.basis, "notes": estimate.notes}
 
@@ -78,6 +81,7 @@ def totals(rows: list[dict]) -> dict:
             "generated_tokens": sum(r["generated_tokens"] for r in todo),
             "trained_tokens": sum(r["trained_tokens"] for r in todo),
             "gpu_hours": round(sum(r["gpu_hours"] for r in todo), 2),
+            "cpu_seconds": round(sum(r.get("cpu_seconds", 0.0) for r in todo), 1),
             "wall_hours_one_at_a_time": round(sum(r["wall_hours"] for r in todo), 2),
             "peak_gib_per_gpu": max((r["peak_gib_per_gpu"] for r in todo), default=0.0),
             "not_estimated": [r["stage"] for r in todo if r["work"] == "unknown"]}
@@ -106,6 +110,9 @@ def estimate_stage(stage: Stage, recipe: Any, counts: Counts, assume: Assumption
     from tasks.stages.routes import ROUTES
 
     routes = {ROUTES.get(n).stage: ROUTES.get(n) for n in ROUTES.names()}
+    if is_toy_recipe(recipe):  # the toy world runs on the CPU: priced in CPU seconds
+        route = routes.get(stage.name)
+        return cpu_estimate(stage, recipe, counts, route, route_config(route, recipe) if route else None)
     try:
         if stage.name == "debate":
             return _debate(stage.name, recipe, counts, assume, gpu)
@@ -118,7 +125,7 @@ def estimate_stage(stage: Stage, recipe: Any, counts: Counts, assume: Assumption
     except _Unknown as exc:
         return StageEstimate(stage.name, "unknown", notes=[str(exc)])
     work = "cpu" if stage.pool == "cpu" or stage.name == "label" else "unknown"
-    notes = [] if work == "cpu" else ["no estimator for this stage (e.g. the toy bootstrap: CPU minutes)"]
+    notes = [] if work == "cpu" else ["no estimator for this stage"]
     if stage.name == "sft_da" and recipe.extract.judge.model:
         notes.append(f"the DA judge's calls ({recipe.extract.judge.model}) are not estimated")
     return StageEstimate(stage.name, work, notes=notes)
@@ -238,13 +245,7 @@ def _training(route: Any, recipe: Any, counts: Counts, assume: Assumptions, gpu:
 
 def _one_gpu_training(route: Any, recipe: Any, counts: Counts, assume: Assumptions, gpu: Gpu) -> StageEstimate:
     """A route's training, from the trainer config its builder makes (so unstated fields are the class's)."""
-    from tasks.stages.train import CHECKING
-
-    token = CHECKING.set(True)
-    try:
-        config = route.config(recipe, PLACEHOLDER_OUTPUT)
-    finally:
-        CHECKING.reset(token)
+    config = route_config(route, recipe)
     shape = _shape(recipe.student.model, "student")
     questions = _questions(recipe.data, counts, "ingest", "data")
     prompt = prompt_tokens(recipe.data.dataset)
@@ -259,6 +260,17 @@ def _one_gpu_training(route: Any, recipe: Any, counts: Counts, assume: Assumptio
                        max_length=config.max_length, lora=getattr(config, "lora_r", 0) > 0)
     rows = counts.rows.get(route.data) or _guessed_rows(route.data, recipe, questions, assume)
     return sft_estimate(route.stage, shape, rows, prompt + reply, knobs, gpu)
+
+
+def route_config(route: Any, recipe: Any) -> Any:
+    """The trainer config a route's builder makes from the recipe (checked as the validation does)."""
+    from tasks.stages.train import CHECKING
+
+    token = CHECKING.set(True)
+    try:
+        return route.config(recipe, PLACEHOLDER_OUTPUT)
+    finally:
+        CHECKING.reset(token)
 
 
 def _guessed_rows(data: str, recipe: Any, questions: int, assume: Assumptions) -> int:

@@ -69,7 +69,8 @@ class Counts:
 
 @dataclass
 class StageEstimate:
-    """One stage's bill: tokens generated and trained on, GPU-hours, peak memory per GPU, and the basis."""
+    """One stage's bill: tokens generated and trained on, GPU-hours (or, in the toy world, CPU seconds), peak
+    memory per GPU, and the basis."""
 
     stage: str
     work: str
@@ -78,6 +79,7 @@ class StageEstimate:
     trained_tokens: int = 0
     gpu_seconds: float = 0.0
     peak_bytes: float = 0.0
+    cpu_seconds: float = 0.0  # a toy-world stage's seconds on this machine's CPU cores (``plan.cpu``)
     basis: str = ""
     notes: list[str] = field(default_factory=list)
 
