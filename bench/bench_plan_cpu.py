@@ -11,7 +11,26 @@ Measures, on this machine's CPU, with the project's own code paths and the demo 
   ``transformers`` backend at micro-batch 64 on held-out toy questions, one agent (cot) and a
   5-agent x 2-round debate, T = 1, max 64 tokens -> seconds per generated token and reply length.
 
-Prints one JSON object with the load average before and after (other processes share the cores).
+Prints each part as it ends, with the load average before and after (other processes share the cores).
+
+Measured 2026-11-27, this 2-core machine shared with 2-3 other jobs (load average 3.3-7.6 throughout: no
+quiet time was found), toy models of the demo preset (teacher d=96 687k params, student d=64 397k):
+
+    rows (chat-rendered tokens)          single-agent 91.2, teacher debate-phase mix 237.7
+    train_sft, batch 32, s / step        min / 25th pct / median over 37 steps
+      teacher, single rows (2,915 tok)     0.37-0.40 / 1.13-1.43 / 2.2-2.9   (load 5.9-7.6)
+      student, single rows (2,915 tok)     0.069 / 0.085 / 0.090 (quiet), 0.23 / 0.31 / 0.35 (load 5.9)
+      teacher, mix rows (7,663 tok)        1.0-1.1 / 1.8-3.0 / 2.4-4.9
+    (a quiet machine: the 12:20 cold demo's bootstrap recorded 0.132 s / step for the teacher, 0.103 s the student)
+    generation, micro-batch 64, one thread, process CPU s (wall s at load 3.4)
+      teacher one agent, 200 questions     5,295 new + 12,339 prompt tokens   1.30 (1.30)
+      student one agent, 200 questions     5,055 new + 12,339 prompt tokens   1.36 (1.38)
+      teacher debate 5 x 2, 50 questions   11,175 new + 72,281 prompt tokens  4.61 (5.17); replies 23-26.5 tokens
+    GRPO (demo's train.grpo, 16 completions / step, no PRM, no held-out), s / step: 1.42 min, 3.4 median (load 3.5)
+
+Under load the two torch threads of training wait for each other (3-25x slower steps); generation runs on
+one thread and its CPU time is an idle machine's wall time. agentark_core/plan/cpu.py takes its rates
+from these numbers and says which.
 
 Run (after one cold demo, its toy models from the store):
     PYTHONPATH=. python bench/bench_plan_cpu.py --models /tmp/s8c/toy_models
@@ -154,13 +173,14 @@ def measure_grpo(models: Path, steps: int) -> dict:
 
     class StepTimes(TrainerCallback):
         def __init__(self):
-            self.seconds, self.t0 = [], 0.0
+            self.seconds, self.cpu, self.t0, self.c0 = [], [], 0.0, 0.0
 
         def on_step_begin(self, args, state, control, **kwargs):
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args, state, control, **kwargs):
             self.seconds.append(time.perf_counter() - self.t0)
+            self.cpu.append(time.process_time() - self.c0)  # all threads' CPU time
 
     toy = ToyConfig(n_steps=(1, 3), number_range=(1, 9), operations=("+", "-"))
     questions = [toy_question(p) for p in generate_problems(200, "train", 0, toy)]
@@ -183,7 +203,8 @@ def measure_grpo(models: Path, steps: int) -> dict:
     return {"steps": steps, "completions_per_step": config.per_device_train_batch_size,
             "max_completion_length": config.max_completion_length, "build_s": round(built - start, 2),
             "train_s": round(done - built, 2), "step_s": [round(t, 3) for t in times.seconds],
-            "step_s_min": round(min(steady), 3), "step_s_median": round(_percentile(steady, 0.5), 3)}
+            "step_s_min": round(min(steady), 3), "step_s_median": round(_percentile(steady, 0.5), 3),
+            "step_cpu_s": [round(t, 3) for t in times.cpu]}
 
 
 def main() -> None:
