@@ -127,8 +127,8 @@ def _render_totals(plan: dict[str, Any], console: Console) -> None:
             f"train on {_count(total['trained_tokens'])}")
     if total.get("cpu_seconds") and not total["gpu_hours"]:  # the toy world: CPU only
         console.print(f"{work}; {total['cpu_seconds']:.0f} s (~{total['cpu_seconds'] / 60:.1f} min) on this "
-                      "machine's CPU cores, stages one at a time, at the rates of bench/bench_plan_cpu.py (measured "
-                      "with the cores shared: other jobs make it slower)")
+                      "machine's CPU cores, stages one at a time, at a quiet machine's rates (agentark_core/plan/cpu.py): "
+                      "other jobs on the cores make it slower")
     else:
         console.print(f"{work}; {total['gpu_hours']:.2f} GPU-hours on {plan['gpu']} "
                       f"({total['wall_hours_one_at_a_time']:.1f} h wall, one stage at a time); "

@@ -31,7 +31,7 @@ from agentark_core.plan.workload import (
     rl_estimate,
     sft_estimate,
 )
-from tasks.plan_cpu import cpu_estimate, is_toy_recipe
+from tasks.plan_cpu import cpu_estimate, is_toy_recipe, toy_assumptions
 from tasks.runner import Stage, plan_keys
 from tasks.validate import PLACEHOLDER_OUTPUT, validate_recipe
 
@@ -62,7 +62,8 @@ def plan_recipe(recipe: Any, source: str, assume: Assumptions | None = None, gpu
         rows.append({"stage": stage.name, "level": levels[stage.name], "inputs": list(inputs),
                      "key": keys[stage.name], "committed": stage.name in committed, "pool": stage.pool,
                      **estimate_fields(estimate)})
-    return {"recipe": recipe.name, "source": source, "gpu": gpu, "assumptions": dataclasses.asdict(assume),
+    assumptions = toy_assumptions() if is_toy_recipe(recipe) else dataclasses.asdict(assume)
+    return {"recipe": recipe.name, "source": source, "gpu": gpu, "assumptions": assumptions,
             "stages": rows, "totals": totals(rows)}
 
 

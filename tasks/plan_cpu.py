@@ -26,6 +26,12 @@ def is_toy_recipe(recipe: Any) -> bool:
     return any(getattr(recipe, role).model.startswith("toy:") for role in ("teacher", "student"))
 
 
+def toy_assumptions() -> dict:
+    """What a toy plan assumes in place of ``Assumptions`` (measured toy lengths, ``plan.cpu``)."""
+    return {"reply_tokens": cpu.TOY_REPLY_TOKENS, "row_tokens": cpu.TOY_ROW_TOKENS["single"],
+            "debate_phase_row_tokens": cpu.TOY_ROW_TOKENS["teacher_mix"], "agent_accuracy": cpu.TOY_AGENT_ACCURACY}
+
+
 def toy_specs(recipe: Any) -> dict[str, cpu.ToySpec]:
     """``{"teacher", "student"}``: the toy models' shapes and budgets from the recipe's ``toy`` section."""
     from tasks.stages.toy import bootstrap_config

@@ -153,3 +153,4 @@ def test_the_cli_prints_cpu_seconds_for_the_demo():
     assert result.exit_code == 0, result.output
     assert "CPU s" in result.output and "GPU-h" not in result.output
     assert "CPU cores" in result.output and "not estimated" not in result.output
+    assert f"reply_tokens={cpu.TOY_REPLY_TOKENS:g}" in result.output and "fill=" not in result.output
