@@ -67,7 +67,7 @@ def cpu_estimate(stage: Any, recipe: Any, counts: Counts, route: Any = None, con
         if route.kind == "prm":
             return _prm(stage.name, shapes["student"], questions, recipe, counts, config)
         if route.data == "ingest":
-            return _rl(stage.name, shapes["student"], config)
+            return _rl(stage.name, shapes["student"], questions, config)
         return _sft(stage.name, shapes["student"], route.data, questions, recipe, counts, config)
     return StageEstimate(stage.name, "cpu", cpu_seconds=cpu.CPU_STAGE_S, basis="a stage without a model (assumed)")
 
@@ -142,23 +142,25 @@ def _prm(name: str, shape: ModelShape, questions: int, recipe: Any, counts: Coun
                          basis=f"{BASIS}; {traces} traces; {samples} held-out best-of-N samples")
 
 
-def _rl(name: str, shape: ModelShape, config: Any) -> StageEstimate:
+def _rl(name: str, shape: ModelShape, questions: int, config: Any) -> StageEstimate:
     """GRPO (or PPO): per step the rollouts, the update (policy 6·params, PRM and reference 2·params each per
     token) and TRL's fixed per-step work; then the held-out prompts sampled at every evaluation."""
     ppo = hasattr(config, "ppo_epochs")
     completions = config.batch_size if ppo else config.per_device_train_batch_size * config.gradient_accumulation_steps
-    steps = config.max_steps if config.max_steps > 0 else 1
-    reply = min(cpu.TOY_REPLY_TOKENS, config.max_completion_length)
+    group = 1 if ppo else config.num_generations
+    epochs = getattr(config, "num_train_epochs", 1.0)
+    steps = config.max_steps if config.max_steps > 0 else math.ceil(questions * group * epochs / completions)
+    prompt, reply = prompt_tokens("toy"), min(cpu.TOY_REPLY_TOKENS, config.max_completion_length)
     frozen = 2.0 * (1 + (getattr(config, "beta", getattr(config, "kl_coef", 0)) > 0))
-    per_step = cpu.CPU_GRPO_STEP_S + cpu.cpu_generate_seconds(shape, completions * reply, completions * prompt_tokens("toy")) + \
-        cpu.cpu_train_seconds(shape, 1, completions * (prompt_tokens("toy") + reply), 6.0 + frozen, runs=0)
+    per_step = cpu.CPU_GRPO_STEP_S + cpu.cpu_generate_seconds(shape, completions * reply, completions * prompt) + \
+        cpu.cpu_train_seconds(shape, 1, completions * (prompt + reply), 6.0 + frozen, runs=0)
     evals = 0
     if getattr(config, "heldout_prompts", 0) and getattr(config, "eval_strategy", "no") != "no":
         evals = steps // max(1, config.eval_steps) + bool(getattr(config, "eval_on_start", False))
     heldout = evals * config.heldout_prompts * getattr(config, "num_generations_eval", 1)
     seconds = cpu.cpu_train_seconds(shape, 0, 0) + steps * per_step + \
-        cpu.cpu_generate_seconds(shape, heldout * reply, heldout * prompt_tokens("toy"))
+        cpu.cpu_generate_seconds(shape, heldout * reply, heldout * prompt)
     return StageEstimate(name, "cpu", generated_tokens=int((steps * completions + heldout) * reply),
-                         trained_tokens=int(steps * completions * (prompt_tokens("toy") + reply)),
+                         trained_tokens=int(steps * completions * (prompt + reply)),
                          cpu_seconds=seconds + cpu.CPU_MODEL_STAGE_S,
                          basis=f"{BASIS}; {steps} steps x {completions} completions, {heldout} held-out samples")

@@ -135,6 +135,10 @@ def test_routes_by_hand(round_rates):
     heldout = 160 * (20 * 1e-3 + 2 * p * 80 / 1e8)
     assert pad.cpu_seconds == pytest.approx(5.0 + 20 * step + heldout + 2.0)
     assert pad.generated_tokens == (320 + 160) * 20 and pad.trained_tokens == 320 * 80
+    # without max_steps: 100 questions x G 4 x 3 epochs (the config's default) / 16 completions a step = 75 steps
+    recipe = _recipe("data.limit=100", "train.grpo.max_steps=-1")
+    assert cpu_estimate(_stage("train_pad"), recipe, Counts(), routes["train_pad"],
+                        route_config(routes["train_pad"], recipe)).trained_tokens == 75 * 16 * 80
 
 
 def test_the_demo_plan_prices_every_stage_in_cpu_seconds():
