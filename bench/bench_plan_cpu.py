@@ -13,27 +13,29 @@ Measures, on this machine's CPU, with the project's own code paths and the demo 
 
 Prints each part as it ends, with the load average before and after (other processes share the cores).
 
-Measured 2026-11-27, this 2-core machine shared with 2-3 other jobs (load average 3.3-7.6 throughout: no
+Measured 2026-11-27, this 2-core machine shared with 2-3 other jobs (load average 2.4-7.6 throughout: no
 quiet time was found), toy models of the demo preset (teacher d=96 687k params, student d=64 397k):
 
     rows (chat-rendered tokens)          single-agent 91.2, teacher debate-phase mix 237.7
     train_sft, batch 32, s / step        min / 25th pct / median over 37 steps
-      teacher, single rows (2,915 tok)     0.37-0.40 / 1.13-1.43 / 2.2-2.9   (load 5.9-7.6)
-      student, single rows (2,915 tok)     0.069 / 0.085 / 0.090 (quiet), 0.23 / 0.31 / 0.35 (load 5.9)
-      teacher, mix rows (7,663 tok)        1.0-1.1 / 1.8-3.0 / 2.4-4.9
+      teacher, single rows (2,915 tok)     0.37-0.41 / 1.1-2.6 / 2.2-3.2     (load 2.4-7.6)
+      student, single rows (2,915 tok)     0.069 / 0.085 / 0.090 (quiet), 0.23-1.2 / 0.31-2.6 / 0.35-3.0
+      teacher, mix rows (7,663 tok)        1.0-1.2 / 1.8-3.0 / 2.4-4.9
     (a quiet machine: the 12:20 cold demo's bootstrap recorded 0.132 s / step for the teacher, 0.103 s the student)
-    generation, micro-batch 64, one thread, process CPU s (wall s at load 3.4)
-      teacher one agent, 200 questions     5,295 new + 12,339 prompt tokens   1.30 (1.30)
-      student one agent, 200 questions     5,055 new + 12,339 prompt tokens   1.36 (1.38)
-      teacher debate 5 x 2, 50 questions   11,175 new + 72,281 prompt tokens  4.61 (5.17); replies 23-26.5 tokens
-    GRPO (demo's train.grpo, 16 completions / step, no PRM, no held-out), s / step: 1.42 min, 3.4 median (load 3.5)
+    generation, micro-batch 64, one thread, process CPU s over two runs (wall s at load 3.4-4.5)
+      teacher one agent, 200 questions     5,295 new + 12,339 prompt tokens   1.30-1.37 (1.30-1.51)
+      student one agent, 200 questions     5,055 new + 12,339 prompt tokens   1.36-1.39 (1.38-1.50)
+      teacher debate 5 x 2, 50 questions   11,175 new + 72,281 prompt tokens  4.61-4.76 (5.17-5.43)
+    (replies: 26.5 tokens one agent, 23 in the debate)
+    GRPO (demo's train.grpo, 16 completions / step, no PRM, no held-out), s / step: 1.42 min, 3.4-7.1 median
+    (load 3.3-5.7)
 
 Under load the two torch threads of training wait for each other (3-25x slower steps); generation runs on
 one thread and its CPU time is an idle machine's wall time. agentark_core/plan/cpu.py takes its rates
 from these numbers and says which.
 
 Run (after one cold demo, its toy models from the store):
-    PYTHONPATH=. python bench/bench_plan_cpu.py --models /tmp/s8c/toy_models
+    PYTHONPATH=. python bench/bench_plan_cpu.py --models DIR   # DIR: teacher/ + student/ from a store's toy_models/<key>/files/
 """
 
 from __future__ import annotations
