@@ -91,8 +91,9 @@ class VLLMSampler:
         from vllm import SamplingParams
 
         self.sync(policy)
-        params = SamplingParams(
-            n=1, temperature=config.temperature, top_p=1.0, top_k=0, max_tokens=config.max_completion_length
+        params = SamplingParams(  # token ids only: the trainer decodes them, so vLLM need not detokenize
+            n=1, temperature=config.temperature, top_p=1.0, top_k=0, max_tokens=config.max_completion_length,
+            detokenize=False,
         )
         prompts = [
             {"prompt_token_ids": ids[keep.bool()].tolist()}
