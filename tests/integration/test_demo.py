@@ -1,9 +1,12 @@
 """`agentark demo` as a user runs it: the whole method cold in the toy world, then a cached rerun.
 
 Asserts the teacher far above the base student, debate costing > 5x the tokens of one agent,
-R-SFT and DA students above the base student, and debate >= one sampled teacher agent + 5 points.
-The demo is deterministic: measured on the CPU (2 cores) with agents at T = 1 and a greedy
-aggregator, teacher single 66%, debate 87.5%, student base 10%, R-SFT 17%, DA 16.5%, PAD 9%.
+R-SFT and DA students each >= the base student + 5 points (issue 19), and debate >= one sampled
+teacher agent + 5 points. PAD >= base + 5 (issue 19 item 4) is an expected failure (strict): no GRPO
+setting tried lifted the toy student (recipes/demo.yaml's train.grpo comment has the measurements).
+The demo is deterministic: measured cold on the CPU (2 loaded cores, 500 held-out problems, agents
+at T = 1, greedy aggregator): teacher single 55%, debate 75%, student base 35.4%, R-SFT 45%,
+DA 44.8%, PAD 34.4% (pad_vr 35%, pad_prm 34.6%).
 The debate gain is not seed-proof: bench/bench_toy_world.py measured +7 to +8.5 points on 3 of 4
 bootstrap seeds (H100-trained) and -5.5 on a seed whose teacher came out weak.
 """
@@ -31,7 +34,8 @@ def test_demo_runs_cold_and_reports_every_model(demo):
 def test_teacher_above_student_and_debate_costs_more(demo):
     _, _, _, metrics = demo
     teacher, mas = metrics["teacher"], metrics["mas"]
-    assert teacher["accuracy"] >= metrics["base"]["accuracy"] + 0.2, metrics
+    # 15 points: the demo student learns the arithmetic (issue 19), measured 19.6 below the teacher
+    assert teacher["accuracy"] >= metrics["base"]["accuracy"] + 0.15, metrics
     assert mas["completion_tokens_per_question"] > 5 * teacher["completion_tokens_per_question"], metrics
 
 
@@ -40,10 +44,18 @@ def test_debate_beats_one_teacher_agent_by_five_points(demo):
     assert metrics["mas"]["accuracy"] >= metrics["teacher"]["accuracy"] + 0.05, metrics
 
 
-def test_distilled_routes_beat_the_base_student(demo):
+def test_distilled_routes_beat_the_base_student_by_five_points(demo):
+    """Issue 19 item 4 (measured cold: base 35.4%, R-SFT 45%, DA 44.8% on 500 held-out problems)."""
     _, _, _, metrics = demo
     for route in ("rsft", "da"):
-        assert metrics[route]["accuracy"] > metrics["base"]["accuracy"], (route, metrics)
+        assert metrics[route]["accuracy"] >= metrics["base"]["accuracy"] + 0.05, (route, metrics)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19 item 4 open: the demo's GRPO leaves the toy student where it "
+                   "started (measured PAD 34.4% vs base 35.4%); strict, so a PAD that lifts fails this mark")
+def test_pad_beats_the_base_student_by_five_points(demo):
+    _, _, _, metrics = demo
+    assert metrics["pad"]["accuracy"] >= metrics["base"]["accuracy"] + 0.05, metrics
 
 
 def test_pad_is_reported_beside_its_reward_ablations_with_its_training_curves(demo):
