@@ -32,13 +32,12 @@ def toy_assumptions() -> dict:
             "debate_phase_row_tokens": cpu.TOY_ROW_TOKENS["teacher_mix"], "agent_accuracy": cpu.TOY_AGENT_ACCURACY}
 
 
-def toy_specs(recipe: Any) -> dict[str, cpu.ToySpec]:
-    """``{"teacher", "student"}``: the toy models' shapes and budgets from the recipe's ``toy`` section."""
+def toy_specs(recipe: Any) -> dict[str, Any]:
+    """``{"teacher", "student"}``: the toy models' ``ModelSpec`` (shape and budget) from the recipe's ``toy`` section."""
     from tasks.stages.toy import bootstrap_config
 
     config = bootstrap_config(recipe)
-    return {role: cpu.ToySpec(spec.hidden, spec.layers, spec.heads, spec.steps, spec.batch_size)
-            for role, spec in (("teacher", config.teacher), ("student", config.student))}
+    return {"teacher": config.teacher, "student": config.student}
 
 
 def cpu_estimate(stage: Any, recipe: Any, counts: Counts, route: Any = None, config: Any = None) -> StageEstimate:
@@ -76,7 +75,7 @@ def _questions(section: Any, counts: Counts, stage: str) -> int:
     return counts.rows.get(stage) or section.limit or 0
 
 
-def _bootstrap(recipe: Any, specs: dict[str, cpu.ToySpec], shapes: dict[str, ModelShape]) -> StageEstimate:
+def _bootstrap(recipe: Any, specs: dict[str, Any], shapes: dict[str, ModelShape]) -> StageEstimate:
     """The teacher's solving phase, its sampled answers, its debate phase, then the student (``bootstrap.py``)."""
     from tasks.stages.toy import bootstrap_config
 

@@ -24,9 +24,12 @@ is slower (on 2 cores at load 5-7 a toy training step took 3-25x longer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agentark_core.plan.shapes import ModelShape
+
+if TYPE_CHECKING:
+    from agentark_core.toy.bootstrap import ModelSpec
 
 # Training, this 2-core machine (torch CPU, 2 threads), ``train_sft`` at batch 32 on the demo preset's rows: the
 # teacher (687k params) 0.1319 s / step at 2,912 tokens a step and the student (397k) 0.1032 s / step at 2,911
@@ -61,19 +64,9 @@ TOY_REPLY_TOKENS = 26.0  # a trained toy model's reply (bench_toy_world.py: 26-2
 TOY_AGENT_ACCURACY = 0.7  # one sampled teacher agent (bench_toy_world.py: 60-80.5%): R-SFT keeps its right answers
 
 
-@dataclass(frozen=True)
-class ToySpec:
-    """A toy model's shape and SFT budget (``agentark_core.toy.bootstrap.ModelSpec``'s fields)."""
-
-    hidden: int
-    layers: int
-    heads: int
-    steps: int = 0
-    batch_size: int = 32
-
-
-def toy_shape(spec: ToySpec, vocab: int = TOY_VOCAB) -> ModelShape:
-    """The ``ModelShape`` ``bootstrap._init_model`` builds: MLP 4·hidden, KV heads = heads / 2, tied embedding."""
+def toy_shape(spec: ModelSpec, vocab: int = TOY_VOCAB) -> ModelShape:
+    """The ``ModelShape`` ``bootstrap._init_model`` builds from a toy ``ModelSpec``: MLP 4·hidden, KV heads =
+    heads / 2, tied embedding."""
     return ModelShape(hidden=spec.hidden, layers=spec.layers, heads=spec.heads, kv_heads=max(1, spec.heads // 2),
                       head_dim=spec.hidden // spec.heads, intermediate=4 * spec.hidden, vocab=vocab,
                       tied_embeddings=True)

@@ -13,6 +13,7 @@ from agentark_core.plan.shapes import model_shape
 from agentark_core.plan.workload import Counts
 from agentark_core.project_files import DEMO_RECIPE
 from agentark_core.recipe import load_recipe, recipe_source
+from agentark_core.toy.bootstrap import ModelSpec
 from flows.cli import app
 from tasks.plan import plan_recipe
 from tasks.plan_cpu import cpu_estimate, toy_specs
@@ -23,7 +24,7 @@ ROUND_RATES = {"CPU_TRAIN_FLOPS": 1e9, "CPU_TRAIN_STEP_S": 0.1, "CPU_TRAINER_STA
                "CPU_MODEL_STAGE_S": 2.0, "CPU_STAGE_S": 0.5, "TOY_REPLY_TOKENS": 20.0, "TOY_AGENT_ACCURACY": 0.5}
 # A toy shape with round numbers: hidden 100, 1 layer, 4 heads (KV 2, head dim 25), MLP 400, vocab 1000:
 # q,o 2·100·100 = 20,000; k,v 2·100·50 = 10,000; MLP 3·100·400 = 120,000; tied embedding 100,000 -> 250,000
-ROUND = cpu.ToySpec(hidden=100, layers=1, heads=4)
+ROUND = ModelSpec(hidden=100, layers=1, heads=4)
 
 
 @pytest.fixture
@@ -45,9 +46,9 @@ def test_toy_shapes_are_the_built_models_shapes(tmp_path):
     for role in ("teacher", "student"):
         spec = getattr(preset, role)
         folder = _init_model(tmp_path / role, tokenizer, spec, 0)
-        assert cpu.toy_shape(cpu.ToySpec(spec.hidden, spec.layers, spec.heads)) == model_shape(folder)
+        assert cpu.toy_shape(spec) == model_shape(folder)
     # by hand: d 96, 2 layers: attention 27,648 + MLP 110,592 per layer, tied embedding 4279 · 96
-    assert cpu.toy_shape(cpu.ToySpec(96, 2, 4)).params == 2 * (27_648 + 110_592) + 4279 * 96 == 687_264
+    assert cpu.toy_shape(ModelSpec(96, 2, 4)).params == 2 * (27_648 + 110_592) + 4279 * 96 == 687_264
 
 
 def test_round_shape_by_hand():
