@@ -16,7 +16,14 @@ from typing import Any
 
 from agentark_core.plan import cpu
 from agentark_core.plan.shapes import ModelShape
-from agentark_core.plan.workload import Assumptions, Counts, StageEstimate, generation_work, prompt_tokens
+from agentark_core.plan.workload import (
+    Assumptions,
+    Counts,
+    StageEstimate,
+    generation_work,
+    prompt_tokens,
+    rl_steps,
+)
 
 BASIS = "CPU: toy shapes at the rates of bench/bench_plan_cpu.py (agentark_core/plan/cpu.py)"
 
@@ -144,13 +151,9 @@ def _prm(name: str, shape: ModelShape, questions: int, recipe: Any, counts: Coun
 def _rl(name: str, shape: ModelShape, questions: int, config: Any) -> StageEstimate:
     """GRPO (or PPO): per step the rollouts, the update (policy 6·params, PRM and reference 2·params each per
     token) and TRL's fixed per-step work; then the held-out prompts sampled at every evaluation."""
-    ppo = hasattr(config, "ppo_epochs")
-    completions = config.batch_size if ppo else config.per_device_train_batch_size * config.gradient_accumulation_steps
-    group = 1 if ppo else config.num_generations
-    epochs = getattr(config, "num_train_epochs", 1.0)
-    steps = config.max_steps if config.max_steps > 0 else math.ceil(questions * group * epochs / completions)
+    steps, completions, n_frozen = rl_steps(config, questions)
     prompt, reply = prompt_tokens("toy"), min(cpu.TOY_REPLY_TOKENS, config.max_completion_length)
-    frozen = 2.0 * (1 + (getattr(config, "beta", getattr(config, "kl_coef", 0)) > 0))
+    frozen = 2.0 * n_frozen
     per_step = cpu.CPU_GRPO_STEP_S + cpu.cpu_generate_seconds(shape, completions * reply, completions * prompt) + \
         cpu.cpu_train_seconds(shape, 1, completions * (prompt + reply), 6.0 + frozen, runs=0)
     evals = 0

@@ -182,22 +182,31 @@ def prm_estimate(stage: str, shape: ModelShape, traces: int, trace_tokens: float
         basis="Stage I 2·params, Stage II 6·params FLOPs/token at 40.2% MFU (bench_train_mfu.py, H100, PRM)")
 
 
-def rl_estimate(stage: str, shape: ModelShape, questions: int, prompt: int, config: Any, gpu: Gpu,
-                assume: Assumptions) -> StageEstimate:
-    """PAD's GRPO (or PPO): rollouts (vLLM when ``use_vllm``, else HF ``generate``), then the policy
-    update over prompt + completion (6·params), the old/ref log-probs and the PRM's scoring (2·params each)."""
+def rl_steps(config: Any, questions: int) -> tuple[int, int, int]:
+    """``(optimizer steps, completions per step, frozen models scoring each rollout)`` of a GRPO or PPO config
+    over ``questions`` prompts: ``max_steps``, else every prompt's group (G for GRPO, 1 for PPO) once per epoch;
+    the frozen models are the PRM and, with a KL term (``beta`` / ``kl_coef`` > 0), the reference."""
     ppo = hasattr(config, "ppo_epochs")
     per_step = config.batch_size if ppo else config.per_device_train_batch_size * config.gradient_accumulation_steps
     group = 1 if ppo else config.num_generations
     epochs = getattr(config, "num_train_epochs", 1.0)
     steps = config.max_steps if config.max_steps > 0 else math.ceil(questions * group * epochs / per_step)
+    return steps, per_step, 1 + (getattr(config, "beta", getattr(config, "kl_coef", 0)) > 0)
+
+
+def rl_estimate(stage: str, shape: ModelShape, questions: int, prompt: int, config: Any, gpu: Gpu,
+                assume: Assumptions) -> StageEstimate:
+    """PAD's GRPO (or PPO): rollouts (vLLM when ``use_vllm``, else HF ``generate``), then the policy
+    update over prompt + completion (6·params), the old/ref log-probs and the PRM's scoring (2·params each)."""
+    ppo = hasattr(config, "ppo_epochs")
+    steps, per_step, n_frozen = rl_steps(config, questions)
     completions = steps * per_step
     new = config.max_completion_length * assume.fill
     engine = "vllm" if getattr(config, "use_vllm", False) else "hf"
     work = Decode(shape, completions, completions * prompt, int(completions * new), engine=engine, concurrent=per_step)
     rollout, _ = decode_seconds(work, gpu)
     passes = config.ppo_epochs if ppo else getattr(config, "num_iterations", 1)
-    frozen = (shape,) * (1 + (getattr(config, "beta", getattr(config, "kl_coef", 0)) > 0))  # PRM, reference
+    frozen = (shape,) * n_frozen  # PRM, reference
     tokens = completions * (prompt + new)
     # the policy trains `passes` times over each rollout; the PRM and the reference score it once
     update = train_seconds(shape, tokens * passes, gpu, SFT_MFU) + \
