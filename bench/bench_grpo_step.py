@@ -36,11 +36,10 @@ verifiable reward, mean of steps 2-3, one process):
     | update (fwd/bwd + optimiser)   |  0.384 |  3.5  | 0.393  | 13.9   |
     | step                           | 10.978 |       | 2.819  |        |
 
-vLLM rollouts make the step 3.89x faster (goal 4x) and the rollout 63% of it (goal <= 30%): both missed.
-64 sequences x 256 sequential decode steps at ~6.7 ms each is latency-bound (the same engine does 27k tok/s
-on 160 sequences; ``bench_rollout_engine_gpu.py`` takes the step apart). Memory: hf peak 51.2 GiB, vllm
-92.9 GiB with the engine at 0.3 of the H200 (1.1 GiB weights, 40.5 GiB KV cache), mostly full-vocab
-log-probs over 64 x 256 tokens in one micro-batch: on an 80 GB card, engine 0.25 and ``--grad-accum 4``.
+vLLM: the step 3.89x faster (goal 4x), the rollout 63% of it (goal <= 30%): both missed; 64 sequences x 256
+decode steps at ~6.7 ms each is latency-bound (``bench_rollout_engine_gpu.py`` takes a step apart). Memory:
+hf peak 51.2 GiB, vllm 92.9 GiB with the engine at 0.3 of the H200 (1.1 GiB weights, 40.5 GiB KV cache),
+mostly full-vocab log-probs of 64 x 256 tokens in one micro-batch: on 80 GB, engine 0.25 and ``--grad-accum 4``.
 The 1.7B/8B lines printed are estimates.
 
 Run:
