@@ -14,7 +14,8 @@ student) and wraps, on the trainer instance:
 - the whole optimiser step, from a callback's ``on_step_begin`` to ``on_step_end``; ``update`` = step −
   generate-and-score (policy forward/backward + optimiser step).
 
-Step 1 includes warm-up; the tables report the mean of the later steps. Memory per variant: torch's
+The first rollout cycle includes warm-up; the tables report the mean of the later steps (with
+``--generation-steps K`` one rollout serves K optimizer steps: TRL's ``steps_per_generation``). Memory per variant: torch's
 peak allocated / reserved (the colocated engine allocates through torch in this process, so its weights
 and KV cache are inside these unless sleep mode gives it vLLM's own pool), the most device memory seen in
 use (``mem_get_info`` after each rollout and step) and the engine's weights + KV cache. The last lines
@@ -145,7 +146,10 @@ def make_config(args, out: str, variant: str):
         output_dir=out,
         num_generations=args.num_generations,
         per_device_train_batch_size=args.prompts * args.num_generations // args.grad_accum,
-        gradient_accumulation_steps=args.grad_accum,  # TRL still generates all prompts x G once per optimizer step
+        gradient_accumulation_steps=args.grad_accum,
+        # TRL counts steps_per_generation in micro-batches: one rollout of prompts x G x generation_steps
+        # serves generation_steps optimizer steps (TRL's generation_batch_size; later steps slightly off-policy)
+        steps_per_generation=args.grad_accum * args.generation_steps,
         max_steps=args.steps,
         max_completion_length=args.max_completion_length,
         learning_rate=1e-5,
@@ -194,7 +198,9 @@ def run_variant(variant: str, student: str, prm: str, tmp: str, args) -> dict:
         engine.sync_weights = timed(engine.sync_weights, "weight sync", times, cuda)
     trainer.add_callback(step_timer_class()(times, per_step, seen, cuda))
     trainer.train()
-    result = {"variant": variant, "steps": per_step[1:] or per_step, "memory": memory_stats(cuda, seen)}
+    # the first rollout cycle carries the warm-up; later cycles are averaged whole (one rollout per cycle)
+    warm = per_step[args.generation_steps:]
+    result = {"variant": variant, "steps": warm or per_step, "memory": memory_stats(cuda, seen)}
     result["trained_bytes"] = trained_bytes(trainer)
     if engine is not None:
         result["engine"] = engine_stats(engine, args)
@@ -373,7 +379,12 @@ def main() -> None:
     parser.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3)
     parser.add_argument("--grad-accum", type=int, default=1,
                         help="split each step's prompts x G completions into this many update micro-batches")
+    parser.add_argument("--generation-steps", type=int, default=1,
+                        help="optimizer steps served by one rollout (TRL's steps_per_generation / grad-accum)")
     args = parser.parse_args()
+    if args.generation_steps < 1 or args.steps % args.generation_steps or args.steps < 2 * args.generation_steps:
+        parser.error(f"--steps {args.steps} must be a multiple of --generation-steps {args.generation_steps}, "
+                     "at least two rollouts (the first is warm-up)")
     if args.grad_accum < 1 or (args.prompts * args.num_generations) % args.grad_accum:
         parser.error(f"--grad-accum {args.grad_accum} must divide prompts x G = {args.prompts * args.num_generations}")
     variants = [v.strip() for v in args.rollout.split(",") if v.strip()]
