@@ -25,29 +25,33 @@ The student: ``qwen3-0.6b`` is Qwen3-0.6B's shape with the toy tokenizer padded 
 (``bench_generation_gpu.build_model_folder``), which TRL's engine loads; a random model almost never
 samples EOS, so every completion is ``--max-completion-length`` tokens on every path.
 
-Measured (H200, vLLM 0.26.0, TRL 1.16, 2026-11-27; qwen3-0.6b, 8 prompts x G=8, 256 new tokens, PRM +
-verifiable reward, mean of steps 2-3, one process):
+Measured (4x H200 host, GPU 0, vLLM 0.26.0, TRL 1.16, 2026-11-27; qwen3-0.6b, 8 prompts x G=8, 256 new
+tokens, PRM + verifiable reward, one process; other benches on GPUs 1-3 at the same time). Seconds per optimizer
+step, mean of steps 2-4 (K=1) or 5-8 (K=4: one rollout serves 4 steps; ga4: 4 update micro-batches, engine 0.25):
 
-    | part                           | hf s   | hf %  | vllm s | vllm % |
-    | rollout                        | 10.149 | 92.4  | 1.773  | 62.9   |
-    |   of which weight sync         |   -    |   -   | 0.061  |  2.2   |
-    | reward: prm_score              |  0.311 |  2.8  | 0.390  | 13.9   |
-    | reward: verifiable             |  0.009 |  0.1  | 0.012  |  0.4   |
-    | ref logprobs + advantages      |  0.126 |  1.1  | 0.251  |  8.9   |
-    | update (fwd/bwd + optimiser)   |  0.384 |  3.5  | 0.393  | 13.9   |
-    | step                           | 10.978 |       | 2.819  |        |
+    | part                        | hf K=1 | vllm K=1 | hf K=4 | vllm K=4 | vllm K=4 ga4 |
+    | rollout (of which sync)     | 12.525 | 1.394 (0.077) | 2.356 | 1.045 (0.021) | 0.990 (0.019) |
+    | reward: prm_score           |  0.465 | 0.498    | 0.342  | 0.327    | 0.461        |
+    | verifiable + ref logps + adv|  0.145 | 0.288    | 0.255  | 0.263    | 0.374        |
+    | update (fwd/bwd + optimiser)|  0.388 | 0.429    | 0.386  | 0.386    | 0.719        |
+    | step                        | 13.524 | 2.609    | 3.340  | 2.021    | 2.544        |
+    | rollout share               | 92.6%  | 53.4%    | 70.6%  | 51.7%    | 38.9%        |
+    | device memory, max seen     | 52 GiB | 96 GiB   | 52 GiB | 96 GiB   | 61 GiB       |
 
-vLLM: the step 3.89x faster (goal 4x), the rollout 63% of it (goal <= 30%): both missed; 64 sequences x 256
-decode steps at ~6.7 ms each is latency-bound (``bench_rollout_engine_gpu.py`` takes a step apart). Memory:
-hf peak 51.2 GiB, vllm 92.9 GiB with the engine at 0.3 of the H200 (1.1 GiB weights, 40.5 GiB KV cache),
-mostly full-vocab log-probs of 64 x 256 tokens in one micro-batch: on 80 GB, engine 0.25 and ``--grad-accum 4``.
-The 1.7B/8B lines printed are estimates.
+Issue 18 item 2: the vLLM step is **5.18x** faster than HF in the same run (goal >= 4x: met; HF's launch-bound
+rollout also slowed with the other jobs: against session 8's solo HF step of 10.98 s it is 4.21x). The rollout is
+53% of the step (goal <= 30%: NOT met), 39% in the 80 GB split. The colocated engine's decode is bound by host work
+per generated token (~50 us; ``bench_rollout_engine_gpu.py``): 4x the sequences per rollout took 3x as long, so
+amortising rollouts over K steps helps HF (launch-bound) far more than vLLM. Memory: the K=4 ga4 split peaks at
+61 GiB, so policy, reference, PRM and engine fit one 80 GB card for the 0.6B student. ESTIMATED from that run's
+bytes (``grpo_memory_estimate.py``, not measured): Qwen3-1.7B 42-59 GiB of training + 9 GiB engine, fits; Qwen3-8B
+139-208 GiB, does not (ZeRO-3 over GPUs, as ``bench_multi_gpu.py --zero3-8b`` ran for SFT, or LoRA).
 
 Run:
     PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf
     PYTHONPATH=. python bench/bench_grpo_step.py --model-config qwen3-0.6b --device cuda --prompts 8 \\
         --num-generations 8 --max-completion-length 256 --steps 4 --rollout hf,vllm
-    ... --rollout vllm --vllm-gpu-memory-utilization 0.25 --grad-accum 4      # the 80 GB split (not yet run)
+    ... --steps 8 --generation-steps 4 --grad-accum 4 --rollout vllm --vllm-gpu-memory-utilization 0.25  # 80 GB
 """
 
 from __future__ import annotations
@@ -82,7 +86,6 @@ LARGER = {
                              "num_attention_heads": 32, "tie_word_embeddings": False},
 }  # fmt: skip
 GIB = 2**30
-CARD_BYTES = 80e9  # an "80 GB" H100: 80e9 bytes as sold (~74.5 GiB usable after the CUDA context)
 VARIANTS = ("hf", "vllm", "vllm-sleep")
 
 
@@ -328,45 +331,6 @@ def compare(results: list[dict]) -> None:
               f"rollout {share:.1%} of the step (goal <= 30%: {'met' if share <= 0.30 else 'NOT met'})")  # fmt: skip
 
 
-def shape_numbers(shape: dict) -> tuple[int, int]:
-    """``(parameters, KV-cache bytes per token in bf16)`` of a Qwen3 shape (counted on the meta device)."""
-    from transformers import AutoModelForCausalLM, Qwen3Config
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(Qwen3Config(**shape))
-    return sum(p.numel() for p in model.parameters()), kv_bytes_per_token(Qwen3Config(**shape), 2)
-
-
-def estimate_larger(results: list[dict], args) -> None:
-    """ESTIMATE what fits one 80 GB card for larger students, from the measured 0.6B bytes.
-
-    Training side = the parameter-proportional bytes scaled by the parameter count + the rest of the hf
-    run's torch peak (activations, logits, temporaries) kept as measured (low) or scaled by
-    hidden x layers (high). Engine = bf16 weights + KV cache of every rollout token at once + 2 GiB
-    (assumed: CUDA graphs, sampler buffers). With sleep mode the engine's memory is freed during the
-    update, so the card must hold the larger of the two, not their sum.
-    """
-    hf = next((r for r in results if r["variant"] == "hf" and r["memory"]), None)
-    if hf is None or args.model_config != "qwen3-0.6b":
-        return
-    n0, _ = shape_numbers(QWEN3_06B)
-    rest = hf["memory"]["peak_allocated"] - hf["trained_bytes"]
-    tokens = args.prompts * args.num_generations * (256 + args.max_completion_length)
-    print(f"\nESTIMATE (scaled from the measured 0.6B bytes, not measured) for one {CARD_BYTES / 1e9:.0f} GB card, "
-          f"PRM the policy's size, {tokens} rollout tokens in flight:")  # fmt: skip
-    for name, shape in LARGER.items():
-        n, kv = shape_numbers(shape)
-        train = hf["trained_bytes"] * n / n0
-        act = (rest, rest * shape["hidden_size"] * shape["num_hidden_layers"] / (1024 * 28))
-        engine = 2 * n + kv * tokens + 2 * GIB
-        low, high = (train + a for a in act)
-        verdict = ("fits" if high + engine <= CARD_BYTES else "fits with sleep mode" if high <= CARD_BYTES
-                   and engine <= CARD_BYTES else "fits only at the low estimate" if low + engine <= CARD_BYTES
-                   else "does NOT fit: shard it (ZeRO-3 / FSDP over GPUs) or train LoRA adapters")  # fmt: skip
-        print(f"  {name} ({n / 1e9:.2f}B params): training {low / GIB:.0f}-{high / GIB:.0f} GiB + engine "
-              f"{engine / GIB:.0f} GiB -> {verdict}")  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-config", choices=["tiny", "qwen3-0.6b"], default="tiny")
@@ -395,6 +359,7 @@ def main() -> None:
         print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
 
     from agentark_core.train.prm_model import PRM
+    from bench.grpo_memory_estimate import estimate_larger
 
     with tempfile.TemporaryDirectory() as tmp:
         student = rollout_student(args.model_config, Path(tmp) / "student")
@@ -404,7 +369,8 @@ def main() -> None:
             results.append(run_variant(variant, student, str(Path(tmp) / "prm"), tmp, args))
             report_variant(results[-1], args)
         compare(results)
-        estimate_larger(results, args)
+        estimate_larger(results, args.model_config, args.prompts * args.num_generations,
+                        args.max_completion_length, args.grad_accum)
 
 
 if __name__ == "__main__":

@@ -37,11 +37,22 @@ PRM (2x H200, 2026-11-27; same student, 13 Stage-I + 40 Stage-II steps, 8 traces
     | 1 GPU  | 1    | 14.5    | 36,257   | 1.00       | 0.828      | 38.96    | True    |
     | ddp x2 | 2    | 16.7    | 63,369   | 0.87       | 0.877      | 41.18    | True    |
 
-GRPO (2x H200, 2026-11-27; 8 steps, 2 prompts x G=8 per device, 128 new tokens, HF generate rollouts, PRM +
-verifiable reward): trainer runtimes 93.4 s on 1 GPU, 66.9 s ddp x2, 52.8 s zero2 x2. The table did not print:
-the call's time ran out in the zero2 run's reload check. Whole-run times carry the first step's compiles, so
-the three are not comparable as they stand. GRPO throughput is now counted from step 2 on (TRL's
-``step_time``); the steady-state efficiency has not been measured yet.
+GRPO (4x H200 host, GPUs 2-3, 2026-11-27; 8 steps, 2 prompts x G=8 per device, 128 new tokens, PRM +
+verifiable reward; throughput from step 2 on, TRL's ``step_time``; other benches ran on GPUs 0-1 at the same time):
+
+    | rollout | run      | GPUs | train s | completions/s | efficiency | peak GiB | reloads |
+    | hf      | 1 GPU    | 1    | 49.4    | 2.3           | 1.00       | 18.41    | True    |
+    | hf      | ddp x2   | 2    | 54.3    | 4.1           | 0.91       | 20.63    | True    |
+    | hf      | zero2 x2 | 2    | 43.1    | 5.2           | 1.14       | 14.01    | True    |
+    | vllm    | 1 GPU    | 1    | 6.9     | 16.1          | 1.00       | 59.45    | True    |
+    | vllm    | ddp x2   | 2    | 6.6     | 34.2          | 1.06       | 61.67    | True    |
+
+(HF ``generate`` is bound by kernel launches on the host's CPU, so the hf rows move with what else the host runs:
+zero2 above 1.0 is that noise, not a gain. With vLLM rollouts, each process's colocated engine at 0.3 of its GPU.)
+
+8B ZeRO-3 (4x H200, 2026-11-27; ``--gpus 4 --routes "" --zero3-8b --steps-8b 4``, Qwen3-8B shape, random bf16
+weights): 4 steps in 6.5 s of training (78.5 s wall with the load and the save), 4.9 examples/s, peak 51.35 GiB per
+GPU, the gathered model saved (15.3 GiB). No one-GPU baseline: full fine-tuning of 8B does not fit one card.
 
 Run (2+ GPUs; ZeRO needs ``deepspeed``: ``pip install --no-deps .whl/ds/*.whl``; GRPO needs trl +
 datasets: ``pip install --no-deps .whl/*.whl``):

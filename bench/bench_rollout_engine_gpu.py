@@ -24,6 +24,28 @@ Per (engine, sampling): mean seconds of ``--reps`` rollouts after a warm-up one,
 (seconds / new tokens), tokens/s and the share of the bandwidth floor (``bench_generation_gpu.floor_seconds``
 at the measured copy bandwidth), plus whether vLLM ran with async scheduling.
 
+Measured (4x H200 host, GPU 0, vLLM 0.26.0, 2026-11-27; Qwen3-0.6B shape, 8 prompts x G=8, 256 new tokens,
+mean of 3 reps; the 32B TP bench was starting on GPUs 2-3 and the seeds bench ran on GPU 1 at the same time, so
+the first child, ``trl``, shared the host's CPU with that engine's compile):
+
+    | engine    | sampling | rollout s | ms / step | tokens/s | share of floor |
+    | trl       | today    | 1.655     | 6.46      | 9,902    | 8.2%           |
+    | trl       | no-detok | 1.260     | 4.92      | 13,008   | 10.8%          |
+    | trl       | ids-only | 0.827     | 3.23      | 19,800   | 16.5%          |
+    | trl-async | today    | 1.446     | 5.65      | 11,332   | 9.4%           |
+    | trl-async | no-detok | 0.885     | 3.46      | 18,511   | 15.4%          |
+    | trl-async | ids-only | 0.740     | 2.89      | 22,137   | 18.4%          |
+    | mp        | today    | 1.326     | 5.18      | 12,356   | 10.3%          |
+    | mp        | no-detok | 1.262     | 4.93      | 12,981   | 10.8%          |
+    | mp        | ids-only | 0.885     | 3.46      | 18,519   | 15.4%          |
+
+vLLM reported async scheduling on every engine (0.26 turns it on by default). Not detokenizing (the project's
+default since session 8) saves 0.4-0.6 s of the 1.3-1.7 s rollout; dropping the sampled tokens' logprobs saves
+another 0.1-0.4 s, but TRL's importance-sampling correction needs them. The engine core in its own process
+(``mp``) is no faster. What is left is host work per generated token: in ``bench_grpo_step.py`` one rollout of
+4x the sequences (``--generation-steps 4``) took 3x as long, so the decode is bound by per-token host work
+(~50 us a token here), not by per-step latency, and batching more rollouts per step does not hide it.
+
 Run (vLLM installed in /tmp/vsite, one GPU):
     PYTHONPATH=/tmp/vsite:. VLLM_NO_USAGE_STATS=1 python bench/bench_rollout_engine_gpu.py
     VLLM_CPU_KVCACHE_SPACE=1 PYTHONPATH=. .venv-vllm/bin/python bench/bench_rollout_engine_gpu.py --shape tiny \\

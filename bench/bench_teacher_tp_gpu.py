@@ -17,6 +17,18 @@ plus every request's KV cache up to its current length are read once, split over
 floor is ``bench_generation_gpu.floor_seconds`` at N x one GPU's device-to-device copy bandwidth
 (measured after the engine stopped). Repetitions reset the prefix cache; the median rep is reported.
 
+Measured (4x H200 host, GPUs 2-3, TP 2, vLLM 0.26.0, dummy weights, 2026-11-27; other benches on GPUs 0-1;
+engine up in ~2.5 min; 30.6 GiB of weights per GPU; copy bandwidth 4.28 TB/s per GPU; median of 2 reps):
+
+    | call         | requests | mean prompt tokens | generated tokens | seconds | tokens/s | share of floor |
+    | round 1      | 160      | 609                | 40,797           | 6.04    | 6,757    | 47.7%          |
+    | aggregator   | 32       | 1,932              | 8,192            | 6.16    | 1,330    | 40.2%          |
+    | whole debate | 192      | 829                | 48,989           | 12.20   | 4,016    | 43.9%          |
+
+The first try died capturing CUDA graphs: vLLM's FlashInfer all-reduce + RMSNorm fusion chose a workspace that
+needs NVLink multicast, which these hosts keep off; the ``vllm`` backend now turns that fusion off for tp > 1
+where multicast is disabled (``vllm_backend.engine_options_for``), and this run is with that fix.
+
 Run (N GPUs, vLLM installed in /tmp/vsite: ``export PYTHONPATH=/tmp/vsite:$PYTHONPATH VLLM_NO_USAGE_STATS=1``;
 engine start ~2-3 min for the 32B shape, then ~10 s per rep):
     PYTHONPATH=.:$PYTHONPATH python bench/bench_teacher_tp_gpu.py --tp 2

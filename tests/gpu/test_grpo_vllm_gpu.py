@@ -11,7 +11,8 @@ batch is prompt + completion with the mask of the sampled tokens; a two-step ``t
 Run on the device machine (vLLM, trl, datasets installed), one engine per process (vLLM's in-process
 engines share process-wide state):
 ``python -m pytest -p no:cacheprovider -o addopts="" -m gpu tests/gpu/test_grpo_vllm_gpu.py -k grpo``, then the
-same with ``-k "ppo and not trains"`` and with ``-k ppo_trains``.
+same with ``-k "ppo and not trains"`` and with ``-k ppo_trains``. Passed on an H200 (4x H200 host, vLLM 0.26.0,
+TRL 1.16, 2026-11-27): 4 + 2 + 1 tests, 273 s + 77 s + 70 s.
 """
 
 from __future__ import annotations
