@@ -1,7 +1,7 @@
 """Benchmark: every training route on 1 GPU vs N GPUs through the project's launch path (issue 20 item 4;
 paper §3.3: R-SFT/DA, the PRM, GRPO).
 
-For each route in ``--routes`` (``sft``, ``prm``, ``grpo``) the same run (Qwen3-0.6B-shaped random-init
+For each route in ``--routes`` (``sft``, ``prm``, ``grpo``, ``ppo``) the same run (Qwen3-0.6B-shaped random-init
 student, synthetic rows) trains once on one GPU (a child process that sees one) and then under
 ``accelerate launch`` on ``--gpus`` processes with each ``infra/accelerate`` config of ``--configs`` the
 route can run under (PRM: ddp only), each process with the same per-device batch, exactly as
@@ -14,7 +14,8 @@ Throughput: SFT examples/s (steps x per-device batch x GPUs / train_runtime); PR
 all processes / ``steps_runtime``, the two curriculum stages without loading); GRPO completions/s
 (steps x per-device completions x GPUs / train_runtime, rollouts by HF generate or, with
 ``--grpo-rollout vllm``, TRL's colocated vLLM engine in every process; PRM + verifiable reward, each
-process scoring with its own PRM copy).
+process scoring with its own PRM copy); PPO completions/s the same way (our own loop, fp32, one completion per
+prompt, ``2 x --generations`` prompts per process and step, each process its own rollouts, DDP).
 
 ``--zero3-8b``: SFT of a Qwen3-8B-shaped student (random bf16 weights written first, ~16 GB) under
 ZeRO-3 on ``--gpus`` processes (full fine-tuning needs ~128 GB of weights, grads and Adam state: no
@@ -82,7 +83,8 @@ from bench.bench_grpo_step import LARGER, build_student, prompt_rows, rollout_st
 from bench.train_workload import prm_rows, sft_rows
 
 logger = logging.getLogger("bench_multi_gpu")
-UNITS = {"sft": "examples/s", "prm": "tokens/s", "grpo": "completions/s"}
+UNITS = {"sft": "examples/s", "prm": "tokens/s", "grpo": "completions/s", "ppo": "completions/s"}
+RL = ("grpo", "ppo")
 
 
 def run_config(route: str, tag: str, run_file: Path, gpus: int, accelerate_config: str | None, tiny: bool,
@@ -121,9 +123,9 @@ def work_done(route: str, metrics: dict, config: dict, gpus: int) -> tuple[float
     """(seconds, work) of a run: SFT examples, PRM tokens, GRPO completions (see the module docstring)."""
     if route == "prm":
         return metrics["steps_runtime"], metrics["num_tokens"]
-    per_step = config["per_device_train_batch_size"] * gpus
+    per_step = config["batch_size" if route == "ppo" else "per_device_train_batch_size"] * gpus
     step_times = [row["step_time"] for row in metrics.get("loss_curve", []) if "step_time" in row]
-    if route == "grpo" and len(step_times) >= 2:  # steady state: the first step carries kernel compiles and caches
+    if route in RL and len(step_times) >= 2:  # steady state: the first step carries kernel compiles and caches
         return sum(step_times[1:]), (len(step_times) - 1) * per_step
     return metrics["train_runtime"], metrics["global_step"] * per_step
 
@@ -161,11 +163,15 @@ def route_config(route: str, args) -> dict:
     """The trainer config fields of one route's runs (the pipeline's defaults where it has them)."""
     cuda = torch.cuda.is_available() and not args.tiny
     trainer = {"bf16": cuda, "use_cpu": not cuda, "report_to": "none", "save_strategy": "no", "seed": 0,
-               "logging_steps": 1, "max_steps": args.grpo_steps if route == "grpo" else args.steps,
+               "logging_steps": 1, "max_steps": args.grpo_steps if route in RL else args.steps,
                "dataloader_pin_memory": False}
     if route == "sft":
         return trainer | {"per_device_train_batch_size": args.batch, "learning_rate": 1e-5, "padding_free": cuda,
                           "resume": False, "logging_steps": max(args.steps // 4, 1)}
+    if route == "ppo":  # our own loop: fp32 policy + value head, one completion per prompt, each process its own
+        return {"max_steps": args.grpo_steps, "batch_size": 2 * args.generations, "ppo_epochs": 1, "seed": 0,
+                "max_completion_length": 16 if args.tiny else args.completion_tokens, "max_prompt_length": 256,
+                "learning_rate": 1e-6, "kl_coef": 0.05, "use_vllm": args.grpo_rollout == "vllm"}
     if route == "grpo":
         vllm = {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3} \
             if args.grpo_rollout == "vllm" else {}  # each process its own colocated engine (TRL)
@@ -182,8 +188,8 @@ def route_data(route: str, args) -> list[dict]:
     gpus = max(args.gpus, 1)
     if route == "sft":
         return sft_rows(args.steps * args.batch * gpus, 10 if args.tiny else 100, 60 if args.tiny else 700)
-    if route == "grpo":
-        return prompt_rows(2 * args.grpo_steps * gpus)
+    if route in RL:
+        return prompt_rows(2 * args.grpo_steps * gpus if route == "grpo" else 2 * args.generations * gpus)
     return prm_rows(8 if args.tiny else 64, 10 if args.tiny else 100, 60 if args.tiny else 600)
 
 
@@ -204,9 +210,9 @@ def write_run_file(folder: Path, route: str, model: str, args, tag: str, helpers
 def run_route(route: str, folder: Path, model: str, args) -> list[dict]:
     """The 1-GPU run and one N-GPU run per accelerate config the route's trainer takes."""
     helpers = {}
-    if route == "grpo" and args.grpo_rollout == "vllm":  # vLLM wants the tokenizer's vocabulary = the embedding's
+    if route in RL and args.grpo_rollout == "vllm":  # vLLM wants the tokenizer's vocabulary = the embedding's
         model = rollout_student("tiny" if args.tiny else "qwen3-0.6b", folder / "rollout-student")
-    if route == "grpo":
+    if route in RL:
         from agentark_core.train.prm_model import PRM
 
         torch.manual_seed(0)
@@ -276,7 +282,7 @@ def main() -> None:
     parser.add_argument("--configs", default="ddp,zero2", help="infra/accelerate configs, comma-separated")
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per run (PRM: its Stage II)")
     parser.add_argument("--batch", type=int, default=8, help="SFT per-device batch")
-    parser.add_argument("--grpo-steps", type=int, default=8, help="GRPO optimizer steps per run")
+    parser.add_argument("--grpo-steps", type=int, default=8, help="GRPO / PPO optimizer steps per run")
     parser.add_argument("--generations", type=int, default=8, help="GRPO group size (2 prompts per device)")
     parser.add_argument("--completion-tokens", type=int, default=128, help="GRPO completion length")
     parser.add_argument("--grpo-rollout", choices=("hf", "vllm"), default="hf",

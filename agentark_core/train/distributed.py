@@ -88,6 +88,19 @@ def all_mean(tensor: Any) -> Any:
     return all_sum(tensor) / world_size() if active() else tensor
 
 
+def all_mean_row(row: dict) -> dict:
+    """``row`` with each float value replaced by its mean over every process (a NaN anywhere stays NaN); other
+    values as they are. Every process must pass the same keys. In one process, ``row`` itself."""
+    keys = [k for k, v in row.items() if isinstance(v, float)]
+    if not active() or not keys:
+        return row
+    import torch
+
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else "cpu"
+    means = all_mean(torch.tensor([row[k] for k in keys], dtype=torch.float64, device=device)).tolist()
+    return row | dict(zip(keys, means))
+
+
 def all_sum(tensor: Any) -> Any:
     """The sum of ``tensor`` over every process (itself in one process)."""
     if not active():

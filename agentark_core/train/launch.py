@@ -13,9 +13,8 @@ and picks the trainer by its class (:func:`trainer_for`).
 
 Which trainer runs under which accelerate config (:attr:`Trainer.strategies`): SFT (TRL's
 ``SFTTrainer``) and GRPO (TRL's ``GRPOTrainer``; each process scores its rollouts with its own copy
-of the PRM) under ``ddp``, ``zero2`` and ``zero3``; the PRM's own loop under ``ddp``
-(``DistributedDataParallel``, :mod:`agentark_core.train.distributed`); PPO's own loop on one device
-only (its rollout, value and policy updates share nothing across processes).
+of the PRM) under ``ddp``, ``zero2`` and ``zero3``; our own loops, the PRM's and PPO's, under ``ddp``
+(``DistributedDataParallel``, :mod:`agentark_core.train.distributed`; PPO: each process its own rollouts).
 
 Example:
     >>> launch("sft", "run.json", num_gpus=8, accelerate_config="zero2")   # doctest: +SKIP
@@ -74,7 +73,8 @@ ROUTES.register("prm")(Trainer("agentark_core.train.prm_train:PRMConfig", "agent
                                strategies=("ddp",)))
 ROUTES.register("grpo")(Trainer("agentark_core.train.grpo_config:AgentArkGRPOConfig",
                                 "agentark_core.train.grpo:train_grpo", strategies=("ddp", "zero2", "zero3")))
-ROUTES.register("ppo")(Trainer("agentark_core.train.ppo_config:AgentArkPPOConfig", "agentark_core.train.ppo:train_ppo"))
+ROUTES.register("ppo")(Trainer("agentark_core.train.ppo_config:AgentArkPPOConfig", "agentark_core.train.ppo:train_ppo",
+                               strategies=("ddp",)))
 
 
 def _attr(path: str) -> Any:

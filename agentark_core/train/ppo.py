@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from agentark_core.train import distributed
 from agentark_core.train.ppo_vllm import VLLMSampler
 from agentark_core.train.progress import LossBar
 from agentark_core.train.reward_check import monitored_rewards
@@ -113,6 +114,10 @@ class PolicyWithValue(nn.Module):
         self.policy = policy
         self.value_head = nn.Linear(policy.config.get_text_config().hidden_size, 1, dtype=torch.float32)
         nn.init.zeros_(self.value_head.bias)
+
+    def forward(self, *args, **kwargs):
+        """:meth:`score`: called through ``DistributedDataParallel``, which syncs gradients of forward calls."""
+        return self.score(*args, **kwargs)
 
     def score(self, sequences, attention_mask, prompt_len: int, temperature: float, with_entropy: bool = False):
         """Log-prob and value (and with ``with_entropy`` the policy's entropy) of every completion token.
@@ -260,7 +265,9 @@ def evaluate_heldout(model: PolicyWithValue, tokenizer, rows: list[dict], reward
 
 
 def ppo_update(model: PolicyWithValue, optimizer, data: dict, config) -> dict[str, float]:
-    """``ppo_epochs`` passes of clipped policy + value loss over one rollout; returns mean loss stats."""
+    """``ppo_epochs`` passes of clipped policy + value loss over one rollout; returns mean loss stats. ``model``
+    may be the ``DistributedDataParallel`` wrapper (:func:`train_ppo` on several processes): every process
+    must then make the same number of updates (same batch size and ``mini_batch_size``)."""
     batch, n = data["batch"], data["batch"]["sequences"].shape[0]
     size = config.mini_batch_size or n
     stats = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "clip_frac": 0.0}
@@ -269,9 +276,7 @@ def ppo_update(model: PolicyWithValue, optimizer, data: dict, config) -> dict[st
         order = torch.randperm(n)
         for start in range(0, n, size):
             mb = {k: v[order[start : start + size]] for k, v in batch.items()}
-            logp, values, _ = model.score(
-                mb["sequences"], mb["attention_mask"], data["prompt_len"], config.temperature
-            )
+            logp, values, _ = model(mb["sequences"], mb["attention_mask"], data["prompt_len"], config.temperature)
             pg, clip_frac = policy_loss(
                 logp, mb["old_logp"], mb["advantages"], mb["mask"], config.clip_epsilon
             )
@@ -304,14 +309,20 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
         ``train_runtime`` (s, the training loop and its evaluations, as TRL's), ``global_step``,
         ``num_prompts`` (trained on), ``num_prompts_filtered``, ``num_heldout_prompts``, ``reward_funcs``,
         ``reward_weights``, ``algorithm`` ("ppo") and ``seed``.
+
+    Under ``accelerate launch`` (``train.launch.ppo``, ``ddp``) every process samples its own share of one
+    prompt draw (``batch_size`` each), its own engine or ``generate`` on its GPU, and scores with its own
+    PRM copy; ``DistributedDataParallel`` averages the gradients, the logged rows are means over processes,
+    held-out prompts are sampled by rank 0, which alone saves.
     """
     from transformers import AutoTokenizer
 
     from agentark_core.train.speed import prepare_training_process
 
     prepare_training_process()
-    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.manual_seed(config.seed)
+    device = distributed.setup()  # several processes under `accelerate launch`: one rollout batch each, DDP
+    device = torch.device(config.device) if config.device else device
+    torch.manual_seed(config.seed)  # the value head starts alike everywhere (DDP also broadcasts rank 0's)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     rows, dropped = load_prompts(prompts_df, tokenizer, config.max_prompt_length)
@@ -325,20 +336,30 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
     reward_fns = monitored_rewards(*build_reward_funcs(config, prm))
     engine = VLLMSampler(model_path, config, device) if config.use_vllm else None  # refuses a CPU first
     model, ref = load_models(model_path, config.kl_coef > 0, device)
+    trained = distributed.wrap(model, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    ranks, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    per_rank = min(config.batch_size, len(rows) // ranks)  # equal shares: DDP needs equal update counts
+    if per_rank < 1:
+        raise ValueError(f"{len(rows)} training prompts cannot give each of {ranks} processes a rollout batch")
+    torch.manual_seed(config.seed + rank)  # each process samples its own completions
     order, curve, evals, start = random.Random(config.seed), [], [], time.perf_counter()
-    for step in (bar := LossBar(range(1, config.max_steps + 1), "PPO")):
-        if heldout and step == 1:
+    for step in (bar := LossBar(range(1, config.max_steps + 1), "PPO", disable=not main)):
+        if heldout and step == 1 and main:
             evals.append({"step": 0, **evaluate_heldout(model, tokenizer, heldout, reward_fns, config, engine)})
-        data = rollout(model, ref, tokenizer, order.sample(rows, min(config.batch_size, len(rows))), reward_fns,
-                       config, engine)
-        curve.append(_finite({"step": step, **ppo_update(model, optimizer, data, config), **data["metrics"]}))
-        if heldout and step % config.eval_steps == 0:
+        began = time.perf_counter()
+        batch = order.sample(rows, per_rank * ranks)[rank::ranks]  # one draw everywhere, each its own share
+        data = rollout(model, ref, tokenizer, batch, reward_fns, config, engine)
+        row = distributed.all_mean_row({**ppo_update(trained, optimizer, data, config), **data["metrics"]})
+        curve.append(_finite({"step": step, **row, "step_time": time.perf_counter() - began}))
+        if heldout and step % config.eval_steps == 0 and main:
             evals.append({"step": step, **evaluate_heldout(model, tokenizer, heldout, reward_fns, config, engine)})
         bar.show(curve[-1]["loss"], reward=curve[-1]["reward"])
         logger.debug("PPO step %d: %s", step, curve[-1])
     runtime = time.perf_counter() - start
-    save_policy(model, tokenizer, output_dir)
+    if main:
+        save_policy(model, tokenizer, output_dir)
+    distributed.barrier()
     return {
         "loss_curve": curve, "eval_curve": [_finite(row) for row in evals],
         "reward_mean": [row["reward"] for row in curve], "kl": [row["kl"] for row in curve],

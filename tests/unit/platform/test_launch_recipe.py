@@ -38,8 +38,8 @@ def test_bad_launch_fields_fail_at_load_naming_the_key(override, message):
 @pytest.mark.parametrize("overrides, message", [
     (["train.launch.prm.num_gpus=2", "train.launch.prm.distributed=zero3"],
      "train.launch.prm: num_gpus 2 with distributed 'zero3': route 'prm' cannot train under 'zero3'"),
-    (["train.rl=ppo", "train.launch.ppo.num_gpus=4"],
-     "train.launch.ppo: num_gpus 4 with distributed 'ddp': route 'ppo' trains on one device"),
+    (["train.rl=ppo", "train.launch.ppo.num_gpus=4", "train.launch.ppo.distributed=zero2"],
+     "train.launch.ppo: num_gpus 4 with distributed 'zero2': route 'ppo' cannot train under 'zero2'"),
 ])
 def test_a_trainer_that_cannot_take_the_gpus_fails_the_whole_recipe(overrides, message):
     source = recipe_source(DEMO, overrides)
@@ -49,7 +49,8 @@ def test_a_trainer_that_cannot_take_the_gpus_fails_the_whole_recipe(overrides, m
 
 
 def test_ppo_gpus_are_not_checked_when_pad_runs_grpo():
-    validate_recipe(_recipe("train.launch.ppo.num_gpus=4", "train.launch.grpo.num_gpus=2",
+    validate_recipe(_recipe("train.launch.ppo.num_gpus=4", "train.launch.ppo.distributed=zero3",
+                            "train.launch.grpo.num_gpus=2",
                             "train.launch.grpo.distributed=zero3", "train.launch.sft.num_gpus=4",
                             "train.launch.sft.distributed=zero3", "train.launch.prm.num_gpus=2"), "<r>")
 
@@ -61,7 +62,9 @@ def test_gpus_reach_the_launcher_and_the_training_key():
     assert launcher_for(prm, plain) is in_process and launcher_for(da, multi) is in_process
     assert launcher_for(prm, multi).__qualname__ == "accelerate_launcher(num_gpus=2, accelerate_config='ddp')"
     assert launcher_for(rsft, multi).__qualname__ == "accelerate_launcher(num_gpus=4, accelerate_config='zero3')"
-    assert launcher_for(pad, multi) is in_process  # train.rl = ppo: train.launch.ppo, one GPU
+    assert launcher_for(pad, multi) is in_process  # train.rl = ppo: train.launch.ppo, one GPU by default
+    ppo_ddp = _recipe("train.rl=ppo", "train.launch.ppo.num_gpus=2")
+    assert launcher_for(pad, ppo_ddp).__qualname__ == "accelerate_launcher(num_gpus=2, accelerate_config='ddp')"
     stage = STAGES.get("train_prm")
     inputs = {name: "k" for name in stage.inputs}
     assert compute_key(stage, plain, inputs) != compute_key(stage, multi, inputs)  # the effective batch changes

@@ -12,6 +12,7 @@ import pytest
 from agentark_core.train.launch import (
     ACCELERATE_DIR,
     ROUTES,
+    Trainer,
     accelerate_command,
     config_fields,
     launch,
@@ -53,8 +54,8 @@ def test_bad_routes_and_configs_fail_with_valid_names():
         accelerate_command("dpo", "r.json", 2, None, "m.json")
     with pytest.raises(ValueError, match=r"'zero9' not found; valid names: \['ddp', 'zero2', 'zero3'\]"):
         accelerate_command("sft", "r.json", 2, "zero9", "m.json")
-    with pytest.raises(ValueError, match="route 'ppo' trains on one device"):
-        accelerate_command("ppo", "r.json", 2, None, "m.json")
+    with pytest.raises(ValueError, match="route 'ppo' cannot train under 'zero3'; .* with: ddp"):
+        accelerate_command("ppo", "r.json", 2, "zero3", "m.json")
     with pytest.raises(ValueError, match="route 'prm' cannot train under 'zero2'"):
         accelerate_command("prm", "r.json", 2, "zero2", "m.json")
 
@@ -162,3 +163,14 @@ def test_jsonl_examples_keep_their_json_types(tmp_path):
     pd.DataFrame(rows).to_json(tmp_path / "p.jsonl", orient="records", lines=True)
     loaded = load_examples(str(tmp_path / "p.jsonl")).to_dict(orient="records")
     assert loaded == rows and isinstance(loaded[0]["gt"], str)
+
+
+def test_a_one_device_trainer_is_refused_every_launch():
+    """A trainer registered without strategies (a loop with no process group) gets no accelerate launch."""
+    ROUTES.register("one_device")(Trainer("agentark_core.train.ppo_config:AgentArkPPOConfig",
+                                          "agentark_core.train.ppo:train_ppo"))
+    try:
+        with pytest.raises(ValueError, match=r"route 'one_device' trains on one device; multi-GPU routes: \['grpo', "):
+            accelerate_command("one_device", "r.json", 2, None, "m.json")
+    finally:
+        ROUTES.remove("one_device")
