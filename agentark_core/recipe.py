@@ -181,7 +181,7 @@ class LaunchSection:
     ``infra/accelerate/<distributed>.yaml`` config: ``ddp`` (a model replica per GPU), ``zero2``
     (DeepSpeed: optimizer state and gradients sharded), ``zero3`` (parameters sharded too). Each
     process trains on its own batches, so the effective batch is ``num_gpus`` x the per-device one.
-    Which trainer takes which is checked with the whole recipe (PRM: ddp; PPO: one GPU).
+    Which trainer takes which is checked with the whole recipe (PRM, PPO: ddp).
     """
 
     num_gpus: int = 1
