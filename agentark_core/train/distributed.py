@@ -61,13 +61,14 @@ def active() -> bool:
     return world_size() > 1 and dist.is_available() and dist.is_initialized()
 
 
-def wrap(model: Any, device: Any) -> Any:
+def wrap(model: Any, device: Any, unused_parameters: bool = True) -> Any:
     """``model`` in ``DistributedDataParallel`` over its parameters that require grad now (a new
     wrapper per curriculum stage, since the trainable set changes), or ``model`` itself in one process.
 
     Buffers are not broadcast each forward (the PRM's are constants such as rotary frequencies); the
-    wrapper broadcasts rank 0's parameters once, when it is built. Parameters a step leaves unused
-    (a head the configured loss does not read) are tolerated, at one autograd-graph walk per step.
+    wrapper broadcasts rank 0's parameters once, when it is built. With ``unused_parameters`` (the PRM:
+    a head the configured loss does not read) parameters a step leaves unused are tolerated, at one
+    autograd-graph walk per step; a loss that reads every parameter (PPO's) passes False and skips it.
     """
     if not active():
         return model
@@ -75,7 +76,7 @@ def wrap(model: Any, device: Any) -> Any:
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True,
-                                   find_unused_parameters=True)
+                                   find_unused_parameters=unused_parameters)
 
 
 def no_sync(model: Any, last: bool):

@@ -336,7 +336,7 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
     reward_fns = monitored_rewards(*build_reward_funcs(config, prm))
     engine = VLLMSampler(model_path, config, device) if config.use_vllm else None  # refuses a CPU first
     model, ref = load_models(model_path, config.kl_coef > 0, device)
-    trained = distributed.wrap(model, device)
+    trained = distributed.wrap(model, device, unused_parameters=False)  # policy and value loss read every weight
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     ranks, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
     per_rank = min(config.batch_size, len(rows) // ranks)  # equal shares: DDP needs equal update counts
