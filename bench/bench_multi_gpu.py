@@ -51,11 +51,15 @@ verifiable reward; throughput from step 2 on, TRL's ``step_time``; other benches
 (HF ``generate`` is bound by kernel launches on the host's CPU, so the hf rows move with what else the host runs:
 zero2 above 1.0 is that noise, not a gain. With vLLM rollouts, each process's colocated engine at 0.3 of its GPU.)
 
-PPO (2x H200, 2026-11-27; ``--routes ppo --configs ddp --grpo-steps 8``: our own loop, fp32, 16 prompts x 128 new
-tokens per process and step, HF ``generate``, PRM + verifiable reward; from step 2 on): 1 GPU 3.2 completions/s
-(5.0 s a step), ddp x2 4.9 completions/s (6.5 s a step): **efficiency 0.76** (goal 0.85: not met); peak 26.1 GiB
-each. Not yet taken apart: DDP's fp32 gradient all-reduce (2.4 GB a step), its unused-parameter graph walk (PPO
-uses every parameter) and the launch-bound ``generate`` of two processes on one host are the suspects.
+PPO (2x H200, 2026-11-27; ``--routes ppo --configs ddp``: our own loop, fp32, 16 prompts x 128 new tokens per
+process and step, HF ``generate``, PRM + verifiable reward; from step 2 on; peak 26.1 GiB per GPU):
+
+    | DDP                          | steps | 1 GPU completions/s | ddp x2 completions/s | efficiency |
+    | find_unused_parameters=True  | 8     | 3.2                 | 4.9                  | 0.76       |
+    | find_unused_parameters=False | 6     | 3.4                 | 7.0                  | 1.03       |
+
+PPO's losses read every weight, so its DDP now skips the unused-parameter graph walk (the PRM keeps it: a head
+its configured loss may not read); above 1.0 is the launch-bound ``generate``'s noise over 5 steps.
 
 8B ZeRO-3 (4x H200, 2026-11-27; ``--gpus 4 --routes "" --zero3-8b --steps-8b 4``, Qwen3-8B shape, random bf16
 weights): 4 steps in 6.5 s of training (78.5 s wall with the load and the save), 4.9 examples/s, peak 51.35 GiB per
