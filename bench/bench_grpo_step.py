@@ -40,9 +40,10 @@ step, mean of steps 2-4 (K=1) or 5-8 (K=4: one rollout serves 4 steps; ga4: 4 up
 
 Issue 18 item 2: the vLLM step is **5.18x** faster than HF in the same run (goal >= 4x: met; HF's launch-bound
 rollout also slowed with the other jobs: against session 8's solo HF step of 10.98 s it is 4.21x). The rollout is
-53% of the step (goal <= 30%: NOT met), 39% in the 80 GB split. The colocated engine's decode is bound by host work
-per generated token (~50 us; ``bench_rollout_engine_gpu.py``): 4x the sequences per rollout took 3x as long, so
-amortising rollouts over K steps helps HF (launch-bound) far more than vLLM. Memory: the K=4 ga4 split peaks at
+53% of the step (goal <= 30%: NOT met), 39% in the 80 GB split. The colocated engine's decode cost grows with the
+tokens generated (~50 us a token; ``bench_rollout_engine_gpu.py``): 4x the sequences per rollout took 3x as long,
+so amortising rollouts over K steps helps HF (launch-bound) far more than vLLM. Not yet profiled: how much of the
+50 us is host work and how much kernel time. Memory: the K=4 ga4 split peaks at
 61 GiB, so policy, reference, PRM and engine fit one 80 GB card for the 0.6B student. ESTIMATED from that run's
 bytes (``grpo_memory_estimate.py``, not measured): Qwen3-1.7B 42-59 GiB of training + 9 GiB engine, fits; Qwen3-8B
 139-208 GiB, does not (ZeRO-3 over GPUs, as ``bench_multi_gpu.py --zero3-8b`` ran for SFT, or LoRA).
