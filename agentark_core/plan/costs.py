@@ -74,7 +74,8 @@ ACTIVATION_BYTES_PER_TOKEN_PER_HIDDEN_LAYER = (
 @dataclass(frozen=True)
 class Decode:
     """A generation workload: ``sequences`` requests, ``new_tokens`` generated in all, prompts of
-    ``prompt_tokens`` in all, on ``tp`` GPUs (tensor parallel) of one engine."""
+    ``prompt_tokens`` in all, on ``tp`` GPUs (tensor parallel) of one engine; ``prefill_tokens`` of those
+    prompts are computed (None = all: no prefix shared, or an engine without vLLM's prefix cache)."""
 
     shape: ModelShape
     sequences: int
@@ -83,6 +84,7 @@ class Decode:
     tp: int = 1
     engine: str = "vllm"  # vllm | hf
     concurrent: int | None = None  # sequences the caller can submit at once (a round's requests)
+    prefill_tokens: int | None = None
 
 
 def kv_capacity_tokens(shape: ModelShape, gpu: Gpu, tp: int, memory_utilization: float = 0.9) -> int:
@@ -97,7 +99,7 @@ def decode_seconds(work: Decode, gpu: Gpu) -> tuple[float, int]:
     Running sequences = the requests submitted at once, at most vLLM's ``max_num_seqs`` and what the
     KV cache holds at the mean context (prompt + half the new tokens). Each step reads the weights
     plus their KV cache at ``share`` of the bandwidth, and takes at least ``STEP_FLOOR_PER_LAYER``
-    per layer (small batches are latency-bound); prefill adds 2·params FLOPs per prompt token.
+    per layer (small batches are latency-bound); prefill adds 2·params FLOPs per computed prompt token.
 
     Raises:
         ValueError: the weights do not fit the engine's GPUs.
@@ -116,7 +118,8 @@ def decode_seconds(work: Decode, gpu: Gpu) -> tuple[float, int]:
     bandwidth = work.tp * gpu.bandwidth * MEASURED_BANDWIDTH_SHARE * share
     step = max(step_bytes / bandwidth, work.shape.layers * STEP_FLOOR_PER_LAYER[work.engine])
     decode = (work.new_tokens / running) * step
-    prefill = 2 * work.shape.params * work.prompt_tokens / (PREFILL_MFU * gpu.peak_flops * work.tp)
+    computed = work.prompt_tokens if work.prefill_tokens is None else work.prefill_tokens
+    prefill = 2 * work.shape.params * computed / (PREFILL_MFU * gpu.peak_flops * work.tp)
     return decode + prefill, running
 
 

@@ -111,14 +111,16 @@ def generation_work(shape: ModelShape, questions: int, prompt: int, max_tokens: 
                     debate: Any, assume: Assumptions, tp: int, engine: str, shard: int) -> Decode:
     """The requests of ``protocol`` over ``questions``: round 1 sees the question, a later round the
     agent's own last reply and its peers' (``mas.debate._update_slot``), the aggregator every final
-    reply; ``shard`` questions' round runs at once."""
+    reply; ``shard`` questions' round runs at once. On vLLM the question is computed once per question
+    (prefix caching: the agents' prompts start with it), the replies each time they are new to a prompt."""
     agents, rounds, aggregator = protocol_calls(protocol, debate.n_agents, debate.rounds)
     reply = max_tokens * assume.fill
     later = prompt + agents * reply
     sequences = questions * (agents * rounds + aggregator)
     prompts = questions * (agents * prompt + agents * (rounds - 1) * later + aggregator * (prompt + agents * reply))
+    computed = questions * (prompt + (agents * (rounds - 1) + aggregator) * agents * reply)
     return Decode(shape, sequences, int(prompts), int(sequences * reply), tp=tp, engine=engine,
-                  concurrent=min(questions, shard) * agents)
+                  concurrent=min(questions, shard) * agents, prefill_tokens=int(computed) if engine == "vllm" else None)
 
 
 def longest_context(prompt: int, max_tokens: int, protocol: str, debate: Any) -> int:
