@@ -41,7 +41,8 @@ the first child, ``trl``, shared the host's CPU with that engine's compile):
 
 vLLM reported async scheduling on every engine (0.26 turns it on by default). Not detokenizing (the project's
 default since session 8) saves 0.4-0.6 s of the 1.3-1.7 s rollout; dropping the sampled tokens' logprobs saves
-another 0.1-0.4 s, but TRL's importance-sampling correction needs them. The engine core in its own process
+another 0.1-0.4 s, but TRL 1.16's colocated path reads them on every rollout (``_generate`` takes ``lp[0]`` of
+each token, even with ``vllm_importance_sampling_correction`` off), so a request without them fails there. The engine core in its own process
 (``mp``) is no faster. What is left grows with the tokens generated: in ``bench_grpo_step.py`` one rollout of 4x the
 sequences (``--generation-steps 4``) took 3x as long (~50 us a token), so it is not per-step latency that batching
 more rollouts per step could hide. Detokenizing and logprobs above are per-token host work; how the rest splits
