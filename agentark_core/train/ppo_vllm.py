@@ -57,7 +57,7 @@ class VLLMSampler:
             max_model_len=config.vllm_max_model_length,
             max_num_seqs=config.batch_size,
             distributed_executor_backend="external_launcher",
-            seed=config.seed,
+            seed=config.seed + int(os.environ["RANK"]),  # under DDP each process samples its own stream
         )
         logger.info("PPO rollouts on vLLM: engine on %s, %.0f%% of its memory, context %s tokens",
                     device, 100 * config.vllm_gpu_memory_utilization, config.vllm_max_model_length)  # fmt: skip
