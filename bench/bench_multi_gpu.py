@@ -198,8 +198,10 @@ def route_data(route: str, args) -> list[dict]:
     gpus = max(args.gpus, 1)
     if route == "sft":
         return sft_rows(args.steps * args.batch * gpus, 10 if args.tiny else 100, 60 if args.tiny else 700)
-    if route in RL:
-        return prompt_rows(2 * args.grpo_steps * gpus if route == "grpo" else 2 * args.generations * gpus)
+    if route == "grpo":  # 2 fresh prompts per device and step
+        return prompt_rows(2 * args.grpo_steps * gpus)
+    if route == "ppo":  # every step draws its 2 x G prompts per process from these
+        return prompt_rows(2 * args.generations * gpus)
     return prm_rows(8 if args.tiny else 64, 10 if args.tiny else 100, 60 if args.tiny else 600)
 
 
