@@ -168,7 +168,7 @@ class ToySection:
 
 # Trainer configs whose fields the train sections pass through (``output_dir`` is the artifact's).
 SFT_FIELDS = FieldsOf("agentark_core.train.sft_config:AgentArkSFTConfig", exclude=("output_dir",))
-PRM_FIELDS = FieldsOf("agentark_core.train.prm_train:PRMConfig")
+PRM_FIELDS = FieldsOf("agentark_core.train.prm_config:PRMConfig")
 GRPO_FIELDS = FieldsOf("agentark_core.train.grpo_config:AgentArkGRPOConfig", exclude=("output_dir",))
 PPO_FIELDS = FieldsOf("agentark_core.train.ppo_config:AgentArkPPOConfig")
 

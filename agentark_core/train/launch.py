@@ -11,10 +11,11 @@ through a route's launcher (``tasks.stages.routes.accelerate_launcher``, chosen 
 ``train.launch.<section>``), which writes the run file from the config object (:func:`config_fields`)
 and picks the trainer by its class (:func:`trainer_for`).
 
-Which trainer runs under which accelerate config (:attr:`Trainer.strategies`): SFT (TRL's
-``SFTTrainer``) and GRPO (TRL's ``GRPOTrainer``; each process scores its rollouts with its own copy
-of the PRM) under ``ddp``, ``zero2`` and ``zero3``; our own loops, the PRM's and PPO's, under ``ddp``
-(``DistributedDataParallel``, :mod:`agentark_core.train.distributed`; PPO: each process its own rollouts).
+Which trainer runs under which accelerate config (:attr:`Trainer.strategies`): every route under ``ddp``,
+``zero2`` and ``zero3``: SFT (TRL's ``SFTTrainer``) and GRPO (TRL's ``GRPOTrainer``; each process scores
+its rollouts with its own copy of the PRM) through their ``Accelerator``; our own loops, the PRM's and
+PPO's (each process its own rollouts), through :class:`agentark_core.train.engine.TrainEngine`
+(``DistributedDataParallel`` or a DeepSpeed engine).
 
 Example:
     >>> launch("sft", "run.json", num_gpus=8, accelerate_config="zero2")   # doctest: +SKIP
@@ -69,12 +70,12 @@ class Trainer:
 ROUTES: Registry[Trainer] = Registry("training route")
 ROUTES.register("sft")(Trainer("agentark_core.train.sft_config:AgentArkSFTConfig", "agentark_core.train.sft:train_sft",
                                strategies=("ddp", "zero2", "zero3")))
-ROUTES.register("prm")(Trainer("agentark_core.train.prm_train:PRMConfig", "agentark_core.train.prm_train:train_prm",
-                               strategies=("ddp",)))
+ROUTES.register("prm")(Trainer("agentark_core.train.prm_config:PRMConfig", "agentark_core.train.prm_train:train_prm",
+                               strategies=("ddp", "zero2", "zero3")))
 ROUTES.register("grpo")(Trainer("agentark_core.train.grpo_config:AgentArkGRPOConfig",
                                 "agentark_core.train.grpo:train_grpo", strategies=("ddp", "zero2", "zero3")))
 ROUTES.register("ppo")(Trainer("agentark_core.train.ppo_config:AgentArkPPOConfig", "agentark_core.train.ppo:train_ppo",
-                               strategies=("ddp",)))
+                               strategies=("ddp", "zero2", "zero3")))
 
 
 def _attr(path: str) -> Any:

@@ -41,6 +41,8 @@ import torch
 from torch import nn
 
 from agentark_core.train import distributed
+from agentark_core.train.engine import TrainEngine
+from agentark_core.train.ppo_loss import gae, k3_kl, masked_mean, policy_loss, value_loss
 from agentark_core.train.ppo_vllm import VLLMSampler
 from agentark_core.train.progress import LossBar
 from agentark_core.train.reward_check import monitored_rewards
@@ -49,61 +51,6 @@ from agentark_core.train.rl_common import build_reward_funcs, load_prompts, scor
 logger = logging.getLogger(__name__)
 
 VALUE_HEAD_FILE = "value_head.safetensors"
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over the positions where ``mask`` is 1 (same shapes)."""
-    return (x * mask).sum() / mask.sum().clamp(min=1)
-
-
-def gae(
-    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised advantage estimation over ``(batch, T)`` completion tokens; masked tokens end the episode.
-
-    ``δ_t = r_t + γ·V_{t+1}·m_{t+1} − V_t``, ``A_t = δ_t + γλ·m_{t+1}·A_{t+1}``, returns ``= A + V``.
-
-    Example:
-        >>> a, r = gae(torch.tensor([[0., 1.]]), torch.tensor([[.5, .5]]), torch.ones(1, 2), 1.0, 1.0)
-        >>> a.tolist(), r.tolist()
-        ([[0.5, 0.5]], [[1.0, 1.0]])
-
-    Returns:
-        ``(advantages, returns)``, both ``(batch, T)`` and zero where ``mask`` is 0.
-    """
-    advantages = torch.zeros_like(rewards)
-    last = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        next_mask = mask[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(last)
-        next_value = values[:, t + 1] * next_mask if t + 1 < rewards.shape[1] else torch.zeros_like(last)
-        delta = rewards[:, t] + gamma * next_value - values[:, t]
-        last = delta + gamma * lam * next_mask * last
-        advantages[:, t] = last
-    advantages = advantages * mask
-    return advantages, (advantages + values) * mask
-
-
-def policy_loss(
-    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clipped surrogate ``−mean(min(ρA, clip(ρ, 1−ε, 1+ε)A))`` with ``ρ = exp(logp − old_logp)``, all ``(batch, T)``.
-
-    Returns:
-        ``(loss, clip_fraction)`` (scalars; means over masked tokens).
-    """
-    ratio = torch.exp(logp - old_logp)
-    unclipped = ratio * advantages
-    clipped = torch.clamp(ratio, 1 - clip, 1 + clip) * advantages
-    loss = -masked_mean(torch.minimum(unclipped, clipped), mask)
-    return loss, masked_mean((clipped < unclipped).float(), mask)
-
-
-def value_loss(
-    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip: float
-) -> torch.Tensor:
-    """Clipped value loss ``½·mean(max((V − R)², (clip(V, V_old ± c) − R)²))`` over masked tokens."""
-    clipped = old_values + torch.clamp(values - old_values, -clip, clip)
-    return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
 
 
 class PolicyWithValue(nn.Module):
@@ -159,11 +106,14 @@ def stop_token_ids(policy, tokenizer) -> list[int]:
     return sorted({tokenizer.eos_token_id, *configured})
 
 
-def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=None) -> tuple:
+def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=None, trainer=None) -> tuple:
     """Generate one completion per prompt (chat template, left padding, sampling).
 
     ``engine`` (a :class:`~agentark_core.train.ppo_vllm.VLLMSampler`, with ``use_vllm``) samples on vLLM
-    with the policy's current weights; None samples with HF ``generate``.
+    with the policy's current weights; None samples with HF ``generate``. ``trainer`` (the
+    :class:`~agentark_core.train.engine.TrainEngine`) gives the weights whole under ZeRO-3: vLLM receives
+    them one submodule at a time, and ``generate`` steps in lockstep with the other processes
+    (``synced_gpus``: each forward gathers the sharded weights, a collective).
 
     Returns:
         ``(sequences, attention_mask, mask, prompt_len, texts)``: ``(batch, prompt_len + T)`` ids and
@@ -177,11 +127,13 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=N
     enc = {k: v.to(device) for k, v in enc.items()}
     prompt_len = enc["input_ids"].shape[1]
     if engine is not None:
-        sequences, mask = engine.sample(model.policy, enc, config, tokenizer.eos_token_id)
+        weights = trainer.full_parameters(model.policy) if trainer is not None else model.policy.named_parameters()
+        sequences, mask = engine.sample(weights, enc, config, tokenizer.eos_token_id)
     else:
         stops = stop_token_ids(model.policy, tokenizer)
         sequences = model.policy.generate(
             **enc,
+            synced_gpus=trainer is not None and trainer.stage == 3,
             do_sample=True,
             temperature=config.temperature,
             top_p=1.0,
@@ -197,7 +149,8 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=N
 
 
 @torch.no_grad()
-def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns, config, engine=None) -> dict:
+def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns, config, engine=None,
+            trainer=None) -> dict:
     """Sample, score with the rewards, and compute per-token rewards, advantages and returns.
 
     Args:
@@ -207,14 +160,15 @@ def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns
         rows: prompt rows from :func:`~agentark_core.train.rl_common.load_prompts`.
         reward_fns: ``(funcs, weights)`` from :func:`~agentark_core.train.rl_common.build_reward_funcs`.
         config: an :class:`~agentark_core.train.ppo_config.AgentArkPPOConfig`.
-        engine: the vLLM sampler (``use_vllm``) or None (HF ``generate``), as :func:`sample`.
+        engine, trainer: the vLLM sampler (``use_vllm``) or None (HF ``generate``), and the train engine,
+            as :func:`sample`.
 
     Returns:
         ``batch`` (dict of ``(batch, ·)`` tensors: sequences, attention_mask, mask, old_logp, old_values,
         advantages, returns), ``prompt_len``, ``rewards`` (sequence rewards) and ``metrics``: the rewards'
         means and ``prm_check/*`` (:func:`score_rollouts`), ``kl`` (:func:`k3_kl`) and ``entropy`` (token means).
     """
-    sequences, attention_mask, mask, prompt_len, completions = sample(model, tokenizer, rows, config, engine)
+    sequences, attention_mask, mask, prompt_len, completions = sample(model, tokenizer, rows, config, engine, trainer)
     checks: dict[str, float] = {}  # the reward-hacking monitor's prm_check/* of this batch
     seq_rewards, metrics = score_rollouts(rows, completions, reward_fns, log_metric=checks.__setitem__)
     old_logp, old_values, entropy = model.score(sequences, attention_mask, prompt_len, config.temperature, True)
@@ -238,13 +192,6 @@ def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns
     return {"batch": batch, "prompt_len": prompt_len, "rewards": seq_rewards, "metrics": metrics}
 
 
-def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """Per-token ``exp(r) − r − 1`` with ``r = ref_logp − logp``: the non-negative, unbiased "k3" estimate of
-    KL(π‖π_ref) on tokens sampled from π (Schulman, "Approximating KL divergence"), what TRL's GRPO logs as ``kl``."""
-    log_ratio = ref_logp - logp
-    return torch.exp(log_ratio) - log_ratio - 1
-
-
 def score_rollouts(rows: list[dict], completions: list[str], reward_fns, **kwargs) -> tuple[list[float], dict]:
     """The rewards of one completion per prompt row: ``(totals, means)`` of
     :func:`~agentark_core.train.rl_common.score_completions` (``kwargs``, e.g. ``log_metric``, go to the
@@ -255,19 +202,21 @@ def score_rollouts(rows: list[dict], completions: list[str], reward_fns, **kwarg
 
 
 @torch.no_grad()
-def evaluate_heldout(model: PolicyWithValue, tokenizer, rows: list[dict], reward_fns, config, engine=None) -> dict:
+def evaluate_heldout(model: PolicyWithValue, tokenizer, rows: list[dict], reward_fns, config, engine=None,
+                     trainer=None) -> dict:
     """One sampled completion per held-out prompt (``batch_size`` at a time), scored with the training rewards:
     ``reward`` and ``rewards/<name>/mean``, the row format of GRPO's ``eval_curve`` (without ``step``)."""
     completions = []
     for start in range(0, len(rows), config.batch_size):
-        completions += sample(model, tokenizer, rows[start : start + config.batch_size], config, engine)[-1]
+        batch = rows[start : start + config.batch_size]
+        completions += sample(model, tokenizer, batch, config, engine, trainer)[-1]
     return score_rollouts(rows, completions, reward_fns)[1]
 
 
-def ppo_update(model: PolicyWithValue, optimizer, data: dict, config) -> dict[str, float]:
-    """``ppo_epochs`` passes of clipped policy + value loss over one rollout; returns mean loss stats. ``model``
-    may be the ``DistributedDataParallel`` wrapper (:func:`train_ppo` on several processes): every process
-    must then make the same number of updates (same batch size and ``mini_batch_size``)."""
+def ppo_update(trainer: TrainEngine, data: dict, config) -> dict[str, float]:
+    """``ppo_epochs`` passes of clipped policy + value loss over one rollout, one optimizer step per mini-batch
+    through ``trainer`` (the policy + value head, or its DDP / DeepSpeed wrapper: every process must then make
+    the same number of updates, same batch size and ``mini_batch_size``); returns mean loss stats."""
     batch, n = data["batch"], data["batch"]["sequences"].shape[0]
     size = config.mini_batch_size or n
     stats = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "clip_frac": 0.0}
@@ -276,16 +225,15 @@ def ppo_update(model: PolicyWithValue, optimizer, data: dict, config) -> dict[st
         order = torch.randperm(n)
         for start in range(0, n, size):
             mb = {k: v[order[start : start + size]] for k, v in batch.items()}
-            logp, values, _ = model(mb["sequences"], mb["attention_mask"], data["prompt_len"], config.temperature)
+            logp, values, _ = trainer.model(mb["sequences"], mb["attention_mask"], data["prompt_len"],
+                                            config.temperature)
             pg, clip_frac = policy_loss(
                 logp, mb["old_logp"], mb["advantages"], mb["mask"], config.clip_epsilon
             )
             vf = value_loss(values, mb["old_values"], mb["returns"], mb["mask"], config.value_clip)
             loss = pg + config.vf_coef * vf
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
+            trainer.backward(loss)
+            trainer.step()
             for key, value in zip(stats, (loss, pg, vf, clip_frac)):
                 stats[key] += float(value.detach())
             updates += 1
@@ -312,8 +260,10 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
 
     Under ``accelerate launch`` (``train.launch.ppo``, ``ddp``) every process samples its own share of one
     prompt draw (``batch_size`` each), its own engine or ``generate`` on its GPU, and scores with its own
-    PRM copy; ``DistributedDataParallel`` averages the gradients, the logged rows are means over processes,
-    held-out prompts are sampled by rank 0, which alone saves.
+    PRM copy; ``DistributedDataParallel`` (``ddp``) or a DeepSpeed engine (``zero2`` / ``zero3``,
+    :mod:`agentark_core.train.engine`) averages the gradients, the logged rows are means over processes,
+    rank 0 alone records the held-out prompts' rewards and saves (under ZeRO-3 every process samples them
+    and takes part in gathering the weights to save; the reference model stays whole on every GPU).
     """
     from transformers import AutoTokenizer
 
@@ -336,29 +286,37 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
     reward_fns = monitored_rewards(*build_reward_funcs(config, prm))
     engine = VLLMSampler(model_path, config, device) if config.use_vllm else None  # refuses a CPU first
     model, ref = load_models(model_path, config.kl_coef > 0, device)
-    trained = distributed.wrap(model, device, unused_parameters=False)  # policy and value loss read every weight
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    groups = [{"params": list(model.parameters()), "lr": config.learning_rate, "weight_decay": 0.01}]  # torch's
+    trainer = TrainEngine(model, groups, 1, config.max_grad_norm, device, unused_parameters=False)  # loss reads all
     ranks, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    samplers = main or trainer.stage == 3  # ZeRO-3: a forward is a collective, so every process samples held-out
+
+    def heldout_row(step: int) -> None:
+        if heldout and samplers:
+            rewards = evaluate_heldout(model, tokenizer, heldout, reward_fns, config, engine, trainer)
+            evals.extend([{"step": step, **rewards}] if main else [])
+
     per_rank = min(config.batch_size, len(rows) // ranks)  # equal shares: DDP needs equal update counts
     if per_rank < 1:
         raise ValueError(f"{len(rows)} training prompts cannot give each of {ranks} processes a rollout batch")
     torch.manual_seed(config.seed + rank)  # each process samples its own completions
     order, curve, evals, start = random.Random(config.seed), [], [], time.perf_counter()
     for step in (bar := LossBar(range(1, config.max_steps + 1), "PPO", disable=not main)):
-        if heldout and step == 1 and main:
-            evals.append({"step": 0, **evaluate_heldout(model, tokenizer, heldout, reward_fns, config, engine)})
+        if step == 1:
+            heldout_row(0)
         began = time.perf_counter()
         batch = order.sample(rows, per_rank * ranks)[rank::ranks]  # one draw everywhere, each its own share
-        data = rollout(model, ref, tokenizer, batch, reward_fns, config, engine)
-        row = distributed.all_mean_row({**ppo_update(trained, optimizer, data, config), **data["metrics"]})
+        data = rollout(model, ref, tokenizer, batch, reward_fns, config, engine, trainer)
+        row = distributed.all_mean_row({**ppo_update(trainer, data, config), **data["metrics"]})
         curve.append(_finite({"step": step, **row, "step_time": time.perf_counter() - began}))
-        if heldout and step % config.eval_steps == 0 and main:
-            evals.append({"step": step, **evaluate_heldout(model, tokenizer, heldout, reward_fns, config, engine)})
+        if step % config.eval_steps == 0:
+            heldout_row(step)
         bar.show(curve[-1]["loss"], reward=curve[-1]["reward"])
         logger.debug("PPO step %d: %s", step, curve[-1])
     runtime = time.perf_counter() - start
+    state = trainer.full_state_dict(model)  # rank 0: the whole policy + value head, also under ZeRO-3
     if main:
-        save_policy(model, tokenizer, output_dir)
+        save_policy(model, tokenizer, output_dir, state)
     distributed.barrier()
     return {
         "loss_curve": curve, "eval_curve": [_finite(row) for row in evals],
@@ -388,11 +346,15 @@ def load_models(model_path: str, with_ref: bool, device) -> tuple[PolicyWithValu
     return model.to(device).eval(), ref
 
 
-def save_policy(model: PolicyWithValue, tokenizer, output_dir: str) -> None:
-    """Write the policy + tokenizer in HF format and the value head as safetensors."""
+def save_policy(model: PolicyWithValue, tokenizer, output_dir: str, state: dict) -> None:
+    """Write the policy + tokenizer in HF format and the value head as safetensors, from ``state`` (the
+    whole ``model.state_dict()``, :meth:`~agentark_core.train.engine.TrainEngine.full_state_dict`)."""
     from safetensors.torch import save_file
 
-    model.policy.save_pretrained(output_dir)
+    parts = {"policy.": {}, "value_head.": {}}
+    for name, tensor in state.items():
+        prefix = "policy." if name.startswith("policy.") else "value_head."
+        parts[prefix][name.removeprefix(prefix)] = tensor.contiguous()
+    model.policy.save_pretrained(output_dir, state_dict=parts["policy."])
     tokenizer.save_pretrained(output_dir)
-    head = {k: v.detach().cpu().contiguous() for k, v in model.value_head.state_dict().items()}
-    save_file(head, str(Path(output_dir) / VALUE_HEAD_FILE))
+    save_file(parts["value_head."], str(Path(output_dir) / VALUE_HEAD_FILE))

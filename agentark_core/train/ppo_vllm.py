@@ -9,7 +9,7 @@ CUDA only: vLLM's CPU build repacks its linear layers, so pushed weights would n
 
 Example:
     >>> sampler = VLLMSampler("student/", AgentArkPPOConfig(use_vllm=True), torch.device("cuda"))  # doctest: +SKIP
-    >>> sequences, mask = sampler.sample(policy, enc, config, eos_token_id=7)     # doctest: +SKIP
+    >>> sequences, mask = sampler.sample(policy.named_parameters(), enc, config, eos_token_id=7)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -67,19 +67,19 @@ class VLLMSampler:
         return self.llm.llm_engine.model_executor.driver_worker.model_runner
 
     @torch.no_grad()
-    def sync(self, policy) -> None:
-        """Load every parameter of ``policy`` (an HF CausalLM; HF names, cast to the engine's dtype) into the
-        engine's model, as TRL's colocated weight sync does, and drop the engine's prefix cache."""
+    def sync(self, weights) -> None:
+        """Load the policy's ``(name, tensor)`` pairs (HF names, e.g. ``policy.named_parameters()`` or, under
+        ZeRO-3, :meth:`~agentark_core.train.engine.TrainEngine.full_parameters`; cast to the engine's dtype)
+        into the engine's model, as TRL's colocated weight sync does, and drop the engine's prefix cache."""
         dtype = self.llm.llm_engine.model_config.dtype
-        weights = ((name, param.detach().to(dtype)) for name, param in policy.named_parameters())
-        self.model_runner().model.load_weights(weights)
+        self.model_runner().model.load_weights((name, param.detach().to(dtype)) for name, param in weights)
         self.llm.reset_prefix_cache()
 
-    def sample(self, policy, enc: dict, config, eos_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, weights, enc: dict, config, eos_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Sync the weights, then sample one completion per left-padded prompt.
 
         Args:
-            policy: the policy CausalLM (its weights are pushed first).
+            weights: the policy's current ``(name, tensor)`` pairs (pushed first, :meth:`sync`).
             enc: the tokenizer's batch, ``input_ids`` / ``attention_mask`` ``(batch, prompt_len)``, left-padded.
             config: the PPO config (``temperature``, ``max_completion_length``).
             eos_token_id: fills each completion after its end, as HF ``generate``'s batches read.
@@ -90,7 +90,7 @@ class VLLMSampler:
         """
         from vllm import SamplingParams
 
-        self.sync(policy)
+        self.sync(weights)
         params = SamplingParams(  # token ids only: the trainer decodes them, so vLLM need not detokenize
             n=1, temperature=config.temperature, top_p=1.0, top_k=0, max_tokens=config.max_completion_length,
             detokenize=False,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from agentark_core.train.records import as_records
 
 if TYPE_CHECKING:
-    from agentark_core.train.prm_train import PRMConfig
+    from agentark_core.train.prm_config import PRMConfig
 
 logger = logging.getLogger(__name__)
 

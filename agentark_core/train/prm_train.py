@@ -7,10 +7,14 @@ crash resume from ``checkpoint-N`` folders. Batches hold whole questions so the 
 sees a question's positive and negative steps together.
 
 Under ``accelerate launch`` (``train.prm.num_gpus > 1``) every process takes every N-th batch of
-the same stream, its model in ``DistributedDataParallel`` (gradients averaged across processes;
-:mod:`agentark_core.train.distributed`), so an optimizer step sees N x the traces and an epoch
-takes 1/N of the steps; the loss curve is the mean over processes and rank 0 alone writes the
-checkpoints and the PRM. In one process the loop is unchanged.
+the same stream, so an optimizer step sees N x the traces and an epoch takes 1/N of the steps; the
+loss curve is the mean over processes and rank 0 alone writes the checkpoints and the PRM. Under
+``ddp`` the model is in ``DistributedDataParallel`` (gradients averaged across processes;
+:mod:`agentark_core.train.distributed`), a new wrapper and AdamW per stage; under ``zero2`` / ``zero3``
+one DeepSpeed engine (:mod:`agentark_core.train.engine`) trains both stages, its AdamW state cleared
+and its learning rates set anew when Stage II starts (Stage I's frozen parameters get no gradient
+and rate 0), and the PRM is gathered whole to be saved; crash-resume checkpoints are written under
+``ddp`` or in one process only. In one process the loop is unchanged.
 
 Example:
     >>> metrics = train_prm("student/", prm_rows, "prm/", PRMConfig(stage1_max_steps=100))  # doctest: +SKIP
@@ -26,129 +30,18 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from typing import Any
 
 from agentark_core.train import distributed
+from agentark_core.train.engine import TrainEngine, zero_stage
 from agentark_core.train.prm_batches import batch_tensors, load_traces, question_batches, split_examples
 from agentark_core.train.prm_checkpoint import load_checkpoint, save_checkpoint
+from agentark_core.train.prm_config import PRMConfig
 from agentark_core.train.prm_loss import PRM_LOSSES
 from agentark_core.train.progress import LossBar
-from agentark_core.train.rewards import STEP_AGGREGATIONS
-from agentark_core.train.speed import (
-    ATTN_IMPLEMENTATIONS,
-    COMPILE_MODES,
-    MODEL_DTYPES,
-    check_compile_mode,
-    check_speed_options,
-)
 
 logger = logging.getLogger(__name__)
 
-
-
-@dataclass
-class PRMConfig:
-    """PRM training settings; ``stageN_max_steps > 0`` overrides ``stageN_epochs``, 0 steps skips a stage."""
-
-    loss: str = field(default="contrastive", metadata={"help": f"Step loss: one of {PRM_LOSSES.names()}."})
-    temperature: float = field(default=0.1, metadata={"help": "τ of the contrastive loss (App. B.1)."})
-    step_separator: str = field(default="\n\n", metadata={"help": "Text joining a trace's steps."})
-    likelihood_features: bool = field(
-        default=True,
-        metadata={"help": "Also score each step from the backbone's own token log-probabilities (prm_likelihood)."},
-    )
-    stage1_epochs: float = field(default=1.0, metadata={"help": "Epochs of Stage I (last block + head)."})
-    stage1_max_steps: int = field(
-        default=-1, metadata={"help": "Optimizer steps of Stage I; >0 overrides epochs."}
-    )
-    stage1_learning_rate: float = 1e-4
-    stage2_epochs: float = field(default=1.0, metadata={"help": "Epochs of Stage II (all parameters)."})
-    stage2_max_steps: int = field(
-        default=-1, metadata={"help": "Optimizer steps of Stage II; >0 overrides epochs."}
-    )
-    stage2_learning_rate: float = 1e-5
-    head_learning_rate: float | None = field(
-        default=None,
-        metadata={"help": "Learning rate of the freshly initialised scoring heads in both stages; None = the stage's."},
-    )
-    traces_per_batch: int = field(default=8, metadata={"help": "Traces per micro-batch (whole questions)."})
-    gradient_accumulation_steps: int = 1
-    max_grad_norm: float = 1.0
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
-    lr_scheduler_type: str = field(default="linear", metadata={"help": "A transformers scheduler name."})
-    max_length: int | None = field(
-        default=2048, metadata={"help": "Token limit per trace; later steps dropped."}
-    )
-    bf16: bool | None = field(
-        default=None, metadata={"help": "bf16 autocast; None = on when CUDA is available."}
-    )
-    seed: int = 0
-    padding_free: bool = field(
-        default=True, metadata={"help": "One unpadded row per micro-batch (position_ids restart per trace)."}
-    )
-    attn_implementation: str = field(
-        default="auto",
-        metadata={
-            "help": f"One of {ATTN_IMPLEMENTATIONS}; auto = varlen on CUDA with padding_free, else sdpa."
-        },
-    )
-    model_dtype: str = field(
-        default="float32", metadata={"help": f"Backbone weight dtype, one of {MODEL_DTYPES}."}
-    )
-    use_liger_kernel: bool = field(
-        default=False, metadata={"help": "Liger's RMSNorm/SwiGLU/RoPE kernels in the backbone (CUDA only)."}
-    )
-    torch_compile: bool = field(
-        default=False,
-        metadata={
-            "help": "torch.compile each transformer block of the backbone (one compile, dynamic lengths)."
-        },
-    )
-    torch_compile_mode: str | None = field(
-        default=None, metadata={"help": f"torch.compile mode: {list(COMPILE_MODES)}."}
-    )
-    save_steps: int = field(
-        default=0, metadata={"help": "Write output_dir/checkpoint-N every N optimizer steps; 0 = never."}
-    )
-    resume: bool = field(
-        default=True, metadata={"help": "Continue from the newest checkpoint-N in output_dir."}
-    )
-    heldout_fraction: float = field(
-        default=0.2, metadata={"help": "Share of questions held out of training to evaluate the PRM on."}
-    )
-    eval_best_of: list[int] = field(
-        default_factory=lambda: [4, 8, 16], metadata={"help": "Ns of the held-out best-of-N reranking."}
-    )
-    eval_temperature: float = field(default=1.0, metadata={"help": "Student sampling T for best-of-N."})
-    eval_max_tokens: int = field(default=256, metadata={"help": "Token limit of best-of-N student samples."})
-    eval_aggregation: str = field(default="min", metadata={"help": "Step scores -> one score (min|mean|last)."})
-
-    def __post_init__(self):
-        PRM_LOSSES.get(self.loss)  # unknown names fail with the valid list
-        STEP_AGGREGATIONS.get(self.eval_aggregation)
-        check_speed_options(self.attn_implementation, self.model_dtype)
-        check_compile_mode(self.torch_compile_mode)
-        checks = {
-            "temperature": self.temperature > 0,
-            "head_learning_rate": self.head_learning_rate is None or self.head_learning_rate > 0,
-            "stage1_epochs": self.stage1_epochs >= 0,
-            "stage2_epochs": self.stage2_epochs >= 0,
-            "traces_per_batch": self.traces_per_batch >= 1,
-            "gradient_accumulation_steps": self.gradient_accumulation_steps >= 1,
-            "max_grad_norm": self.max_grad_norm > 0,
-            "warmup_ratio": 0 <= self.warmup_ratio <= 1,
-            "max_length": self.max_length is None or self.max_length > 0,
-            "save_steps": self.save_steps >= 0,
-            "heldout_fraction": 0 <= self.heldout_fraction < 1,
-            "eval_best_of": all(isinstance(n, int) and n >= 1 for n in self.eval_best_of),
-            "eval_temperature": self.eval_temperature >= 0,
-            "eval_max_tokens": self.eval_max_tokens >= 1,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"PRMConfig: invalid value for {bad}: {[getattr(self, b) for b in bad]}")
 
 
 def set_stage(prm, stage: int) -> list:
@@ -178,9 +71,9 @@ def _stage_steps(config: PRMConfig, stage: int, num_batches: int) -> int:
     return math.ceil(num_batches * epochs / (config.gradient_accumulation_steps * distributed.world_size()))
 
 
-def backward_batch(prm, batch: list[dict], config: PRMConfig, model=None):
-    """Forward + backward one micro-batch (loss scaled by 1/accumulation); ``model`` is what runs the
-    forward (the PRM's ``DistributedDataParallel`` wrapper in a multi-process run; default ``prm``).
+def backward_batch(prm, batch: list[dict], config: PRMConfig, engine: TrainEngine | None = None):
+    """Forward + backward one micro-batch (the step applies the accumulation's mean); the forward runs
+    through ``engine.model`` (the PRM, its DDP wrapper or DeepSpeed engine), or ``prm`` when None.
 
     Returns:
         ``(loss, tokens)``: the scaled loss as a detached 0-d tensor on the model's device (read it
@@ -195,9 +88,12 @@ def backward_batch(prm, batch: list[dict], config: PRMConfig, model=None):
     labels, groups = tensors.pop("labels"), tensors.pop("groups")
     use_bf16 = prm.device.type == "cuda" and (config.bf16 if config.bf16 is not None else True)
     with torch.autocast("cuda", torch.bfloat16) if use_bf16 else nullcontext():
-        scores = (model or prm)(**tensors)
+        scores = (engine.model if engine is not None else prm)(**tensors)
     loss = PRM_LOSSES.get(config.loss)(scores.float(), labels, groups, config.temperature)
-    (loss / config.gradient_accumulation_steps).backward()
+    if engine is not None:
+        engine.backward(loss)
+    else:
+        (loss / config.gradient_accumulation_steps).backward()
     return loss.detach() / config.gradient_accumulation_steps, tokens
 
 
@@ -210,6 +106,7 @@ def run_stage(
     checkpoint_dir: str | None = None,
     resume: dict | None = None,
     history: list[dict] = (),
+    engine: TrainEngine | None = None,
 ) -> list[dict]:
     """Train one curriculum stage.
 
@@ -221,19 +118,24 @@ def run_stage(
         resume: a state from :func:`load_checkpoint` of this stage: optimizer, scheduler and the batch
             stream continue where it stopped.
         history: curve rows of earlier stages, stored in the checkpoints.
+        engine: one engine over every parameter for both stages (ZeRO, :func:`shared_engine`): its AdamW
+            state is cleared and its rates set for this stage. None: a new engine (AdamW, DDP wrapper)
+            over this stage's trainable parameters.
 
     Returns:
         Its loss-curve rows ``{step, stage, loss, learning_rate, grad_norm, num_tokens}`` (tokens of that step).
     """
-    import torch
-
     rng = random.Random(config.seed + stage)
     total = _stage_steps(config, stage, len(question_batches(traces, config.traces_per_batch, rng)))
     if total == 0:
         return []
-    params = set_stage(prm, stage)
-    model = distributed.wrap(prm, prm.device)  # after set_stage: DDP syncs the params training now
-    optimizer, scheduler = _optimizer(params, config, stage, total, prm.head_parameters())
+    params = set_stage(prm, stage)  # before a new engine: DDP syncs the params training now
+    if engine is None:
+        engine = _engine(prm, params, config)
+    else:
+        engine.reset_optimizer()
+    optimizer = engine.optimizer
+    scheduler = _scheduler(optimizer, prm, config, stage, total)
     batches, curve, done = _forever(traces, config, rng), [], 0
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
@@ -246,18 +148,17 @@ def run_stage(
     steps = range(done + 1, total + 1)
     for step in (bar := LossBar(steps, f"PRM stage {stage}", total=total, disable=not distributed.is_main())):
         results = []
+        lr = scheduler.get_last_lr()[0]  # the last block's: what this step applies
         for micro in range(accumulation):
-            with distributed.no_sync(model, last=micro == accumulation - 1):
-                results.append(backward_batch(prm, next(batches), config, model))
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            with engine.accumulating(last=micro == accumulation - 1):
+                results.append(backward_batch(prm, next(batches), config, engine))
+        grad_norm = engine.step()
         loss = distributed.all_mean(sum(loss for loss, _ in results))
         row = {"step": first_step + step, "stage": stage, "loss": loss}
-        row.update(learning_rate=scheduler.get_last_lr()[0], grad_norm=grad_norm.detach())
+        row.update(learning_rate=lr, grad_norm=grad_norm.detach())
         curve.append({**row, "num_tokens": sum(tokens for _, tokens in results)})
         bar.show(row["loss"])
-        optimizer.step()
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         if checkpoint_dir and config.save_steps and (first_step + step) % config.save_steps == 0:
             state = {"stage": stage, "stage_step": step, "optimizer": optimizer, "scheduler": scheduler}
             if distributed.is_main():
@@ -293,26 +194,54 @@ def _tokens_of_all_ranks(curve: list[dict], device) -> list[dict]:
     return [{**row, "num_tokens": total} for row, total in zip(curve, totals)]
 
 
-def _optimizer(params: list, config: PRMConfig, stage: int, total: int, heads: list = ()):
-    """AdamW over ``params``; those also in ``heads`` at ``config.head_learning_rate`` when it is set."""
-    import torch
+def _groups(prm, params: list, weight_decay: float) -> list[dict]:
+    """AdamW groups of ``params`` named for the rate they take (:func:`stage_rates`): ``last_block`` first
+    (its rate is the one the loss curve logs), the rest of the ``backbone``, the scoring ``heads``; empty
+    groups left out."""
+    heads, last = {id(p) for p in prm.head_parameters()}, {id(p) for p in prm.last_block().parameters()}
+    kinds = {"last_block": [p for p in params if id(p) in last],
+             "backbone": [p for p in params if id(p) not in last and id(p) not in heads],
+             "heads": [p for p in params if id(p) in heads]}
+    return [{"name": name, "params": group, "lr": 0.0, "weight_decay": weight_decay}
+            for name, group in kinds.items() if group]
+
+
+def stage_rates(config: PRMConfig, stage: int) -> dict[str, float]:
+    """The learning rate of each named group (:func:`_groups`) in ``stage``: Stage I trains the last block
+    and the heads (the rest of the backbone at 0: frozen), Stage II everything; the heads at
+    ``head_learning_rate`` when it is set."""
+    lr = getattr(config, f"stage{stage}_learning_rate")
+    head = config.head_learning_rate if config.head_learning_rate is not None else lr
+    return {"last_block": lr, "backbone": lr if stage == 2 else 0.0, "heads": head}
+
+
+def _engine(prm, params: list, config: PRMConfig) -> TrainEngine:
+    """A :class:`TrainEngine` over ``params`` (the trainable ones now) in :func:`_groups`."""
+    return TrainEngine(prm, _groups(prm, params, config.weight_decay), config.gradient_accumulation_steps, config.max_grad_norm,
+                       prm.device)
+
+
+def shared_engine(prm, config: PRMConfig) -> TrainEngine:
+    """One engine over every PRM parameter for both stages (ZeRO: DeepSpeed sizes its shards once, for
+    whatever the run will train)."""
+    return _engine(prm, set_stage(prm, 2), config)
+
+
+def _scheduler(optimizer, prm, config: PRMConfig, stage: int, total: int):
+    """The stage's warm-up + decay (``lr_scheduler_type``) over ``optimizer``'s groups at their
+    :func:`stage_rates`."""
     from transformers import get_scheduler
 
-    lr = getattr(config, f"stage{stage}_learning_rate")
-    head_ids = {id(p) for p in heads} if config.head_learning_rate is not None else set()
-    groups = [{"params": [p for p in params if id(p) not in head_ids], "lr": lr},
-              {"params": [p for p in params if id(p) in head_ids], "lr": config.head_learning_rate}]
-    # fused: one kernel set per step instead of per-tensor loops
-    fused = all(p.device.type == "cuda" for p in params)
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=config.weight_decay,
-                                  fused=fused or None)
-    scheduler = get_scheduler(
+    rates = stage_rates(config, stage)
+    for group in optimizer.param_groups:
+        group["lr"] = rates[group["name"]]
+        group.pop("initial_lr", None)  # a new schedule starts from the rates just set
+    return get_scheduler(
         config.lr_scheduler_type,
         optimizer,
         num_warmup_steps=int(config.warmup_ratio * total),
         num_training_steps=total,
     )
-    return optimizer, scheduler
 
 
 def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig) -> dict:
@@ -336,8 +265,12 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
 
     start = time.perf_counter()
     device = distributed.setup()
+    if zero_stage() and config.save_steps:
+        raise ValueError(f"PRMConfig.save_steps={config.save_steps}: crash-resume checkpoints are written "
+                         f"under ddp or in one process, not under ZeRO-{zero_stage()}; set save_steps 0")
     torch.manual_seed(config.seed)
     prm = build_prm(model_path, config, device)
+    engine = shared_engine(prm, config) if zero_stage() else None
     train_rows, heldout_rows = split_examples(examples, config)
     traces = load_traces(train_rows, prm.tokenizer, config)
     state = load_checkpoint(output_dir) if config.resume else None
@@ -349,12 +282,13 @@ def train_prm(model_path: str, examples: Any, output_dir: str, config: PRMConfig
     if state is not None and state["stage"] == 2:
         stage1 = [r for r in state["curve"] if r["stage"] == 1]
     else:
-        stage1 = run_stage(prm, traces, config, 1, checkpoint_dir=output_dir, resume=resume1)
+        stage1 = run_stage(prm, traces, config, 1, checkpoint_dir=output_dir, resume=resume1, engine=engine)
     resume2 = state if state is not None and state["stage"] == 2 else None
-    stage2 = run_stage(prm, traces, config, 2, len(stage1), output_dir, resume2, history=stage1)
+    stage2 = run_stage(prm, traces, config, 2, len(stage1), output_dir, resume2, history=stage1, engine=engine)
     steps_runtime = time.perf_counter() - loop_start  # each stage ends reading its curve: the device is done
-    if distributed.is_main():
-        prm.save(output_dir)
+    with engine.gathered() if engine is not None else nullcontext():  # ZeRO-3: the whole PRM, to save it
+        if distributed.is_main():
+            prm.save(output_dir)
     distributed.barrier()
     return {
         "loss_curve": stage1 + stage2,

@@ -79,7 +79,7 @@ def sft_config(section: dict, output_dir: str, where: str):
 
 
 def prm_config(recipe):
-    from agentark_core.train.prm_train import PRMConfig
+    from agentark_core.train.prm_config import PRMConfig
 
     options = {"step_separator": STEP_SEPARATORS[recipe.extract.prm_splitter]} | recipe.train.prm
     return _build(PRMConfig, "train.prm", **options)

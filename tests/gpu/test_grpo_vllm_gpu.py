@@ -145,7 +145,7 @@ def test_ppo_sync_puts_the_policys_weights_in_the_engine(model_path, ppo_sampler
     with torch.no_grad():
         for param in policy.parameters():
             param.add_(torch.randn_like(param) * 0.2)
-    ppo_sampler.sync(policy)
+    ppo_sampler.sync(policy.named_parameters())
     after, wanted = engine_prompt_logprobs(ppo_sampler.llm, ids), policy_prompt_logprobs(policy, ids)
     assert (wanted - before).abs().mean() > 0.5, "the perturbation barely moved the policy: the check would be void"
     # bf16 vs fp32 on this perturbed model, measured with HF on a CPU: max 0.096, mean 0.030 nats
@@ -158,7 +158,7 @@ def test_ppo_sampled_batch_is_prompt_plus_completion_with_its_mask(model_path, p
     texts = ["What is 2 + 3?", "Tom has 5 apples and buys 3 more. How many apples does he have?"]
     enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left").to("cuda")
     config = _ppo_config()
-    sequences, mask = ppo_sampler.sample(policy, enc, config, tokenizer.eos_token_id)
+    sequences, mask = ppo_sampler.sample(policy.named_parameters(), enc, config, tokenizer.eos_token_id)
     width = enc["input_ids"].shape[1]
     assert torch.equal(sequences[:, :width], enc["input_ids"])
     assert sequences.shape[1] - width == mask.shape[1] <= config.max_completion_length

@@ -4,6 +4,7 @@ variables (issue 20 deliverable 4)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -41,11 +42,18 @@ def test_bad_launch_fields_fail_at_load_naming_the_key(override, message):
     (["train.rl=ppo", "train.launch.ppo.num_gpus=4", "train.launch.ppo.distributed=zero2"],
      "train.launch.ppo: num_gpus 4 with distributed 'zero2': route 'ppo' cannot train under 'zero2'"),
 ])
-def test_a_trainer_that_cannot_take_the_gpus_fails_the_whole_recipe(overrides, message):
+def test_a_trainer_that_cannot_take_the_gpus_fails_the_whole_recipe(overrides, message, monkeypatch):
+    from agentark_core.train import launch
+
+    for name in ("prm", "ppo"):  # every built-in trainer takes every config: a DDP-only one (as theirs were)
+        monkeypatch.setitem(launch.ROUTES._items, name, dataclasses.replace(launch.ROUTES.get(name),
+                                                                            strategies=("ddp",)))
     source = recipe_source(DEMO, overrides)
     with pytest.raises(ConfigError) as err:
         validate_recipe(_recipe(*overrides), source)
     assert str(err.value).startswith(f"{source}: ") and message in str(err.value)
+    monkeypatch.undo()
+    validate_recipe(_recipe(*overrides), source)  # the real trainers train under ZeRO too
 
 
 def test_ppo_gpus_are_not_checked_when_pad_runs_grpo():

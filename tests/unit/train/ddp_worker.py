@@ -41,4 +41,5 @@ if __name__ == "__main__":
     launch.main(argv)
     output_dir = Path(json.loads(Path(argv[argv.index("--args") + 1]).read_text())["output_dir"])
     weights = {name: tensor.detach().cpu() for name, tensor in built[0].state_dict().items()}
-    torch.save(weights, output_dir.parent / f"rank{os.environ['RANK']}.pt")
+    if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") != "3":  # a ZeRO-3 process holds only its shard
+        torch.save(weights, output_dir.parent / f"rank{os.environ['RANK']}.pt")

@@ -15,14 +15,11 @@ from agentark_core.train.ppo import (
     VALUE_HEAD_FILE,
     PolicyWithValue,
     completion_mask,
-    gae,
-    k3_kl,
-    policy_loss,
     score_rollouts,
     train_ppo,
-    value_loss,
 )
 from agentark_core.train.ppo_config import AgentArkPPOConfig
+from agentark_core.train.ppo_loss import gae, k3_kl, policy_loss, value_loss
 from agentark_core.train.prm_model import PRM
 from agentark_core.train.reward_check import monitored_rewards, reward_hacking, rl_curve
 from agentark_core.train.rl_common import score_completions

@@ -12,13 +12,16 @@ from agentark_core.train.prm_loss import PRM_LOSSES, bce_loss, contrastive_bce_l
 from agentark_core.train.prm_model import PRM, encode_trace
 from agentark_core.train.prm_train import (
     PRMConfig,
-    _optimizer,
+    _engine,
+    _scheduler,
     batch_tensors,
     load_traces,
     question_batches,
     run_stage,
     set_stage,
+    shared_engine,
     split_examples,
+    stage_rates,
     train_prm,
 )
 
@@ -287,15 +290,44 @@ def test_heads_train_at_their_own_learning_rate(tiny):
     prm = PRM.from_student(tiny)
     params = set_stage(prm, 1)
     config = PRMConfig(stage1_learning_rate=1e-4, head_learning_rate=1e-2)
-    optimizer, _ = _optimizer(params, config, 1, 10, prm.head_parameters())
+    optimizer = _engine(prm, params, config).optimizer
+    _scheduler(optimizer, prm, config, 1, 10)
     lrs = {id(p): group["initial_lr"] for group in optimizer.param_groups for p in group["params"]}
     assert len(lrs) == len(params) == len(list(prm.last_block().parameters())) + 4  # two heads, weight + bias
     assert {lrs[id(p)] for p in prm.head_parameters()} == {1e-2}
     assert {lrs[id(p)] for p in prm.last_block().parameters()} == {1e-4}
-    optimizer, _ = _optimizer(params, PRMConfig(stage1_learning_rate=1e-4), 1, 10, prm.head_parameters())
-    assert [g["initial_lr"] for g in optimizer.param_groups] == [1e-4]
+    config = PRMConfig(stage1_learning_rate=1e-4)
+    optimizer = _engine(prm, params, config).optimizer
+    _scheduler(optimizer, prm, config, 1, 10)
+    assert [g["initial_lr"] for g in optimizer.param_groups] == [1e-4, 1e-4]  # last block, heads
     with pytest.raises(ValueError, match="head_learning_rate"):
         PRMConfig(head_learning_rate=0.0)
+
+
+def test_one_engine_for_both_stages_trains_what_each_stage_trains(tiny):
+    """The ZeRO layout (one optimizer over every parameter, built once): Stage I moves only the last block and
+    the heads (the frozen rest gets no gradient and rate 0), Stage II everything, from a fresh AdamW state."""
+    torch.manual_seed(0)
+    prm = PRM.from_student(tiny)
+    config = PRMConfig(stage1_max_steps=2, stage2_max_steps=2, traces_per_batch=6, stage1_learning_rate=1e-2,
+                       stage2_learning_rate=1e-2, head_learning_rate=3e-2, warmup_ratio=0.0)
+    engine = shared_engine(prm, config)
+    assert [g["name"] for g in engine.optimizer.param_groups] == ["last_block", "backbone", "heads"]
+    traces = load_traces(_rows(), prm.tokenizer, config)
+    before = _snapshot(prm)
+    run_stage(prm, traces, config, stage=1, engine=engine)
+    after1 = _snapshot(prm)
+    stage_one = {k for k in before if k.startswith(("backbone.layers.1.", "head.", "likelihood_head."))}
+    assert {k for k in before if not torch.equal(before[k], after1[k])} == stage_one
+    rates = [g["initial_lr"] for g in engine.optimizer.param_groups]  # the stage's rates (the schedule decays them)
+    assert rates == [1e-2, 0.0, 3e-2] == list(stage_rates(config, 1).values())
+    steps_one = {id(p): int(s["step"]) for p, s in engine.optimizer.state.items()}
+    assert set(steps_one.values()) == {2}
+    curve = run_stage(prm, traces, config, stage=2, first_step=2, engine=engine)
+    after2 = _snapshot(prm)
+    assert [r["step"] for r in curve] == [3, 4]
+    assert [k for k in after1 if torch.equal(after1[k], after2[k])] == []
+    assert {int(s["step"]) for s in engine.optimizer.state.values()} == {2}  # Stage II's AdamW started afresh
 
 
 def test_split_examples_holds_out_whole_questions():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from agentark_core.train.prm_config import PRMConfig
 from agentark_core.train.prm_model import PRM, collate_traces, encode_trace
-from agentark_core.train.prm_train import PRMConfig
 from agentark_core.train.sft import build_trainer, weighted_collator
 from agentark_core.train.sft_config import AgentArkSFTConfig
 from agentark_core.train.speed import model_kwargs
