@@ -4,7 +4,7 @@ paper §3.3: R-SFT/DA, the PRM, GRPO).
 For each route in ``--routes`` (``sft``, ``prm``, ``grpo``, ``ppo``) the same run (Qwen3-0.6B-shaped random-init
 student, synthetic rows) trains once on one GPU (a child process that sees one) and then under
 ``accelerate launch`` on ``--gpus`` processes with each ``infra/accelerate`` config of ``--configs`` the
-route can run under (PRM: ddp only), each process with the same per-device batch, exactly as
+route can run under (every route: ddp, zero2, zero3), each process with the same per-device batch, exactly as
 :func:`agentark_core.train.launch.launch` runs a training stage with ``train.launch.<section>.num_gpus``.
 Per run: wall time, the trainer's runtime, throughput, **scaling efficiency** = N-GPU throughput ÷
 (N x 1-GPU throughput) (issue goal >= 0.85), steps, final loss, peak GPU memory (max over processes)

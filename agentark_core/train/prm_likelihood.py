@@ -81,12 +81,19 @@ def token_logprobs(lm_head: nn.Module, hidden: torch.Tensor, input_ids: torch.Te
 
     ``chunk`` tokens at a time, each chunk recomputed in the backward pass instead of kept: a real
     vocabulary's fp32 logits are ``n_tok x vocab`` (8 traces of 512 response tokens x 152k: 2.5 GB).
+    A head DeepSpeed ZeRO-3 shards is called exactly once (all tokens, or none): each call gathers its
+    weight, a collective, and the processes' batches hold different numbers of tokens.
     """
+    from agentark_core.train.lm_head_loss import zero3_partitioned
+
     states = hidden[token_rows, token_cols - 1]
     targets = input_ids[token_rows, token_cols]
+    sharded = zero3_partitioned(lm_head.weight)
+    starts = [0] if sharded else range(0, len(targets), chunk)
+    chunk = len(targets) if sharded else chunk
     recompute = torch.is_grad_enabled() and states.requires_grad
     parts = []
-    for start in range(0, len(targets), chunk):
+    for start in starts:
         args = (lm_head, states[start : start + chunk], targets[start : start + chunk])
         if recompute:
             parts.append(torch.utils.checkpoint.checkpoint(_chunk_logprobs, *args, use_reentrant=False))

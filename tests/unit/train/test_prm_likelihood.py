@@ -159,3 +159,24 @@ def test_chunked_logprobs_equal_one_pass_with_the_same_gradients():
     with torch.no_grad():
         assert torch.allclose(token_logprobs(lm_head, hidden, input_ids, rows, cols, chunk=3), whole, atol=1e-6)
     assert token_logprobs(lm_head, hidden, input_ids, rows[:0], cols[:0]).shape == (0,)
+
+
+def test_a_zero3_sharded_head_is_called_once_whatever_the_token_count():
+    """Under ZeRO-3 each call of the head gathers its weight (a collective), and each process's batch holds its
+    own number of tokens: chunking (or skipping an empty batch) would call it a different number of times per
+    process and hang the run. A sharded head is called exactly once: all tokens, or none."""
+    torch.manual_seed(0)
+    lm_head = torch.nn.Linear(8, 50, bias=False)
+    calls = []
+    lm_head.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    hidden, input_ids = torch.randn(2, 12, 8), torch.randint(0, 50, (2, 12))
+    rows, cols = torch.tensor([0] * 7 + [1] * 4), torch.tensor([*range(4, 11), *range(2, 6)])
+    chunked = token_logprobs(lm_head, hidden, input_ids, rows, cols, chunk=3)
+    assert calls == [3, 3, 3, 2]
+    lm_head.weight.ds_id = 7  # what deepspeed.zero.Init sets on every parameter it shards
+    calls.clear()
+    assert torch.allclose(token_logprobs(lm_head, hidden, input_ids, rows, cols, chunk=3), chunked, atol=1e-6)
+    assert calls == [11]
+    calls.clear()
+    assert token_logprobs(lm_head, hidden, input_ids, rows[:0], cols[:0]).shape == (0,)
+    assert calls == [0]  # an empty batch still takes part
