@@ -103,7 +103,7 @@ class TrainEngine:
         """
         import torch
 
-        self.stage, self.module = zero_stage(), model
+        self.stage, self.module, self.device = zero_stage(), model, device
         self.accumulation, self.max_grad_norm = accumulation, max_grad_norm
         params = [p for group in groups for p in group["params"]]
         fused = all(p.device.type == "cuda" for p in params) and not self.stage  # ZeRO steps flat fp32 shards
@@ -147,7 +147,7 @@ class TrainEngine:
 
         if self.stage:  # DeepSpeed clipped and stepped in the boundary micro-batch's backward
             norm = self.model.get_global_grad_norm()
-            return torch.as_tensor(0.0 if norm is None else float(norm))
+            return torch.tensor(0.0 if norm is None else float(norm), device=self.device)  # beside the loss
         trainable = [p for p in self._params if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(trainable, self.max_grad_norm)
         self.optimizer.step()

@@ -342,3 +342,15 @@ def test_split_examples_holds_out_whole_questions():
         PRMConfig(heldout_fraction=1.0)
     with pytest.raises(KeyError, match="step aggregation"):
         PRMConfig(eval_aggregation="median")
+
+
+def test_zero_engine_grad_norm_is_a_tensor_on_the_model_device(tiny, monkeypatch):
+    """The loss curve stacks each step's loss and grad norm in one transfer, so the norm an engine reports must
+    sit on the model's device (a DeepSpeed engine returns a host float: on CUDA a CPU norm broke the stack)."""
+    from agentark_core.train.engine import TrainEngine
+
+    prm = PRM.from_student(tiny)
+    engine = TrainEngine(prm, [{"params": list(prm.head_parameters()), "lr": 1e-3}], 1, 1.0, prm.device)
+    engine.stage, engine.model = 2, type("DeepSpeedLike", (), {"get_global_grad_norm": lambda self: 2.5})()
+    norm = engine.step()
+    assert torch.is_tensor(norm) and norm.device == prm.device and norm.item() == 2.5
