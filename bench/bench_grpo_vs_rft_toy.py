@@ -5,7 +5,8 @@ training problems (``--problems``, seed 777: not the bootstrap's), it measures:
 
 * ``rft``: rejection-sampling fine-tuning. The student samples ``--samples`` answers per problem at T = 1;
   the answer-correct ones (``all``), or only those whose every step is right (``clean``, checked by
-  :func:`clean_solution`), train the student with the project's SFT (``--rft-steps`` x 32, constant lr).
+  :func:`clean_solution`), train the student with the project's SFT (``--rft-steps`` x 32, constant lr);
+  ``clean_grouped``: the clean rows in GRPO's batch layout (each problem's samples in one batch).
 * ``grpo``: the project's ``train_grpo`` on the same problems (16 prompts x G = ``--samples`` per step,
   T = 1, beta 0, ``--grpo-steps``), verifiable reward, plus the PRM when ``--prm`` is given.
 * ``snr``: cosine between the policy gradients of ``--snr-batches`` independent 128-rollout batches, between
@@ -29,7 +30,11 @@ step (PRM reward 0.984 vs 0.689; wrong answers 0.578-0.884). Held-out accuracy a
     | GRPO PRM+VR, lr 3e-4                             | 30.9              | 47.6   |
     |   its weight change with random signs            | 35.1              | 64.6   |
 
-So the direction of GRPO's update, not its size, costs the greedy accuracy. Gradient cosines between 4
+So the direction of GRPO's update, not its size, costs the greedy accuracy. S10A traced that direction to the
+data GRPO hands the optimizer, not to its trainer (the SFT trainer replaying GRPO's batches made the same
+updates): a step's rows are G samples of a few problems, and RFT on clean samples laid out so (``clean_grouped``,
+lr 1e-3) lost 5.8 points at T = 1 (greedy 43.2) where shuffled it gained 12.6; GRPO's advantage weights cost
+more on top (recipes/demo.yaml's train.grpo comment). Gradient cosines between 4
 batches do not separate PG from SFT (this run: PG pairs 0.02..0.32, SFT 0.03..0.34, PG vs SFT 0.18; a run
 with other rollouts: PG -0.29..0.33, SFT -0.01..0.31, PG vs SFT -0.07). recipes/demo.yaml's train.grpo
 comment has the other variants; RFT on clean samples in another data order gave 46.9 / 60.6.
@@ -118,7 +123,8 @@ def sample(args) -> list[dict]:
 
 
 def rft(args, rows: list[dict], kind: str, lr: float, out: str) -> dict:
-    """SFT of the student on its own answer-correct samples (``kind`` all | clean)."""
+    """SFT of the student on its own answer-correct samples (``kind`` all | clean | clean_grouped). ``clean_grouped``
+    lays the clean rows out as GRPO's batches are: each problem's samples together, problems in random order."""
     import random
 
     from agentark_core.train.sft import train_sft
@@ -126,11 +132,17 @@ def rft(args, rows: list[dict], kind: str, lr: float, out: str) -> dict:
 
     keep = [r for r in rows if r["correct"] and (kind == "all" or r["clean"]) and "\nFinal Answer" in r["response"]]
     random.Random(0).shuffle(keep)
+    if kind == "clean_grouped":
+        order = sorted({r["question_id"] for r in keep})
+        random.Random(0).shuffle(order)
+        rank = {qid: i for i, qid in enumerate(order)}
+        keep.sort(key=lambda r: rank[r["question_id"]])
     examples = [{"prompt": r["prompt"], "reasoning": r["response"].rsplit("\n", 1)[0],
                  "answer": r["response"].rsplit("\n", 1)[1], "weight": 1.0} for r in keep]
     config = AgentArkSFTConfig(output_dir=out, max_steps=args.rft_steps, per_device_train_batch_size=32,
                                learning_rate=lr, lr_scheduler_type="constant", report_to="none", save_strategy="no",
-                               logging_steps=10, bf16=False, dataloader_pin_memory=False, seed=0)
+                               logging_steps=10, bf16=False, dataloader_pin_memory=False, seed=0,
+                               train_sampling_strategy="sequential" if kind == "clean_grouped" else "random")
     metrics = train_sft(args.student, examples, out, config)
     return {"rows": len(examples), "loss": [round(r["loss"], 4) for r in metrics["loss_curve"]]}
 
@@ -282,7 +294,7 @@ def main() -> None:
     result = {"student": evaluate(args.student, args), "samples": len(rows),
               "answer_correct": round(sum(r["correct"] for r in rows) / len(rows), 3),
               "kinds": reward_kinds(rows, args.prm), "runs": {}}
-    for kind in ("all", "clean"):
+    for kind in ("all", "clean", "clean_grouped"):
         for lr in args.rft_lrs:
             name = f"rft_{kind}_lr{lr:g}"
             run = rft(args, rows, kind, lr, f"{args.out}/{name}")
