@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from agentark_core.train import distributed
@@ -166,6 +166,23 @@ class TrainEngine:
         import deepspeed
 
         return deepspeed.zero.GatheredParameters(list(self.module.parameters() if params is None else params))
+
+    @contextmanager
+    def generating(self):
+        """Context for sampling with HF ``generate``: under ZeRO-3 the whole model is gathered once and
+        ZeRO's per-module hooks are lifted until it ends (TRL's ``remove_hooks`` / ``add_hooks``, as its
+        trainers generate), instead of a gather of every layer at every new token; elsewhere nothing."""
+        if self.stage != 3:
+            yield
+            return
+        from trl.models.utils import add_hooks, remove_hooks
+
+        with self.gathered():
+            remove_hooks(self.model)
+            try:
+                yield
+            finally:
+                add_hooks(self.model)
 
     def full_parameters(self, module: Any) -> Iterator[tuple[str, Any]]:
         """``(name, whole tensor)`` of every parameter of ``module`` once (a tied weight under its first

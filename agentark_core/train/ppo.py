@@ -34,6 +34,7 @@ import logging
 import math
 import random
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,7 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=N
     ``engine`` (a :class:`~agentark_core.train.ppo_vllm.VLLMSampler`, with ``use_vllm``) samples on vLLM
     with the policy's current weights; None samples with HF ``generate``. ``trainer`` (the
     :class:`~agentark_core.train.engine.TrainEngine`) gives the weights whole under ZeRO-3: vLLM receives
-    them one submodule at a time, and ``generate`` steps in lockstep with the other processes
-    (``synced_gpus``: each forward gathers the sharded weights, a collective).
+    them one submodule at a time; ``generate`` runs on the policy gathered whole (``TrainEngine.generating``).
 
     Returns:
         ``(sequences, attention_mask, mask, prompt_len, texts)``: ``(batch, prompt_len + T)`` ids and
@@ -131,17 +131,17 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=N
         sequences, mask = engine.sample(weights, enc, config, tokenizer.eos_token_id)
     else:
         stops = stop_token_ids(model.policy, tokenizer)
-        sequences = model.policy.generate(
-            **enc,
-            synced_gpus=trainer is not None and trainer.stage == 3,
-            do_sample=True,
-            temperature=config.temperature,
-            top_p=1.0,
-            top_k=0,
-            max_new_tokens=config.max_completion_length,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=stops,
-        )
+        with trainer.generating() if trainer is not None else nullcontext():
+            sequences = model.policy.generate(
+                **enc,
+                do_sample=True,
+                temperature=config.temperature,
+                top_p=1.0,
+                top_k=0,
+                max_new_tokens=config.max_completion_length,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=stops,
+            )
         mask = completion_mask(sequences[:, prompt_len:], stops)
     attention_mask = torch.cat([enc["attention_mask"], mask.long()], 1)
     completions = tokenizer.batch_decode(sequences[:, prompt_len:] * mask.long(), skip_special_tokens=True)
