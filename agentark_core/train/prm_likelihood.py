@@ -75,31 +75,44 @@ CHUNK_TOKENS = 1024
 
 
 def token_logprobs(lm_head: nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor,
-                   token_rows: torch.Tensor, token_cols: torch.Tensor, chunk: int = CHUNK_TOKENS) -> torch.Tensor:
+                   token_rows: torch.Tensor, token_cols: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """``log p(token | tokens before it)`` ``(n_tok,)`` of the listed tokens, from the hidden state one
     position earlier (a response token is never a row's first token: the prompt precedes it).
 
-    ``chunk`` tokens at a time, each chunk recomputed in the backward pass instead of kept: a real
-    vocabulary's fp32 logits are ``n_tok x vocab`` (8 traces of 512 response tokens x 152k: 2.5 GB).
-    A head DeepSpeed ZeRO-3 shards is called exactly once (all tokens, or none): each call gathers its
-    weight, a collective, and the processes' batches hold different numbers of tokens.
+    ``chunk`` (default :data:`CHUNK_TOKENS`) tokens at a time, each chunk recomputed in the backward pass
+    instead of kept: a real vocabulary's fp32 logits are ``n_tok x vocab`` (8 traces of 512 response tokens
+    x 152k: 2.5 GB). A head DeepSpeed ZeRO-3 shards is called as many times on every process (each call
+    gathers its weight, a collective, and the processes' batches hold different numbers of tokens): the
+    most chunks any process needs, the others calling it on empty chunks.
     """
     from agentark_core.train.lm_head_loss import zero3_partitioned
 
+    chunk = chunk or CHUNK_TOKENS
     states = hidden[token_rows, token_cols - 1]
     targets = input_ids[token_rows, token_cols]
-    sharded = zero3_partitioned(lm_head.weight)
-    starts = [0] if sharded else range(0, len(targets), chunk)
-    chunk = len(targets) if sharded else chunk
+    calls = -(-len(targets) // chunk)
+    if zero3_partitioned(lm_head.weight):
+        calls = _most_of_all_processes(max(calls, 1), states.device)
     recompute = torch.is_grad_enabled() and states.requires_grad
     parts = []
-    for start in starts:
+    for start in range(0, calls * chunk, chunk):  # past the last token: an empty chunk
         args = (lm_head, states[start : start + chunk], targets[start : start + chunk])
         if recompute:
             parts.append(torch.utils.checkpoint.checkpoint(_chunk_logprobs, *args, use_reentrant=False))
         else:
             parts.append(_chunk_logprobs(*args))
     return torch.cat(parts) if parts else states.new_zeros(0, dtype=torch.float32)
+
+
+def _most_of_all_processes(value: int, device: torch.device) -> int:
+    """The largest ``value`` over the processes of the run (``value`` itself in one process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    most = torch.tensor([value], device=device)
+    dist.all_reduce(most, op=dist.ReduceOp.MAX)
+    return int(most.item())
 
 
 def _chunk_logprobs(lm_head: nn.Module, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

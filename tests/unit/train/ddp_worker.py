@@ -32,6 +32,10 @@ def recording(module, name: str, pick):
 
 
 if __name__ == "__main__":
+    if os.environ.get("TEST_CHUNK_TOKENS"):  # small LM-head chunks: the processes need different numbers of them
+        from agentark_core.train import prm_likelihood
+
+        prm_likelihood.CHUNK_TOKENS = int(os.environ["TEST_CHUNK_TOKENS"])
     argv = sys.argv[1:]
     route = argv[argv.index("--route") + 1]
     if route == "prm":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ def test_prm_trains_on_two_processes_with_shared_gradients_under_ddp_and_zero(ti
     so both end with the same weights; the loss (mean over ranks) goes down; rank 0 writes the metrics and the
     PRM; the curriculum's Stage II trained the backbone too. ZeRO shards what DDP replicates (fp32 weights,
     gradients, AdamW moments), so the three give one loss curve and one PRM up to the float error of other
-    reduction orders (measured: <= 0.14% on the losses, 20 steps at lr 1e-2)."""
+    reduction orders (measured: <= 0.14% on the losses, 20 steps at lr 1e-2). The LM head of the likelihood
+    features runs in 16-token chunks, so the processes need different numbers of head calls (ZeRO-3 evens them)."""
     from agentark_core.train.prm_model import PRM
 
     start = PRM.from_student(tiny_model_path).state_dict()
@@ -72,17 +74,20 @@ def _train_prm_on_two(model_path: str, tmp_path: Path, strategy: str) -> tuple[d
     run.write_text(json.dumps({"model_path": model_path, "examples": _prm_rows(),
                                "output_dir": str(tmp_path / "prm"), "config": PRM_CONFIG}))
     metrics_file = tmp_path / "metrics.json"
-    ranks = _launch_two(tmp_path, "prm", run, metrics_file, strategy)
+    ranks = _launch_two(tmp_path, "prm", run, metrics_file, strategy, {"TEST_CHUNK_TOKENS": "16"})
     return json.loads(metrics_file.read_text()), PRM.load(tmp_path / "prm").state_dict(), ranks
 
 
-def _launch_two(tmp_path: Path, route: str, run: Path, metrics_file: Path, strategy: str = "ddp") -> list[dict]:
-    """Train ``route`` on two gloo processes under ``strategy`` through the recording worker; each rank's final
-    weights, checked equal (the gradients were averaged); none under ZeRO-3 (each rank holds a shard)."""
+def _launch_two(tmp_path: Path, route: str, run: Path, metrics_file: Path, strategy: str = "ddp",
+                env: dict | None = None) -> list[dict]:
+    """Train ``route`` on two gloo processes under ``strategy`` (``env`` added to their environment) through the
+    recording worker; each rank's final weights, checked equal (the gradients were averaged); none under ZeRO-3
+    (each rank holds a shard)."""
     command = accelerate_command(route, str(run), 2, strategy, str(metrics_file))
     entry = command.index("-m", 3)  # the launch module's entry -> the recording worker (same arguments)
     command = [*command[:entry], str(WORKER), *command[entry + 2:]]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     if strategy == "zero3":
         return []

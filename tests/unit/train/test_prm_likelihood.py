@@ -161,10 +161,10 @@ def test_chunked_logprobs_equal_one_pass_with_the_same_gradients():
     assert token_logprobs(lm_head, hidden, input_ids, rows[:0], cols[:0]).shape == (0,)
 
 
-def test_a_zero3_sharded_head_is_called_once_whatever_the_token_count():
+def test_a_zero3_sharded_head_is_called_as_often_on_every_process():
     """Under ZeRO-3 each call of the head gathers its weight (a collective), and each process's batch holds its
-    own number of tokens: chunking (or skipping an empty batch) would call it a different number of times per
-    process and hang the run. A sharded head is called exactly once: all tokens, or none."""
+    own number of tokens: a sharded head is called for the most chunks any process needs (one process here:
+    its own count, at least one), past its tokens on empty chunks, with the same log-probabilities."""
     torch.manual_seed(0)
     lm_head = torch.nn.Linear(8, 50, bias=False)
     calls = []
@@ -173,10 +173,11 @@ def test_a_zero3_sharded_head_is_called_once_whatever_the_token_count():
     rows, cols = torch.tensor([0] * 7 + [1] * 4), torch.tensor([*range(4, 11), *range(2, 6)])
     chunked = token_logprobs(lm_head, hidden, input_ids, rows, cols, chunk=3)
     assert calls == [3, 3, 3, 2]
-    lm_head.weight.ds_id = 7  # what deepspeed.zero.Init sets on every parameter it shards
     calls.clear()
+    assert token_logprobs(lm_head, hidden, input_ids, rows[:0], cols[:0]).shape == (0,) and calls == []
+    lm_head.weight.ds_id = 7  # what deepspeed.zero.Init sets on every parameter it shards
     assert torch.allclose(token_logprobs(lm_head, hidden, input_ids, rows, cols, chunk=3), chunked, atol=1e-6)
-    assert calls == [11]
+    assert calls == [3, 3, 3, 2]
     calls.clear()
     assert token_logprobs(lm_head, hidden, input_ids, rows[:0], cols[:0]).shape == (0,)
     assert calls == [0]  # an empty batch still takes part
