@@ -121,12 +121,6 @@ class TrainEngine:
             self.model = distributed.wrap(model, device, unused_parameters)
         self._params = params
 
-    def rewrap(self, device: Any, unused_parameters: bool = True) -> None:
-        """DDP only: wrap the model anew after its trainable set changed (DDP reduces the parameters that
-        required grad when it was built); ZeRO and one process need nothing."""
-        if not self.stage:
-            self.model = distributed.wrap(self.module, device, unused_parameters)
-
     def accumulating(self, last: bool):
         """Context of one micro-batch's forward + backward: DDP skips the gradient all-reduce on all
         but the ``last`` micro-batch of a step (DeepSpeed counts micro-batches itself)."""
