@@ -74,9 +74,10 @@ the traces, hence its other loss):
 
 (ddp, zero2 and zero3 train the same numbers: final losses within 0.002. This short run counts the first, slow
 steps: ddp's 0.66 here against 0.87 over 13 + 40 steps above. ZeRO pays off in memory only past what one card
-holds, e.g. an 8B PRM's fp32 weights + AdamW (~128 GB); at 0.6B its fp32 buckets (zero2) and the one-call LM head
-of the likelihood features (zero3: all of a batch's response-token logits at once, since a sharded head must be
-called the same number of times on every process) cost more memory than DDP.)
+holds, e.g. an 8B PRM's fp32 weights + AdamW (~128 GB); at 0.6B its fp32 buckets cost zero2 more memory than DDP.
+The zero3 peak was measured with an interim one-call LM head for the likelihood features (all of a batch's
+response-token logits at once); the head now keeps its 1,024-token chunks, the processes agreeing on how many:
+not re-measured.)
 PPO ``--routes ppo --configs ddp,zero2,zero3 --grpo-steps 6`` (HF ``generate``; under ZeRO-3 on the policy gathered
 once per rollout, ``TrainEngine.generating``: 65 s a step before, gathering every layer at every token):
 

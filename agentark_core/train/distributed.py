@@ -113,6 +113,17 @@ def all_sum(tensor: Any) -> Any:
     return out
 
 
+def all_max(tensor: Any) -> Any:
+    """The elementwise maximum of ``tensor`` over every process (itself in one process)."""
+    if not active():
+        return tensor
+    import torch.distributed as dist
+
+    out = tensor.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.MAX)
+    return out
+
+
 def barrier() -> None:
     """Wait for every process (after rank 0 wrote something the others read, or before exit)."""
     if active():

@@ -310,11 +310,7 @@ def peak_gpu_memory() -> dict:
 
     if not torch.cuda.is_available():
         return {}
-    peak = torch.tensor([float(torch.cuda.max_memory_allocated())], device="cuda")
-    if distributed.active():
-        import torch.distributed as dist
-
-        dist.all_reduce(peak, op=dist.ReduceOp.MAX)
+    peak = distributed.all_max(torch.tensor([float(torch.cuda.max_memory_allocated())], device="cuda"))
     return {"peak_gpu_memory_gib": round(peak.item() / 2**30, 2)}
 
 

@@ -34,7 +34,6 @@ import logging
 import math
 import random
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +106,7 @@ def stop_token_ids(policy, tokenizer) -> list[int]:
     return sorted({tokenizer.eos_token_id, *configured})
 
 
-def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=None, trainer=None) -> tuple:
+def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine, trainer: TrainEngine) -> tuple:
     """Generate one completion per prompt (chat template, left padding, sampling).
 
     ``engine`` (a :class:`~agentark_core.train.ppo_vllm.VLLMSampler`, with ``use_vllm``) samples on vLLM
@@ -127,11 +126,10 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=N
     enc = {k: v.to(device) for k, v in enc.items()}
     prompt_len = enc["input_ids"].shape[1]
     if engine is not None:
-        weights = trainer.full_parameters(model.policy) if trainer is not None else model.policy.named_parameters()
-        sequences, mask = engine.sample(weights, enc, config, tokenizer.eos_token_id)
+        sequences, mask = engine.sample(trainer.full_parameters(model.policy), enc, config, tokenizer.eos_token_id)
     else:
         stops = stop_token_ids(model.policy, tokenizer)
-        with trainer.generating() if trainer is not None else nullcontext():
+        with trainer.generating():
             sequences = model.policy.generate(
                 **enc,
                 do_sample=True,
@@ -149,8 +147,8 @@ def sample(model: PolicyWithValue, tokenizer, rows: list[dict], config, engine=N
 
 
 @torch.no_grad()
-def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns, config, engine=None,
-            trainer=None) -> dict:
+def rollout(model: PolicyWithValue, ref, tokenizer, rows: list[dict], reward_fns, config, engine,
+            trainer: TrainEngine) -> dict:
     """Sample, score with the rewards, and compute per-token rewards, advantages and returns.
 
     Args:
@@ -202,8 +200,8 @@ def score_rollouts(rows: list[dict], completions: list[str], reward_fns, **kwarg
 
 
 @torch.no_grad()
-def evaluate_heldout(model: PolicyWithValue, tokenizer, rows: list[dict], reward_fns, config, engine=None,
-                     trainer=None) -> dict:
+def evaluate_heldout(model: PolicyWithValue, tokenizer, rows: list[dict], reward_fns, config, engine,
+                     trainer: TrainEngine) -> dict:
     """One sampled completion per held-out prompt (``batch_size`` at a time), scored with the training rewards:
     ``reward`` and ``rewards/<name>/mean``, the row format of GRPO's ``eval_curve`` (without ``step``)."""
     completions = []

@@ -26,6 +26,8 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
+from agentark_core.train import distributed
+
 FEATURES = ("step_mean", "step_min", "prefix_mean", "prefix_min")  # of token log-probabilities
 PREFIX_MIN = FEATURES.index("prefix_min")
 FLOOR = -20.0
@@ -92,7 +94,7 @@ def token_logprobs(lm_head: nn.Module, hidden: torch.Tensor, input_ids: torch.Te
     targets = input_ids[token_rows, token_cols]
     calls = -(-len(targets) // chunk)
     if zero3_partitioned(lm_head.weight):
-        calls = _most_of_all_processes(max(calls, 1), states.device)
+        calls = int(distributed.all_max(torch.tensor([max(calls, 1)], device=states.device)).item())
     recompute = torch.is_grad_enabled() and states.requires_grad
     parts = []
     for start in range(0, calls * chunk, chunk):  # past the last token: an empty chunk
@@ -102,17 +104,6 @@ def token_logprobs(lm_head: nn.Module, hidden: torch.Tensor, input_ids: torch.Te
         else:
             parts.append(_chunk_logprobs(*args))
     return torch.cat(parts) if parts else states.new_zeros(0, dtype=torch.float32)
-
-
-def _most_of_all_processes(value: int, device: torch.device) -> int:
-    """The largest ``value`` over the processes of the run (``value`` itself in one process)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    most = torch.tensor([value], device=device)
-    dist.all_reduce(most, op=dist.ReduceOp.MAX)
-    return int(most.item())
 
 
 def _chunk_logprobs(lm_head: nn.Module, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

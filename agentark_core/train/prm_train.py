@@ -71,9 +71,9 @@ def _stage_steps(config: PRMConfig, stage: int, num_batches: int) -> int:
     return math.ceil(num_batches * epochs / (config.gradient_accumulation_steps * distributed.world_size()))
 
 
-def backward_batch(prm, batch: list[dict], config: PRMConfig, engine: TrainEngine | None = None):
+def backward_batch(prm, batch: list[dict], config: PRMConfig, engine: TrainEngine):
     """Forward + backward one micro-batch (the step applies the accumulation's mean); the forward runs
-    through ``engine.model`` (the PRM, its DDP wrapper or DeepSpeed engine), or ``prm`` when None.
+    through ``engine.model`` (the PRM, its DDP wrapper or DeepSpeed engine).
 
     Returns:
         ``(loss, tokens)``: the scaled loss as a detached 0-d tensor on the model's device (read it
@@ -88,12 +88,9 @@ def backward_batch(prm, batch: list[dict], config: PRMConfig, engine: TrainEngin
     labels, groups = tensors.pop("labels"), tensors.pop("groups")
     use_bf16 = prm.device.type == "cuda" and (config.bf16 if config.bf16 is not None else True)
     with torch.autocast("cuda", torch.bfloat16) if use_bf16 else nullcontext():
-        scores = (engine.model if engine is not None else prm)(**tensors)
+        scores = engine.model(**tensors)
     loss = PRM_LOSSES.get(config.loss)(scores.float(), labels, groups, config.temperature)
-    if engine is not None:
-        engine.backward(loss)
-    else:
-        (loss / config.gradient_accumulation_steps).backward()
+    engine.backward(loss)
     return loss.detach() / config.gradient_accumulation_steps, tokens
 
 
@@ -217,8 +214,8 @@ def stage_rates(config: PRMConfig, stage: int) -> dict[str, float]:
 
 def _engine(prm, params: list, config: PRMConfig) -> TrainEngine:
     """A :class:`TrainEngine` over ``params`` (the trainable ones now) in :func:`_groups`."""
-    return TrainEngine(prm, _groups(prm, params, config.weight_decay), config.gradient_accumulation_steps, config.max_grad_norm,
-                       prm.device)
+    groups = _groups(prm, params, config.weight_decay)
+    return TrainEngine(prm, groups, config.gradient_accumulation_steps, config.max_grad_norm, prm.device)
 
 
 def shared_engine(prm, config: PRMConfig) -> TrainEngine:
