@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 
 CURVE_KEYS = ("loss", "reward", "reward_std", "frac_reward_zero_std", "kl", "entropy", "grad_norm", "learning_rate",
               "step_time")
-# logged families kept per step: per-reward means, PPO-style clip fractions, the PRM-vs-verifiable check
-CURVE_PREFIXES = ("rewards/", "clip_ratio/", CHECK_PREFIX)
+# logged families kept per step: per-reward means, PPO-style clip fractions, async rollouts' wait, the PRM-vs-verifiable check
+CURVE_PREFIXES = ("rewards/", "clip_ratio/", "rollout/", CHECK_PREFIX)
 
 
 def build_grpo_trainer(
@@ -63,6 +63,10 @@ def build_grpo_trainer(
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
+    trainer_class = GRPOTrainer
+    if config.async_rollouts:  # the next rollout sampled while the policy trains (issue 18 item 2)
+        from agentark_core.train.async_rollout import AsyncRolloutGRPOTrainer as trainer_class
+
     from agentark_core.train.speed import prepare_training_process
 
     prepare_training_process()
@@ -81,7 +85,7 @@ def build_grpo_trainer(
         prm.requires_grad_(False)
     # + the verifiable reward at weight 0 when unweighted, and the PRM-vs-verifiable check (reward_check.py)
     funcs, config.reward_weights = monitored_rewards(*build_reward_funcs(config, prm))
-    trainer = GRPOTrainer(
+    trainer = trainer_class(
         model=model_path,
         reward_funcs=funcs,
         args=config,

@@ -16,7 +16,10 @@ other ~56 GB to the policy, its reference and the PRM) is the engine's share of 
 ``vllm_enable_sleep_mode`` frees the engine's weights and KV cache during the update (for students
 whose training state fills the card; costs a wake-up per step). ``vllm_mode: server`` uses a running
 ``trl vllm-serve`` at ``vllm_server_base_url``. The colocated engine does not detokenize
-(:func:`colocated_sampling_kwargs`).
+(:func:`colocated_sampling_kwargs`). ``async_rollouts: true`` samples the next generation batch while the
+policy trains on the current one (one-step off-policy, importance-corrected;
+:mod:`agentark_core.train.async_rollout`): with the server on another GPU the rollout leaves the step's
+critical path.
 
 Example:
     >>> cfg = AgentArkGRPOConfig(output_dir="out", num_generations=8, beta=0.001)  # doctest: +SKIP
@@ -66,6 +69,14 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
         },
     )
 
+    async_rollouts: bool = field(
+        default=False,
+        metadata={
+            "help": "Sample the next generation batch on the vLLM engine while the policy trains on this one "
+            "(one-step off-policy, corrected by TRL's importance sampling); needs use_vllm, one process."
+        },
+    )
+
     def __post_init__(self):
         # process-wide settings are made where training starts (grpo.build_grpo_trainer)
         super().__post_init__()
@@ -101,7 +112,12 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
         the field. Whether vLLM is installed is checked where training starts (``grpo.build_grpo_trainer``),
         so a recipe asking for it validates on a machine that only dispatches the run."""
         if not self.use_vllm:
+            if self.async_rollouts:
+                raise ValueError("async_rollouts needs use_vllm: true (the rollouts run on a vLLM engine)")
             return
+        if self.async_rollouts and self.vllm_enable_sleep_mode:
+            raise ValueError("async_rollouts and vllm_enable_sleep_mode exclude each other: the engine samples "
+                             "while the policy trains, so it cannot sleep then")
         if self.vllm_mode not in VLLM_MODES:
             raise ValueError(f"vllm_mode must be one of {list(VLLM_MODES)}, got {self.vllm_mode!r}")
         if self.vllm_mode == "server":
