@@ -87,7 +87,7 @@ LARGER = {
                              "num_attention_heads": 32, "tie_word_embeddings": False},
 }  # fmt: skip
 GIB = 2**30
-VARIANTS = ("hf", "vllm", "vllm-sleep")
+VARIANTS = ("hf", "vllm", "vllm-sleep", "vllm-async", "vllm-server", "vllm-server-async")
 
 
 def build_student(kind: str, path: Path) -> str:
@@ -138,14 +138,19 @@ def timed(fn, name: str, times: dict, sync: bool):
     return wrapper
 
 
-def make_config(args, out: str, variant: str):
+def make_config(args, out: str, variant: str, server=None):
     from agentark_core.train.grpo_config import AgentArkGRPOConfig
 
     on_cpu = args.device == "cpu"
     vllm = {}
-    if variant != "hf":
+    if variant.startswith("vllm-server"):
+        from bench.grpo_rollout_server import server_settings
+
+        vllm = server_settings(server)
+    elif variant != "hf":
         vllm = {"use_vllm": True, "vllm_mode": "colocate", "vllm_enable_sleep_mode": variant == "vllm-sleep",
                 "vllm_gpu_memory_utilization": args.vllm_gpu_memory_utilization}  # fmt: skip
+    vllm["async_rollouts"] = variant.endswith("-async")
     return AgentArkGRPOConfig(
         output_dir=out,
         num_generations=args.num_generations,
@@ -179,27 +184,31 @@ def prompt_rows(n: int) -> list[dict]:
     ]  # fmt: skip
 
 
-def run_variant(variant: str, student: str, prm: str, tmp: str, args) -> dict:
-    """Train ``args.steps`` GRPO steps with ``variant``'s rollouts; per-step times, memory, trained bytes."""
+def run_variant(variant: str, student: str, prm: str, tmp: str, args, server=None) -> dict:
+    """Train ``args.steps`` GRPO steps with ``variant``'s rollouts; per-step times, memory, trained bytes.
+
+    Async variants time the rollout without a device sync: the main thread's ``_generate`` is the wait for
+    the prefetched rollout (+ weight sync), and a sync would also wait for the colocated engine's kernels."""
     from agentark_core.train.grpo import build_grpo_trainer
 
     cuda = args.device == "cuda"
+    timing_sync = cuda and not variant.endswith("-async")
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         print(f"\n[{variant}] start: {torch.cuda.memory_allocated() / GIB:.2f} GiB still allocated by earlier variants")
     rows = prompt_rows(args.prompts * args.steps)
     out = str(Path(tmp) / f"out-{variant}")
-    trainer, _ = build_grpo_trainer(student, rows, out, make_config(args, out, variant), prm)
+    trainer, _ = build_grpo_trainer(student, rows, out, make_config(args, out, variant, server), prm)
     per_step, times, seen = [], defaultdict(float), {"device_used": 0}
-    trainer._generate = timed(trainer._generate, "rollout", times, cuda)
+    trainer._generate = timed(trainer._generate, "rollout", times, timing_sync)
     trainer._generate_and_score_completions = timed(
-        trainer._generate_and_score_completions, "generate_and_score", times, cuda
+        trainer._generate_and_score_completions, "generate_and_score", times, timing_sync
     )
-    trainer.reward_funcs = [timed(f, f"reward: {f.__name__}", times, cuda) for f in trainer.reward_funcs]
+    trainer.reward_funcs = [timed(f, f"reward: {f.__name__}", times, timing_sync) for f in trainer.reward_funcs]
     engine = getattr(trainer, "vllm_generation", None)
     if engine is not None:
-        engine.sync_weights = timed(engine.sync_weights, "weight sync", times, cuda)
+        engine.sync_weights = timed(engine.sync_weights, "weight sync", times, timing_sync)
     trainer.add_callback(step_timer_class()(times, per_step, seen, cuda))
     trainer.train()
     # the first rollout cycle carries the warm-up; later cycles are averaged whole (one rollout per cycle)
@@ -342,6 +351,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rollout", default="hf", help=f"comma-separated variants of {VARIANTS}, run in order")
     parser.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3)
+    parser.add_argument("--server-gpu", type=int, default=1, help="GPU of the vllm-server* variants' server")
     parser.add_argument("--grad-accum", type=int, default=1,
                         help="split each step's prompts x G completions into this many update micro-batches")
     parser.add_argument("--generation-steps", type=int, default=1,
@@ -365,10 +375,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         student = rollout_student(args.model_config, Path(tmp) / "student")
         PRM.from_student(student).save(Path(tmp) / "prm")
-        results = []
-        for variant in variants:
-            results.append(run_variant(variant, student, str(Path(tmp) / "prm"), tmp, args))
-            report_variant(results[-1], args)
+        results, server = [], None
+        try:
+            for variant in variants:
+                if variant.startswith("vllm-server") and server is None:
+                    from bench.grpo_rollout_server import start_rollout_server
+
+                    server = start_rollout_server(student, args.server_gpu, args.vllm_gpu_memory_utilization,
+                                                  1024, tmp)  # fmt: skip
+                results.append(run_variant(variant, student, str(Path(tmp) / "prm"), tmp, args, server))
+                report_variant(results[-1], args)
+        finally:
+            if server is not None:
+                server.stop()
         compare(results)
         estimate_larger(results, args.model_config, args.prompts * args.num_generations,
                         args.max_completion_length, args.grad_accum)

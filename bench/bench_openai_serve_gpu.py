@@ -84,8 +84,8 @@ def server_command(python: str, model: str, port: int, engine: dict) -> list[str
 class Server:
     """A ``vllm serve`` process group: started, waited for (``/health``), stopped with its children."""
 
-    def __init__(self, command: list[str], port: int, log_path: Path) -> None:
-        self.command, self.port, self.log_path = command, port, log_path
+    def __init__(self, command: list[str], port: int, log_path: Path, env: dict | None = None) -> None:
+        self.command, self.port, self.log_path, self.env = command, port, log_path, env or {}
         self.root = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
@@ -98,7 +98,7 @@ class Server:
         import httpx
 
         print("server command:", " ".join(self.command), flush=True)
-        env = os.environ | {"VLLM_SERVER_DEV_MODE": "1"}  # exposes POST /reset_prefix_cache
+        env = os.environ | {"VLLM_SERVER_DEV_MODE": "1"} | self.env  # dev mode: POST /reset_prefix_cache
         start = time.perf_counter()
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT, env=env,

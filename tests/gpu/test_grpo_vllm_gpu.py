@@ -10,8 +10,8 @@ batch is prompt + completion with the mask of the sampled tokens; a two-step ``t
 
 Run on the device machine (vLLM, trl, datasets installed), one engine per process (vLLM's in-process
 engines share process-wide state):
-``python -m pytest -p no:cacheprovider -o addopts="" -m gpu tests/gpu/test_grpo_vllm_gpu.py -k grpo``, then the
-same with ``-k "ppo and not trains"`` and with ``-k ppo_trains``. Passed on an H200 (4x H200 host, vLLM 0.26.0,
+``python -m pytest -p no:cacheprovider -o addopts="" -m gpu tests/gpu/test_grpo_vllm_gpu.py -k "grpo and not async"``,
+then the same with ``-k async_grpo``, ``-k "ppo and not trains"`` and ``-k ppo_trains``. Passed on an H200 (4x H200 host, vLLM 0.26.0,
 TRL 1.16, 2026-11-27): 4 + 2 + 1 tests, 273 s + 77 s + 70 s.
 """
 
@@ -123,6 +123,39 @@ def test_grpo_rollouts_run_on_vllm_with_the_policys_weights(model_path, tmp_path
     assert (wanted - start_logprobs).abs().mean() > 0.1, "step 1 barely moved the policy: the check would be void"
     assert (engine - wanted).abs().max() < 0.2, (engine - wanted).abs().max()
     assert (engine - start_logprobs).abs().mean() > 0.5 * (wanted - start_logprobs).abs().mean()
+
+
+def test_async_grpo_rollouts_on_vllm_are_sampled_ahead_one_update_stale(model_path, tmp_path):
+    """``async_rollouts`` on the colocated engine: steps 2-3 train on rollouts sampled in the engine thread
+    during the previous step, by the policy one update older; TRL's importance sampling sees that drift."""
+    import threading
+
+    from agentark_core.train.async_rollout import WAIT_METRIC
+
+    rows = [{"question_id": f"q{i}", "prompt": f"What is {i} + 7?", "gt": str(i + 7), "task_type": "math",
+             "choices": []} for i in range(12)]  # fmt: skip
+    config = AgentArkGRPOConfig(
+        output_dir=str(tmp_path / "out"), num_generations=4, per_device_train_batch_size=8, max_steps=3,
+        max_completion_length=16, learning_rate=5e-2, beta=0.0, bf16=True, report_to="none",
+        save_strategy="no", logging_steps=1, seed=0, max_prompt_length=64, use_vllm=True,
+        vllm_gpu_memory_utilization=0.2, generation_kwargs={"min_tokens": 8}, async_rollouts=True,
+    )  # fmt: skip
+    trainer, _ = build_grpo_trainer(model_path, rows, str(tmp_path / "out"), config)
+    trainer.reward_funcs[-1] = length_reward  # as above: rewards that differ within a group
+    threads, sample = [], trainer._sample
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return sample(*args, **kwargs)
+
+    trainer._sample = recorded
+    trainer.train()
+    assert [name.startswith("rollout") for name in threads] == [False, True, True]
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logged) == 3 and all(WAIT_METRIC in entry for entry in logged)
+    drift = [entry["sampling/sampling_logp_difference/mean"] for entry in logged]
+    # step 1: engine (bf16) and policy hold the same weights; later: the engine's are one update older
+    assert min(drift[1:]) > 2 * drift[0] + 0.02, drift
 
 
 def _ppo_config(**kw) -> AgentArkPPOConfig:
