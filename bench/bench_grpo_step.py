@@ -25,34 +25,35 @@ The student: ``qwen3-0.6b`` is Qwen3-0.6B's shape with the toy tokenizer padded 
 (``bench_generation_gpu.build_model_folder``), which TRL's engine loads; a random model almost never
 samples EOS, so every completion is ``--max-completion-length`` tokens on every path.
 
-Measured (4x H200 host, GPU 0, vLLM 0.26.0, TRL 1.16, 2026-11-27; qwen3-0.6b, 8 prompts x G=8, 256 new
-tokens, PRM + verifiable reward, one process; other benches on GPUs 1-3 at the same time). Seconds per optimizer
-step, mean of steps 2-4 (K=1) or 5-8 (K=4: one rollout serves 4 steps; ga4: 4 update micro-batches, engine 0.25):
+Measured (2x H200 host, vLLM 0.26.0, TRL 1.16, 2026-11-27; qwen3-0.6b, 8 prompts x G=8, 256 new tokens, PRM +
+verifiable reward, engine share 0.2). Seconds per optimizer step, mean of steps 2-6; hf / vllm / vllm-async in one
+process on GPU 0; the server variants in another, their server (``vllm serve`` as TRL builds it) on GPU 1:
 
-    | part                        | hf K=1 | vllm K=1 | hf K=4 | vllm K=4 | vllm K=4 ga4 |
-    | rollout (of which sync)     | 12.525 | 1.394 (0.077) | 2.356 | 1.045 (0.021) | 0.990 (0.019) |
-    | reward: prm_score           |  0.465 | 0.498    | 0.342  | 0.327    | 0.461        |
-    | verifiable + ref logps + adv|  0.145 | 0.288    | 0.255  | 0.263    | 0.374        |
-    | update (fwd/bwd + optimiser)|  0.388 | 0.429    | 0.386  | 0.386    | 0.719        |
-    | step                        | 13.524 | 2.609    | 3.340  | 2.021    | 2.544        |
-    | rollout share               | 92.6%  | 53.4%    | 70.6%  | 51.7%    | 38.9%        |
-    | device memory, max seen     | 52 GiB | 96 GiB   | 52 GiB | 96 GiB   | 61 GiB       |
+    | part                        | hf     | vllm          | vllm-async    | vllm-server   | vllm-server-async |
+    | rollout (of which sync)     | 11.414 | 1.159 (0.057) | 0.117 (0.066) | 2.212 (0.220) | 1.019 (0.185)     |
+    | reward: prm_score           |  0.342 | 0.387         | 1.032         | 0.510         | 0.533             |
+    | verifiable + ref logps + adv|  0.136 | 0.271         | 0.534         | 0.291         | 0.280             |
+    | update (fwd/bwd + optimiser)|  0.386 | 0.407         | 0.411         | 0.414         | 0.407             |
+    | step                        | 12.278 | 2.224         | 2.094         | 3.427         | 2.240             |
+    | rollout share               | 93.0%  | 52.1%         | 5.6%          | 64.5%         | 45.5%             |
 
-Issue 18 item 2: the vLLM step is **5.18x** faster than HF in the same run (goal >= 4x: met; HF's launch-bound
-rollout also slowed with the other jobs: against session 8's solo HF step of 10.98 s it is 4.21x). The rollout is
-53% of the step (goal <= 30%: NOT met), 39% in the 80 GB split. The colocated engine's decode cost grows with the
-tokens generated (~50 us a token; ``bench_rollout_engine_gpu.py``): 4x the sequences per rollout took 3x as long,
-so amortising rollouts over K steps helps HF (launch-bound) far more than vLLM. Not yet profiled: how much of the
-50 us is host work and how much kernel time. Memory: the K=4 ga4 split peaks at
-61 GiB, so policy, reference, PRM and engine fit one 80 GB card for the 0.6B student. ESTIMATED from that run's
-bytes (``grpo_memory_estimate.py``, not measured): Qwen3-1.7B 42-59 GiB of training + 9 GiB engine, fits; Qwen3-8B
-139-208 GiB, does not (ZeRO-3 over GPUs, as ``bench_multi_gpu.py --zero3-8b`` ran for SFT, or LoRA).
+Issue 18 item 2: with ``async_rollouts`` (vllm-async) the step waits 5.6% of its time for its rollout (goal <= 30%:
+met) and is **5.86x** faster than HF in the same run (goal >= 4x: met). But it is only 1.06x faster than the
+synchronous vLLM step: the engine thread samples on the same GPU, in the same Python process, while the PRM and the
+reference score, and those parts slowed 2x (GPU and GIL shared). The server on its own GPU avoids that, but its
+HTTP rollout takes 2.0 s for what the colocated engine does in 1.1 s, more than the rest of the step, so async
+still waits 45%. Memory: sync vLLM peaks at 82 GiB in use with a 0.2 engine share (61 GiB with 0.25 and 4 update
+micro-batches, session 9), so policy, reference, PRM and engine fit one 80 GB card for the 0.6B student; the
+async variant's 122 GiB includes the sync variant's engine, still alive in the process. Qwen3-1.7B / -8B:
+``grpo_memory_estimate.py`` (estimated, not measured; session 9: 1.7B fits with 42-59 GiB + 9 GiB engine,
+8B does not: ZeRO-3 or LoRA).
 
 Run:
     PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf
     PYTHONPATH=. python bench/bench_grpo_step.py --model-config qwen3-0.6b --device cuda --prompts 8 \\
-        --num-generations 8 --max-completion-length 256 --steps 4 --rollout hf,vllm
-    ... --steps 8 --generation-steps 4 --grad-accum 4 --rollout vllm --vllm-gpu-memory-utilization 0.25  # 80 GB
+        --num-generations 8 --max-completion-length 256 --steps 6 --rollout hf,vllm,vllm-async \
+        --vllm-gpu-memory-utilization 0.2    # one vLLM engine per variant stays in the process: keep shares small
+    ... --rollout vllm,vllm-server,vllm-server-async --server-gpu 1    # 2 GPUs: the server on GPU 1
 """
 
 from __future__ import annotations
