@@ -37,16 +37,19 @@ process on GPU 0; the server variants in another, their server (``vllm serve`` a
     | step                        | 12.278 | 2.224         | 2.094         | 3.427         | 2.240             |
     | rollout share               | 93.0%  | 52.1%         | 5.6%          | 64.5%         | 45.5%             |
 
-Issue 18 item 2: with ``async_rollouts`` (vllm-async) the step waits 5.6% of its time for its rollout (goal <= 30%:
-met) and is **5.86x** faster than HF in the same run (goal >= 4x: met). But it is only 1.06x faster than the
-synchronous vLLM step: the engine thread samples on the same GPU, in the same Python process, while the PRM and the
-reference score, and those parts slowed 2x (GPU and GIL shared). The server on its own GPU avoids that, but its
-HTTP rollout takes 2.0 s for what the colocated engine does in 1.1 s, more than the rest of the step, so async
-still waits 45%. Memory: sync vLLM peaks at 82 GiB in use with a 0.2 engine share (61 GiB with 0.25 and 4 update
-micro-batches, session 9), so policy, reference, PRM and engine fit one 80 GB card for the 0.6B student; the
-async variant's 122 GiB includes the sync variant's engine, still alive in the process. Qwen3-1.7B / -8B:
-``grpo_memory_estimate.py`` (estimated, not measured; session 9: 1.7B fits with 42-59 GiB + 9 GiB engine,
-8B does not: ZeRO-3 or LoRA).
+Issue 18 item 2: with ``async_rollouts`` (vllm-async) the step waits 5.6% of its time for its rollout and is 5.86x
+faster than HF in the same run, but only **1.06x** faster than the synchronous vLLM step: the engine thread samples
+on the same GPU in the same Python process while the PRM and the reference score, and those parts slow by about
+the rollout's own time (GIL and GPU shared). So the rollout still costs ~half of the step: goal NOT met in
+substance. A rerun, one process per variant (1x H200): sync 1.854 s, async 1.976 s, async with a 0.5 ms GIL
+switch interval 1.895 s, plus the engine on a CUDA stream of its own 2.014 s. The server on its own GPU takes the
+rollout out of the process (async 2.240 s vs 3.427 s synchronous, 1.53x), but its HTTP rollout takes 2.0 s for
+the colocated engine's 1.1 s, so the trainer still waits 45%. Next: an out-of-process engine as fast as the
+colocated one (vLLM's multiprocess engine core with CUDA-IPC weight sync, or two server replicas).
+Memory: sync vLLM peaks at 82 GiB in use at engine share 0.2 (61 GiB at 0.25 with 4 update micro-batches,
+session 9): policy, reference, PRM and engine fit one 80 GB card for the 0.6B student (async's 122 GiB includes
+the sync variant's engine, alive in the process). Estimated (``grpo_memory_estimate.py``, session 9): 1.7B fits
+(42-59 GiB + 9 GiB engine); 8B does not (ZeRO-3 or LoRA).
 
 Run:
     PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf
