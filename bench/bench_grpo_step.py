@@ -48,8 +48,7 @@ the colocated engine's 1.1 s, so the trainer still waits 45%. Next: an out-of-pr
 colocated one (vLLM's multiprocess engine core with CUDA-IPC weight sync, or two server replicas).
 Memory: sync vLLM peaks at 82 GiB in use at engine share 0.2 (61 GiB at 0.25 with 4 update micro-batches,
 session 9): policy, reference, PRM and engine fit one 80 GB card for the 0.6B student (async's 122 GiB includes
-the sync variant's engine, alive in the process). Estimated (``grpo_memory_estimate.py``, session 9): 1.7B fits
-(42-59 GiB + 9 GiB engine); 8B does not (ZeRO-3 or LoRA).
+the sync variant's engine, alive in the process). Estimated (session 9): 1.7B fits, 8B does not (ZeRO-3 or LoRA).
 
 Run:
     PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf
