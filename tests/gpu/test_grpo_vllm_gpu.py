@@ -89,17 +89,24 @@ def length_reward(prompts, completions, **kwargs) -> list[float]:
     return [float(len(c[-1]["content"] if isinstance(c, list) else c)) for c in completions]
 
 
+def _grpo_rows(n: int) -> list[dict]:
+    return [{"question_id": f"q{i}", "prompt": f"What is {i} + 7?", "gt": str(i + 7), "task_type": "math",
+             "choices": []} for i in range(n)]  # fmt: skip
+
+
+def _grpo_config(tmp_path, **kw) -> AgentArkGRPOConfig:
+    """Two-to-three-step GRPO on TRL's colocated engine at a large learning rate (the policy moves)."""
+    return AgentArkGRPOConfig(**{
+        "output_dir": str(tmp_path / "out"), "num_generations": 4, "per_device_train_batch_size": 8,
+        "max_completion_length": 16, "learning_rate": 5e-2, "beta": 0.0, "bf16": True, "report_to": "none",
+        "save_strategy": "no", "logging_steps": 1, "seed": 0, "max_prompt_length": 64, "use_vllm": True,
+        "vllm_gpu_memory_utilization": 0.2, "generation_kwargs": {"min_tokens": 8}, **kw})  # fmt: skip
+
+
 def test_grpo_rollouts_run_on_vllm_with_the_policys_weights(model_path, tmp_path):
     torch.manual_seed(1)
     PRM.from_student(model_path).save(tmp_path / "prm")
-    rows = [{"question_id": f"q{i}", "prompt": f"What is {i} + 7?", "gt": str(i + 7), "task_type": "math",
-             "choices": []} for i in range(8)]  # fmt: skip
-    config = AgentArkGRPOConfig(
-        output_dir=str(tmp_path / "out"), num_generations=4, per_device_train_batch_size=8, max_steps=2,
-        max_completion_length=16, learning_rate=5e-2, beta=0.0, bf16=True, report_to="none",
-        save_strategy="no", logging_steps=1, seed=0, max_prompt_length=64, use_vllm=True,
-        vllm_gpu_memory_utilization=0.2, generation_kwargs={"min_tokens": 8},
-    )  # fmt: skip
+    rows, config = _grpo_rows(8), _grpo_config(tmp_path, max_steps=2)
     assert config.vllm_mode == "colocate" and config.vllm_max_model_length == 1024
     trainer, _ = build_grpo_trainer(model_path, rows, str(tmp_path / "out"), config, str(tmp_path / "prm"))
     # A random tiny student almost never answers right, and on the H200 its PRM scores came out equal
@@ -134,14 +141,7 @@ def test_async_grpo_rollouts_on_vllm_are_sampled_ahead_one_update_stale(model_pa
 
     from agentark_core.train.async_rollout import WAIT_METRIC
 
-    rows = [{"question_id": f"q{i}", "prompt": f"What is {i} + 7?", "gt": str(i + 7), "task_type": "math",
-             "choices": []} for i in range(12)]  # fmt: skip
-    config = AgentArkGRPOConfig(
-        output_dir=str(tmp_path / "out"), num_generations=4, per_device_train_batch_size=8, max_steps=3,
-        max_completion_length=16, learning_rate=5e-2, beta=0.0, bf16=True, report_to="none",
-        save_strategy="no", logging_steps=1, seed=0, max_prompt_length=64, use_vllm=True,
-        vllm_gpu_memory_utilization=0.2, generation_kwargs={"min_tokens": 8}, async_rollouts=True,
-    )  # fmt: skip
+    rows, config = _grpo_rows(12), _grpo_config(tmp_path, max_steps=3, async_rollouts=True)
     trainer, _ = build_grpo_trainer(model_path, rows, str(tmp_path / "out"), config)
     trainer.reward_funcs[-1] = length_reward  # as above: rewards that differ within a group
     threads, sample = [], trainer._sample

@@ -18,11 +18,9 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer
 
-from agentark_core.toy.tiny import make_tiny_model
 from agentark_core.train.async_rollout import WAIT_METRIC, AsyncRolloutGRPOTrainer, LookaheadLoader
 from agentark_core.train.grpo import build_grpo_trainer, train_grpo
 from agentark_core.train.grpo_config import AgentArkGRPOConfig
-from agentark_core.train.prm_model import PRM
 
 
 def test_lookahead_loader_yields_the_same_batches_and_reads_ahead_within_a_pass():
@@ -102,20 +100,6 @@ class SnapshotEngineTrainer(AsyncRolloutGRPOTrainer):
         self.vllm_generation = SnapshotEngine(self)
         self._last_loaded_step = -1
         super().check_async_scope()
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="module")
-def prm_dir(tiny, tmp_path_factory):
-    """A PRM from the student: its scores differ between completions, so every step updates the policy."""
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("prm") / "prm"
-    PRM.from_student(tiny).save(path)
-    return str(path)
 
 
 def _rows(n: int) -> list[dict]:

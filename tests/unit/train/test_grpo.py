@@ -8,25 +8,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from agentark_core.toy.tiny import make_tiny_model
 from agentark_core.train.grpo import train_grpo
 from agentark_core.train.grpo_config import AgentArkGRPOConfig
 from agentark_core.train.prm_model import PRM
 from agentark_core.train.rl_common import build_reward_funcs, combine_rewards, load_prompts
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="module")
-def prm_dir(tiny, tmp_path_factory):
-    torch.manual_seed(1)
-    prm = PRM.from_student(tiny)
-    path = tmp_path_factory.mktemp("prm") / "prm"
-    prm.save(path)
-    return str(path)
 
 
 def _rows(n=4):
