@@ -191,3 +191,17 @@ def test_async_rollouts_config_checks(tmp_path):
         _config(tmp_path, async_rollouts=True)
     with pytest.raises(ValueError, match="exclude each other"):
         _config(tmp_path, async_rollouts=True, use_vllm=True, vllm_enable_sleep_mode=True)
+
+
+def test_async_prefetch_follows_steps_per_generation(tiny, prm_dir, tmp_path, monkeypatch):
+    """One rollout serves two optimizer steps: the next one is read two loader batches ahead, sampled during
+    the first of them, and none is sampled for steps past max_steps."""
+    trainer = _trainer(tiny, prm_dir, tmp_path, monkeypatch, steps_per_generation=2, max_steps=6)
+    engine = trainer.vllm_generation
+    scored = _trained_prompts(trainer)
+    trainer.train()
+    assert len(engine.requests) == 3 == len(scored)
+    assert [r["weights_step"] for r in engine.requests] == [0, 0, 2]
+    assert engine.syncs == [0, 2, 4]
+    assert len({tuple(map(tuple, r["prompts"])) for r in engine.requests}) == 3
+    assert all(len(r["prompts"]) == 4 for r in engine.requests)  # 2 steps x 4 completions / G 2
