@@ -1,7 +1,9 @@
 """Benchmark: where one GRPO step's time goes (paper §3.3.3 PAD), HF ``generate`` rollouts vs vLLM (issue 18).
 
 For each ``--rollout`` variant (``hf``: TRL's HF ``generate``; ``vllm``: TRL's colocated vLLM engine;
-``vllm-sleep``: the same with sleep mode), in ONE process, on the same prompts and the same saved
+``vllm-sleep``: the same with sleep mode; ``*-async``: ``async_rollouts`` on the colocated engine, on a
+child-process engine (``vllm-process-async``, not yet run) or on TRL's server (``vllm-server*``,
+``bench/grpo_rollout_server.py``)), in ONE process, on the same prompts and the same saved
 random-init student, it builds the trainer exactly as ``train_grpo`` does
 (:func:`agentark_core.train.grpo.build_grpo_trainer`, PRMVR reward with a PRM initialised from the
 student) and wraps, on the trainer instance:
@@ -14,16 +16,15 @@ student) and wraps, on the trainer instance:
 - the whole optimiser step, from a callback's ``on_step_begin`` to ``on_step_end``; ``update`` = step −
   generate-and-score (policy forward/backward + optimiser step).
 
-The first rollout cycle includes warm-up; the tables report the mean of the later steps (with
-``--generation-steps K`` one rollout serves K optimizer steps: TRL's ``steps_per_generation``). Memory per variant: torch's
-peak allocated / reserved (the colocated engine allocates through torch in this process, so its weights
-and KV cache are inside these unless sleep mode gives it vLLM's own pool), the most device memory seen in
-use (``mem_get_info`` after each rollout and step) and the engine's weights + KV cache. The last lines
-ESTIMATE what fits one 80 GB card for Qwen3-1.7B and -8B students, scaled from the measured bytes.
+The first rollout cycle includes warm-up; the tables report the mean of the later steps (``--generation-steps
+K``: one rollout serves K optimizer steps). Memory per variant: torch's peak allocated / reserved (the colocated
+engine allocates through torch in this process unless sleep mode gives it vLLM's own pool), the most device
+memory seen in use (``mem_get_info``) and the engine's weights + KV cache. The last lines ESTIMATE what fits
+one 80 GB card for Qwen3-1.7B and -8B students, scaled from the measured bytes.
 
 The student: ``qwen3-0.6b`` is Qwen3-0.6B's shape with the toy tokenizer padded to its vocabulary
-(``bench_generation_gpu.build_model_folder``), which TRL's engine loads; a random model almost never
-samples EOS, so every completion is ``--max-completion-length`` tokens on every path.
+(``bench_generation_gpu.build_model_folder``); a random model almost never samples EOS, so every completion
+is ``--max-completion-length`` tokens on every path.
 
 Measured (2x H200 host, vLLM 0.26.0, TRL 1.16, 2026-11-27; qwen3-0.6b, 8 prompts x G=8, 256 new tokens, PRM +
 verifiable reward, engine share 0.2). Seconds per optimizer step, mean of steps 2-6; hf / vllm / vllm-async in one
@@ -44,8 +45,7 @@ the rollout's own time (GIL and GPU shared). So the rollout still costs ~half of
 substance. A rerun, one process per variant (1x H200): sync 1.854 s, async 1.976 s, async with a 0.5 ms GIL
 switch interval 1.895 s, plus the engine on a CUDA stream of its own 2.014 s. The server on its own GPU takes the
 rollout out of the process (async 2.240 s vs 3.427 s synchronous, 1.53x), but its HTTP rollout takes 2.0 s for
-the colocated engine's 1.1 s, so the trainer still waits 45%. Next: an out-of-process engine as fast as the
-colocated one (vLLM's multiprocess engine core with CUDA-IPC weight sync, or two server replicas).
+the colocated engine's 1.1 s, so the trainer still waits 45%. Next: vllm-process-async (train/rollout_process.py).
 Memory: sync vLLM peaks at 82 GiB in use at engine share 0.2 (61 GiB at 0.25 with 4 update micro-batches,
 session 9): policy, reference, PRM and engine fit one 80 GB card for the 0.6B student (async's 122 GiB includes
 the sync variant's engine, alive in the process). Estimated (session 9): 1.7B fits, 8B does not (ZeRO-3 or LoRA).
@@ -90,7 +90,7 @@ LARGER = {
                              "num_attention_heads": 32, "tie_word_embeddings": False},
 }  # fmt: skip
 GIB = 2**30
-VARIANTS = ("hf", "vllm", "vllm-sleep", "vllm-async", "vllm-server", "vllm-server-async")
+VARIANTS = ("hf", "vllm", "vllm-sleep", "vllm-async", "vllm-process-async", "vllm-server", "vllm-server-async")
 
 
 def build_student(kind: str, path: Path) -> str:
@@ -153,7 +153,7 @@ def make_config(args, out: str, variant: str, server=None):
     elif variant != "hf":
         vllm = {"use_vllm": True, "vllm_mode": "colocate", "vllm_enable_sleep_mode": variant == "vllm-sleep",
                 "vllm_gpu_memory_utilization": args.vllm_gpu_memory_utilization}  # fmt: skip
-    vllm["async_rollouts"] = variant.endswith("-async")
+    vllm |= {"async_rollouts": variant.endswith("-async"), "async_engine_process": variant == "vllm-process-async"}
     return AgentArkGRPOConfig(
         output_dir=out,
         num_generations=args.num_generations,

@@ -117,12 +117,32 @@ class AsyncRolloutGRPOTrainer(GRPOTrainer):
     """TRL's ``GRPOTrainer`` whose vLLM rollouts are sampled one generation batch ahead (module docstring)."""
 
     def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        config = kwargs["args"]
+        in_child_process = config.async_engine_process
+        if in_child_process:  # TRL builds no in-process engine: ours starts below
+            config.use_vllm = False
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            config.use_vllm = config.use_vllm or in_child_process
+        if in_child_process:
+            self._start_engine_process()
         self.check_async_scope()
         self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout")
         self._pending: tuple[tuple, Future] | None = None
         self._upcoming: list | None = None
         self._loader: LookaheadLoader | None = None
+
+    def _start_engine_process(self) -> None:
+        """The rollout engine in a child process on this GPU (:mod:`agentark_core.train.rollout_process`),
+        with TRL's vLLM branches (importance sampling against its log-probs) on."""
+        from agentark_core.train.rollout_process import ProcessRolloutEngine
+
+        sampling = {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p,
+                    "repetition_penalty": self.repetition_penalty,
+                    "max_completion_length": self.max_completion_length}  # fmt: skip
+        self.use_vllm, self.vllm_mode, self._last_loaded_step = True, "colocate", -1
+        self.vllm_generation = ProcessRolloutEngine(self.model, self.args, sampling)
 
     def check_async_scope(self) -> None:
         """Raise ValueError unless the rollouts run on vLLM (``self.vllm_generation``) in one process."""

@@ -77,6 +77,15 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
         },
     )
 
+    async_engine_process: bool = field(
+        default=False,
+        metadata={
+            "help": "With async_rollouts and vllm_mode colocate: run the engine core in a child process on the "
+            "same GPU, weights pushed through CUDA IPC (train/rollout_process.py), so the engine does not share "
+            "the trainer's GIL. Not yet measured on a GPU."
+        },
+    )
+
     def __post_init__(self):
         # process-wide settings are made where training starts (grpo.build_grpo_trainer)
         super().__post_init__()
@@ -112,9 +121,16 @@ class AgentArkGRPOConfig(RewardOptions, LoraOptions, GRPOConfig):
         the field. Whether vLLM is installed is checked where training starts (``grpo.build_grpo_trainer``),
         so a recipe asking for it validates on a machine that only dispatches the run."""
         if not self.use_vllm:
-            if self.async_rollouts:
-                raise ValueError("async_rollouts needs use_vllm: true (the rollouts run on a vLLM engine)")
+            if self.async_rollouts or self.async_engine_process:
+                raise ValueError("async_rollouts and async_engine_process need use_vllm: true (the rollouts run "
+                                 "on a vLLM engine)")
             return
+        if self.async_engine_process and not (self.async_rollouts and self.vllm_mode == "colocate"):
+            raise ValueError("async_engine_process needs async_rollouts: true and vllm_mode 'colocate' (it runs "
+                             "the colocated engine in a child process while the policy trains)")
+        if self.async_engine_process and self.lora_r > 0:
+            raise ValueError("async_engine_process pushes full weights to the engine; it does not take LoRA "
+                             "adapters (lora_r > 0)")
         if self.async_rollouts and self.vllm_enable_sleep_mode:
             raise ValueError("async_rollouts and vllm_enable_sleep_mode exclude each other: the engine samples "
                              "while the policy trains, so it cannot sleep then")

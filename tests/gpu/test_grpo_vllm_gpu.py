@@ -11,7 +11,8 @@ batch is prompt + completion with the mask of the sampled tokens; a two-step ``t
 Run on the device machine (vLLM, trl, datasets installed), one engine per process (vLLM's in-process
 engines share process-wide state):
 ``python -m pytest -p no:cacheprovider -o addopts="" -m gpu tests/gpu/test_grpo_vllm_gpu.py -k "grpo and not async"``,
-then the same with ``-k async_grpo``, ``-k "ppo and not trains"`` and ``-k ppo_trains``. Passed on an H200 (4x H200 host,
+then the same with ``-k "async_grpo and not process"``, ``-k child_process`` (not yet run), ``-k "ppo and not
+trains"`` and ``-k ppo_trains``. Passed on an H200 (4x H200 host,
 vLLM 0.26.0, TRL 1.16, 2026-11-27): 4 + 2 + 1 tests, 273 s + 77 s + 70 s; on a 2x H200 host (session 11):
 ``-k async_grpo`` 1 passed in 107 s, and ``-k "grpo and not async"`` (which, matching the module name, also
 selects the PPO tests) 4 passed in 166 s.
@@ -158,6 +159,30 @@ def test_async_grpo_rollouts_on_vllm_are_sampled_ahead_one_update_stale(model_pa
     drift = [entry["sampling/sampling_logp_difference/mean"] for entry in logged]
     # step 1: engine (bf16) and policy hold the same weights; later: the engine's are one update older
     assert min(drift[1:]) > 2 * drift[0] + 0.02, drift
+
+
+def test_async_grpo_with_the_engine_in_a_child_process_trains_on_the_synced_weights(model_path, tmp_path):
+    """``async_engine_process``: the engine core samples in its own process on this GPU; after a sync through
+    CUDA IPC it scores text as the policy does (within bf16's error), and a 3-step async run trains."""
+    from agentark_core.train.async_rollout import WAIT_METRIC
+
+    rows, config = _grpo_rows(12), _grpo_config(tmp_path, max_steps=3, async_rollouts=True, async_engine_process=True)
+    trainer, _ = build_grpo_trainer(model_path, rows, str(tmp_path / "out"), config)
+    trainer.reward_funcs[-1] = length_reward  # rewards that differ within a group
+    engine = trainer.vllm_generation
+    assert type(engine).__name__ == "ProcessRolloutEngine"
+    with torch.no_grad():
+        for param in trainer.model.parameters():
+            param.add_(torch.randn_like(param) * 0.2)
+    engine.sync_weights()
+    ids = AutoTokenizer.from_pretrained(model_path)(PROMPT)["input_ids"]
+    wanted = policy_prompt_logprobs(trainer.model.eval(), ids)
+    trainer.model.train()
+    got = engine_prompt_logprobs(engine.llm, ids)
+    assert (got - wanted).abs().max() < 0.3, (got - wanted).abs().max()
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logged) == 3 and all(WAIT_METRIC in entry for entry in logged)
 
 
 def _ppo_config(**kw) -> AgentArkPPOConfig:

@@ -187,10 +187,18 @@ def test_train_grpo_logs_the_rollout_wait(tiny, tmp_path, monkeypatch):
 
 
 def test_async_rollouts_config_checks(tmp_path):
-    with pytest.raises(ValueError, match="async_rollouts needs use_vllm"):
+    with pytest.raises(ValueError, match="need use_vllm"):
         _config(tmp_path, async_rollouts=True)
     with pytest.raises(ValueError, match="exclude each other"):
         _config(tmp_path, async_rollouts=True, use_vllm=True, vllm_enable_sleep_mode=True)
+    with pytest.raises(ValueError, match="async_engine_process needs async_rollouts"):
+        _config(tmp_path, use_vllm=True, async_engine_process=True)
+    with pytest.raises(ValueError, match="async_engine_process needs async_rollouts"):
+        _config(tmp_path, use_vllm=True, async_rollouts=True, async_engine_process=True, vllm_mode="server",
+                vllm_server_base_url="http://127.0.0.1:8000")
+    with pytest.raises(ValueError, match="LoRA"):
+        _config(tmp_path, use_vllm=True, async_rollouts=True, async_engine_process=True, lora_r=8)
+    assert _config(tmp_path, use_vllm=True, async_rollouts=True, async_engine_process=True).async_engine_process
 
 
 def test_async_prefetch_follows_steps_per_generation(tiny, prm_dir, tmp_path, monkeypatch):
