@@ -169,7 +169,11 @@ class AsyncRolloutGRPOTrainer(GRPOTrainer):
             return None
         if self._loader is None:
             return None
-        return self._loader.ahead(batch, generate_every)
+        try:
+            return self._loader.ahead(batch, generate_every)
+        except ValueError:  # the loop reads another loader (e.g. Trainer's skip_first_batches on resume)
+            logger.warning("async_rollouts: this batch did not come from the read-ahead loader; no prefetch")
+            return None
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         if images is not None or multimodal_fields:

@@ -213,3 +213,16 @@ def test_async_prefetch_follows_steps_per_generation(tiny, prm_dir, tmp_path, mo
     assert engine.syncs == [0, 2, 4]
     assert len({tuple(map(tuple, r["prompts"])) for r in engine.requests}) == 3
     assert all(len(r["prompts"]) == 4 for r in engine.requests)  # 2 steps x 4 completions / G 2
+
+
+def test_async_training_resumes_from_a_checkpoint(tiny, prm_dir, tmp_path, monkeypatch):
+    """A run resumed from its step-2 checkpoint (Trainer skips the batches already trained) finishes; its
+    engine serves the resumed steps."""
+    first = _trainer(tiny, prm_dir, tmp_path, monkeypatch, max_steps=4, save_strategy="steps", save_steps=2)
+    first.train()
+    checkpoint = tmp_path / "out" / "checkpoint-2"
+    assert checkpoint.is_dir()
+    resumed = _trainer(tiny, prm_dir, tmp_path, monkeypatch, max_steps=4)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert resumed.state.global_step == 4
+    assert len(resumed.vllm_generation.requests) == 2  # steps 3 and 4
