@@ -39,10 +39,18 @@ batches do not separate PG from SFT (this run: PG pairs 0.02..0.32, SFT 0.03..0.
 with other rollouts: PG -0.29..0.33, SFT -0.01..0.31, PG vs SFT -0.07). recipes/demo.yaml's train.grpo
 comment has the other variants; RFT on clean samples in another data order gave 46.9 / 60.6.
 
+Why GRPO at lr 1e-3 collapses (S11A, measured with equivalent scripts on the same student and problems, not a
+run of this bench): Adam's first steps move every weight by ~lr. Clean RFT dips too (``..._first8``: after 8
+steps T = 1 29.3, greedy 46.6) and recovers because its rows stay the start model's samples; GRPO's rollouts come
+from the dipped policy. ``--adam-epsilons 1e-2`` removes the dip (8 steps 36.9 / 66.6, 100 steps 42.2 / 65.6)
+and GRPO's collapse at lr 1e-3 without making it lift (strict VR 33.0 / 57.0); recipes/demo.yaml's
+train.grpo comment has the runs that ruled the other causes out.
+
 GPU, where the budget allows more rollouts per step (the demo student: ``agentark run recipes/demo.yaml``)::
 
     python bench/bench_grpo_vs_rft_toy.py --student STORE/toy_models/KEY/files/student \
-        --prm STORE/train_prm/KEY/files/model --grpo-lrs 1e-4 3e-4 --grpo-steps 100 --prompts-per-step 64
+        --prm STORE/train_prm/KEY/files/model --grpo-lrs 1e-4 1e-3 --grpo-steps 100 --prompts-per-step 64 \
+        --adam-epsilons 1e-8 1e-2
 """
 
 from __future__ import annotations
@@ -122,9 +130,10 @@ def sample(args) -> list[dict]:
     return rows
 
 
-def rft(args, rows: list[dict], kind: str, lr: float, out: str) -> dict:
+def rft(args, rows: list[dict], kind: str, lr: float, out: str, eps: float = 1e-8, steps: int | None = None) -> dict:
     """SFT of the student on its own answer-correct samples (``kind`` all | clean | clean_grouped). ``clean_grouped``
-    lays the clean rows out as GRPO's batches are: each problem's samples together, problems in random order."""
+    lays the clean rows out as GRPO's batches are: each problem's samples together, problems in random order.
+    ``eps``: Adam's epsilon; ``steps``: stop early (default ``--rft-steps``), e.g. to see the first steps' dip."""
     import random
 
     from agentark_core.train.sft import train_sft
@@ -139,9 +148,9 @@ def rft(args, rows: list[dict], kind: str, lr: float, out: str) -> dict:
         keep.sort(key=lambda r: rank[r["question_id"]])
     examples = [{"prompt": r["prompt"], "reasoning": r["response"].rsplit("\n", 1)[0],
                  "answer": r["response"].rsplit("\n", 1)[1], "weight": 1.0} for r in keep]
-    config = AgentArkSFTConfig(output_dir=out, max_steps=args.rft_steps, per_device_train_batch_size=32,
-                               learning_rate=lr, lr_scheduler_type="constant", report_to="none", save_strategy="no",
-                               logging_steps=10, bf16=False, dataloader_pin_memory=False, seed=0,
+    config = AgentArkSFTConfig(output_dir=out, max_steps=steps or args.rft_steps, per_device_train_batch_size=32,
+                               learning_rate=lr, adam_epsilon=eps, lr_scheduler_type="constant", report_to="none",
+                               save_strategy="no", logging_steps=1 if steps else 10, bf16=False, dataloader_pin_memory=False, seed=0,
                                train_sampling_strategy="sequential" if kind == "clean_grouped" else "random")
     metrics = train_sft(args.student, examples, out, config)
     return {"rows": len(examples), "loss": [round(r["loss"], 4) for r in metrics["loss_curve"]]}
@@ -167,10 +176,10 @@ def prompt_frame(n: int, seed: int):
                          "gt": [q.gt for q in qs], "task_type": [q.task_type for q in qs], "choices": [[] for _ in qs]})
 
 
-def grpo(args, lr: float, out: str) -> dict:
+def grpo(args, lr: float, out: str, eps: float = 1e-8) -> dict:
     from agentark_core.train.grpo import train_grpo
 
-    config = grpo_config(args, out, lr, args.grpo_steps, args.prm is not None)
+    config = grpo_config(args, out, lr, args.grpo_steps, args.prm is not None, adam_epsilon=eps)
     metrics = train_grpo(args.student, prompt_frame(args.problems, 777), out, config, prm_path=args.prm)
     curve = metrics["loss_curve"]
     return {"rollout_accuracy": [round(r.get("rewards/verifiable/mean", float("nan")), 3) for r in curve],
@@ -279,6 +288,10 @@ def main() -> None:
     parser.add_argument("--grpo-steps", type=int, default=40)
     parser.add_argument("--grpo-lrs", type=float, nargs="*", default=[1e-4, 3e-4])
     parser.add_argument("--prompts-per-step", type=int, default=16)
+    parser.add_argument("--adam-epsilons", type=float, nargs="*", default=[1e-8],
+                        help="Adam epsilons of the RFT and GRPO runs (1e-2 damps the first steps' dip)")
+    parser.add_argument("--rft-dip-steps", type=int, default=8,
+                        help="also stop clean RFT after this many steps (0 = not): the dip at lr 1e-3")
     parser.add_argument("--snr-batches", type=int, default=4)
     parser.add_argument("--eval-problems", type=int, default=500)
     parser.add_argument("--eval-seeds", type=int, default=3)
@@ -288,22 +301,29 @@ def main() -> None:
     if args.quick:
         args.problems, args.samples, args.rft_steps, args.grpo_steps, args.prompts_per_step = 16, 4, 2, 2, 4
         args.snr_batches, args.eval_problems, args.eval_seeds, args.grpo_lrs = 2, 16, 1, args.grpo_lrs[:1]
+        args.rft_dip_steps = min(args.rft_dip_steps, 1)
     logging.basicConfig(level=logging.WARNING)
     start = time.perf_counter()
     rows = sample(args)
     result = {"student": evaluate(args.student, args), "samples": len(rows),
               "answer_correct": round(sum(r["correct"] for r in rows) / len(rows), 3),
               "kinds": reward_kinds(rows, args.prm), "runs": {}}
-    for kind in ("all", "clean", "clean_grouped"):
-        for lr in args.rft_lrs:
-            name = f"rft_{kind}_lr{lr:g}"
-            run = rft(args, rows, kind, lr, f"{args.out}/{name}")
+    for eps in args.adam_epsilons:
+        tag = "" if eps == 1e-8 else f"_eps{eps:g}"
+        for kind, lr in [(kind, lr) for kind in ("all", "clean", "clean_grouped") for lr in args.rft_lrs]:
+            name = f"rft_{kind}_lr{lr:g}{tag}"
+            run = rft(args, rows, kind, lr, f"{args.out}/{name}", eps)
             result["runs"][name] = run | evaluate(f"{args.out}/{name}", args)
-    for lr in args.grpo_lrs:
-        name = f"grpo_{'prm_vr' if args.prm else 'vr'}_lr{lr:g}"
-        result["runs"][name] = grpo(args, lr, f"{args.out}/{name}") | evaluate(f"{args.out}/{name}", args)
-        control = random_sign_copy(args.student, f"{args.out}/{name}", f"{args.out}/{name}_random_sign")
-        result["runs"][f"{name}_random_sign"] = evaluate(control, args)
+        for lr in args.rft_lrs if args.rft_dip_steps else []:  # Adam's first steps: the dip SFT recovers from
+            name = f"rft_clean_lr{lr:g}{tag}_first{args.rft_dip_steps}"
+            run = rft(args, rows, "clean", lr, f"{args.out}/{name}", eps, args.rft_dip_steps)
+            result["runs"][name] = run | evaluate(f"{args.out}/{name}", args)
+        for lr in args.grpo_lrs:
+            name = f"grpo_{'prm_vr' if args.prm else 'vr'}_lr{lr:g}{tag}"
+            result["runs"][name] = grpo(args, lr, f"{args.out}/{name}", eps) | evaluate(f"{args.out}/{name}", args)
+            if not tag:
+                control = random_sign_copy(args.student, f"{args.out}/{name}", f"{args.out}/{name}_random_sign")
+                result["runs"][f"{name}_random_sign"] = evaluate(control, args)
     result["gradient_cosines"] = gradient_cosines(args, rows)
     result["wall_s"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result, indent=1))
