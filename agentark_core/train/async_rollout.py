@@ -124,7 +124,8 @@ class AsyncRolloutGRPOTrainer(GRPOTrainer):
         try:
             super().__init__(*args, **kwargs)
         finally:
-            config.use_vllm = config.use_vllm or in_child_process
+            if in_child_process:
+                config.use_vllm = True
         if in_child_process:
             self._start_engine_process()
         self.check_async_scope()

@@ -18,19 +18,16 @@ adapters); one training process.
 
 Status: written in session 11 after the thread variant was measured; not yet run on a GPU
 (``bench/bench_grpo_step.py --rollout vllm-process-async`` and ``tests/gpu/test_grpo_vllm_gpu.py -k
-process`` are the measurement and the test).
+child_process`` are the measurement and the test).
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import pickle
 
 import torch
-
-logger = logging.getLogger(__name__)
 
 LOAD_METHOD = "agentark_load_ipc_weights"
 
@@ -77,7 +74,7 @@ def _start_engine(model_path: str, args):
     from vllm import LLM
 
     before = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1"
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1"  # only this key is restored: vLLM may set others
     try:
         return LLM(
             model=model_path,
@@ -91,7 +88,7 @@ def _start_engine(model_path: str, args):
         )
     finally:
         if before is None:
-            os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING")
+            os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
         else:
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = before
 
