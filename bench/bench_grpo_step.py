@@ -2,7 +2,7 @@
 
 For each ``--rollout`` variant (``hf``: TRL's HF ``generate``; ``vllm``: TRL's colocated vLLM engine;
 ``vllm-sleep``: the same with sleep mode; ``*-async``: ``async_rollouts`` on the colocated engine, on a
-child-process engine (``vllm-process-async``, not yet run) or on TRL's server (``vllm-server*``,
+child-process engine (``vllm-process-async``) or on TRL's server (``vllm-server*``,
 ``bench/grpo_rollout_server.py``)), in ONE process, on the same prompts and the same saved
 random-init student, it builds the trainer exactly as ``train_grpo`` does
 (:func:`agentark_core.train.grpo.build_grpo_trainer`, PRMVR reward with a PRM initialised from the
@@ -26,34 +26,31 @@ The student: ``qwen3-0.6b`` is Qwen3-0.6B's shape with the toy tokenizer padded 
 (``bench_generation_gpu.build_model_folder``); a random model almost never samples EOS, so every completion
 is ``--max-completion-length`` tokens on every path.
 
-Measured (2x H200 host, vLLM 0.26.0, TRL 1.16, 2026-11-27; qwen3-0.6b, 8 prompts x G=8, 256 new tokens, PRM +
-verifiable reward, engine share 0.2). Seconds per optimizer step, mean of steps 2-6; hf / vllm / vllm-async in one
-process on GPU 0; the server variants in another, their server (``vllm serve`` as TRL builds it) on GPU 1:
+Issue 18 item 2, the engine in a child process (``vllm-process-async``, ``train/rollout_process.py``), measured in
+ONE run on one H200 (2026-11-28; ``--rollout vllm-process-async,hf,vllm,vllm-async``, same setting):
 
-    | part                        | hf     | vllm          | vllm-async    | vllm-server   | vllm-server-async |
-    | rollout (of which sync)     | 11.414 | 1.159 (0.057) | 0.117 (0.066) | 2.212 (0.220) | 1.019 (0.185)     |
-    | reward: prm_score           |  0.342 | 0.387         | 1.032         | 0.510         | 0.533             |
-    | verifiable + ref logps + adv|  0.136 | 0.271         | 0.534         | 0.291         | 0.280             |
-    | update (fwd/bwd + optimiser)|  0.386 | 0.407         | 0.411         | 0.414         | 0.407             |
-    | step                        | 12.278 | 2.224         | 2.094         | 3.427         | 2.240             |
-    | rollout share               | 93.0%  | 52.1%         | 5.6%          | 64.5%         | 45.5%             |
+    | part                        | hf     | vllm          | vllm-async    | vllm-process-async |
+    | rollout (of which sync)     | 8.708  | 0.982 (0.057) | 0.096 (0.055) | 0.076 (0.039)      |
+    | reward: prm_score           | 0.296  | 0.314         | 0.915         | 0.693              |
+    | verifiable + ref logps + adv| 0.131  | 0.265         | 0.428         | 0.465              |
+    | update (fwd/bwd + optimiser)| 0.383  | 0.408         | 0.411         | 0.458              |
+    | step                        | 9.518  | 1.969         | 1.851         | 1.693              |
+    | rollout share               | 91.5%  | 49.9%         | 5.2%          | 4.5%               |
 
-Issue 18 item 2: with ``async_rollouts`` (vllm-async) the step waits 5.6% of its time for its rollout and is 5.86x
-faster than HF in the same run, but only **1.06x** faster than the synchronous vLLM step: the engine thread samples
-on the same GPU in the same Python process while the PRM and the reference score, and those parts slow by about
-the rollout's own time (GIL and GPU shared). So the rollout still costs ~half of the step: goal NOT met in
-substance. A rerun, one process per variant (1x H200): sync 1.854 s, async 1.976 s, async with a 0.5 ms GIL
-switch interval 1.895 s, plus the engine on a CUDA stream of its own 2.014 s. The server on its own GPU takes the
-rollout out of the process (async 2.240 s vs 3.427 s synchronous, 1.53x), but its HTTP rollout takes 2.0 s for
-the colocated engine's 1.1 s, so the trainer still waits 45%. Next: vllm-process-async (train/rollout_process.py).
-Memory: sync vLLM peaks at 82 GiB in use at engine share 0.2 (61 GiB at 0.25 with 4 update micro-batches,
-session 9): policy, reference, PRM and engine fit one 80 GB card for the 0.6B student (async's 122 GiB includes
-the sync variant's engine, alive in the process). Estimated (session 9): 1.7B fits, 8B does not (ZeRO-3 or LoRA).
+The child-process engine meets both goals (5.62x HF, rollout 4.5% <= 30%) and is faster than the synchronous vLLM
+step (1.16x; 1.26x in a second run, 1.539 vs 1.935 s), where the in-process engine thread (vllm-async) was not
+(1.06x: GIL and GPU shared). What is left of the rollout's cost is GPU time-slicing between the two processes: the
+PRM and the reference score slower while the engine samples. Process-engine variants run first: after three
+in-process engines had filled 122 of the H200's 140 GiB, the child's load of the shared buffer failed ("invalid
+device context"). Memory: the process variant's trainer peaks at 54 GiB allocated, 84 GiB in use with the engine's
+28 GiB (share 0.2 of 140 GiB; 16 GiB on an 80 GB card); sync vLLM peaks at 82 GiB in use at share 0.2 (61 GiB at
+0.25 with 4 update micro-batches, session 9): policy, reference, PRM and engine fit one 80 GB card for the 0.6B
+student. Estimated (session 9): 1.7B fits, 8B does not (ZeRO-3 or LoRA). Session 11: vllm-server-async waited 45%.
 
 Run:
     PYTHONPATH=. python bench/bench_grpo_step.py                                   # CPU smoke, tiny Qwen3, hf
     PYTHONPATH=. python bench/bench_grpo_step.py --model-config qwen3-0.6b --device cuda --prompts 8 \\
-        --num-generations 8 --max-completion-length 256 --steps 6 --rollout hf,vllm,vllm-async \
+        --num-generations 8 --max-completion-length 256 --steps 6 --rollout vllm-process-async,hf,vllm,vllm-async \
         --vllm-gpu-memory-utilization 0.2    # one vLLM engine per variant stays in the process: keep shares small
     ... --rollout vllm,vllm-server,vllm-server-async --server-gpu 1    # 2 GPUs: the server on GPU 1
 """
@@ -287,8 +284,10 @@ def engine_stats(engine, args) -> dict:
         dtype_bytes = torch.empty(0, dtype=config.model_config.dtype).element_size()
         per_token = kv_bytes_per_token(config.model_config.hf_config, dtype_bytes)
         stats["kv_cache"] = float(stats["kv_blocks"] * stats["block_size"] * per_token)
-        model = engine.llm.llm_engine.model_executor.driver_worker.model_runner.model
-        stats["weights"] = sum(p.numel() * p.element_size() for p in model.parameters())
+        buffer = getattr(engine, "buffer", None)  # rollout_process: the shared buffer holds the engine's weights
+        model = None if buffer is not None else engine.llm.llm_engine.model_executor.driver_worker.model_runner.model
+        stats["weights"] = buffer.numel() * buffer.element_size() if buffer is not None else sum(
+            p.numel() * p.element_size() for p in model.parameters())
     except (AttributeError, TypeError) as exc:  # another vLLM layout: say so, keep the timings
         stats["error"] = f"{type(exc).__name__}: {exc}"
     return stats
@@ -366,6 +365,7 @@ def main() -> None:
     if args.grad_accum < 1 or (args.prompts * args.num_generations) % args.grad_accum:
         parser.error(f"--grad-accum {args.grad_accum} must divide prompts x G = {args.prompts * args.num_generations}")
     variants = [v.strip() for v in args.rollout.split(",") if v.strip()]
+    variants.sort(key=lambda v: "process" not in v)  # child-process engines before in-process ones fill the GPU
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         parser.error(f"--rollout: unknown variant(s) {unknown}; valid: {', '.join(VARIANTS)}")

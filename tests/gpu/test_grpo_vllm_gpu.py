@@ -11,11 +11,12 @@ batch is prompt + completion with the mask of the sampled tokens; a two-step ``t
 Run on the device machine (vLLM, trl, datasets installed), one engine per process (vLLM's in-process
 engines share process-wide state):
 ``python -m pytest -p no:cacheprovider -o addopts="" -m gpu tests/gpu/test_grpo_vllm_gpu.py -k "grpo and not async"``,
-then the same with ``-k "async_grpo and not process"``, ``-k child_process`` (not yet run), ``-k "ppo and not
+then the same with ``-k "async_grpo and not process"``, ``-k child_process``, ``-k "ppo and not
 trains"`` and ``-k ppo_trains``. Passed on an H200 (4x H200 host,
 vLLM 0.26.0, TRL 1.16, 2026-11-27): 4 + 2 + 1 tests, 273 s + 77 s + 70 s; on a 2x H200 host (session 11):
 ``-k async_grpo`` 1 passed in 107 s, and ``-k "grpo and not async"`` (which, matching the module name, also
-selects the PPO tests) 4 passed in 166 s.
+selects the PPO tests) 4 passed in 166 s; on one H200 (session 12) ``-k child_process`` 1 passed in 137 s and
+``-k rollouts_run_on_vllm_with`` 1 passed in 60 s.
 """
 
 from __future__ import annotations
