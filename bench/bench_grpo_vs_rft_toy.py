@@ -46,11 +46,29 @@ from the dipped policy. ``--adam-epsilons 1e-2`` removes the dip (8 steps 36.9 /
 and GRPO's collapse at lr 1e-3 without making it lift (strict VR 33.0 / 57.0); recipes/demo.yaml's
 train.grpo comment has the runs that ruled the other causes out.
 
-GPU, where the budget allows more rollouts per step (the demo student: ``agentark run recipes/demo.yaml``)::
+GRPO lifts once each step mixes many problems and there are enough steps (one H200, session 12; the demo
+student and PRM, PRM + VR reward, 1600 fresh problems, 32 prompts x G 4 = 128 rollouts a step, T = 1, beta 0;
+``spg 8``: ``--steps-per-generation 8``, one round of 1024 rollouts shuffled across 8 steps, so a step holds ~110
+problems instead of 32; T = 1 accuracy change from the start, eval seeds 0-2 unless marked):
+
+    | run                                   | T = 1  | greedy |
+    | lr 2e-4, 200 steps, spg 8             | +5.9   | 63.8   |
+    | lr 1e-4, 300 steps, spg 8             | +4.5   | 63.8   |
+    | lr 1e-3, adam_epsilon 1e-2, 200, spg 8| +3.6   | 62.2   |
+    | lr 3e-4, adam_epsilon 1e-2, 200, spg 8| +0.5   | 63.0   |
+    | lr 1e-4, 100 steps, spg 8 (seeds 0-1) | +3.5   | 63.8   |
+    | lr 1e-3, eps 1e-2, 60, spg 8 (0-1)    | +2.8   | 62.4   |
+    | the same, VR only (seeds 0-1)         | +0.8   | 62.4   |
+    | lr 1e-3, eps 1e-2, 40 steps, no spg   | -1.2   | 59.4   |
+    |   the same, positive advantages only  | -2.6   | 58.8   |
+
+(the no-spg rows ran on CPU.) The best run's 25,600 rollouts take ~100 s on the H200; on two CPU cores a 128-rollout
+step takes ~2.4 s, ~8 min a run and three runs in the demo (pad, pad_vr, pad_prm), which is why the cold demo's
+PAD (20 steps x 16 rollouts) does not lift. Reproduce::
 
     python bench/bench_grpo_vs_rft_toy.py --student STORE/toy_models/KEY/files/student \
-        --prm STORE/train_prm/KEY/files/model --grpo-lrs 1e-4 1e-3 --grpo-steps 100 --prompts-per-step 64 \
-        --adam-epsilons 1e-8 1e-2
+        --prm STORE/train_prm/KEY/files/model --grpo-lrs 2e-4 --grpo-steps 200 --prompts-per-step 32 --samples 4 \
+        --steps-per-generation 8
 """
 
 from __future__ import annotations
@@ -163,7 +181,8 @@ def grpo_config(args, out: str, lr: float, steps: int, use_prm: bool, **extra):
         output_dir=out, report_to="none", save_strategy="no", logging_steps=1, dataloader_pin_memory=False, bf16=False,
         max_steps=steps, num_generations=args.samples, per_device_train_batch_size=args.prompts_per_step * args.samples,
         max_completion_length=64, learning_rate=lr, beta=0.0, temperature=1.0, seed=0, warmup_steps=min(5, steps),
-        lr_scheduler_type="constant_with_warmup", prm_weight=1.0 if use_prm else 0.0, **extra)
+        lr_scheduler_type="constant_with_warmup", prm_weight=1.0 if use_prm else 0.0,
+        steps_per_generation=args.steps_per_generation, **extra)
 
 
 def prompt_frame(n: int, seed: int):
@@ -288,6 +307,8 @@ def main() -> None:
     parser.add_argument("--grpo-steps", type=int, default=40)
     parser.add_argument("--grpo-lrs", type=float, nargs="*", default=[1e-4, 3e-4])
     parser.add_argument("--prompts-per-step", type=int, default=16)
+    parser.add_argument("--steps-per-generation", type=int, default=None,
+                        help="TRL's steps_per_generation: one rollout round for K steps, shuffled across them")
     parser.add_argument("--adam-epsilons", type=float, nargs="*", default=[1e-8],
                         help="Adam epsilons of the RFT and GRPO runs (1e-2 damps the first steps' dip)")
     parser.add_argument("--rft-dip-steps", type=int, default=8,

@@ -67,9 +67,11 @@ def build_grpo_trainer(
     if config.async_rollouts:  # the next rollout sampled while the policy trains (issue 18 item 2)
         from agentark_core.train.async_rollout import AsyncRolloutGRPOTrainer as trainer_class
 
+    from agentark_core.train.fused_head import compact_cpu_lm_head
     from agentark_core.train.speed import prepare_training_process
 
     prepare_training_process()
+    compact_cpu_lm_head()  # TRL's fused LM head scores only completion positions on CPU too
     config = copy.deepcopy(config)  # dataclasses.replace would re-run GRPOConfig's batch-size derivation
     config.output_dir = output_dir
     tokenizer = AutoTokenizer.from_pretrained(model_path)
