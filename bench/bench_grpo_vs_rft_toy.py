@@ -46,13 +46,16 @@ from the dipped policy. ``--adam-epsilons 1e-2`` removes the dip (8 steps 36.9 /
 and GRPO's collapse at lr 1e-3 without making it lift (strict VR 33.0 / 57.0); recipes/demo.yaml's
 train.grpo comment has the runs that ruled the other causes out.
 
-GRPO lifts once each step mixes many problems and there are enough steps (one H200, session 12; the demo
-student and PRM, PRM + VR reward, 1600 fresh problems, 32 prompts x G 4 = 128 rollouts a step, T = 1, beta 0;
-``spg 8``: ``--steps-per-generation 8``, one round of 1024 rollouts shuffled across 8 steps, so a step holds ~110
-problems instead of 32; T = 1 accuracy change from the start, eval seeds 0-2 unless marked):
+GRPO lifts with enough rollouts, and keeps the greedy accuracy when each step mixes many problems (session 12;
+the demo student and PRM, PRM + VR reward, 1600 fresh problems, 32 prompts x G 4 = 128 rollouts a step, T = 1,
+beta 0; ``spg 8``: ``--steps-per-generation 8``, one round of 1024 rollouts shuffled across 8 steps, so a step
+holds ~110 problems instead of 32; change from the start on the same eval seeds, 0-2 unless marked; spg rows on
+one H200, the others on CPU):
 
     | run                                   | T = 1  | greedy |
     | lr 2e-4, 200 steps, spg 8             | +5.9   | 63.8   |
+    |   the same, no spg                    | +5.3   | 55.8   |
+    |   spg 8, the demo's 400 problems (CPU)| +4.8   | 59.2   |
     | lr 1e-4, 300 steps, spg 8             | +4.5   | 63.8   |
     | lr 1e-3, adam_epsilon 1e-2, 200, spg 8| +3.6   | 62.2   |
     | lr 3e-4, adam_epsilon 1e-2, 200, spg 8| +0.5   | 63.0   |
@@ -62,7 +65,7 @@ problems instead of 32; T = 1 accuracy change from the start, eval seeds 0-2 unl
     | lr 1e-3, eps 1e-2, 40 steps, no spg   | -1.2   | 59.4   |
     |   the same, positive advantages only  | -2.6   | 58.8   |
 
-(the no-spg rows ran on CPU.) The best run's 25,600 rollouts take ~100 s on the H200; on two CPU cores a 128-rollout
+The best run's 25,600 rollouts take ~100 s on the H200; on two CPU cores a 128-rollout
 step takes ~2.4 s, ~8 min a run and three runs in the demo (pad, pad_vr, pad_prm), which is why the cold demo's
 PAD (20 steps x 16 rollouts) does not lift. Reproduce::
 
