@@ -65,9 +65,9 @@ one H200, the others on CPU):
     | lr 1e-3, eps 1e-2, 40 steps, no spg   | -1.2   | 59.4   |
     |   the same, positive advantages only  | -2.6   | 58.8   |
 
-The best run's 25,600 rollouts take ~100 s on the H200; on two CPU cores a 128-rollout
-step takes ~2.4 s, ~8 min a run and three runs in the demo (pad, pad_vr, pad_prm), which is why the cold demo's
-PAD (20 steps x 16 rollouts) does not lift. Reproduce::
+The best run's 25,600 rollouts take ~100 s on the H200; on two idle CPU cores a step of it takes 1.6 s (TRL's LM
+head compacted, train/fused_head.py; 24 steps timed), ~5.3 min a run and three runs in the demo (pad, pad_vr,
+pad_prm), which is why the cold demo's PAD (20 steps x 16 rollouts) does not lift. Reproduce::
 
     python bench/bench_grpo_vs_rft_toy.py --student STORE/toy_models/KEY/files/student \
         --prm STORE/train_prm/KEY/files/model --grpo-lrs 2e-4 --grpo-steps 200 --prompts-per-step 32 --samples 4 \
