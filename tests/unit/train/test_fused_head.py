@@ -10,6 +10,7 @@ pytest.importorskip("trl")
 
 import trl.trainer.utils as trl_utils
 from transformers import AutoModelForCausalLM
+from trl.kernels import chunked_logprob
 from trl.trainer.utils import _ChunkedLogProbFunction
 
 from agentark_core.train.fused_head import compact_cpu_lm_head
@@ -19,8 +20,9 @@ APPLY = _ChunkedLogProbFunction.apply  # TRL's own, before any test's spy
 
 @pytest.fixture(autouse=True)
 def trl_decision(monkeypatch):
-    """TRL's own compaction decision for each test, restored afterwards."""
-    monkeypatch.setattr(trl_utils, "_use_triton", trl_utils._use_triton)
+    """TRL's own compaction decision (its kernel module's, which the patch never replaces) for each test, whatever
+    an earlier GRPO build in this process set; the process's setting comes back afterwards."""
+    monkeypatch.setattr(trl_utils, "_use_triton", chunked_logprob._use_triton)
 
 
 def _fused_pass(model, rows_seen: list[int], monkeypatch) -> tuple:
