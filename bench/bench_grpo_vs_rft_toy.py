@@ -66,8 +66,9 @@ one H200, the others on CPU):
     |   the same, positive advantages only  | -2.6   | 58.8   |
 
 The best run's 25,600 rollouts take ~100 s on the H200; on two idle CPU cores a step of it takes 1.6 s (TRL's LM
-head compacted, train/fused_head.py; 24 steps timed), ~5.3 min a run and three runs in the demo (pad, pad_vr,
-pad_prm), which is why the cold demo's PAD (20 steps x 16 rollouts) does not lift. Reproduce::
+head compacted, train/fused_head.py; 24 steps timed) and a pipeline run with its held-out checks 349-371 s
+(recipes/pad_lift.yaml), three runs in the demo (pad, pad_vr, pad_prm), which is why the cold demo's PAD (20 steps
+x 16 rollouts) does not lift. Reproduce::
 
     python bench/bench_grpo_vs_rft_toy.py --student STORE/toy_models/KEY/files/student \
         --prm STORE/train_prm/KEY/files/model --grpo-lrs 2e-4 --grpo-steps 200 --prompts-per-step 32 --samples 4 \

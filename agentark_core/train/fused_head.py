@@ -26,10 +26,8 @@ def compact_cpu_lm_head() -> bool:
     Returns:
         Whether TRL now compacts on CPU (False: this TRL has no fused LM head to adjust).
     """
-    try:
-        import trl.trainer.utils as trl_utils
-    except ImportError:
-        return False
+    import trl.trainer.utils as trl_utils
+
     decide = getattr(trl_utils, "_use_triton", None)
     if decide is None or not hasattr(trl_utils, "add_fused_lm_head"):
         logger.debug("TRL has no fused LM head to compact on CPU")
