@@ -43,6 +43,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from agentark_core.llm.cpu_sampling import install_fast_sampling
 from agentark_core.llm.cpu_threads import default_threads, torch_threads
 from agentark_core.llm.hf_batching import (
     CPU_MICRO_BATCH,
@@ -134,6 +135,7 @@ class TransformersGenerator:
             model, dtype=torch_dtype, trust_remote_code=trust_remote_code
         ).to(self.device)
         self.model.eval()
+        install_fast_sampling(self.model)  # sampling on CPU without torch.multinomial's cost
         if static_cache is None:  # on CUDA where the architecture declares a compilable static-cache forward
             compilable = getattr(self.model, "_can_compile_fullgraph", False)
             static_cache = compile_decode is True or (self.device.type == "cuda" and compilable)

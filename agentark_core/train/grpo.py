@@ -67,7 +67,9 @@ def build_grpo_trainer(
     if config.async_rollouts:  # the next rollout sampled while the policy trains (issue 18 item 2)
         from agentark_core.train.async_rollout import AsyncRolloutGRPOTrainer as trainer_class
 
+    from agentark_core.llm.cpu_sampling import install_fast_sampling
     from agentark_core.train.fused_head import compact_cpu_lm_head
+    from agentark_core.train.gain_lr import install_gain_learning_rate
     from agentark_core.train.speed import prepare_training_process
 
     prepare_training_process()
@@ -96,6 +98,8 @@ def build_grpo_trainer(
         processing_class=tokenizer,
         peft_config=lora_config(config),
     )
+    install_fast_sampling(trainer.model)  # HF rollouts on CPU without torch.multinomial's cost
+    install_gain_learning_rate(trainer, config.gain_learning_rate)
     if prm is not None:
         prm.to(trainer.accelerator.device)
     return trainer, dropped

@@ -42,6 +42,7 @@ from torch import nn
 
 from agentark_core.train import distributed
 from agentark_core.train.engine import TrainEngine
+from agentark_core.train.gain_lr import split_gain_groups
 from agentark_core.train.ppo_loss import gae, k3_kl, masked_mean, policy_loss, value_loss
 from agentark_core.train.ppo_vllm import VLLMSampler
 from agentark_core.train.progress import LossBar
@@ -285,6 +286,7 @@ def train_ppo(model_path: str, prompts_df: Any, output_dir: str, config, prm_pat
     engine = VLLMSampler(model_path, config, device) if config.use_vllm else None  # refuses a CPU first
     model, ref = load_models(model_path, config.kl_coef > 0, device)
     groups = [{"params": list(model.parameters()), "lr": config.learning_rate, "weight_decay": 0.01}]  # torch's
+    groups = split_gain_groups(groups, model.policy, config.gain_learning_rate)
     trainer = TrainEngine(model, groups, 1, config.max_grad_norm, device, unused_parameters=False)  # loss reads all
     ranks, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
     samplers = main or trainer.stage == 3  # ZeRO-3: a forward is a collective, so every process samples held-out
@@ -336,7 +338,11 @@ def load_models(model_path: str, with_ref: bool, device) -> tuple[PolicyWithValu
     (no dropout: log-prob ratios must be 1 before the first update)."""
     from transformers import AutoModelForCausalLM
 
-    model = PolicyWithValue(AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32))
+    from agentark_core.llm.cpu_sampling import install_fast_sampling
+
+    policy = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    install_fast_sampling(policy)  # sampling on CPU without torch.multinomial's cost
+    model = PolicyWithValue(policy)
     ref = None
     if with_ref:
         ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).requires_grad_(False)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agentark_core.train.gain_lr import GainOptions
 from agentark_core.train.rl_common import RewardOptions, settle_colocated_engine
 
 
 @dataclass
-class AgentArkPPOConfig(RewardOptions):
-    """PPO hyper-parameters + :class:`RewardOptions`."""
+class AgentArkPPOConfig(RewardOptions, GainOptions):
+    """PPO hyper-parameters + :class:`RewardOptions` + the gains' own rate (:class:`GainOptions`)."""
 
     learning_rate: float = field(
         default=1e-6, metadata={"help": "AdamW learning rate (policy and value head)."}
@@ -80,6 +81,7 @@ class AgentArkPPOConfig(RewardOptions):
 
     def __post_init__(self):
         self.check_reward_options()
+        self.check_gain_options()
         if not (isinstance(self.heldout_prompts, int) and self.heldout_prompts >= 0):
             raise ValueError(f"heldout_prompts must be an integer >= 0, got {self.heldout_prompts!r}")
         for name in ("max_steps", "batch_size", "ppo_epochs", "max_completion_length", "eval_steps"):
