@@ -58,6 +58,9 @@ def _evaluated(routes: pd.DataFrame, column: str, route: str) -> float:
     return routes[column].get(route, math.nan) if len(routes) else math.nan
 
 
+_NOT_TRAINING = ("step", "eval_accuracy")
+
+
 def rl_table(runs: dict[str, dict], routes: pd.DataFrame) -> pd.DataFrame:
     """One row per RL run: held-out accuracy and gain over the base student (from ``routes``, the
     headline frame indexed by route; NaN when the route was not evaluated), steps, first and last
@@ -67,9 +70,11 @@ def rl_table(runs: dict[str, dict], routes: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for route, run in runs.items():
         check = run.get("check") or {}
-        curve = [r for r in run.get("curve") or [] if r.get("reward") is not None or r.get("kl") is not None]
+        # training steps logged: rows with any training column (a step between rollout rounds logs no reward,
+        # one without a KL term no kl; a held-out evaluation alone, e.g. before step 1, is no step)
+        curve = [r for r in run.get("curve") or [] if any(v is not None for k, v in r.items() if k not in _NOT_TRAINING)]
         row = {"route": route, "heldout_accuracy": _evaluated(routes, "accuracy", route),
-               "gain_vs_base": _evaluated(routes, "gain", route), "steps": len(curve)}  # training steps logged (an evaluation before step 1 is no step)
+               "gain_vs_base": _evaluated(routes, "gain", route), "steps": len(curve)}
         for column in ("reward", "accuracy", "prm_reward", "eval_accuracy"):
             row[f"{column}_first"], row[f"{column}_last"] = _first_last(run.get("curve") or [], column)
         for column in ("kl", "clip_fraction", "entropy"):

@@ -59,6 +59,10 @@ def test_rl_table_sets_the_runs_side_by_side_with_their_heldout_accuracy():
     table = rl_table(runs, ROUTES)
     assert (table.loc["pad", "eval_accuracy_first"], table.loc["pad", "eval_accuracy_last"]) == (0.1, 0.3)
     assert table.loc["pad", "steps"] == 3 and table.loc["pad", "reward_first"] == pytest.approx(0.8)
+    # steps_per_generation > 1 and beta 0: steps between rollout rounds log no reward and no KL, still steps
+    runs["pad"]["curve"].append({"step": 4, "reward": None, "kl": None, "entropy": 1.5, "eval_accuracy": None})
+    table = rl_table(runs, ROUTES)
+    assert table.loc["pad", "steps"] == 4 and table.loc["pad", "entropy_last"] == 1.5
 
 
 def test_curve_table_samples_evenly_with_first_and_last_steps():
