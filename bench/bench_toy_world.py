@@ -57,8 +57,8 @@ lr 3e-3; 500 test problems; T = 1 is the mean of eval seeds 0-2), accuracy in % 
     student T = 1          8.3     12     15     17     36     62
 
 The demo preset's student now trains 500 steps (was 200: it had learned the format, not the
-arithmetic). Cold demo with it: base 35.4, R-SFT 45.0, DA 44.8, PAD 34.4, teacher one agent 55,
-debate 75; PAD's GRPO sweep (none lifted the student) is in recipes/demo.yaml's train.grpo comment.
+arithmetic). Cold demo with it (session 13): base 34.4, R-SFT 51.2, DA 44.0, PAD 43.4, teacher one agent 69,
+debate 89.2; PAD's GRPO trains the norm gains at their own rate (recipes/demo.yaml's train.grpo comment).
 
 Measured earlier (default preset, bootstrapped on one H100 in ~5 min; 400 test problems, T = 0.7,
 5 agents x 3 rounds; mean of eval seeds 0/1/2): teacher greedy 62.0%, one sampled agent 55.9%,
