@@ -61,6 +61,12 @@ def _evaluated(routes: pd.DataFrame, column: str, route: str) -> float:
 _NOT_TRAINING = ("step", "eval_accuracy")
 
 
+def _training_rows(curve: list[dict]) -> list[dict]:
+    """The training steps logged: rows with any training column (a step between rollout rounds logs no reward,
+    one without a KL term no kl; a held-out evaluation alone, e.g. before step 1, is no step)."""
+    return [r for r in curve if any(v is not None for k, v in r.items() if k not in _NOT_TRAINING)]
+
+
 def rl_table(runs: dict[str, dict], routes: pd.DataFrame) -> pd.DataFrame:
     """One row per RL run: held-out accuracy and gain over the base student (from ``routes``, the
     headline frame indexed by route; NaN when the route was not evaluated), steps, first and last
@@ -70,9 +76,7 @@ def rl_table(runs: dict[str, dict], routes: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for route, run in runs.items():
         check = run.get("check") or {}
-        # training steps logged: rows with any training column (a step between rollout rounds logs no reward,
-        # one without a KL term no kl; a held-out evaluation alone, e.g. before step 1, is no step)
-        curve = [r for r in run.get("curve") or [] if any(v is not None for k, v in r.items() if k not in _NOT_TRAINING)]
+        curve = _training_rows(run.get("curve") or [])
         row = {"route": route, "heldout_accuracy": _evaluated(routes, "accuracy", route),
                "gain_vs_base": _evaluated(routes, "gain", route), "steps": len(curve)}
         for column in ("reward", "accuracy", "prm_reward", "eval_accuracy"):
@@ -104,16 +108,17 @@ def ppo_grpo_table(runs: dict[str, dict], routes: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for route, run in sorted(_compared(runs).items(), key=lambda item: item[1]["algorithm"]):
         curve = run.get("curve") or []
-        steps = [r for r in curve if r.get("reward") is not None]  # an evaluation before step 1 is no step
+        steps = _training_rows(curve)
+        rewarded = [r for r in steps if r.get("reward") is not None]  # steps that sampled a rollout round
         kls = [v for _, v in _series(steps, "kl")]
         rows.append({"route": route, "algorithm": run["algorithm"],
                      "rewards": ", ".join(f"{k} {v:g}" for k, v in (run.get("rewards") or {}).items()) or None,
                      "seed": run.get("seed"), "steps": len(steps),
                      "heldout_accuracy": _evaluated(routes, "accuracy", route),
                      "eval_accuracy_last": _first_last(curve, "eval_accuracy")[1],
-                     "reward_mean": sum(r["reward"] for r in steps) / len(steps) if steps else math.nan,
-                     "accuracy_first": _first_last(steps, "accuracy")[0],
-                     "accuracy_last": _first_last(steps, "accuracy")[1],
+                     "reward_mean": sum(r["reward"] for r in rewarded) / len(rewarded) if rewarded else math.nan,
+                     "accuracy_first": _first_last(rewarded, "accuracy")[0],
+                     "accuracy_last": _first_last(rewarded, "accuracy")[1],
                      "kl_mean": sum(kls) / len(kls) if kls else math.nan, "kl_last": _first_last(steps, "kl")[1],
                      "wall_time_s": math.nan if run.get("runtime_s") is None else float(run["runtime_s"])})
     if not rows:

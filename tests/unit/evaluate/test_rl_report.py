@@ -135,6 +135,12 @@ def test_ppo_grpo_table_sets_every_run_of_either_optimiser_side_by_side():
     assert table.loc["pad_ppo", "kl_mean"] == pytest.approx(0.04) and table.loc["pad_ppo", "kl_last"] == pytest.approx(0.06)
     assert table.loc["pad_vr", "reward_mean"] == pytest.approx(0.3)
     assert list(table["wall_time_s"]) == [20.0, 19.0, 12.5]
+    # steps_per_generation > 1: a step between rollout rounds logs no reward; a step still, and no reward row
+    runs = _optimisers()
+    runs["pad"]["curve"].append({"step": 4, "reward": None, "accuracy": None, "kl": 0.05, "eval_accuracy": None})
+    table = ppo_grpo_table(runs, ROUTES)
+    assert table.loc["pad", "steps"] == 4 and table.loc["pad", "kl_last"] == pytest.approx(0.05)
+    assert table.loc["pad", "accuracy_last"] == 0.5 and table.loc["pad", "reward_mean"] == pytest.approx(1.0)
 
 
 def test_ppo_grpo_comparison_is_left_out_unless_both_optimisers_ran(tmp_path):
