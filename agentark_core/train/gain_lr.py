@@ -4,8 +4,9 @@ Adam moves every parameter by about ``lr`` a step whatever its gradient's size, 
 scales move at different relative speeds: the toy student's matrices have an rms of ~0.04, its norm gains
 ~1.3, and at GRPO's lr 2e-4 a matrix element moves ~0.5% a step while a gain moves 0.015%. The final norm's
 gain scales every logit, i.e. it is the policy's sampling temperature, and GRPO's reward at T = 1 pulls on it
-(sharper sampling is right more often): in 40 steps at lr 2e-4 it moved 1.305 -> 1.311, while the student
-sampled at T = 0.8 is right 13 points more often (bench/bench_pad_gain_lr.py). ``gain_learning_rate``
+(sharper sampling is right more often): in 40 steps at lr 2e-4 it moved 1.305 -> 1.311 (bench/bench_pad_gain_lr.py),
+while the same student sampled at T = 0.8 instead of 1 is right 13 points more often (34.7 -> 47.8% on 500 held-out
+problems, session 13). ``gain_learning_rate``
 (GRPO and PPO) gives the gains their own rate; None keeps one rate for all parameters.
 
 Example:
