@@ -41,18 +41,18 @@ CPU_TRAIN_FLOPS = 177e9  # FLOP/s, effective (padded batches)
 CPU_TRAIN_STEP_S = 0.064  # s per optimiser step beyond the FLOPs
 CPU_TRAINER_START_S = 2.0  # s per training run: trainer build (bench: 0.6-1.6 s for 3,000 rows), save
 # Generation, bench/bench_plan_cpu.py: transformers backend at micro-batch 64, T = 1, max 64 tokens, the trained
-# toy teacher (the 12:20 cold demo's), process CPU time (one thread: an idle machine's wall time; at load 3.4 the
-# wall time was within 12% of it): 200 questions one agent, 5,295 new tokens after 12,339 prompt tokens, 1.30 s;
-# 50 questions of a 5-agent 2-round debate, 11,175 new after 72,281 prompt tokens, 4.61 s. The student (397k
-# params, also 2 layers) took 1.36 s for the one-agent run where the fit says 0.97 s: at this size the work per
-# token hardly depends on the parameter count, so the FLOP term is a guess for other shapes.
-CPU_GEN_FLOPS = 34e9  # FLOP/s of a forward pass over prompt or generated tokens (one thread)
-CPU_DECODE_TOKEN_S = 1.11e-4  # s per generated token beyond its FLOPs
-# GRPO (TRL on the CPU, the demo's train.grpo: 16 completions per step) beyond its rollouts and update FLOPs:
-# recipes/demo.yaml records ~23 s per 20-step GRPO run with its held-out evaluations on 2 loaded cores, i.e.
-# ~0.98 s a step, less ~0.25 s of rollouts and update by the rates above; bench/bench_plan_cpu.py timed 1.42 s
-# at best (8 steps, load 3.3-3.8, no PRM, no held-out prompts; its median 3.4 s).
-CPU_GRPO_STEP_S = 0.75  # s per step
+# toy teacher of a cold demo, process CPU time (one thread: an idle machine's wall time), with the inverse-CDF
+# sampler (llm/cpu_sampling.py; session 13, load 0.8): 200 questions one agent, 5,301 new tokens after 12,339
+# prompt tokens, 0.89 s; 50 questions of a 5-agent 2-round debate, 10,364 new after 64,107 prompt tokens, 3.30 s
+# (with torch.multinomial, session 10: 1.30 and 4.61 s, i.e. 1.11e-4 s a generated token beyond its FLOPs). The
+# student (397k params, also 2 layers) took 0.64 s for the one-agent run where the fit says 0.62 s.
+CPU_GEN_FLOPS = 35e9  # FLOP/s of a forward pass over prompt or generated tokens (one thread)
+CPU_DECODE_TOKEN_S = 3.8e-5  # s per generated token beyond its FLOPs
+# GRPO (TRL on the CPU, the demo's train.grpo: 64 completions per step, a rollout round every 4 steps) beyond its
+# rollouts and update FLOPs: bench/bench_plan_cpu.py (session 13, idle machine, no PRM, no held-out prompts) timed
+# 0.556 s a step in steady state (one 1.35 s step with a rollout round, three of ~0.29 s), ~0.36 s of it rollouts and
+# update by the rates above; the cold demo's three GRPO runs (with the PRM and 5 held-out evaluations) took 26-32 s.
+CPU_GRPO_STEP_S = 0.20  # s per step
 # Assumed, not benched: the 12:20 demo's evaluations took 1-3 s beyond their generation, its model-free stages 0.1-1.4 s.
 CPU_MODEL_STAGE_S = 1.0  # s: load a toy model + tokenizer, write the artifact
 CPU_STAGE_S = 0.5  # s: a stage without a model
