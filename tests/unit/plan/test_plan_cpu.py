@@ -129,17 +129,17 @@ def test_routes_by_hand(round_rates):
     samples = 320 * (20 * 1e-3 + 2 * p * (20 + 60) / 1e8) + 2 * p * 320 * 20 / 1e8
     assert prm.cpu_seconds == pytest.approx(5.0 + 150 * (0.1 + 2 * p * 800 / 1e9) + 50 * (0.1 + 6 * p * 800 / 1e9)
                                             + samples + 2.0)
-    # GRPO: 20 steps of 16 completions of 20 tokens after 60-token prompts; update 6 + PRM 2 + reference 2
-    # (beta 0.01) FLOPs per param per token; held-out: 32 prompts at steps 0, 5, 10, 15, 20
+    # GRPO: 40 steps of 64 completions of 20 tokens after 60-token prompts; update 6 + PRM 2 + reference 2
+    # (beta 0.001) FLOPs per param per token; held-out: 32 prompts at steps 0, 10, 20, 30, 40
     pad = estimate("train_pad")
-    step = 0.5 + 16 * (20 * 1e-3 + 2 * p * 80 / 1e8) + 0.1 + 10 * p * 16 * 80 / 1e9
+    step = 0.5 + 64 * (20 * 1e-3 + 2 * p * 80 / 1e8) + 0.1 + 10 * p * 64 * 80 / 1e9
     heldout = 160 * (20 * 1e-3 + 2 * p * 80 / 1e8)
-    assert pad.cpu_seconds == pytest.approx(5.0 + 20 * step + heldout + 2.0)
-    assert pad.generated_tokens == (320 + 160) * 20 and pad.trained_tokens == 320 * 80
-    # without max_steps: 100 questions x G 4 x 3 epochs (the config's default) / 16 completions a step = 75 steps
+    assert pad.cpu_seconds == pytest.approx(5.0 + 40 * step + heldout + 2.0)
+    assert pad.generated_tokens == (2560 + 160) * 20 and pad.trained_tokens == 2560 * 80
+    # without max_steps: 100 questions x G 4 x 3 epochs (the config's default) / 64 completions a step = 19 steps
     recipe = _recipe("data.limit=100", "train.grpo.max_steps=-1")
     assert cpu_estimate(_stage("train_pad"), recipe, Counts(), routes["train_pad"],
-                        route_config(routes["train_pad"], recipe)).trained_tokens == 75 * 16 * 80
+                        route_config(routes["train_pad"], recipe)).trained_tokens == 19 * 64 * 80
 
 
 def test_the_demo_plan_prices_every_stage_in_cpu_seconds():
