@@ -66,7 +66,10 @@ def test_pad_is_reported_beside_its_reward_ablations_with_its_training_curves(de
     assert [line.split(" | ")[0].lstrip("| ") for line in table.strip().splitlines()[2:]] == ["pad", "pad_vr", "pad_prm"]
     curves = ArtifactStore(str(store)).manifests("train_pad")[0]["metrics"]["rl_curves"]
     assert [c["step"] for c in curves if c["eval_accuracy"] is not None] == [0, 10, 20, 30, 40]
-    assert all(c["kl"] is not None and c["prm_reward"] is not None for c in curves if c["step"] > 0)
+    steps = [c for c in curves if c["step"] > 0]
+    assert len(steps) == 40 and all(c["kl"] is not None for c in steps)
+    # one rollout round per 4 steps (steps_per_generation): the rollouts' PRM reward at each round
+    assert [c["step"] for c in steps if c["prm_reward"] is not None] == list(range(1, 41, 4))
 
 
 def test_cached_rerun_is_fast_and_runs_nothing(demo):
