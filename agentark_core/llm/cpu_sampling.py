@@ -102,4 +102,5 @@ def _generate(self, *args: Any, generation_config=None, logits_processor=None, *
     generation_config = copy.deepcopy(generation_config)  # the caller's object stays a sampling config
     for name, value in greedy.items():
         setattr(generation_config, name, value)
-    return original(*args, generation_config=generation_config, logits_processor=merged, **kwargs)
+    rest = {name: value for name, value in kwargs.items() if name not in greedy}  # kwargs would override the copy
+    return original(*args, generation_config=generation_config, logits_processor=merged, **rest)

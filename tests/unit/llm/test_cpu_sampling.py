@@ -71,14 +71,17 @@ def test_generate_samples_at_the_warped_distribution_without_multinomial(model_a
     assert not _within_binomial(counts, flat)
 
 
-def test_generation_config_calls_greedy_calls_and_copies(model_and_prompt):
+def test_generation_config_calls_greedy_calls_and_copies(model_and_prompt, monkeypatch):
     from transformers import GenerationConfig
 
     model, ids, pad = model_and_prompt
     fast = copy.deepcopy(model)
     install_fast_sampling(fast)
     config = GenerationConfig(do_sample=True, temperature=0.7, top_k=0, max_new_tokens=4, pad_token_id=pad)
-    sampled = fast.generate(input_ids=ids, generation_config=config)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "multinomial", None)  # any call of it fails
+        sampled = fast.generate(input_ids=ids, generation_config=config)
+        fast.generate(input_ids=ids, generation_config=config, do_sample=True, temperature=0.9)  # config + kwargs
     assert sampled.shape == (1, ids.shape[1] + 4)
     assert config.do_sample is True and config.temperature == 0.7  # the caller's config is not changed
     greedy = {"do_sample": False, "max_new_tokens": 6, "pad_token_id": pad}
