@@ -15,7 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,9 +73,15 @@ def split_gain_groups(groups: list[dict], model, gain_lr: float | None) -> list[
 def regroup_optimizer(optimizer, model, gain_lr: float | None) -> None:
     """Split a freshly built ``optimizer``'s groups in place as :func:`split_gain_groups` does (before its
     first step: no optimizer state to carry)."""
-    groups = split_gain_groups(optimizer.param_groups, model, gain_lr)
-    if groups is optimizer.param_groups:
+    if gain_lr is None:
         return
+    gains = {id(p) for p in gain_parameters(model)}
+    if not any(id(p) in gains for group in optimizer.param_groups for p in group["params"]):
+        # e.g. a wrapper that flattens parameters, or LoRA (the gains are frozen)
+        log.warning("gain_learning_rate %g: no trainable normalisation gain among the optimizer's parameters; "
+                    "one rate for all", gain_lr)
+        return
+    groups = split_gain_groups(optimizer.param_groups, model, gain_lr)
     if any(optimizer.state.values()):
         raise RuntimeError("gain_learning_rate must be applied before the optimizer's first step")
     optimizer.param_groups.clear()

@@ -21,7 +21,7 @@ def _names(model, params) -> set[str]:
     return {n for n, p in model.named_parameters() if id(p) in ids}
 
 
-def test_gains_are_the_norm_weights_and_move_to_their_own_group(tiny):
+def test_gains_are_the_norm_weights_and_move_to_their_own_group(tiny, caplog):
     model = AutoModelForCausalLM.from_pretrained(tiny)
     layers = model.config.num_hidden_layers
     names = _names(model, gain_parameters(model))
@@ -31,6 +31,16 @@ def test_gains_are_the_norm_weights_and_move_to_their_own_group(tiny):
     rest, gains = split_gain_groups(groups, model, 3e-2)
     assert _names(model, gains["params"]) == names and gains["lr"] == 3e-2 and gains["weight_decay"] == 0.01
     assert rest["lr"] == 1e-5 and len(rest["params"]) + len(gains["params"]) == len(list(model.parameters()))
+
+    hf_like = [{"params": [p for p in model.parameters() if p.ndim > 1], "weight_decay": 0.01},
+               {"params": gain_parameters(model), "weight_decay": 0.0}]  # a group of gains only, as HF's no-decay
+    optimizer = torch.optim.AdamW(hf_like, lr=1e-5)
+    regroup_optimizer(optimizer, model, 3e-2)
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-5, 3e-2]
+    other = torch.optim.AdamW([p for p in model.parameters() if p.ndim > 1], lr=1e-5)
+    with caplog.at_level("WARNING", logger="agentark_core.train.gain_lr"):
+        regroup_optimizer(other, model, 3e-2)  # no gain among its parameters: said, and left as it is
+    assert "no trainable normalisation gain" in caplog.text and len(other.param_groups) == 1
 
     optimizer = torch.optim.AdamW(groups)
     model(torch.tensor([[1, 2, 3]])).logits.sum().backward()
