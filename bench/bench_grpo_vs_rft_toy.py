@@ -67,8 +67,8 @@ one H200, the others on CPU):
 
 The best run's 25,600 rollouts take ~100 s on the H200; on two idle CPU cores a step of it takes 1.6 s (TRL's LM
 head compacted, train/fused_head.py; 24 steps timed) and a pipeline run with its held-out checks 349-371 s
-(recipes/pad_lift.yaml), three runs in the demo (pad, pad_vr, pad_prm), which is why the cold demo's PAD (20 steps
-x 16 rollouts) does not lift. Reproduce::
+(recipes/pad_lift.yaml), three runs in the demo (pad, pad_vr, pad_prm): more than the 15-minute demo holds. The
+demo's PAD instead gives the norm gains their own learning rate (bench_pad_gain_lr.py). Reproduce::
 
     python bench/bench_grpo_vs_rft_toy.py --student STORE/toy_models/KEY/files/student \
         --prm STORE/train_prm/KEY/files/model --grpo-lrs 2e-4 --grpo-steps 200 --prompts-per-step 32 --samples 4 \
@@ -199,13 +199,15 @@ def prompt_frame(n: int, seed: int):
                          "gt": [q.gt for q in qs], "task_type": [q.task_type for q in qs], "choices": [[] for _ in qs]})
 
 
-def grpo(args, lr: float, out: str, eps: float = 1e-8) -> dict:
+def grpo(args, lr: float, out: str, eps: float = 1e-8, **extra) -> dict:
+    """The project's ``train_grpo`` on ``args.problems`` fresh problems (``extra``: more config fields)."""
     from agentark_core.train.grpo import train_grpo
 
-    config = grpo_config(args, out, lr, args.grpo_steps, args.prm is not None, adam_epsilon=eps)
+    config = grpo_config(args, out, lr, args.grpo_steps, args.prm is not None, adam_epsilon=eps, **extra)
     metrics = train_grpo(args.student, prompt_frame(args.problems, 777), out, config, prm_path=args.prm)
     curve = metrics["loss_curve"]
-    return {"rollout_accuracy": [round(r.get("rewards/verifiable/mean", float("nan")), 3) for r in curve],
+    accuracy = "rewards/verifiable/mean"  # logged at rollout rounds only (steps_per_generation)
+    return {"rollout_accuracy": [round(r[accuracy], 3) for r in curve if accuracy in r],
             "entropy": [round(r.get("entropy", float("nan")), 3) for r in curve], "train_s": metrics["train_runtime"]}
 
 

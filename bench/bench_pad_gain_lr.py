@@ -4,7 +4,7 @@ Adam moves each weight by ~lr a step, so at one rate the toy student's norm gain
 to their size than its matrices (rms ~0.04); the final norm's gain scales every logit, i.e. it is the policy's
 sampling temperature (``agentark_core/train/gain_lr.py``). On one toy student (``--student``, e.g. a demo store's
 ``toy_models`` artifact's ``student``) and its PRM (``--prm``), on fresh training problems (seed 777), it runs
-PAD's GRPO (PRM + verifiable reward, T = 1, beta 0, ``--steps`` x ``--prompts-per-step`` x ``--samples``
+PAD's GRPO (PRM + verifiable reward, T = 1, beta 0, ``--grpo-steps`` x ``--prompts-per-step`` x ``--samples``
 rollouts, ``--steps-per-generation``) once per ``--runs`` entry ``LR:GAIN_LR`` (``none`` = one rate), and, as
 the control, the start model with only its final gain scaled to each run's trained value (no training: the
 same model sampled sharper). Each model is evaluated on ``--eval-problems`` held-out problems, greedy and at
@@ -59,15 +59,11 @@ def scaled_copy(start: str, out: str, gain: float) -> str:
 
 
 def run(args, lr: float, gain_lr: float | None, out: str) -> dict:
-    from bench_grpo_vs_rft_toy import grpo_config, prompt_frame  # run as a script: bench/ is on the path
+    from bench_grpo_vs_rft_toy import grpo  # run as a script: bench/ is on the path
 
-    from agentark_core.train.grpo import train_grpo
-
-    config = grpo_config(args, out, lr, args.steps, args.prm is not None, gain_learning_rate=gain_lr)
-    metrics = train_grpo(args.student, prompt_frame(args.problems, 777), out, config, prm_path=args.prm)
-    curve = metrics["loss_curve"]
-    return {"lr": lr, "gain_lr": gain_lr, "train_s": round(metrics["train_runtime"], 1), "final_gain": final_gain(out),
-            "rollout_accuracy": [round(r["rewards/verifiable/mean"], 3) for r in curve if "rewards/verifiable/mean" in r]}
+    trained = grpo(args, lr, out, gain_learning_rate=gain_lr)
+    return {"lr": lr, "gain_lr": gain_lr, "train_s": round(trained["train_s"], 1), "final_gain": final_gain(out),
+            "rollout_accuracy": trained["rollout_accuracy"]}
 
 
 def parse_runs(specs: list[str]) -> list[tuple[float, float | None]]:
@@ -91,7 +87,7 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=1600)
     parser.add_argument("--samples", type=int, default=4, help="GRPO's G")
     parser.add_argument("--prompts-per-step", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--grpo-steps", type=int, default=40)
     parser.add_argument("--steps-per-generation", type=int, default=4)
     parser.add_argument("--runs", nargs="+", default=["2e-4:none", "2e-4:1e-2", "2e-5:1e-2"])
     parser.add_argument("--eval-problems", type=int, default=500)
@@ -101,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = parse_runs(args.runs)
     if args.quick:
-        args.problems, args.steps, args.prompts_per_step, args.steps_per_generation = 16, 2, 4, 1
+        args.problems, args.grpo_steps, args.prompts_per_step, args.steps_per_generation = 16, 2, 4, 1
         args.eval_problems, args.eval_seeds = 16, 1
     logging.basicConfig(level=logging.WARNING)
     start = time.perf_counter()

@@ -85,12 +85,12 @@ def install_fast_sampling(model) -> bool:
 
 def _generate(self, *args: Any, generation_config=None, logits_processor=None, **kwargs: Any):
     original = functools.partial(type(self).generate, self)
-    if self.device.type != "cpu":
-        return original(*args, generation_config=generation_config, logits_processor=logits_processor, **kwargs)
-    # transformers' own merge of the call's config, the model's config, its defaults and kwargs, only to read
-    # the sampling settings: the call itself gets the caller's arguments with sampling turned into greedy
-    config, _ = self._prepare_generation_config(copy.deepcopy(generation_config), **kwargs)
-    processors = sampling_processors(config) if config.do_sample else None
+    processors = None
+    if self.device.type == "cpu":
+        # transformers' own merge of the call's config, the model's config, its defaults and kwargs, only to read
+        # the sampling settings: the call itself gets the caller's arguments with sampling turned into greedy
+        config, _ = self._prepare_generation_config(copy.deepcopy(generation_config), **kwargs)
+        processors = sampling_processors(config) if config.do_sample else None
     if processors is None:
         return original(*args, generation_config=generation_config, logits_processor=logits_processor, **kwargs)
     from transformers import LogitsProcessorList

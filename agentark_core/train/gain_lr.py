@@ -6,8 +6,8 @@ scales move at different relative speeds: the toy student's matrices have an rms
 gain scales every logit, i.e. it is the policy's sampling temperature, and GRPO's reward at T = 1 pulls on it
 (sharper sampling is right more often): in 40 steps at lr 2e-4 it moved 1.305 -> 1.311 (bench/bench_pad_gain_lr.py),
 while the same student sampled at T = 0.8 instead of 1 is right 13 points more often (34.7 -> 47.8% on 500 held-out
-problems, session 13). ``gain_learning_rate``
-(GRPO and PPO) gives the gains their own rate; None keeps one rate for all parameters.
+problems, session 13). ``gain_learning_rate`` (GRPO and PPO) gives the gains their own rate; None keeps one rate for
+all parameters.
 
 Example:
     >>> groups = split_gain_groups([{"params": list(model.parameters()), "lr": 1e-5}], model, 1e-2)  # doctest: +SKIP
